@@ -1,0 +1,65 @@
+//! The `stampede` command: flags, and the glue between the libraries.
+//!
+//! # Layout
+//! - [`cli`]: the command line (clap).
+//! - [`run`]: `stampede run`: plan → engine → live progress, thresholds,
+//!   Ctrl-C handling → summary, files, exit code.
+//! - [`exit`]: the documented exit codes.
+
+pub mod cli;
+pub mod run;
+
+use stampede_scenario::Overrides;
+
+/// Exit codes (documented in the README; k6's where k6 has one).
+pub mod exit {
+    /// The run completed and every threshold passed.
+    pub const OK: i32 = 0;
+    /// Something outside the plan went wrong (I/O, a file that cannot be written).
+    pub const ERROR: i32 = 1;
+    /// A threshold failed (k6: 99), including an abort by `abort_on_fail`.
+    pub const THRESHOLDS_FAILED: i32 = 99;
+    /// The scenario file or a flag is invalid (k6: 104 "invalid config").
+    pub const INVALID_INPUT: i32 = 104;
+    /// The run was stopped from outside (Ctrl-C, SIGTERM) before its end (k6: 105).
+    pub const INTERRUPTED: i32 = 105;
+}
+
+/// `stampede validate FILE`.
+pub fn validate(args: &cli::ValidateArgs) -> i32 {
+    match load_plan(&args.file, &args.overrides) {
+        Ok(plan) => {
+            let vus = stampede_engine::schedule::plan_peak_vus(&plan);
+            let dur = stampede_engine::schedule::plan_duration(&plan);
+            println!(
+                "{}: ok — {} scenario(s), {} flow(s), {} request name(s), {} threshold(s); up to {} VUs for {:.0?}",
+                args.file.display(),
+                plan.scenarios.len(),
+                plan.flows.len(),
+                plan.request_names.len(),
+                plan.thresholds.len(),
+                vus,
+                dur
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            exit::INVALID_INPUT
+        }
+    }
+}
+
+/// Loads a plan with the command-line overrides applied.
+pub fn load_plan(
+    file: &std::path::Path,
+    o: &cli::OverrideArgs,
+) -> Result<stampede_scenario::Plan, stampede_scenario::ScenarioError> {
+    let overrides = Overrides {
+        target: o.target.clone(),
+        vus: o.vus,
+        duration: o.duration,
+        env: o.env.clone(),
+    };
+    stampede_scenario::load(file, &overrides)
+}

@@ -1,0 +1,38 @@
+//! `stampede`: argument parsing and runtime set-up only; the work happens in
+//! the library crates (see `stampede::run`).
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use stampede::cli::{Cli, Command};
+use stampede::exit;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::INVALID_INPUT as u8 } else { 0 });
+        }
+    };
+    let code = match cli.command {
+        Command::Validate(args) => stampede::validate(&args),
+        Command::Run(args) => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::from(exit::ERROR as u8);
+                }
+            };
+            match rt.block_on(stampede::run::run(args)) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    exit::ERROR
+                }
+            }
+        }
+    };
+    ExitCode::from(code as u8)
+}

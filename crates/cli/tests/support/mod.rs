@@ -1,0 +1,177 @@
+//! A real HTTP server on 127.0.0.1 for the integration tests, and helpers to
+//! run the `stampede` binary against it.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::sync::Mutex;
+
+/// What the server saw; tests assert on it.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub requests: AtomicU64,
+    /// Requests to `/echo` whose path, header and body all carried the token.
+    pub echo_ok: AtomicU64,
+    pub echo_bad: AtomicU64,
+    pub flaky: AtomicU64,
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub seen: Arc<Seen>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Behaviour of `/stall`: normal delay, and one 1-second stall of every
+/// request in flight or arriving, starting `stall_at` after the first request.
+#[derive(Debug, Clone, Copy)]
+pub struct StallPlan {
+    pub normal: Duration,
+    pub stall_at: Duration,
+    pub stall_for: Duration,
+}
+
+struct State {
+    seen: Arc<Seen>,
+    first: Mutex<Option<Instant>>,
+    stall: StallPlan,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(StallPlan {
+            normal: Duration::from_millis(2),
+            stall_at: Duration::from_secs(3),
+            stall_for: Duration::from_secs(1),
+        })
+        .await
+    }
+
+    pub async fn start_with(stall: StallPlan) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Seen::default());
+        let state = Arc::new(State { seen: seen.clone(), first: Mutex::new(None), stall });
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+                    _ = &mut rx => return,
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Server { addr, seen, _shutdown: tx }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let seen = &state.seen;
+    let n = seen.requests.fetch_add(1, Ordering::Relaxed);
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let ok = |body: &'static str| Ok(Response::new(Full::new(Bytes::from_static(body.as_bytes()))));
+    match path.as_str() {
+        "/ok" => ok("ok"),
+        "/flaky" => {
+            // Every tenth response lacks the word the check looks for.
+            let i = seen.flaky.fetch_add(1, Ordering::Relaxed);
+            if i % 10 == 9 { ok("nope") } else { ok("all good") }
+        }
+        "/fail" => Ok(Response::builder().status(503).body(Full::new(Bytes::from_static(b"down"))).unwrap()),
+        "/login" => Ok(Response::builder()
+            .header("content-type", "application/json")
+            .header("set-cookie", "session=s3cr3t; Path=/; HttpOnly")
+            .body(Full::new(Bytes::from(format!(r#"{{"token":"tok{n}","user":{{"id":42}}}}"#))))
+            .unwrap()),
+        "/stall" => {
+            let now = Instant::now();
+            let first = *state.first.lock().await.get_or_insert(now);
+            let stall_start = first + state.stall.stall_at;
+            let stall_end = stall_start + state.stall.stall_for;
+            if now >= stall_start && now < stall_end {
+                tokio::time::sleep_until(stall_end.into()).await;
+            }
+            tokio::time::sleep(state.stall.normal).await;
+            ok("ok")
+        }
+        p if p.starts_with("/echo/") => {
+            let token = p.trim_start_matches("/echo/").to_string();
+            let header = req.headers().get("x-token").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let cookie = req.headers().get("cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let body = String::from_utf8_lossy(&body).to_string();
+            let good = token.starts_with("tok")
+                && header == token
+                && body.contains(&format!("\"{token}\""))
+                && cookie.contains("session=s3cr3t")
+                && query.contains("user=42");
+            if good {
+                seen.echo_ok.fetch_add(1, Ordering::Relaxed);
+                ok("echo ok")
+            } else {
+                seen.echo_bad.fetch_add(1, Ordering::Relaxed);
+                eprintln!("echo mismatch: path token={token} header={header} body={body} cookie={cookie} query={query}");
+                Ok(Response::builder().status(400).body(Full::new(Bytes::from_static(b"mismatch"))).unwrap())
+            }
+        }
+        _ => Ok(Response::builder().status(404).body(Full::new(Bytes::new())).unwrap()),
+    }
+}
+
+/// Output of one `stampede` process.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub summary: Option<serde_json::Value>,
+}
+
+/// Writes `scenario` to a temporary file and runs `stampede run` on it with
+/// `--out json=…`, plus `extra` flags.
+pub async fn run_scenario(dir: &Path, scenario: &str, extra: &[&str]) -> Outcome {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let json = dir.join("summary.json");
+    let _ = std::fs::remove_file(&json);
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"));
+    cmd.arg("run").arg(&file).arg("--out").arg(format!("json={}", json.display())).arg("--quiet");
+    cmd.args(extra);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output()).await.expect("stampede finished in time").unwrap();
+    let summary = std::fs::read_to_string(&json).ok().and_then(|s| serde_json::from_str(&s).ok());
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        summary,
+    }
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+pub fn path_of(d: &tempfile::TempDir) -> PathBuf {
+    d.path().to_path_buf()
+}

@@ -1,0 +1,419 @@
+//! The HTTP client of one VU: its own keep-alive connections (as a browser
+//! keeps them), HTTP/1.1 or HTTP/2, TLS through rustls, k6's request phases,
+//! and failures classified by kind.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use stampede_metrics::{ErrorKind, Timings};
+use stampede_scenario::HttpVersion;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::io::{IoStats, TimedIo};
+
+/// Settings shared by every VU of a run (built once).
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub tls: Arc<rustls::ClientConfig>,
+    pub http_version: HttpVersion,
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig").field("http_version", &self.http_version).finish()
+    }
+}
+
+impl ClientConfig {
+    pub fn new(http_version: HttpVersion, insecure: bool, connect_timeout: Duration) -> ClientConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions");
+        let mut tls = if insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify))
+                .with_no_client_auth()
+        } else {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        tls.alpn_protocols = match http_version {
+            HttpVersion::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
+            HttpVersion::Http2 => vec![b"h2".to_vec()],
+        };
+        ClientConfig { tls: Arc::new(tls), http_version, connect_timeout }
+    }
+}
+
+/// Name resolution cache of one worker (targets rarely change address during
+/// a test; k6 caches too).
+#[derive(Debug, Default)]
+pub struct Resolver {
+    cache: std::cell::RefCell<HashMap<Box<str>, SocketAddr>>,
+}
+
+impl Resolver {
+    async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, ErrorKind> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        if let Some(a) = self.cache.borrow().get(host) {
+            return Ok(SocketAddr::new(a.ip(), port));
+        }
+        let mut addrs = tokio::net::lookup_host((host, port)).await.map_err(|_| ErrorKind::Dns)?;
+        let addr = addrs.next().ok_or(ErrorKind::Dns)?;
+        self.cache.borrow_mut().insert(host.into(), addr);
+        Ok(addr)
+    }
+}
+
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+/// One open connection of a VU.
+pub struct Conn {
+    scheme_https: bool,
+    authority: http::uri::Authority,
+    host_header: HeaderValue,
+    sender: Sender,
+    stats: Rc<IoStats>,
+}
+
+impl Conn {
+    fn matches(&self, uri: &Uri) -> bool {
+        uri.authority() == Some(&self.authority) && (uri.scheme() == Some(&http::uri::Scheme::HTTPS)) == self.scheme_https
+    }
+
+    fn is_closed(&self) -> bool {
+        match &self.sender {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+/// Executor for HTTP/2 connection tasks on the worker's `LocalSet`.
+#[derive(Clone, Copy, Debug)]
+struct LocalExec;
+
+impl<F> hyper::rt::Executor<F> for LocalExec
+where
+    F: std::future::Future + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// What a completed exchange gives back to the VU.
+pub struct Exchange {
+    pub response: Option<http::response::Parts>,
+    pub timings: Timings,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub body_bytes: u64,
+    pub error: Option<ErrorKind>,
+}
+
+/// A VU's connections. Usually one; one per origin when a flow spans several.
+#[derive(Default)]
+pub struct Connections {
+    conns: Vec<Conn>,
+}
+
+impl Connections {
+    /// Number of open connections (for memory accounting and tests).
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.conns.clear();
+    }
+
+    /// Sends one request and reads its response. The body is read to the end;
+    /// it is appended to `body` only when `keep_body` (otherwise counted and
+    /// dropped). Never fails: failures come back as an `ErrorKind`.
+    pub async fn exchange(
+        &mut self,
+        cfg: &ClientConfig,
+        resolver: &Resolver,
+        mut req: Request<Full<Bytes>>,
+        keep_body: bool,
+        body: &mut Vec<u8>,
+    ) -> Exchange {
+        let mut timings = Timings::default();
+        let blocked_start = Instant::now();
+        let mut ex = Exchange { response: None, timings, bytes_sent: 0, bytes_received: 0, body_bytes: 0, error: None };
+
+        // Find or open the connection for this origin.
+        let pos = self.conns.iter().position(|c| c.matches(req.uri()));
+        let idx = match pos {
+            Some(i) if !self.conns[i].is_closed() => i,
+            other => {
+                if let Some(i) = other {
+                    self.conns.swap_remove(i);
+                }
+                match connect(cfg, resolver, req.uri(), &mut timings, blocked_start).await {
+                    Ok(c) => {
+                        self.conns.push(c);
+                        self.conns.len() - 1
+                    }
+                    Err(kind) => {
+                        ex.timings = timings;
+                        ex.error = Some(kind);
+                        return ex;
+                    }
+                }
+            }
+        };
+        if pos.is_some_and(|i| i == idx) {
+            timings.blocked = blocked_start.elapsed().as_micros() as u64;
+        }
+        let conn = &mut self.conns[idx];
+        let stats = conn.stats.clone();
+        let (sent0, recv0) = (stats.bytes_written.get(), stats.bytes_read.get());
+        stats.arm();
+
+        let result = match &mut conn.sender {
+            Sender::H1(s) => {
+                if s.ready().await.is_err() {
+                    Err(ErrorKind::Reset)
+                } else {
+                    // HTTP/1.1 wants origin-form plus Host.
+                    if !req.headers().contains_key(http::header::HOST) {
+                        req.headers_mut().insert(http::header::HOST, conn.host_header.clone());
+                    }
+                    let pq = req.uri().path_and_query().cloned();
+                    if let Some(pq) = pq {
+                        *req.uri_mut() = Uri::from(pq);
+                    }
+                    let send_start = Instant::now();
+                    let r = s.send_request(req).await;
+                    finish(r, send_start, &stats, keep_body, body, &mut timings).await
+                }
+            }
+            Sender::H2(s) => {
+                if s.ready().await.is_err() {
+                    Err(ErrorKind::Reset)
+                } else {
+                    let send_start = Instant::now();
+                    let r = s.send_request(req).await;
+                    finish(r, send_start, &stats, keep_body, body, &mut timings).await
+                }
+            }
+        };
+        ex.bytes_sent = stats.bytes_written.get() - sent0;
+        ex.bytes_received = stats.bytes_read.get() - recv0;
+        match result {
+            Ok((parts, n)) => {
+                ex.body_bytes = n;
+                ex.error = ErrorKind::from_status(parts.status.as_u16());
+                ex.response = Some(parts);
+            }
+            Err(kind) => {
+                ex.error = Some(kind);
+                // The connection is in an unknown state: drop it.
+                self.conns.swap_remove(idx);
+            }
+        }
+        ex.timings = timings;
+        ex
+    }
+}
+
+async fn finish(
+    r: Result<Response<Incoming>, hyper::Error>,
+    send_start: Instant,
+    stats: &IoStats,
+    keep_body: bool,
+    body: &mut Vec<u8>,
+    t: &mut Timings,
+) -> Result<(http::response::Parts, u64), ErrorKind> {
+    let resp = r.map_err(|e| classify_hyper(&e))?;
+    let headers_at = Instant::now();
+    let last_write = stats.last_write.get().unwrap_or(send_start).max(send_start);
+    let first_read = stats.first_read.get().unwrap_or(headers_at).max(last_write);
+    t.sending = (last_write - send_start).as_micros() as u64;
+    t.waiting = (first_read - last_write).as_micros() as u64;
+    let (parts, mut incoming) = resp.into_parts();
+    let mut n = 0u64;
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|e| classify_hyper(&e))?;
+        if let Ok(data) = frame.into_data() {
+            n += data.len() as u64;
+            if keep_body {
+                body.extend_from_slice(&data);
+            }
+        }
+    }
+    t.receiving = first_read.elapsed().as_micros() as u64;
+    Ok((parts, n))
+}
+
+async fn connect(
+    cfg: &ClientConfig,
+    resolver: &Resolver,
+    uri: &Uri,
+    t: &mut Timings,
+    blocked_start: Instant,
+) -> Result<Conn, ErrorKind> {
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(ErrorKind::Other),
+    };
+    let authority = uri.authority().ok_or(ErrorKind::Other)?.clone();
+    let host = authority.host();
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let addr = resolver.resolve(host, port).await?;
+
+    let connect_start = Instant::now();
+    t.blocked = (connect_start - blocked_start).as_micros() as u64;
+    let tcp = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(ErrorKind::Timeout),
+        Ok(Err(e)) => return Err(classify_io(&e)),
+        Ok(Ok(s)) => s,
+    };
+    let _ = tcp.set_nodelay(true);
+    t.connecting = connect_start.elapsed().as_micros() as u64;
+    let stats = IoStats::new();
+    let io = TimedIo::new(tcp, stats.clone());
+    let host_header = HeaderValue::from_str(authority.as_str()).map_err(|_| ErrorKind::Other)?;
+
+    let sender = if https {
+        let tls_start = Instant::now();
+        let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
+            .map_err(|_| ErrorKind::Tls)?;
+        let connector = tokio_rustls::TlsConnector::from(cfg.tls.clone());
+        let tls = match tokio::time::timeout(cfg.connect_timeout, connector.connect(name, io)).await {
+            Err(_) => return Err(ErrorKind::Timeout),
+            Ok(Err(e)) => {
+                return Err(if e.kind() == io::ErrorKind::InvalidData { ErrorKind::Tls } else { classify_io(&e) });
+            }
+            Ok(Ok(s)) => s,
+        };
+        t.tls_handshaking = tls_start.elapsed().as_micros() as u64;
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        handshake(TokioIo::new(tls), h2).await?
+    } else {
+        handshake(TokioIo::new(io), cfg.http_version == HttpVersion::Http2).await?
+    };
+    Ok(Conn { scheme_https: https, authority, host_header, sender, stats })
+}
+
+async fn handshake<T>(io: TokioIo<T>, h2: bool) -> Result<Sender, ErrorKind>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
+    if h2 {
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(LocalExec)
+            .handshake(io)
+            .await
+            .map_err(|e| classify_hyper(&e))?;
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H2(sender))
+    } else {
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|e| classify_hyper(&e))?;
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H1(sender))
+    }
+}
+
+pub fn classify_io(e: &io::Error) -> ErrorKind {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => ErrorKind::Refused,
+        K::TimedOut => ErrorKind::Timeout,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof | K::NotConnected => {
+            ErrorKind::Reset
+        }
+        K::InvalidData => ErrorKind::Protocol,
+        _ => ErrorKind::Other,
+    }
+}
+
+fn classify_hyper(e: &hyper::Error) -> ErrorKind {
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if e.is_parse() || e.is_parse_status() {
+        return ErrorKind::Protocol;
+    }
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return classify_io(io);
+        }
+        src = s.source();
+    }
+    if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
+        return ErrorKind::Reset;
+    }
+    ErrorKind::Other
+}
+
+/// Accepts any certificate: only for test targets, behind an explicit option.
+#[derive(Debug)]
+struct NoVerify;
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}

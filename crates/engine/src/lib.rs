@@ -1,0 +1,230 @@
+//! stampede-engine: runs a plan's load and measures it.
+//!
+//! Owns VUs, the k6 executors, splitting a plan over workers (execution
+//! segments), the HTTP client with k6's request phases, checks, extraction,
+//! the CDN classifier, and the per-interval collection of worker shards into
+//! snapshots. It does not parse scenario files (stampede-scenario), does not
+//! evaluate thresholds or print anything (stampede-metrics and the CLI), and
+//! knows nothing of gRPC (agents wrap it).
+//!
+//! # Layout
+//! - [`schedule`]: segment math, arrival-rate schedules, planned durations.
+//! - `worker`: one thread and current-thread runtime per worker; executors.
+//! - `vu`: a VU's state and one iteration of a flow.
+//! - [`client`]: per-VU connections, TLS, HTTP/1.1 and HTTP/2, phases, errors.
+//! - `io`: the socket wrapper that timestamps and counts bytes.
+//! - [`cdn`]: cache-hit classification from response headers.
+//!
+//! # Threads
+//! [`Run::start`] spawns `workers` OS threads. Each owns its VUs, connections
+//! and metrics shard outright; the only cross-thread traffic is one snapshot
+//! per worker per interval and the run [`Signal`] watch channel.
+
+pub mod cdn;
+pub mod client;
+mod io;
+pub mod schedule;
+mod vu;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stampede_metrics::{Layout, Snapshot};
+use stampede_scenario::Plan;
+use tokio::sync::{mpsc, watch};
+
+pub use schedule::Segment;
+
+/// What the controller tells the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Run,
+    /// No new iterations until `Run` again.
+    Pause,
+    /// Graceful stop: no new iterations; in-flight ones get each scenario's
+    /// `graceful_stop`.
+    Stop,
+    /// Interrupt everything now.
+    Abort,
+}
+
+/// How to run a plan in this process.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Worker threads in this process.
+    pub workers: u32,
+    /// Global index of this process's first worker, and the number of workers
+    /// in the whole run (several processes share a run in distributed mode).
+    pub first_worker: u32,
+    pub total_workers: u32,
+    /// Snapshot interval.
+    pub interval: Duration,
+    /// Seed for VU random choices (think times, weights, random data).
+    pub seed: u64,
+    /// When the load starts (a start barrier shared across processes).
+    pub start_at: std::time::Instant,
+}
+
+impl RunOptions {
+    /// A run of the whole plan on `workers` threads of this process, starting now.
+    pub fn local(workers: u32) -> RunOptions {
+        RunOptions {
+            workers,
+            first_worker: 0,
+            total_workers: workers,
+            interval: Duration::from_secs(1),
+            seed: fastrand::u64(..),
+            start_at: std::time::Instant::now(),
+        }
+    }
+}
+
+pub(crate) struct WorkerReport {
+    worker: usize,
+    index: u64,
+    snapshot: Snapshot,
+    last: bool,
+}
+
+/// Measurements of one interval from every worker of this process.
+#[derive(Debug, Clone)]
+pub struct IntervalSnapshot {
+    /// Interval number from the start (0-based).
+    pub index: u64,
+    /// Start of the interval, from the run start.
+    pub start: Duration,
+    pub snapshot: Snapshot,
+}
+
+#[derive(Default)]
+struct Pending {
+    reported: Vec<bool>,
+    snapshot: Snapshot,
+}
+
+/// A running plan.
+pub struct Run {
+    signal: watch::Sender<Signal>,
+    reports: mpsc::UnboundedReceiver<WorkerReport>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    pending: BTreeMap<u64, Pending>,
+    /// Per worker: the index of its last report once it has finished.
+    finished: Vec<Option<u64>>,
+    interval: Duration,
+    pub start: std::time::Instant,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run").field("workers", &self.finished.len()).finish()
+    }
+}
+
+/// The metrics layout (names behind ids) of a plan.
+pub fn layout(plan: &Plan) -> Arc<Layout> {
+    Arc::new(Layout {
+        scenarios: plan.scenarios.iter().map(|s| s.name.clone()).collect(),
+        request_names: plan.request_names.clone(),
+        check_names: plan.check_names.clone(),
+    })
+}
+
+impl Run {
+    /// Starts the plan's load on worker threads. Must be called inside a Tokio
+    /// runtime only for [`Run::next_interval`]; the workers have their own.
+    pub fn start(plan: Arc<Plan>, opts: RunOptions) -> std::io::Result<Run> {
+        let (signal, signal_rx) = watch::channel(Signal::Run);
+        let (tx, reports) = mpsc::unbounded_channel();
+        let client = client::ClientConfig::new(
+            plan.target.http_version,
+            plan.target.insecure_skip_tls_verify,
+            plan.target.connect_timeout,
+        );
+        let layout = layout(&plan);
+        let mut threads = Vec::new();
+        for i in 0..opts.workers {
+            threads.push(worker::spawn(worker::WorkerArgs {
+                plan: plan.clone(),
+                layout: layout.clone(),
+                segment: Segment { index: opts.first_worker + i, count: opts.total_workers.max(1) },
+                local_index: i as usize,
+                client: client.clone(),
+                t0: opts.start_at,
+                interval: opts.interval,
+                signal: signal_rx.clone(),
+                reports: tx.clone(),
+                seed: opts.seed.wrapping_add(i as u64),
+            })?);
+        }
+        Ok(Run {
+            signal,
+            reports,
+            threads,
+            pending: BTreeMap::new(),
+            finished: vec![None; opts.workers as usize],
+            interval: opts.interval,
+            start: opts.start_at,
+        })
+    }
+
+    /// Tells every worker to pause, resume, stop gracefully or abort.
+    pub fn signal(&self, s: Signal) {
+        let _ = self.signal.send(s);
+    }
+
+    /// A sender for signals, for other tasks (Ctrl-C handlers, the UI).
+    pub fn signaller(&self) -> watch::Sender<Signal> {
+        self.signal.clone()
+    }
+
+    /// The next complete interval (every worker reported it), or `None` once
+    /// every worker has finished and every interval was returned.
+    pub async fn next_interval(&mut self) -> Option<IntervalSnapshot> {
+        loop {
+            if let Some(s) = self.pop_complete() {
+                return Some(s);
+            }
+            if self.finished.iter().all(Option::is_some) {
+                // Everything complete has been returned; anything left is
+                // partial only if a worker died, so return it as it is.
+                let (index, p) = self.pending.pop_first()?;
+                return Some(self.interval_of(index, p.snapshot));
+            }
+            let r = self.reports.recv().await?;
+            let n = self.finished.len();
+            let p = self.pending.entry(r.index).or_insert_with(|| Pending { reported: vec![false; n], ..Default::default() });
+            p.reported[r.worker] = true;
+            p.snapshot.merge(&r.snapshot);
+            if r.last {
+                self.finished[r.worker] = Some(r.index);
+            }
+        }
+    }
+
+    fn pop_complete(&mut self) -> Option<IntervalSnapshot> {
+        let (&index, p) = self.pending.iter().next()?;
+        let complete = p
+            .reported
+            .iter()
+            .zip(&self.finished)
+            .all(|(reported, fin)| *reported || fin.is_some_and(|f| f < index));
+        if !complete {
+            return None;
+        }
+        let p = self.pending.remove(&index)?;
+        Some(self.interval_of(index, p.snapshot))
+    }
+
+    fn interval_of(&self, index: u64, snapshot: Snapshot) -> IntervalSnapshot {
+        IntervalSnapshot { index, start: self.interval * index as u32, snapshot }
+    }
+
+    /// Waits for the worker threads to exit (after `next_interval` returned `None`).
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}

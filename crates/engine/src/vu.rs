@@ -1,0 +1,347 @@
+//! A virtual user: its variables, cookies, connections and reusable buffers,
+//! and one iteration of a flow.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Uri};
+use http_body_util::Full;
+use stampede_metrics::{Method, RequestId, RequestSample};
+use stampede_scenario::template::{RenderContext, Template};
+use stampede_scenario::{Body, CheckKind, DataOrder, ExtractSource, Flow, Step, ThinkTime};
+use tokio::time::Instant;
+
+use crate::cdn;
+use crate::client::Connections;
+use crate::worker::Worker;
+
+static CONTENT_TYPE_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// One cookie of a VU's jar.
+#[derive(Debug)]
+struct Cookie {
+    host: Box<str>,
+    name: Box<str>,
+    value: String,
+}
+
+/// A VU's state; kept between iterations (and between activations of a
+/// ramping scenario), like a browser's.
+pub struct Vu {
+    pub id: u64,
+    pub scenario: u16,
+    pub iteration: u64,
+    vars: Vec<Option<String>>,
+    data_rows: Vec<usize>,
+    rng: fastrand::Rng,
+    cookies: Vec<Cookie>,
+    pub conns: Connections,
+    buf: String,
+    body_in: Vec<u8>,
+    /// Host of the request in flight (cookies are scoped by host).
+    host: String,
+}
+
+impl std::fmt::Debug for Vu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vu").field("id", &self.id).field("iteration", &self.iteration).finish()
+    }
+}
+
+impl Vu {
+    pub fn new(id: u64, scenario: u16, var_slots: usize, data_sets: usize, seed: u64) -> Vu {
+        Vu {
+            id,
+            scenario,
+            iteration: 0,
+            vars: vec![None; var_slots],
+            data_rows: vec![0; data_sets],
+            rng: fastrand::Rng::with_seed(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            cookies: Vec::new(),
+            conns: Connections::default(),
+            buf: String::new(),
+            body_in: Vec::new(),
+            host: String::new(),
+        }
+    }
+
+    /// Runs one iteration: picks a flow by weight, runs its steps with think
+    /// times. Returns when the last step (and its think time) is done.
+    pub async fn iteration(&mut self, w: &Worker) {
+        let plan = &*w.plan;
+        let scen = &plan.scenarios[self.scenario as usize];
+        let flow_idx = if scen.flows.len() == 1 {
+            scen.flows[0].flow
+        } else {
+            let r = self.rng.u32(0..scen.total_weight.max(1));
+            scen.flows.iter().find(|f| f.cumulative_weight > r).unwrap_or(&scen.flows[0]).flow
+        };
+        self.pick_data_rows(w);
+        let flow: &Flow = &plan.flows[flow_idx];
+        for step in &flow.steps {
+            self.step(w, step).await;
+            let think = step.think_time.unwrap_or(plan.think_time);
+            if let Some(d) = self.think_duration(think) {
+                tokio::time::sleep(d).await;
+            }
+        }
+        self.iteration += 1;
+        if self.body_in.capacity() > 64 * 1024 {
+            self.body_in = Vec::new();
+        }
+    }
+
+    fn think_duration(&mut self, t: ThinkTime) -> Option<Duration> {
+        match t {
+            ThinkTime::None => None,
+            ThinkTime::Fixed(d) if d.is_zero() => None,
+            ThinkTime::Fixed(d) => Some(d),
+            ThinkTime::Uniform { min, max } => {
+                let lo = min.as_micros() as u64;
+                let hi = (max.as_micros() as u64).max(lo);
+                Some(Duration::from_micros(self.rng.u64(lo..=hi)))
+            }
+        }
+    }
+
+    fn pick_data_rows(&mut self, w: &Worker) {
+        for (i, set) in w.plan.data.iter().enumerate() {
+            let rows = set.rows.len().max(1);
+            self.data_rows[i] = match set.order {
+                DataOrder::Sequential => {
+                    let n = w.next_sequence(i);
+                    (w.segment.global(n) % rows as u64) as usize
+                }
+                DataOrder::Random => self.rng.usize(0..rows),
+                DataOrder::UniquePerVu => ((self.id - 1) % rows as u64) as usize,
+            };
+        }
+    }
+
+    fn render(&mut self, w: &Worker, t: &Template) -> &str {
+        self.buf.clear();
+        if let Some(s) = t.as_static() {
+            self.buf.push_str(s);
+        } else {
+            let mut ctx = RenderContext {
+                vars: &self.vars,
+                data: &w.plan.data,
+                data_rows: &self.data_rows,
+                vu_id: self.id,
+                iteration: self.iteration,
+                scenario: &w.plan.scenarios[self.scenario as usize].name,
+                rng: &mut self.rng,
+            };
+            t.render(&mut ctx, &mut self.buf);
+        }
+        &self.buf
+    }
+
+    fn header_value(&mut self, w: &Worker, t: &Template) -> Option<HeaderValue> {
+        let s = self.render(w, t);
+        HeaderValue::from_str(s).ok()
+    }
+
+    async fn step(&mut self, w: &Worker, step: &Step) {
+        let plan = &*w.plan;
+        let started = Instant::now();
+        let req = match self.build_request(w, step) {
+            Some(r) => r,
+            None => {
+                // A rendered URL or header that is not valid HTTP: count it as
+                // a failed request of this name rather than stopping the VU.
+                let sample = RequestSample {
+                    timings: Default::default(),
+                    bytes_sent: 0,
+                    bytes_received: 0,
+                    body_bytes: 0,
+                    error: Some(stampede_metrics::ErrorKind::Other),
+                    cache: stampede_metrics::CacheOutcome::Unknown,
+                };
+                w.record_request(self.request_id(step, 0), &sample);
+                for c in &step.checks {
+                    w.record_check(self.scenario, c.id, false);
+                }
+                return;
+            }
+        };
+        self.body_in.clear();
+        let exchange = {
+            let fut = self.conns.exchange(&w.client, &w.resolver, req, step.needs_body, &mut self.body_in);
+            match tokio::time::timeout(plan.target.timeout, fut).await {
+                Ok(ex) => ex,
+                Err(_) => {
+                    // The connection may be mid-response: drop it.
+                    self.conns.clear();
+                    crate::client::Exchange {
+                        response: None,
+                        timings: stampede_metrics::Timings {
+                            waiting: started.elapsed().as_micros() as u64,
+                            ..Default::default()
+                        },
+                        bytes_sent: 0,
+                        bytes_received: 0,
+                        body_bytes: 0,
+                        error: Some(stampede_metrics::ErrorKind::Timeout),
+                    }
+                }
+            }
+        };
+        let status = exchange.response.as_ref().map_or(0, |p| p.status.as_u16());
+        let cache = exchange
+            .response
+            .as_ref()
+            .map_or(stampede_metrics::CacheOutcome::Unknown, |p| cdn::classify(&p.headers));
+        let sample = RequestSample {
+            timings: exchange.timings,
+            bytes_sent: exchange.bytes_sent,
+            bytes_received: exchange.bytes_received,
+            body_bytes: exchange.body_bytes,
+            error: exchange.error,
+            cache,
+        };
+        w.record_request(self.request_id(step, status), &sample);
+
+        let Some(parts) = exchange.response else {
+            for c in &step.checks {
+                w.record_check(self.scenario, c.id, false);
+            }
+            return;
+        };
+        self.store_cookies(&parts.headers);
+        let json = if step.needs_json { serde_json::from_slice::<serde_json::Value>(&self.body_in).ok() } else { None };
+        for ex in &step.extract {
+            let value: Option<std::borrow::Cow<'_, str>> = match &ex.source {
+                ExtractSource::Json(path) => json.as_ref().and_then(|j| path.query(j).first()).map(|v| match v {
+                    serde_json::Value::String(s) => s.as_str().into(),
+                    other => other.to_string().into(),
+                }),
+                ExtractSource::Regex(re) => std::str::from_utf8(&self.body_in).ok().and_then(|body| {
+                    re.captures(body).and_then(|c| c.get(1).or_else(|| c.get(0))).map(|m| m.as_str().into())
+                }),
+                ExtractSource::Header(name) => parts.headers.get(name).and_then(|v| v.to_str().ok()).map(Into::into),
+                ExtractSource::Cookie(name) => set_cookie_value(&parts.headers, name).map(Into::into),
+            };
+            let slot = &mut self.vars[ex.slot];
+            match value {
+                Some(v) => {
+                    let s = slot.get_or_insert_with(String::new);
+                    s.clear();
+                    s.push_str(&v);
+                }
+                None => *slot = None,
+            }
+        }
+        let duration = Duration::from_micros(exchange.timings.duration());
+        for c in &step.checks {
+            let ok = match &c.kind {
+                CheckKind::Status(list) => list.contains(&status),
+                CheckKind::BodyContains(s) => memchr::memmem::find(&self.body_in, s.as_bytes()).is_some(),
+                CheckKind::JsonPathEquals { path, value } => {
+                    json.as_ref().and_then(|j| path.query(j).first()).is_some_and(|v| v == value)
+                }
+                CheckKind::HeaderPresent(h) => parts.headers.contains_key(h),
+                CheckKind::DurationBelow(d) => duration < *d,
+            };
+            w.record_check(self.scenario, c.id, ok);
+        }
+    }
+
+    fn request_id(&self, step: &Step, status: u16) -> RequestId {
+        RequestId { scenario: self.scenario, name: step.name_id, method: Method::from_http(&step.method), status }
+    }
+
+    fn build_request(&mut self, w: &Worker, step: &Step) -> Option<Request<Full<Bytes>>> {
+        let plan = &*w.plan;
+        let uri: Uri = self.render(w, &step.url).parse().ok()?;
+        self.host.clear();
+        self.host.push_str(uri.host().unwrap_or(""));
+        let mut b = Request::builder().method(step.method.clone()).uri(uri.clone());
+        let headers = b.headers_mut()?;
+        for (name, t) in &plan.target.headers {
+            if step.headers.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            let v = self.header_value(w, t)?;
+            headers.insert(name.clone(), v);
+        }
+        for (name, t) in &step.headers {
+            let v = self.header_value(w, t)?;
+            headers.insert(name.clone(), v);
+        }
+        if let Some(v) = self.cookie_header() {
+            headers.insert(http::header::COOKIE, v);
+        }
+        let body = match &step.body {
+            None => Bytes::new(),
+            Some(Body::Raw(t)) => Bytes::copy_from_slice(self.render(w, t).as_bytes()),
+            Some(Body::Json(t)) => {
+                if !headers.contains_key(http::header::CONTENT_TYPE) {
+                    headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_JSON.clone());
+                }
+                Bytes::copy_from_slice(self.render(w, t).as_bytes())
+            }
+        };
+        b.body(Full::new(body)).ok()
+    }
+
+    fn cookie_header(&mut self) -> Option<HeaderValue> {
+        let mut any = false;
+        self.buf.clear();
+        for c in self.cookies.iter().filter(|c| *c.host == *self.host) {
+            if any {
+                self.buf.push_str("; ");
+            }
+            self.buf.push_str(&c.name);
+            self.buf.push('=');
+            self.buf.push_str(&c.value);
+            any = true;
+        }
+        if any { HeaderValue::from_str(&self.buf).ok() } else { None }
+    }
+
+    fn store_cookies(&mut self, headers: &http::HeaderMap) {
+        let host = &self.host;
+        for v in headers.get_all(http::header::SET_COOKIE) {
+            let Ok(v) = v.to_str() else { continue };
+            let Some((pair, attrs)) = v.split_once(';').or(Some((v, ""))) else { continue };
+            let Some((name, value)) = pair.split_once('=') else { continue };
+            let (name, value) = (name.trim(), value.trim());
+            let expired = attrs.split(';').any(|a| {
+                let a = a.trim();
+                a.len() >= 10 && a[..8].eq_ignore_ascii_case("max-age=") && a[8..].trim().starts_with(['0', '-'])
+            });
+            let existing = self.cookies.iter().position(|c| &*c.name == name && *c.host == **host);
+            match (existing, expired) {
+                (Some(i), true) => {
+                    self.cookies.swap_remove(i);
+                }
+                (Some(i), false) => {
+                    self.cookies[i].value.clear();
+                    self.cookies[i].value.push_str(value);
+                }
+                (None, false) => self.cookies.push(Cookie {
+                    host: host.as_str().into(),
+                    name: name.into(),
+                    value: value.to_owned(),
+                }),
+                (None, true) => {}
+            }
+        }
+    }
+
+    /// Drops what a VU holds between activations (connections stay: a
+    /// paused browser keeps its keep-alive connections too).
+    pub fn reset_for_reuse(&mut self) {
+        self.body_in = Vec::new();
+    }
+}
+
+fn set_cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(http::header::SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        let pair = v.split(';').next()?;
+        let (n, val) = pair.split_once('=')?;
+        (n.trim() == name).then(|| val.trim())
+    })
+}

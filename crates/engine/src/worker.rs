@@ -1,0 +1,513 @@
+//! A worker: one OS thread with a current-thread runtime, running its
+//! segment of every scenario. Its VUs are local tasks sharing the worker's
+//! metrics shard through a `RefCell` — no locks, no atomics, no messages on
+//! the request path. Once per interval the shard is swapped out and sent.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stampede_metrics::{Layout, RequestId, RequestSample, Shard};
+use stampede_scenario::{Executor, Plan};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{ClientConfig, Resolver};
+use crate::schedule::{ArrivalSchedule, Segment, peak_vus, planned_duration, ramping_target};
+use crate::vu::Vu;
+use crate::{Signal, WorkerReport};
+
+/// State shared by the tasks of one worker thread.
+pub struct Worker {
+    pub plan: Arc<Plan>,
+    pub segment: Segment,
+    pub client: ClientConfig,
+    pub resolver: Resolver,
+    /// The interval's measurements. Borrowed only between awaits.
+    shard: RefCell<Shard>,
+    /// Per data set: this worker's count of sequential rows handed out.
+    sequences: RefCell<Vec<u64>>,
+    /// Index of the interval being recorded (the next one the flush sends).
+    interval: Cell<u64>,
+    /// Latest run signal, mirrored from the watch channel for cheap reads.
+    signal: Cell<Signal>,
+    /// Woken when the signal changes (pause → run).
+    signal_changed: Notify,
+    seed: u64,
+}
+
+impl Worker {
+    #[inline]
+    pub fn record_request(&self, id: RequestId, sample: &RequestSample) {
+        self.shard.borrow_mut().request(id).record(sample);
+    }
+
+    #[inline]
+    pub fn record_check(&self, scenario: u16, check: u32, passed: bool) {
+        self.shard.borrow_mut().check(scenario, check, passed);
+    }
+
+    pub fn next_sequence(&self, set: usize) -> u64 {
+        let mut s = self.sequences.borrow_mut();
+        let n = s[set];
+        s[set] += 1;
+        n
+    }
+
+    async fn wait_while_paused(&self) {
+        while self.signal.get() == Signal::Pause {
+            self.signal_changed.notified().await;
+        }
+    }
+}
+
+/// One scenario as run by one worker.
+struct ScenarioRun {
+    idx: u16,
+    /// Set when no new iteration may start (time is up, or a graceful stop).
+    stopping: Cell<bool>,
+    /// Cancelled when in-flight iterations must end now.
+    hard: CancellationToken,
+    /// VUs currently running an iteration or looping (the `vus` gauge).
+    active: Cell<u64>,
+    /// VUs allocated (the `vus_max` gauge).
+    allocated: Cell<u64>,
+    /// First global VU id of this scenario minus one.
+    vu_base: u64,
+}
+
+impl ScenarioRun {
+    fn stop_gracefully(self: &Rc<Self>, grace: Duration) {
+        if self.stopping.replace(true) {
+            return;
+        }
+        let me = self.clone();
+        tokio::task::spawn_local(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(grace) => me.hard.cancel(),
+                _ = me.hard.cancelled() => {}
+            }
+        });
+    }
+}
+
+pub(crate) struct WorkerArgs {
+    pub plan: Arc<Plan>,
+    pub layout: Arc<Layout>,
+    pub segment: Segment,
+    pub local_index: usize,
+    pub client: ClientConfig,
+    pub t0: std::time::Instant,
+    pub interval: Duration,
+    pub signal: watch::Receiver<Signal>,
+    pub reports: mpsc::UnboundedSender<WorkerReport>,
+    pub seed: u64,
+}
+
+pub(crate) fn spawn(args: WorkerArgs) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("stampede-worker-{}", args.local_index))
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("stampede: cannot start worker runtime: {e}");
+                    return;
+                }
+            };
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, run(args));
+        })
+}
+
+async fn run(args: WorkerArgs) {
+    let WorkerArgs { plan, layout, segment, local_index, client, t0, interval, mut signal, reports, seed } = args;
+    let t0 = Instant::from_std(t0);
+    let w = Rc::new(Worker {
+        segment,
+        client,
+        resolver: Resolver::default(),
+        shard: RefCell::new(Shard::new(layout)),
+        sequences: RefCell::new(vec![0; plan.data.len()]),
+        interval: Cell::new(0),
+        signal: Cell::new(*signal.borrow()),
+        signal_changed: Notify::new(),
+        seed,
+        plan,
+    });
+    let mut vu_base = 0;
+    let runs: Vec<Rc<ScenarioRun>> = w
+        .plan
+        .scenarios
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let r = Rc::new(ScenarioRun {
+                idx: i as u16,
+                stopping: Cell::new(false),
+                hard: CancellationToken::new(),
+                active: Cell::new(0),
+                allocated: Cell::new(0),
+                vu_base,
+            });
+            vu_base += peak_vus(&s.executor);
+            r
+        })
+        .collect();
+
+    // Interval flushes.
+    let flush = {
+        let (w, runs, reports) = (w.clone(), runs.clone(), reports.clone());
+        tokio::task::spawn_local(async move {
+            loop {
+                let k = w.interval.get();
+                tokio::time::sleep_until(t0 + interval * (k as u32 + 1)).await;
+                let snap = take_shard(&w, &runs);
+                w.interval.set(k + 1);
+                let _ = reports.send(WorkerReport { worker: local_index, index: k, snapshot: snap, last: false });
+            }
+        })
+    };
+
+    // Run signals from the controller.
+    let watcher = {
+        let (w, runs) = (w.clone(), runs.clone());
+        tokio::task::spawn_local(async move {
+            loop {
+                let s = if signal.changed().await.is_ok() { *signal.borrow_and_update() } else { Signal::Abort };
+                w.signal.set(s);
+                w.signal_changed.notify_waiters();
+                match s {
+                    Signal::Stop => {
+                        for r in &runs {
+                            r.stop_gracefully(w.plan.scenarios[r.idx as usize].graceful_stop);
+                        }
+                    }
+                    Signal::Abort => {
+                        for r in &runs {
+                            r.stopping.set(true);
+                            r.hard.cancel();
+                        }
+                        w.signal_changed.notify_waiters();
+                        return;
+                    }
+                    Signal::Run | Signal::Pause => {}
+                }
+            }
+        })
+    };
+
+    let tasks: Vec<_> = runs
+        .iter()
+        .map(|r| tokio::task::spawn_local(run_scenario(w.clone(), r.clone(), t0)))
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    flush.abort();
+    watcher.abort();
+    let snap = take_shard(&w, &runs);
+    let _ = reports.send(WorkerReport { worker: local_index, index: w.interval.get(), snapshot: snap, last: true });
+}
+
+fn take_shard(w: &Worker, runs: &[Rc<ScenarioRun>]) -> stampede_metrics::Snapshot {
+    let mut shard = w.shard.borrow_mut();
+    for r in runs {
+        let s = shard.scenario(r.idx);
+        s.vus = r.active.get();
+        s.vus_max = r.allocated.get();
+    }
+    shard.take().into_snapshot()
+}
+
+async fn run_scenario(w: Rc<Worker>, run: Rc<ScenarioRun>, t0: Instant) {
+    let s = &w.plan.scenarios[run.idx as usize];
+    let start = t0 + s.start_time;
+    tokio::select! {
+        _ = tokio::time::sleep_until(start) => {}
+        _ = run.hard.cancelled() => return,
+    }
+    if run.stopping.get() {
+        return;
+    }
+    // Time limit of the executor, then graceful stop.
+    let end = start + planned_duration(&s.executor);
+    let timer = {
+        let (run, grace) = (run.clone(), s.graceful_stop);
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep_until(end).await;
+            run.stop_gracefully(grace);
+        })
+    };
+    match &s.executor {
+        Executor::SharedIterations { vus, iterations, .. } => {
+            let vus_all = (*vus).min(*iterations);
+            let local_vus = w.segment.share(vus_all);
+            let remaining = Rc::new(Cell::new(w.segment.proportional(*iterations, vus_all)));
+            closed_model(&w, &run, local_vus, move |_vu: &Vu, _j| {
+                let n = remaining.get();
+                if n == 0 {
+                    return false;
+                }
+                remaining.set(n - 1);
+                true
+            })
+            .await;
+        }
+        Executor::PerVuIterations { vus, iterations, .. } => {
+            let iterations = *iterations;
+            closed_model(&w, &run, w.segment.share(*vus), move |vu: &Vu, _j| vu.iteration < iterations).await;
+        }
+        Executor::ConstantVus { vus, .. } => {
+            closed_model(&w, &run, w.segment.share(*vus), |_vu: &Vu, _j| true).await;
+        }
+        Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
+            ramping_vus(&w, &run, start, *start_vus, stages, *graceful_ramp_down).await;
+        }
+        Executor::ConstantArrivalRate { pre_allocated_vus, max_vus, .. }
+        | Executor::RampingArrivalRate { pre_allocated_vus, max_vus, .. } => {
+            let sched = ArrivalSchedule::from_executor(&s.executor).expect("arrival-rate executor");
+            let max = (*max_vus).max(*pre_allocated_vus);
+            arrival_rate(&w, &run, start, sched, w.segment.share(*pre_allocated_vus), max).await;
+        }
+    }
+    timer.abort();
+}
+
+fn new_vu(w: &Worker, run: &ScenarioRun, local_j: u64) -> Box<Vu> {
+    let id = run.vu_base + w.segment.global(local_j) + 1;
+    run.allocated.set(run.allocated.get() + 1);
+    Box::new(Vu::new(id, run.idx, w.plan.var_slots, w.plan.data.len(), w.seed))
+}
+
+/// Runs one iteration unless a hard stop interrupts it; records it.
+async fn one_iteration(w: &Worker, run: &ScenarioRun, vu: &mut Vu, cancel: &CancellationToken) -> bool {
+    let started = Instant::now();
+    let done = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => false,
+        _ = vu.iteration(w) => true,
+    };
+    let mut shard = w.shard.borrow_mut();
+    let stats = shard.scenario(run.idx);
+    if done {
+        stats.iterations += 1;
+        stampede_metrics::hist::record(&mut stats.iteration_duration, started.elapsed().as_micros() as u64);
+    } else {
+        stats.interrupted_iterations += 1;
+    }
+    done
+}
+
+/// Closed model: each VU loops while `more` allows another iteration.
+async fn closed_model(w: &Rc<Worker>, run: &Rc<ScenarioRun>, local_vus: u64, more: impl Fn(&Vu, u64) -> bool + Clone + 'static) {
+    let mut tasks = Vec::with_capacity(local_vus as usize);
+    for j in 0..local_vus {
+        let mut vu = new_vu(w, run, j);
+        let (w, run, more) = (w.clone(), run.clone(), more.clone());
+        tasks.push(tokio::task::spawn_local(async move {
+            run.active.set(run.active.get() + 1);
+            loop {
+                w.wait_while_paused().await;
+                if run.stopping.get() || !more(&vu, j) {
+                    break;
+                }
+                if !one_iteration(&w, &run, &mut vu, &run.hard).await {
+                    break;
+                }
+            }
+            run.active.set(run.active.get() - 1);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Ramping VUs: a controller adjusts this worker's share of the target every
+/// 50 ms; VUs above the target finish their iteration (cut after
+/// `graceful_ramp_down`) and park, keeping their state for reactivation.
+async fn ramping_vus(
+    w: &Rc<Worker>,
+    run: &Rc<ScenarioRun>,
+    start: Instant,
+    start_vus: u64,
+    stages: &[stampede_scenario::Stage],
+    graceful_ramp_down: Duration,
+) {
+    struct Slot {
+        vu: Option<Box<Vu>>,
+        running: bool,
+        generation: u64,
+        cancel: CancellationToken,
+    }
+    let target = Rc::new(Cell::new(0u64));
+    let slots: Rc<RefCell<Vec<Slot>>> = Rc::new(RefCell::new(Vec::new()));
+    let done = Rc::new(Notify::new());
+    let total: Duration = stages.iter().map(|s| s.duration).sum();
+    let tick = Duration::from_millis(50);
+    let mut last_target = 0u64;
+    loop {
+        let elapsed = Instant::now().saturating_duration_since(start);
+        if run.stopping.get() || elapsed >= total {
+            break;
+        }
+        let global = ramping_target(start_vus, stages, elapsed);
+        let local = w.segment.share(global);
+        target.set(local);
+        // Start VUs up to the target.
+        for j in 0..local {
+            let mut s = slots.borrow_mut();
+            while s.len() as u64 <= j {
+                s.push(Slot { vu: None, running: false, generation: 0, cancel: CancellationToken::new() });
+            }
+            let slot = &mut s[j as usize];
+            if slot.running {
+                continue;
+            }
+            let vu = slot.vu.take().unwrap_or_else(|| new_vu(w, run, j));
+            slot.running = true;
+            slot.generation += 1;
+            slot.cancel = run.hard.child_token();
+            let (gen_, cancel) = (slot.generation, slot.cancel.clone());
+            drop(s);
+            let (w, run, target, slots, done) = (w.clone(), run.clone(), target.clone(), slots.clone(), done.clone());
+            tokio::task::spawn_local(async move {
+                let mut vu = vu;
+                run.active.set(run.active.get() + 1);
+                loop {
+                    w.wait_while_paused().await;
+                    if run.stopping.get() || target.get() <= j || cancel.is_cancelled() {
+                        break;
+                    }
+                    if !one_iteration(&w, &run, &mut vu, &cancel).await {
+                        break;
+                    }
+                }
+                run.active.set(run.active.get() - 1);
+                let mut s = slots.borrow_mut();
+                let slot = &mut s[j as usize];
+                if slot.generation == gen_ {
+                    slot.running = false;
+                }
+                vu.reset_for_reuse();
+                slot.vu = Some(vu);
+                drop(s);
+                done.notify_waiters();
+            });
+        }
+        // Ramping down: cut iterations still running after the grace period.
+        if local < last_target {
+            let (slots, target) = (slots.clone(), target.clone());
+            let gens: Vec<(u64, u64)> =
+                slots.borrow().iter().enumerate().skip(local as usize).map(|(j, s)| (j as u64, s.generation)).collect();
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(graceful_ramp_down).await;
+                for (j, g) in gens {
+                    let s = slots.borrow();
+                    if let Some(slot) = s.get(j as usize)
+                        && slot.generation == g
+                        && target.get() <= j
+                    {
+                        slot.cancel.cancel();
+                    }
+                }
+            });
+        }
+        last_target = local;
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = run.hard.cancelled() => break,
+        }
+    }
+    // Stages are over: no new iterations; the scenario timer cuts in-flight ones
+    // after graceful_stop.
+    target.set(0);
+    run.stop_gracefully(w.plan.scenarios[run.idx as usize].graceful_stop);
+    loop {
+        let notified = done.notified();
+        if !slots.borrow().iter().any(|s| s.running) {
+            break;
+        }
+        notified.await;
+    }
+}
+
+/// Open model: iterations start on schedule whatever the target does; a free
+/// VU takes each one, a new VU is allocated up to `max_vus`, beyond that the
+/// iteration is dropped and counted.
+async fn arrival_rate(w: &Rc<Worker>, run: &Rc<ScenarioRun>, start: Instant, sched: ArrivalSchedule, pre_allocated: u64, max_vus: u64) {
+    let g = w.segment;
+    let local_max = g.share(max_vus);
+    let idle: Rc<RefCell<Vec<Box<Vu>>>> = Rc::new(RefCell::new(Vec::with_capacity(local_max as usize)));
+    let mut allocated = 0u64;
+    for _ in 0..pre_allocated.min(local_max) {
+        idle.borrow_mut().push(new_vu(w, run, allocated));
+        allocated += 1;
+    }
+    let busy = Rc::new(Cell::new(0u64));
+    let done = Rc::new(Notify::new());
+    let m = max_vus.max(1);
+    let mut i = 0u64;
+    loop {
+        // This worker's next iteration: slot (i mod max_vus) striped over workers.
+        while !g.owns(i % m) {
+            i += 1;
+        }
+        let Some(due) = sched.due(i) else { break };
+        i += 1;
+        let intended = start + Duration::from_secs_f64(due);
+        tokio::select! {
+            _ = tokio::time::sleep_until(intended) => {}
+            _ = run.hard.cancelled() => break,
+        }
+        if run.stopping.get() {
+            break;
+        }
+        if w.signal.get() == Signal::Pause {
+            continue;
+        }
+        let vu = idle.borrow_mut().pop();
+        let mut vu = match vu {
+            Some(vu) => vu,
+            None if allocated < local_max => {
+                allocated += 1;
+                new_vu(w, run, allocated - 1)
+            }
+            None => {
+                w.shard.borrow_mut().scenario(run.idx).dropped_iterations += 1;
+                continue;
+            }
+        };
+        let actual = Instant::now();
+        {
+            let mut shard = w.shard.borrow_mut();
+            let lag = actual.saturating_duration_since(intended).as_micros() as u64;
+            stampede_metrics::hist::record(&mut shard.scenario(run.idx).scheduling_lag, lag);
+        }
+        busy.set(busy.get() + 1);
+        run.active.set(run.active.get() + 1);
+        let (w, run, idle, busy, done) = (w.clone(), run.clone(), idle.clone(), busy.clone(), done.clone());
+        tokio::task::spawn_local(async move {
+            if one_iteration(&w, &run, &mut vu, &run.hard).await {
+                let latency = Instant::now().saturating_duration_since(intended).as_micros() as u64;
+                let mut shard = w.shard.borrow_mut();
+                stampede_metrics::hist::record(&mut shard.scenario(run.idx).intended_latency, latency);
+            }
+            idle.borrow_mut().push(vu);
+            busy.set(busy.get() - 1);
+            run.active.set(run.active.get() - 1);
+            done.notify_waiters();
+        });
+    }
+    run.stop_gracefully(w.plan.scenarios[run.idx as usize].graceful_stop);
+    loop {
+        let notified = done.notified();
+        if busy.get() == 0 {
+            break;
+        }
+        notified.await;
+    }
+}

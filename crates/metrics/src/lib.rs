@@ -1,0 +1,26 @@
+//! stampede-metrics: what a run measures, and how measurements merge.
+//!
+//! Owns the HDR histogram type, worker-local shards the hot path records into,
+//! name-keyed snapshots that merge exactly (histogram addition, never averaged
+//! percentiles), k6-style queries over them and threshold evaluation. It does
+//! not run load (the engine does) and does not render reports.
+//!
+//! # Layout
+//! - [`hist`]: the histogram type (µs, 3 significant digits, auto-resizing) and
+//!   its V2 + DEFLATE encoding.
+//! - [`kinds`]: error kinds and CDN outcomes, the closed sets the hot path counts by.
+//! - [`shard`]: per-worker, per-interval recording keyed by numeric ids.
+//! - [`snapshot`]: name-keyed measurements, exact merge, selector queries.
+//! - [`summary`]: trend statistics in ms and threshold outcomes.
+
+pub mod hist;
+pub mod kinds;
+pub mod shard;
+pub mod snapshot;
+pub mod summary;
+
+pub use hist::Histogram;
+pub use kinds::{CacheOutcome, ErrorKind};
+pub use shard::{Layout, Method, RequestId, RequestSample, RequestStats, ScenarioStats, Shard, Timings};
+pub use snapshot::{RequestKey, Snapshot, Value};
+pub use summary::{ThresholdOutcome, TrendStats};

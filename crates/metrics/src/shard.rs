@@ -1,0 +1,416 @@
+//! Worker-local recording. A `Shard` belongs to exactly one worker thread; the
+//! hot path indexes into it without locks or messages. Once per interval the
+//! worker swaps it for an empty one and hands the full one to the collector.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use crate::hist::{Histogram, new_histogram, record};
+use crate::kinds::{CacheOutcome, ErrorKind};
+
+/// Names behind the numeric ids a shard is keyed by, fixed at plan time.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub scenarios: Vec<Arc<str>>,
+    pub request_names: Vec<Arc<str>>,
+    pub check_names: Vec<Arc<str>>,
+}
+
+/// The numeric identity of a request series inside one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId {
+    pub scenario: u16,
+    pub name: u32,
+    pub method: Method,
+    /// 0 when no response was received.
+    pub status: u16,
+}
+
+impl RequestId {
+    #[inline]
+    fn packed(self) -> u64 {
+        (self.scenario as u64) << 48
+            | (self.name as u64 & 0xff_ffff) << 24
+            | (self.method as u64) << 16
+            | self.status as u64
+    }
+}
+
+/// HTTP methods as a closed set (the scenario crate rejects others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    pub fn from_http(m: &http::Method) -> Method {
+        match *m {
+            http::Method::GET => Method::Get,
+            http::Method::HEAD => Method::Head,
+            http::Method::POST => Method::Post,
+            http::Method::PUT => Method::Put,
+            http::Method::PATCH => Method::Patch,
+            http::Method::DELETE => Method::Delete,
+            http::Method::OPTIONS => Method::Options,
+            _ => Method::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Other => "OTHER",
+        }
+    }
+}
+
+/// Per-request timings, microseconds, k6's phase names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub blocked: u64,
+    pub connecting: u64,
+    pub tls_handshaking: u64,
+    pub sending: u64,
+    pub waiting: u64,
+    pub receiving: u64,
+}
+
+impl Timings {
+    /// k6's `http_req_duration`: sending + waiting + receiving.
+    #[inline]
+    pub fn duration(&self) -> u64 {
+        self.sending + self.waiting + self.receiving
+    }
+}
+
+/// What one request produced, as the engine reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestSample {
+    pub timings: Timings,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Response body bytes (for CDN hit ratio by bytes).
+    pub body_bytes: u64,
+    pub error: Option<ErrorKind>,
+    pub cache: CacheOutcome,
+}
+
+/// Everything measured for one request series.
+#[derive(Debug, Clone)]
+pub struct RequestStats {
+    pub duration: Histogram,
+    pub blocked: Histogram,
+    pub connecting: Histogram,
+    pub tls_handshaking: Histogram,
+    pub sending: Histogram,
+    pub waiting: Histogram,
+    pub receiving: Histogram,
+    pub count: u64,
+    pub failed: u64,
+    pub data_sent: u64,
+    pub data_received: u64,
+    pub cdn_hits: u64,
+    pub cdn_misses: u64,
+    pub cdn_unknown: u64,
+    pub cdn_hit_bytes: u64,
+    pub cdn_miss_bytes: u64,
+    pub errors: [u64; ErrorKind::COUNT],
+}
+
+impl Default for RequestStats {
+    fn default() -> Self {
+        RequestStats {
+            duration: new_histogram(),
+            blocked: new_histogram(),
+            connecting: new_histogram(),
+            tls_handshaking: new_histogram(),
+            sending: new_histogram(),
+            waiting: new_histogram(),
+            receiving: new_histogram(),
+            count: 0,
+            failed: 0,
+            data_sent: 0,
+            data_received: 0,
+            cdn_hits: 0,
+            cdn_misses: 0,
+            cdn_unknown: 0,
+            cdn_hit_bytes: 0,
+            cdn_miss_bytes: 0,
+            errors: [0; ErrorKind::COUNT],
+        }
+    }
+}
+
+impl RequestStats {
+    #[inline]
+    pub fn record(&mut self, s: &RequestSample) {
+        let t = &s.timings;
+        record(&mut self.duration, t.duration());
+        record(&mut self.blocked, t.blocked);
+        record(&mut self.connecting, t.connecting);
+        record(&mut self.tls_handshaking, t.tls_handshaking);
+        record(&mut self.sending, t.sending);
+        record(&mut self.waiting, t.waiting);
+        record(&mut self.receiving, t.receiving);
+        self.count += 1;
+        self.data_sent += s.bytes_sent;
+        self.data_received += s.bytes_received;
+        if let Some(kind) = s.error {
+            self.failed += 1;
+            self.errors[kind.index()] += 1;
+        }
+        match s.cache {
+            CacheOutcome::Hit => {
+                self.cdn_hits += 1;
+                self.cdn_hit_bytes += s.body_bytes;
+            }
+            CacheOutcome::Miss => {
+                self.cdn_misses += 1;
+                self.cdn_miss_bytes += s.body_bytes;
+            }
+            CacheOutcome::Unknown => self.cdn_unknown += 1,
+        }
+    }
+
+    pub fn merge(&mut self, o: &RequestStats) {
+        use crate::hist::merge;
+        merge(&mut self.duration, &o.duration);
+        merge(&mut self.blocked, &o.blocked);
+        merge(&mut self.connecting, &o.connecting);
+        merge(&mut self.tls_handshaking, &o.tls_handshaking);
+        merge(&mut self.sending, &o.sending);
+        merge(&mut self.waiting, &o.waiting);
+        merge(&mut self.receiving, &o.receiving);
+        self.count += o.count;
+        self.failed += o.failed;
+        self.data_sent += o.data_sent;
+        self.data_received += o.data_received;
+        self.cdn_hits += o.cdn_hits;
+        self.cdn_misses += o.cdn_misses;
+        self.cdn_unknown += o.cdn_unknown;
+        self.cdn_hit_bytes += o.cdn_hit_bytes;
+        self.cdn_miss_bytes += o.cdn_miss_bytes;
+        for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
+            *a += b;
+        }
+    }
+
+    /// The histogram holding a trend metric of this series, if it is one.
+    pub fn trend(&self, metric: stampede_scenario::threshold::Metric) -> Option<&Histogram> {
+        use stampede_scenario::threshold::Metric::*;
+        Some(match metric {
+            HttpReqDuration => &self.duration,
+            HttpReqBlocked => &self.blocked,
+            HttpReqConnecting => &self.connecting,
+            HttpReqTlsHandshaking => &self.tls_handshaking,
+            HttpReqSending => &self.sending,
+            HttpReqWaiting => &self.waiting,
+            HttpReqReceiving => &self.receiving,
+            _ => return None,
+        })
+    }
+}
+
+/// Per-scenario iteration measurements.
+#[derive(Debug, Clone)]
+pub struct ScenarioStats {
+    pub iterations: u64,
+    pub iteration_duration: Histogram,
+    /// Arrival-rate iterations that could not start (every VU busy, max reached).
+    pub dropped_iterations: u64,
+    /// Iterations cut short by a stop (not counted in `iterations`).
+    pub interrupted_iterations: u64,
+    /// Open model: scheduled start → end of iteration (coordinated-omission free).
+    pub intended_latency: Histogram,
+    /// Open model: scheduled start → actual start (the generator's own lag).
+    pub scheduling_lag: Histogram,
+    /// Gauge: VUs running now (summed over sources of one interval).
+    pub vus: u64,
+    /// Gauge: VUs allocated (pre-allocated plus started).
+    pub vus_max: u64,
+}
+
+impl Default for ScenarioStats {
+    fn default() -> Self {
+        ScenarioStats {
+            iterations: 0,
+            iteration_duration: new_histogram(),
+            dropped_iterations: 0,
+            interrupted_iterations: 0,
+            intended_latency: new_histogram(),
+            scheduling_lag: new_histogram(),
+            vus: 0,
+            vus_max: 0,
+        }
+    }
+}
+
+impl ScenarioStats {
+    /// Adds counters and histograms; gauges add too (concurrent sources).
+    pub fn merge(&mut self, o: &ScenarioStats) {
+        use crate::hist::merge;
+        self.iterations += o.iterations;
+        merge(&mut self.iteration_duration, &o.iteration_duration);
+        self.dropped_iterations += o.dropped_iterations;
+        self.interrupted_iterations += o.interrupted_iterations;
+        merge(&mut self.intended_latency, &o.intended_latency);
+        merge(&mut self.scheduling_lag, &o.scheduling_lag);
+        self.vus += o.vus;
+        self.vus_max += o.vus_max;
+    }
+}
+
+/// Check outcomes of one (scenario, check) pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckCounts {
+    pub passes: u64,
+    pub fails: u64,
+}
+
+/// Multiply-shift hasher for the packed `u64` request ids (the default
+/// SipHash costs more than the rest of a record).
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+}
+
+/// One worker's measurements for one interval.
+#[derive(Debug, Clone)]
+pub struct Shard {
+    layout: Arc<Layout>,
+    index: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    requests: Vec<(RequestId, RequestStats)>,
+    scenarios: Vec<ScenarioStats>,
+    /// `scenario * check_count + check` → counts.
+    checks: Vec<CheckCounts>,
+}
+
+impl Shard {
+    pub fn new(layout: Arc<Layout>) -> Shard {
+        let n_scen = layout.scenarios.len();
+        let n_checks = layout.check_names.len();
+        Shard {
+            index: HashMap::default(),
+            requests: Vec::new(),
+            scenarios: (0..n_scen).map(|_| ScenarioStats::default()).collect(),
+            checks: vec![CheckCounts::default(); n_scen * n_checks],
+            layout,
+        }
+    }
+
+    pub fn layout(&self) -> &Arc<Layout> {
+        &self.layout
+    }
+
+    /// The series for a request id, created on first use in this interval.
+    #[inline]
+    pub fn request(&mut self, id: RequestId) -> &mut RequestStats {
+        let key = id.packed();
+        let idx = match self.index.get(&key) {
+            Some(&i) => i as usize,
+            None => {
+                let i = self.requests.len();
+                self.requests.push((id, RequestStats::default()));
+                self.index.insert(key, i as u32);
+                i
+            }
+        };
+        &mut self.requests[idx].1
+    }
+
+    #[inline]
+    pub fn scenario(&mut self, scenario: u16) -> &mut ScenarioStats {
+        &mut self.scenarios[scenario as usize]
+    }
+
+    #[inline]
+    pub fn check(&mut self, scenario: u16, check: u32, passed: bool) {
+        let n = self.layout.check_names.len();
+        let c = &mut self.checks[scenario as usize * n + check as usize];
+        if passed {
+            c.passes += 1
+        } else {
+            c.fails += 1
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+            && self.scenarios.iter().all(|s| s.iterations == 0 && s.dropped_iterations == 0)
+    }
+
+    /// Moves this shard's contents out, leaving it empty but keeping gauges.
+    pub fn take(&mut self) -> Shard {
+        let mut fresh = Shard::new(self.layout.clone());
+        for (new, old) in fresh.scenarios.iter_mut().zip(&self.scenarios) {
+            new.vus = old.vus;
+            new.vus_max = old.vus_max;
+        }
+        std::mem::replace(self, fresh)
+    }
+
+    /// Converts ids to names for merging across workers and processes.
+    pub fn into_snapshot(self) -> crate::snapshot::Snapshot {
+        use crate::snapshot::{CheckKey, RequestKey, Snapshot};
+        let l = &self.layout;
+        let mut snap = Snapshot::default();
+        for (id, stats) in self.requests {
+            let key = RequestKey {
+                scenario: l.scenarios[id.scenario as usize].clone(),
+                name: l.request_names[id.name as usize].clone(),
+                method: id.method,
+                status: id.status,
+            };
+            match snap.requests.get_mut(&key) {
+                Some(s) => s.merge(&stats),
+                None => {
+                    snap.requests.insert(key, stats);
+                }
+            }
+        }
+        for (i, stats) in self.scenarios.into_iter().enumerate() {
+            snap.scenarios.insert(l.scenarios[i].clone(), stats);
+        }
+        let n = l.check_names.len();
+        for (i, c) in self.checks.into_iter().enumerate() {
+            if c.passes + c.fails == 0 {
+                continue;
+            }
+            let key = CheckKey {
+                scenario: l.scenarios[i / n].clone(),
+                check: l.check_names[i % n].clone(),
+            };
+            let e = snap.checks.entry(key).or_default();
+            e.passes += c.passes;
+            e.fails += c.fails;
+        }
+        snap
+    }
+}

@@ -1,0 +1,221 @@
+//! The end-of-test summary for a terminal, in the spirit of k6's.
+
+use std::fmt::Write;
+
+use crate::summary::{MetricSummary, Summary};
+
+/// Formats milliseconds the way k6 does (`812µs`, `12.34ms`, `1.2s`).
+pub fn fmt_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0}µs", ms * 1000.0)
+    } else if ms < 1000.0 {
+        format!("{ms:.2}ms")
+    } else if ms < 60_000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else {
+        let s = ms / 1000.0;
+        format!("{}m{:.1}s", (s / 60.0).floor(), s % 60.0)
+    }
+}
+
+/// Bytes as k6 prints them (`1.2 MB`).
+pub fn fmt_bytes(b: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 { format!("{v:.0} {}", UNITS[i]) } else { format!("{v:.1} {}", UNITS[i]) }
+}
+
+fn pct(r: f64) -> String {
+    format!("{:.2}%", r * 100.0)
+}
+
+fn line(out: &mut String, name: &str, value: &str) {
+    let dots = 36usize.saturating_sub(name.chars().count() + 1);
+    let _ = writeln!(out, "    {name}{}: {value}", ".".repeat(dots.max(3)));
+}
+
+fn metric_value(m: &MetricSummary, name: &str) -> String {
+    match m {
+        MetricSummary::Trend { stats: s, .. } => format!(
+            "avg={} min={} med={} max={} p(90)={} p(95)={} p(99)={}",
+            fmt_ms(s.mean),
+            fmt_ms(s.min),
+            fmt_ms(s.p50),
+            fmt_ms(s.max),
+            fmt_ms(s.p90),
+            fmt_ms(s.p95),
+            fmt_ms(s.p99)
+        ),
+        MetricSummary::Rate { rate, trues, total } => format!("{} {trues} out of {total}", pct(*rate)),
+        MetricSummary::Counter { count, rate } if name.starts_with("data_") => {
+            format!("{} {}/s", fmt_bytes(*count as f64), fmt_bytes(*rate))
+        }
+        MetricSummary::Counter { count, rate } => format!("{count} {rate:.2}/s"),
+        MetricSummary::Gauge { value, max } => format!("{value} max={max}"),
+    }
+}
+
+/// Renders the summary. `color` adds ANSI colours to ✓/✗.
+pub fn render(s: &Summary, color: bool) -> String {
+    let (ok, bad, reset) = if color { ("\x1b[32m", "\x1b[31m", "\x1b[0m") } else { ("", "", "") };
+    let mut out = String::new();
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(out, "\n  █ THRESHOLDS\n");
+        let mut last = "";
+        for t in &s.thresholds {
+            if &*t.metric != last {
+                let _ = writeln!(out, "    {}", t.metric);
+                last = &t.metric;
+            }
+            let (mark, c) = if t.passed { ("✓", ok) } else { ("✗", bad) };
+            let observed = match t.observed {
+                None => "no samples matched this selector".to_string(),
+                Some(v) => {
+                    let agg = t.threshold.split(['<', '>', '=', '!']).next().unwrap_or("").trim();
+                    let time = t.metric.starts_with("http_req_")
+                        && !t.metric.starts_with("http_req_failed")
+                        && !t.metric.starts_with("http_reqs")
+                        || t.metric.starts_with("iteration_duration")
+                        || t.metric.starts_with("intended_latency")
+                        || t.metric.starts_with("scheduling_lag");
+                    if time && !agg.starts_with("count") {
+                        format!("{agg}={}", fmt_ms(v))
+                    } else if agg.starts_with("rate") && v <= 1.0 {
+                        format!("{agg}={}", pct(v))
+                    } else {
+                        format!("{agg}={v:.4}")
+                    }
+                }
+            };
+            let _ = writeln!(out, "    {c}{mark}{reset} '{}' {observed}", t.threshold);
+        }
+    }
+
+    let _ = writeln!(out, "\n  █ TOTAL RESULTS\n");
+    if !s.checks.is_empty() {
+        let passes: u64 = s.checks.iter().map(|c| c.passes).sum();
+        let fails: u64 = s.checks.iter().map(|c| c.fails).sum();
+        let total = passes + fails;
+        line(&mut out, "checks_total", &format!("{total} {:.2}/s", total as f64 / s.run.duration_s.max(1e-9)));
+        line(&mut out, "checks_succeeded", &format!("{} {passes} out of {total}", pct(passes as f64 / total.max(1) as f64)));
+        line(&mut out, "checks_failed", &format!("{} {fails} out of {total}", pct(fails as f64 / total.max(1) as f64)));
+        let _ = writeln!(out);
+        for c in &s.checks {
+            if c.fails == 0 {
+                let _ = writeln!(out, "    {ok}✓{reset} {}", c.name);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "    {bad}✗{reset} {}\n      ↳  {:.0}% — ✓ {} / ✗ {}",
+                    c.name,
+                    c.rate * 100.0,
+                    c.passes,
+                    c.fails
+                );
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let groups: [(&str, &[&str]); 5] = [
+        (
+            "HTTP",
+            &[
+                "http_req_duration",
+                "http_req_failed",
+                "http_reqs",
+                "http_req_blocked",
+                "http_req_connecting",
+                "http_req_tls_handshaking",
+                "http_req_sending",
+                "http_req_waiting",
+                "http_req_receiving",
+            ],
+        ),
+        ("CDN", &["cdn_cache_hit_ratio"]),
+        (
+            "EXECUTION",
+            &["iteration_duration", "iterations", "dropped_iterations", "intended_latency", "scheduling_lag", "vus", "vus_max"],
+        ),
+        ("NETWORK", &["data_received", "data_sent"]),
+        ("", &[]),
+    ];
+    for (title, names) in groups {
+        let present: Vec<_> = names.iter().filter_map(|n| s.metrics.get(n).map(|m| (*n, m))).collect();
+        if present.is_empty() {
+            continue;
+        }
+        if *title == *"EXECUTION" {
+            // dropped_iterations is noise when zero.
+        }
+        let _ = writeln!(out, "    {title}");
+        for (n, m) in present {
+            if n == "dropped_iterations" && matches!(m, MetricSummary::Counter { count: 0, .. }) {
+                continue;
+            }
+            line(&mut out, n, &metric_value(m, n));
+        }
+        let _ = writeln!(out);
+    }
+
+    if !s.requests.is_empty() {
+        let _ = writeln!(out, "    REQUESTS");
+        let w = s.requests.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).clamp(4, 40);
+        let _ = writeln!(
+            out,
+            "    {:<w$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6}",
+            "name", "count", "p50", "p95", "p99", "max", "err", "cdn"
+        );
+        for r in &s.requests {
+            let name: String = r.name.chars().take(w).collect();
+            let cdn = r.cdn.hit_ratio.map_or("-".to_string(), |h| format!("{:.0}%", h * 100.0));
+            let _ = writeln!(
+                out,
+                "    {name:<w$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6}",
+                r.count,
+                fmt_ms(r.duration.p50),
+                fmt_ms(r.duration.p95),
+                fmt_ms(r.duration.p99),
+                fmt_ms(r.duration.max),
+                pct(r.error_rate),
+                cdn
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if !s.errors.is_empty() {
+        let list: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "    ERRORS  {}\n", list.join(" "));
+    }
+    for sc in &s.scenarios {
+        if let Some(il) = &sc.intended_latency {
+            let _ = writeln!(
+                out,
+                "    {}: open model, from scheduled start: p50={} p99={} max={}; generator lag p99={}",
+                sc.name,
+                fmt_ms(il.p50),
+                fmt_ms(il.p99),
+                fmt_ms(il.max),
+                sc.scheduling_lag.map_or("-".into(), |l| fmt_ms(l.p99)),
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n  {} in {:.1}s ({}), exit code {}",
+        match s.run.outcome.as_str() {
+            "completed" => "run completed",
+            "interrupted" => "run interrupted",
+            "aborted_by_threshold" => "run aborted by a threshold",
+            _ => "run aborted",
+        },
+        s.run.duration_s,
+        s.run.scenario_file,
+        s.run.exit_code
+    );
+    out
+}

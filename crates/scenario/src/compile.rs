@@ -1,0 +1,1014 @@
+//! From a scenario file to a `Plan`: the entry points (`load`, `parse_str`),
+//! the section-by-section compiler and the command-line overrides.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method};
+use toml::de::{DeTable, DeValue};
+
+use crate::data;
+use crate::duration::{DURATION_HELP, MAX_DURATION, format_duration};
+use crate::error::ScenarioError;
+use crate::plan::*;
+use crate::suggest::did_you_mean;
+use crate::template::{Escape, Part, RESERVED_NAMES, Scope, Template, TemplateError};
+use crate::threshold::{Threshold, parse_expression, parse_selector};
+use crate::walk::{Cx, Node, Result, Span, Val, describe, join, unknown_field};
+
+/// Most VUs a scenario may ask for (per scenario and in total per option).
+pub const MAX_VUS: u64 = 1_000_000;
+/// Most iterations an iterations-based executor may ask for.
+pub const MAX_ITERATIONS: u64 = 1_000_000_000_000;
+/// Highest arrival rate (iterations per `time_unit`).
+pub const MAX_RATE: u64 = 10_000_000;
+/// Highest flow weight.
+pub const MAX_WEIGHT: u64 = 1_000_000;
+/// Largest scenario file accepted.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Command-line settings that take precedence over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--target URL`: replaces `[target] base_url`.
+    pub target: Option<String>,
+    /// `--vus N`: with `duration`, turns every scenario into constant-vus (as k6's CLI does).
+    pub vus: Option<u64>,
+    /// `--duration D`: see `vus`.
+    pub duration: Option<Duration>,
+    /// `-e KEY=VALUE`: values for `{{ env.KEY }}`, looked up before the process
+    /// environment (the last one wins when a key repeats).
+    pub env: Vec<(String, String)>,
+}
+
+/// Reads and compiles a scenario file; data files are read relative to it.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        ScenarioError::new(path, "", None, "", format!("cannot read the scenario file: {e}"), "check the path and its permissions")
+    })?;
+    parse_bytes(&bytes, path, overrides)
+}
+
+/// Compiles a scenario file given as bytes (rejecting non-UTF-8 with a located error).
+pub fn parse_bytes(bytes: &[u8], path: &Path, overrides: &Overrides) -> Result<Plan> {
+    match std::str::from_utf8(bytes) {
+        Ok(source) => parse_str(source, path, overrides),
+        Err(e) => {
+            let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+            let bad = bytes.get(e.valid_up_to()).copied().unwrap_or(0);
+            Err(ScenarioError::new(
+                path,
+                valid,
+                Some(valid.len()..valid.len()),
+                "",
+                format!("the file is not UTF-8 text (byte 0x{bad:02x} at offset {})", e.valid_up_to()),
+                "a scenario file is UTF-8 TOML; is this the right file?",
+            ))
+        }
+    }
+}
+
+/// Compiles scenario text; `path` names it in errors and anchors relative data files.
+pub fn parse_str(source: &str, path: &Path, overrides: &Overrides) -> Result<Plan> {
+    let cx = Cx { src: source, file: path };
+    if source.len() > MAX_FILE_BYTES {
+        return Err(cx.err(None, "", format!("the file is larger than {} MiB", MAX_FILE_BYTES >> 20), "is this the right file?"));
+    }
+    let doc = DeTable::parse(source).map_err(|e| toml_error(&cx, &e))?;
+    let root = Node { path: String::new(), table: doc.get_ref(), at: 0..0 };
+    Compiler::new(cx, overrides).compile(&root)
+}
+
+fn toml_error(cx: &Cx<'_>, e: &toml::de::Error) -> ScenarioError {
+    let message = e.message().trim();
+    let help = if message.contains("duplicate key") {
+        "each key may appear once per table; remove or rename the repeated one"
+    } else {
+        "the file is TOML (https://toml.io); strings are quoted, tables are [name], arrays of tables [[name]]"
+    };
+    cx.err(e.span(), "", format!("invalid TOML: {message}"), help)
+}
+
+const EXAMPLE: &str = "[scenarios.smoke] executor = \"constant-vus\", vus = 1, duration = \"10s\", flow = \"browse\" (see docs/scenarios.md)";
+const TOP_LEVEL: &[&str] = &["target", "data", "flows", "scenarios", "thresholds"];
+const TARGET_FIELDS: &[&str] =
+    &["base_url", "headers", "timeout", "connect_timeout", "http_version", "insecure_skip_tls_verify", "think_time"];
+const DATA_FIELDS: &[&str] = &["file", "order"];
+const FLOW_FIELDS: &[&str] = &["think_time", "steps"];
+const STEP_FIELDS: &[&str] = &["name", "method", "url", "headers", "body", "json", "think_time", "extract", "checks"];
+const EXTRACT_FIELDS: &[&str] = &["var", "json", "regex", "header", "cookie"];
+const CHECK_FIELDS: &[&str] = &["name", "status", "body_contains", "json_path", "equals", "header", "duration_below"];
+const SCENARIO_FIELDS: &[&str] = &["executor", "flow", "flows", "start_time", "graceful_stop"];
+const THRESHOLD_FIELDS: &[&str] = &["threshold", "abort_on_fail", "delay_abort_eval"];
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+const HEADER_NAME_HELP: &str = "header names are letters, digits and !#$%&'*+-.^_`|~ (no spaces, colons or quotes)";
+const JSONPATH_HELP: &str = "JSONPath as in RFC 9535, e.g. \"$.token\", \"$.items[0].id\", \"$..price\"";
+
+/// The six executors and their options (k6's names in snake_case).
+const EXECUTORS: &[(&str, &[&str])] = &[
+    ("shared-iterations", &["vus", "iterations", "max_duration"]),
+    ("per-vu-iterations", &["vus", "iterations", "max_duration"]),
+    ("constant-vus", &["vus", "duration"]),
+    ("ramping-vus", &["start_vus", "stages", "graceful_ramp_down"]),
+    ("constant-arrival-rate", &["rate", "time_unit", "duration", "pre_allocated_vus", "max_vus"]),
+    ("ramping-arrival-rate", &["start_rate", "time_unit", "stages", "pre_allocated_vus", "max_vus"]),
+];
+
+struct Compiler<'s> {
+    cx: Cx<'s>,
+    overrides: &'s Overrides,
+    data: Vec<DataSet>,
+    vars: Vec<Arc<str>>,
+    flows: Vec<Flow>,
+    request_names: Vec<Arc<str>>,
+    request_ids: HashMap<Arc<str>, u32>,
+    check_names: Vec<Arc<str>>,
+    check_ids: HashMap<Arc<str>, u32>,
+}
+
+impl<'s> Compiler<'s> {
+    fn new(cx: Cx<'s>, overrides: &'s Overrides) -> Self {
+        Compiler {
+            cx,
+            overrides,
+            data: Vec::new(),
+            vars: Vec::new(),
+            flows: Vec::new(),
+            request_names: Vec::new(),
+            request_ids: HashMap::new(),
+            check_names: Vec::new(),
+            check_ids: HashMap::new(),
+        }
+    }
+
+    fn compile(mut self, root: &Node<'_, '_>) -> Result<Plan> {
+        let cx = self.cx;
+        root.deny_unknown(&cx, TOP_LEVEL)?;
+        let Some(scenarios_node) = root.table(&cx, "scenarios", "write scenarios as tables: [scenarios.NAME]")? else {
+            let what = if root.table.is_empty() { "the file is empty: no scenarios" } else { "no scenarios" };
+            return Err(cx.err(None, "scenarios", format!("{what}: add a [scenarios.NAME] table"), format!("for example: {EXAMPLE}")));
+        };
+        if scenarios_node.table.is_empty() {
+            return Err(cx.err(Some(scenarios_node.at.clone()), "scenarios", "no scenarios: add a [scenarios.NAME] table", format!("for example: {EXAMPLE}")));
+        }
+
+        if let Some(node) = root.table(&cx, "data", "write data sets as tables: [data.NAME] file = \"data/users.csv\"")? {
+            self.data_sets(&node)?;
+        }
+        let flows_node = root.table(&cx, "flows", "write flows as tables: [flows.NAME] with [[flows.NAME.steps]]")?;
+        if let Some(node) = &flows_node {
+            self.collect_vars(node)?;
+        }
+        let (target, think_time) = self.target(root)?;
+        match &flows_node {
+            Some(node) if !node.table.is_empty() => self.flows(node, target.base_url.as_deref())?,
+            _ => {
+                return Err(cx.err(
+                    flows_node.map(|n| n.at),
+                    "flows",
+                    "no flows: a scenario runs a flow of steps",
+                    "add [flows.browse] and [[flows.browse.steps]] with url = \"/\"",
+                ));
+            }
+        }
+        let mut scenarios = Vec::new();
+        for (key, value) in scenarios_node.entries() {
+            scenarios.push(self.scenario(key.get_ref(), key.span(), value, &scenarios_node)?);
+        }
+        let thresholds = match root.table(&cx, "thresholds", "write thresholds as a table: [thresholds] http_req_duration = [\"p(95)<500\"]")? {
+            Some(node) => self.thresholds(&node)?,
+            None => Vec::new(),
+        };
+        self.apply_overrides(&mut scenarios)?;
+
+        Ok(Plan {
+            source: cx.file.to_path_buf(),
+            target,
+            think_time,
+            data: self.data,
+            flows: self.flows,
+            scenarios,
+            thresholds,
+            request_names: self.request_names,
+            check_names: self.check_names,
+            var_slots: self.vars.len(),
+            var_names: self.vars,
+        })
+    }
+
+    // === data ===
+
+    fn data_sets(&mut self, node: &Node<'_, '_>) -> Result<()> {
+        let cx = self.cx;
+        let base_dir = cx.file.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (key, value) in node.entries() {
+            let name: &str = key.get_ref();
+            let field = node.field(name);
+            if !is_identifier(name) {
+                return Err(cx.err(Some(key.span()), &field, format!("data set name `{name}` is not usable in templates"), "use letters, digits and `_`, e.g. [data.users]"));
+            }
+            let set = cx.table_of(value, &field, key.span(), "[data.users] file = \"data/users.csv\"")?;
+            set.deny_unknown(&cx, DATA_FIELDS)?;
+            let (file, file_span) = set
+                .str(&cx, "file", "the data file's path, relative to the scenario file")?
+                .ok_or_else(|| set.missing(&cx, "file", "add file = \"data/users.csv\" (a .csv with a header row, or a .json array of objects)"))?;
+            let order = match set.str(&cx, "order", "sequential, random or unique")? {
+                None | Some(("sequential", _)) => DataOrder::Sequential,
+                Some(("random", _)) => DataOrder::Random,
+                Some(("unique", _)) => DataOrder::UniquePerVu,
+                Some((other, span)) => {
+                    return Err(unknown_choice(&cx, span, &set.field("order"), "order", other, &["sequential", "random", "unique"]));
+                }
+            };
+            let path: PathBuf = if Path::new(file).is_absolute() { file.into() } else { base_dir.join(file) };
+            let table = data::read(&path).map_err(|message| {
+                cx.err(Some(file_span.clone()), &set.field("file"), message, "data files are .csv (first line names the columns) or .json (an array of flat objects), relative to the scenario file")
+            })?;
+            self.data.push(DataSet { name: name.into(), order, columns: table.columns, rows: Arc::new(table.rows) });
+        }
+        Ok(())
+    }
+
+    // === variables ===
+
+    /// Numbers extractor variables in order of first definition (flows in file
+    /// order), so templates anywhere can refer to them.
+    fn collect_vars(&mut self, flows: &Node<'_, '_>) -> Result<()> {
+        let cx = self.cx;
+        for (flow_key, flow) in flows.entries() {
+            let Some(DeValue::Array(steps)) = flow.get_ref().as_table().and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "steps")).map(|(_, v)| v.get_ref()) else { continue };
+            for (i, step) in steps.iter().enumerate() {
+                let Some(DeValue::Array(extract)) = step.get_ref().as_table().and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "extract")).map(|(_, v)| v.get_ref()) else { continue };
+                for (j, extractor) in extract.iter().enumerate() {
+                    let Some(var) = extractor.get_ref().as_table().and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "var")).map(|(_, v)| v) else { continue };
+                    let field = format!("{}.steps[{i}].extract[{j}].var", join(&flows.path, flow_key.get_ref()));
+                    let name = cx.str_of(var, &field, "a variable name, e.g. var = \"token\"")?;
+                    if !is_identifier(name) {
+                        return Err(cx.err(Some(var.span()), &field, format!("`{name}` is not a valid variable name"), "use letters, digits and `_`, not starting with a digit"));
+                    }
+                    if RESERVED_NAMES.contains(&name) {
+                        return Err(cx.err(Some(var.span()), &field, format!("`{name}` is a builtin name"), format!("choose another name; reserved: {}", RESERVED_NAMES.join(", "))));
+                    }
+                    if !self.vars.iter().any(|v| &**v == name) {
+                        self.vars.push(name.into());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn template(&self, text: &str, span: &Span, field: &str, escape: Escape) -> Result<Template> {
+        let overrides = self.overrides;
+        let env = |key: &str| {
+            overrides.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).or_else(|| std::env::var(key).ok())
+        };
+        let scope = Scope { vars: &self.vars, data: &self.data, env: &env };
+        Template::compile(text, escape, &scope).map_err(|e| self.template_error(text, span, field, e))
+    }
+
+    fn template_error(&self, text: &str, span: &Span, field: &str, e: TemplateError) -> ScenarioError {
+        let at = self.cx.inner_span(span, text, &e.range);
+        self.cx.err(Some(at), field, e.message, e.help)
+    }
+
+    // === target ===
+
+    fn target(&self, root: &Node<'_, '_>) -> Result<(Target, ThinkTime)> {
+        let cx = self.cx;
+        let node = root.table(&cx, "target", "[target] base_url = \"http://127.0.0.1:8080\"")?;
+        let empty = DeTable::new();
+        let node = node.unwrap_or(Node { path: "target".into(), table: &empty, at: 0..0 });
+        node.deny_unknown(&cx, TARGET_FIELDS)?;
+
+        let base_url = match (&self.overrides.target, node.str(&cx, "base_url", "e.g. base_url = \"http://127.0.0.1:8080\"")?) {
+            (Some(url), _) => Some(
+                base_url(url).map_err(|message| cx.err(None, "--target", message, "pass an http:// or https:// URL with a host, e.g. --target http://127.0.0.1:8080"))?,
+            ),
+            (None, Some((url, span))) => Some(base_url(url).map_err(|message| {
+                cx.err(Some(span), &node.field("base_url"), message, "an http:// or https:// URL with a host, e.g. \"http://127.0.0.1:8080\" or \"https://shop.example/api\"")
+            })?),
+            (None, None) => None,
+        };
+        let headers = match node.table(&cx, "headers", "headers = { \"User-Agent\" = \"stampede\" }")? {
+            Some(h) => self.headers(&h)?,
+            None => Vec::new(),
+        };
+        let timeout = node.positive_duration(&cx, "timeout")?.unwrap_or(Duration::from_secs(60));
+        let connect_timeout = node.positive_duration(&cx, "connect_timeout")?.unwrap_or(Duration::from_secs(10));
+        let http_version = match node.str(&cx, "http_version", "auto, http1 or http2")? {
+            None | Some(("auto", _)) => HttpVersion::Auto,
+            Some(("http1", _)) => HttpVersion::Http1,
+            Some(("http2", _)) => HttpVersion::Http2,
+            Some((other, span)) => return Err(unknown_choice(&cx, span, &node.field("http_version"), "HTTP version", other, &["auto", "http1", "http2"])),
+        };
+        let insecure_skip_tls_verify = node.bool(&cx, "insecure_skip_tls_verify")?.unwrap_or(false);
+        let think_time = match node.get("think_time") {
+            Some(v) => self.think_time(v, &node.field("think_time"))?,
+            None => ThinkTime::None,
+        };
+        Ok((Target { base_url, headers, timeout, connect_timeout, http_version, insecure_skip_tls_verify }, think_time))
+    }
+
+    fn think_time(&self, v: &Val<'_>, field: &str) -> Result<ThinkTime> {
+        let cx = self.cx;
+        let help = "a duration (\"1s\") or a range ({ min = \"1s\", max = \"3s\" })";
+        match v.get_ref() {
+            DeValue::String(_) => {
+                let d = cx.duration_of(v, field)?;
+                Ok(if d.is_zero() { ThinkTime::None } else { ThinkTime::Fixed(d) })
+            }
+            DeValue::Table(_) => {
+                let node = cx.table_of(v, field, v.span(), help)?;
+                node.deny_unknown(&cx, &["min", "max"])?;
+                let min = node.duration(&cx, "min")?.ok_or_else(|| node.missing(&cx, "min", help))?;
+                let max = node.duration(&cx, "max")?.ok_or_else(|| node.missing(&cx, "max", help))?;
+                if min > max {
+                    return Err(cx.err(Some(v.span()), field, format!("min ({}) is longer than max ({})", format_duration(min), format_duration(max)), help));
+                }
+                Ok(match (min == max, min.is_zero()) {
+                    (true, true) => ThinkTime::None,
+                    (true, false) => ThinkTime::Fixed(min),
+                    _ => ThinkTime::Uniform { min, max },
+                })
+            }
+            _ => Err(cx.type_err(v, field, "a duration or a { min, max } table", help)),
+        }
+    }
+
+    fn headers(&self, node: &Node<'_, '_>) -> Result<Vec<(HeaderName, Template)>> {
+        let cx = self.cx;
+        let mut headers: Vec<(HeaderName, Template)> = Vec::new();
+        for (key, value) in node.entries() {
+            let field = node.field(key.get_ref());
+            let name = header_name(&cx, key.get_ref(), key.span(), &field)?;
+            if headers.iter().any(|(n, _)| *n == name) {
+                return Err(cx.err(Some(key.span()), &field, format!("header `{name}` is set twice (header names ignore case)"), "keep one of them"));
+            }
+            let text = cx.str_of(value, &field, "header values are strings (templates allowed)")?;
+            let template = self.template(text, &value.span(), &field, Escape::None)?;
+            if HeaderValue::from_str(&template.render_sample("x")).is_err() {
+                return Err(cx.err(Some(value.span()), &field, "the header value has characters not allowed in HTTP headers (newlines or other control characters)", "header values are printable text on one line"));
+            }
+            headers.push((name, template));
+        }
+        Ok(headers)
+    }
+
+    // === flows ===
+
+    fn flows(&mut self, node: &Node<'_, '_>, base_url: Option<&str>) -> Result<()> {
+        let cx = self.cx;
+        for (key, value) in node.entries() {
+            let name: &str = key.get_ref();
+            let field = node.field(name);
+            let flow = cx.table_of(value, &field, key.span(), "[flows.NAME] with [[flows.NAME.steps]]")?;
+            flow.deny_unknown(&cx, FLOW_FIELDS)?;
+            let think_time = flow.get("think_time").map(|v| self.think_time(v, &flow.field("think_time"))).transpose()?;
+            let steps_help = format!("add [[flows.{name}.steps]] with url = \"/\"");
+            let Some(steps_value) = flow.get("steps") else {
+                return Err(cx.err(Some(key.span()), &flow.field("steps"), format!("flow `{name}` has no steps"), steps_help));
+            };
+            let steps_array = cx.array_of(steps_value, &flow.field("steps"), &steps_help)?;
+            if steps_array.is_empty() {
+                return Err(cx.err(Some(steps_value.span()), &flow.field("steps"), format!("flow `{name}` has no steps"), steps_help));
+            }
+            let mut steps = Vec::with_capacity(steps_array.len());
+            for (i, step) in steps_array.iter().enumerate() {
+                let step_field = format!("{}[{i}]", flow.field("steps"));
+                let step_node = cx.table_of(step, &step_field, step.span(), "a step is a table: { url = \"/\" }")?;
+                steps.push(self.step(&step_node, think_time, base_url)?);
+            }
+            self.flows.push(Flow { name: name.into(), steps });
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, node: &Node<'_, '_>, flow_think_time: Option<ThinkTime>, base_url: Option<&str>) -> Result<Step> {
+        let cx = self.cx;
+        node.deny_unknown(&cx, STEP_FIELDS)?;
+
+        let method = match node.str(&cx, "method", "an HTTP method such as \"GET\"")? {
+            None => Method::GET,
+            Some((text, span)) => {
+                if !METHODS.contains(&text) {
+                    let upper = text.to_ascii_uppercase();
+                    let hint = if METHODS.contains(&upper.as_str()) {
+                        format!("; did you mean `{upper}`?")
+                    } else {
+                        did_you_mean(&upper, METHODS.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
+                    };
+                    return Err(cx.err(Some(span), &node.field("method"), format!("unknown method `{text}`{hint}"), format!("methods: {}", METHODS.join(", "))));
+                }
+                Method::from_bytes(text.as_bytes()).unwrap_or(Method::GET)
+            }
+        };
+
+        let (url_text, url_span) = node
+            .str(&cx, "url", "a URL string, e.g. \"/api/products\"")?
+            .ok_or_else(|| node.missing(&cx, "url", "every step needs a url, e.g. url = \"/api/products\" (joined to [target] base_url)"))?;
+        let url = self.url(url_text, &url_span, &node.field("url"), base_url)?;
+
+        let name: Arc<str> = match node.str(&cx, "name", "the request name, e.g. \"home\"")? {
+            Some((text, span)) if text.trim().is_empty() => {
+                return Err(cx.err(Some(span), &node.field("name"), "the request name is empty", "name the request, e.g. name = \"home\", or leave `name` out"));
+            }
+            Some((text, _)) => text.into(),
+            None => format!("{method} {url_text}").into(),
+        };
+        let name_id = intern(&mut self.request_names, &mut self.request_ids, &name);
+
+        let headers = match node.table(&cx, "headers", "headers = { \"X-Token\" = \"{{ token }}\" }")? {
+            Some(h) => self.headers(&h)?,
+            None => Vec::new(),
+        };
+
+        let body = match (node.get("body"), node.get("json")) {
+            (Some(_), Some(_)) => {
+                return Err(cx.err(Some(node.key_span("json")), &node.field("json"), "a step has either `body` or `json`, not both", "use body = \"raw text\" or json = { key = \"value\" }"));
+            }
+            (Some(v), None) => {
+                let field = node.field("body");
+                let text = cx.str_of(v, &field, "the raw request body as a string (templates allowed); for JSON use `json = { ... }`")?;
+                Some(Body::Raw(self.template(text, &v.span(), &field, Escape::None)?))
+            }
+            (None, Some(v)) => Some(Body::Json(self.json_template(v, &node.field("json"))?)),
+            (None, None) => None,
+        };
+
+        let think_time = match node.get("think_time") {
+            Some(v) => Some(self.think_time(v, &node.field("think_time"))?),
+            None => flow_think_time,
+        };
+
+        let mut extract = Vec::new();
+        if let Some(v) = node.get("extract") {
+            let help = "extract = [{ var = \"token\", json = \"$.token\" }]";
+            for (i, item) in cx.array_of(v, &node.field("extract"), help)?.iter().enumerate() {
+                let field = format!("{}[{i}]", node.field("extract"));
+                let item_node = cx.table_of(item, &field, item.span(), help)?;
+                extract.push(self.extractor(&item_node)?);
+            }
+        }
+
+        let mut checks = Vec::new();
+        if let Some(v) = node.get("checks") {
+            let help = "checks = [{ status = 200 }, { body_contains = \"Welcome\" }]";
+            for (i, item) in cx.array_of(v, &node.field("checks"), help)?.iter().enumerate() {
+                let field = format!("{}[{i}]", node.field("checks"));
+                let item_node = cx.table_of(item, &field, item.span(), help)?;
+                checks.push(self.check(&item_node, &name)?);
+            }
+        }
+
+        let needs_json = extract.iter().any(|e| matches!(e.source, ExtractSource::Json(_)))
+            || checks.iter().any(|c| matches!(c.kind, CheckKind::JsonPathEquals { .. }));
+        let needs_body = needs_json
+            || extract.iter().any(|e| matches!(e.source, ExtractSource::Regex(_)))
+            || checks.iter().any(|c| matches!(c.kind, CheckKind::BodyContains(_)));
+
+        Ok(Step { name, name_id, method, url, headers, body, think_time, extract, checks, needs_body, needs_json })
+    }
+
+    fn url(&self, text: &str, span: &Span, field: &str, base_url: Option<&str>) -> Result<Template> {
+        let cx = self.cx;
+        let mut url = self.template(text, span, field, Escape::None)?;
+        let lead = url.leading_literal().to_string();
+        if lead.starts_with('/') {
+            let Some(base) = base_url else {
+                return Err(cx.err(Some(span.clone()), field, format!("relative URL `{text}` but no base URL is set"), "set [target] base_url = \"http://host:port\", or pass --target URL"));
+            };
+            url.prefix_literal(base);
+        } else if lead.is_empty() && !text.trim_start().starts_with("{{") {
+            return Err(cx.err(Some(span.clone()), field, "the URL is empty", "write a path such as \"/\" or a full http:// URL"));
+        } else if !lead.is_empty() && !lead.starts_with("http://") && !lead.starts_with("https://") {
+            return Err(cx.err(
+                Some(span.clone()),
+                field,
+                format!("URL `{text}` must start with `/` (joined to the base URL) or be an absolute http:// or https:// URL"),
+                "e.g. url = \"/api/products\" or url = \"https://other.example/x\"",
+            ));
+        }
+        if !lead.is_empty() {
+            let sample = url.render_sample("1");
+            if let Err(e) = check_absolute_url(&sample) {
+                return Err(cx.err(Some(span.clone()), field, format!("`{text}` is not a valid URL: {e}"), "URLs may not contain spaces or quotes; percent-encode them (%20)"));
+            }
+        }
+        Ok(url)
+    }
+
+    /// `json = { ... }`: a JSON document whose string values may hold placeholders.
+    fn json_template(&self, v: &Val<'_>, field: &str) -> Result<Template> {
+        let mut parts = Vec::new();
+        self.json_parts(v, field, &mut parts)?;
+        let source = self.cx.src.get(v.span()).unwrap_or_default();
+        Ok(Template::from_parts(parts, Escape::JsonString, source.into()))
+    }
+
+    fn json_parts(&self, v: &Val<'_>, field: &str, parts: &mut Vec<Part>) -> Result<()> {
+        let lit = |parts: &mut Vec<Part>, s: &str| parts.push(Part::Lit(s.into()));
+        match v.get_ref() {
+            DeValue::String(s) => {
+                lit(parts, "\"");
+                let t = self.template(s, &v.span(), field, Escape::JsonString)?;
+                parts.extend(t.parts.iter().cloned());
+                lit(parts, "\"");
+            }
+            DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) | DeValue::Datetime(_) => {
+                let json = self.scalar_json(v, field)?;
+                lit(parts, &json.to_string());
+            }
+            DeValue::Array(items) => {
+                lit(parts, "[");
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        lit(parts, ",");
+                    }
+                    self.json_parts(item, &format!("{field}[{i}]"), parts)?;
+                }
+                lit(parts, "]");
+            }
+            DeValue::Table(table) => {
+                let node = Node { path: field.to_string(), table, at: v.span() };
+                lit(parts, "{");
+                for (i, (key, value)) in node.entries().into_iter().enumerate() {
+                    if i > 0 {
+                        lit(parts, ",");
+                    }
+                    let mut key_json = String::from("\"");
+                    crate::template::push_json_escaped(&mut key_json, key.get_ref());
+                    key_json.push_str("\":");
+                    lit(parts, &key_json);
+                    self.json_parts(value, &node.field(key.get_ref()), parts)?;
+                }
+                lit(parts, "}");
+            }
+        }
+        Ok(())
+    }
+
+    /// A TOML value as JSON (for `equals = …` and non-string `json` values).
+    fn scalar_json(&self, v: &Val<'_>, field: &str) -> Result<serde_json::Value> {
+        let cx = self.cx;
+        Ok(match v.get_ref() {
+            DeValue::String(s) => serde_json::Value::String(s.to_string()),
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) => n.into(),
+                Err(_) => return Err(cx.err(Some(v.span()), field, format!("{i} does not fit in a 64-bit integer"), "use a smaller number")),
+            },
+            DeValue::Float(f) => {
+                let x: f64 = f.as_str().parse().unwrap_or(f64::NAN);
+                match serde_json::Number::from_f64(x) {
+                    Some(n) => n.into(),
+                    None => return Err(cx.err(Some(v.span()), field, format!("{f} is not a number JSON can carry"), "use a finite number (JSON has no nan or inf)")),
+                }
+            }
+            DeValue::Boolean(b) => (*b).into(),
+            DeValue::Datetime(d) => d.to_string().into(),
+            DeValue::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(self.scalar_json(item, &format!("{field}[{i}]"))?);
+                }
+                serde_json::Value::Array(out)
+            }
+            DeValue::Table(t) => {
+                let mut out = serde_json::Map::new();
+                for (key, value) in t.iter() {
+                    out.insert(key.get_ref().to_string(), self.scalar_json(value, &join(field, key.get_ref()))?);
+                }
+                serde_json::Value::Object(out)
+            }
+        })
+    }
+
+    fn extractor(&mut self, node: &Node<'_, '_>) -> Result<Extractor> {
+        let cx = self.cx;
+        node.deny_unknown(&cx, EXTRACT_FIELDS)?;
+        let help = "an extractor is { var = \"NAME\" } plus one of json = \"$.path\", regex = '...', header = \"Name\", cookie = \"name\"";
+        let (var, _) = node.str(&cx, "var", help)?.ok_or_else(|| node.missing(&cx, "var", help))?;
+        let slot = self.vars.iter().position(|v| &**v == var).unwrap_or(0);
+        let sources: Vec<&str> = ["json", "regex", "header", "cookie"].into_iter().filter(|k| node.get(k).is_some()).collect();
+        let key = match sources.as_slice() {
+            [key] => *key,
+            [] => return Err(node.missing(&cx, "json", format!("say where `{var}` comes from: {help}"))),
+            [_, second, ..] => {
+                return Err(cx.err(Some(node.key_span(second)), &node.field(second), format!("an extractor has one source, found {}", sources.join(" and ")), help));
+            }
+        };
+        let (text, span) = node.str(&cx, key, help)?.unwrap_or_default();
+        let field = node.field(key);
+        let source = match key {
+            "json" => ExtractSource::Json(Arc::new(json_path(&cx, text, &span, &field)?)),
+            "regex" => {
+                let regex = regex::RegexBuilder::new(text).size_limit(1 << 21).build().map_err(|e| {
+                    let detail = e.to_string();
+                    let last = detail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim().trim_start_matches("error: ");
+                    cx.err(Some(span.clone()), &field, format!("invalid regex: {last}"), "Rust regex syntax (https://docs.rs/regex); capture group 1 is extracted when the regex has groups")
+                })?;
+                ExtractSource::Regex(Arc::new(regex))
+            }
+            "header" => ExtractSource::Header(header_name(&cx, text, span, &field)?),
+            _ => {
+                if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)) {
+                    return Err(cx.err(Some(span), &field, format!("`{text}` is not a valid cookie name"), "cookie names are letters, digits and !#$%&'*+-.^_`|~"));
+                }
+                ExtractSource::Cookie(text.into())
+            }
+        };
+        Ok(Extractor { slot, source })
+    }
+
+    fn check(&mut self, node: &Node<'_, '_>, step: &str) -> Result<Check> {
+        let cx = self.cx;
+        node.deny_unknown(&cx, CHECK_FIELDS)?;
+        let help = "a check is one of { status = 200 }, { status = [200, 201] }, { body_contains = \"text\" }, { json_path = \"$.ok\", equals = true }, { header = \"Content-Type\" }, { duration_below = \"500ms\" }, with an optional name";
+        let kinds: Vec<&str> = ["status", "body_contains", "json_path", "header", "duration_below"].into_iter().filter(|k| node.get(k).is_some()).collect();
+        let key = match kinds.as_slice() {
+            [key] => *key,
+            [] if node.get("equals").is_some() => {
+                return Err(cx.err(Some(node.key_span("equals")), &node.field("equals"), "`equals` needs a `json_path` to compare", "write { json_path = \"$.ok\", equals = true }"));
+            }
+            [] => return Err(node.missing(&cx, "status", format!("say what to check: {help}"))),
+            [_, second, ..] => {
+                return Err(cx.err(Some(node.key_span(second)), &node.field(second), format!("a check tests one thing, found {}", kinds.join(" and ")), "split it into two checks"));
+            }
+        };
+        if key != "json_path" && node.get("equals").is_some() {
+            return Err(cx.err(Some(node.key_span("equals")), &node.field("equals"), format!("`equals` goes with `json_path`, not `{key}`"), help));
+        }
+        let value = node.get(key).unwrap_or_else(|| unreachable!("key was found above"));
+        let field = node.field(key);
+        let (kind, default_name) = match key {
+            "status" => {
+                let one = |v: &Val<'_>, field: &str| cx.u64_of(v, field, 100, 599).map(|n| n as u16);
+                let codes = match value.get_ref() {
+                    DeValue::Array(items) if items.is_empty() => {
+                        return Err(cx.err(Some(value.span()), &field, "empty list of status codes", "status = 200 or status = [200, 201]"));
+                    }
+                    DeValue::Array(items) => items.iter().enumerate().map(|(i, v)| one(v, &format!("{field}[{i}]"))).collect::<Result<Vec<_>>>()?,
+                    _ => vec![one(value, &field)?],
+                };
+                let text = codes.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
+                (CheckKind::Status(codes), format!("status is {text}"))
+            }
+            "body_contains" => {
+                let text = cx.str_of(value, &field, "the text to look for")?;
+                if text.is_empty() {
+                    return Err(cx.err(Some(value.span()), &field, "empty text: every body contains it", "body_contains = \"Welcome\""));
+                }
+                (CheckKind::BodyContains(text.into()), format!("body contains {text:?}"))
+            }
+            "json_path" => {
+                let text = cx.str_of(value, &field, JSONPATH_HELP)?;
+                let path = json_path(&cx, text, &value.span(), &field)?;
+                let Some(expected) = node.get("equals") else {
+                    return Err(node.missing(&cx, "equals", format!("say what `{text}` must equal, e.g. equals = true")));
+                };
+                let expected = self.scalar_json(expected, &node.field("equals"))?;
+                let name = format!("{text} == {expected}");
+                (CheckKind::JsonPathEquals { path: Arc::new(path), value: expected }, name)
+            }
+            "header" => {
+                let text = cx.str_of(value, &field, "a header name")?;
+                (CheckKind::HeaderPresent(header_name(&cx, text, value.span(), &field)?), format!("header {text} is present"))
+            }
+            _ => {
+                let d = cx.positive_duration_of(value, &field)?;
+                (CheckKind::DurationBelow(d), format!("duration < {}", format_duration(d)))
+            }
+        };
+        let name: Arc<str> = match node.str(&cx, "name", "the check's name")? {
+            Some((text, span)) if text.trim().is_empty() => {
+                return Err(cx.err(Some(span), &node.field("name"), "the check name is empty", "leave `name` out for a default name"));
+            }
+            Some((text, _)) => text.into(),
+            None => format!("{step}: {default_name}").into(),
+        };
+        let id = intern(&mut self.check_names, &mut self.check_ids, &name);
+        Ok(Check { id, kind })
+    }
+
+    // === scenarios ===
+
+    fn scenario(&self, name: &str, key_span: Span, value: &Val<'_>, parent: &Node<'_, '_>) -> Result<Scenario> {
+        let cx = self.cx;
+        let field = parent.field(name);
+        let node = cx.table_of(value, &field, key_span, EXAMPLE)?;
+        let executors: Vec<&str> = EXECUTORS.iter().map(|(n, _)| *n).collect();
+        let executors_help = format!("executors: {}", executors.join(", "));
+        let (executor_name, executor_span) = node
+            .str(&cx, "executor", &executors_help)?
+            .ok_or_else(|| node.missing(&cx, "executor", format!("add executor = \"constant-vus\" (or another: {})", executors.join(", "))))?;
+        let Some((_, options)) = EXECUTORS.iter().find(|(n, _)| *n == executor_name) else {
+            let hint = did_you_mean(executor_name, executors.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            return Err(cx.err(Some(executor_span), &node.field("executor"), format!("unknown executor `{executor_name}`{hint}"), executors_help));
+        };
+
+        // Executor options: an option of another executor gets its own message.
+        let allowed: Vec<&str> = SCENARIO_FIELDS.iter().chain(options.iter()).copied().collect();
+        for (key, _) in node.entries() {
+            let k: &str = key.get_ref();
+            if allowed.contains(&k) {
+                continue;
+            }
+            let owners: Vec<&str> = EXECUTORS.iter().filter(|(_, opts)| opts.contains(&k)).map(|(n, _)| *n).collect();
+            if owners.is_empty() {
+                return Err(unknown_field(&cx, &node.path, key, &allowed));
+            }
+            return Err(cx.err(
+                Some(key.span()),
+                &node.field(k),
+                format!("`{k}` is not an option of the {executor_name} executor (it belongs to {})", owners.join(", ")),
+                format!("options of {executor_name}: {}; every scenario also takes {}", options.join(", "), SCENARIO_FIELDS.join(", ")),
+            ));
+        }
+
+        let (flows, total_weight) = self.scenario_flows(&node, name)?;
+        let start_time = node.duration(&cx, "start_time")?.unwrap_or(Duration::ZERO);
+        let graceful_stop = node.duration(&cx, "graceful_stop")?.unwrap_or(Duration::from_secs(30));
+        let executor = self.executor(&node, executor_name)?;
+        Ok(Scenario { name: name.into(), executor, start_time, graceful_stop, flows, total_weight })
+    }
+
+    fn scenario_flows(&self, node: &Node<'_, '_>, scenario: &str) -> Result<(Vec<WeightedFlow>, u32)> {
+        let cx = self.cx;
+        let defined = || self.flows.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ");
+        let lookup = |name: &str, span: Span, field: &str| {
+            self.flows.iter().position(|f| &*f.name == name).ok_or_else(|| {
+                let hint = did_you_mean(name, self.flows.iter().map(|f| &*f.name)).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                cx.err(Some(span), field, format!("unknown flow `{name}`{hint}"), format!("flows defined in this file: {}", defined()))
+            })
+        };
+        match (node.get("flow"), node.get("flows")) {
+            (Some(_), Some(_)) => Err(cx.err(
+                Some(node.key_span("flows")),
+                &node.field("flows"),
+                "a scenario has either `flow` or `flows`, not both",
+                "flow = \"browse\" runs one flow; flows = { browse = 70, buy = 30 } picks one by weight each iteration",
+            )),
+            (None, None) => Err(node.missing(&cx, "flow", format!("scenario `{scenario}` has no flow: add flow = \"NAME\" or flows = {{ NAME = WEIGHT, … }}; flows defined: {}", defined()))),
+            (Some(v), None) => {
+                let field = node.field("flow");
+                let name = cx.str_of(v, &field, "the name of a flow, e.g. flow = \"browse\"")?;
+                Ok((vec![WeightedFlow { flow: lookup(name, v.span(), &field)?, cumulative_weight: 1 }], 1))
+            }
+            (None, Some(v)) => {
+                let field = node.field("flows");
+                let help = "flows = { browse = 70, buy = 30 } (positive whole-number weights)";
+                let weights = cx.table_of(v, &field, node.key_span("flows"), help)?;
+                if weights.table.is_empty() {
+                    return Err(cx.err(Some(v.span()), &field, "no flows listed", help));
+                }
+                let mut flows = Vec::new();
+                let mut total: u32 = 0;
+                for (key, weight) in weights.entries() {
+                    let weight_field = weights.field(key.get_ref());
+                    let flow = lookup(key.get_ref(), key.span(), &weight_field)?;
+                    if flows.iter().any(|f: &WeightedFlow| f.flow == flow) {
+                        return Err(cx.err(Some(key.span()), &weight_field, "flow listed twice", help));
+                    }
+                    let w = cx.u64_of(weight, &weight_field, 1, MAX_WEIGHT)? as u32;
+                    total = total.checked_add(w).ok_or_else(|| cx.err(Some(weight.span()), &weight_field, "the weights add up to more than 4294967295", "use smaller weights"))?;
+                    flows.push(WeightedFlow { flow, cumulative_weight: total });
+                }
+                Ok((flows, total))
+            }
+        }
+    }
+
+    fn executor(&self, node: &Node<'_, '_>, name: &str) -> Result<Executor> {
+        let cx = self.cx;
+        let required_duration = |key: &str, example: &str| -> Result<Duration> {
+            node.positive_duration(&cx, key)?.ok_or_else(|| node.missing(&cx, key, format!("{name} needs {key}, e.g. {key} = \"{example}\"")))
+        };
+        let required_u64 = |key: &str, min: u64, max: u64, example: u64| -> Result<u64> {
+            node.u64(&cx, key, min, max)?.ok_or_else(|| node.missing(&cx, key, format!("{name} needs {key}, e.g. {key} = {example}")))
+        };
+        let time_unit = || -> Result<Duration> { Ok(node.positive_duration(&cx, "time_unit")?.unwrap_or(Duration::from_secs(1))) };
+        let vus_pair = || -> Result<(u64, u64)> {
+            let pre = required_u64("pre_allocated_vus", 1, MAX_VUS, 10)?;
+            let max = node.u64(&cx, "max_vus", 1, MAX_VUS)?.unwrap_or(pre);
+            if max < pre {
+                return Err(cx.err(Some(node.get("max_vus").map_or(node.at.clone(), |v| v.span())), &node.field("max_vus"), format!("max_vus ({max}) is less than pre_allocated_vus ({pre})"), "max_vus is at least pre_allocated_vus (it defaults to it)"));
+            }
+            Ok((pre, max))
+        };
+        Ok(match name {
+            "shared-iterations" | "per-vu-iterations" => {
+                let vus = node.u64(&cx, "vus", 1, MAX_VUS)?.unwrap_or(1);
+                let iterations = node.u64(&cx, "iterations", 1, MAX_ITERATIONS)?.unwrap_or(1);
+                let max_duration = node.positive_duration(&cx, "max_duration")?.unwrap_or(Duration::from_secs(600));
+                if name == "shared-iterations" {
+                    // k6 never starts more VUs than there are iterations to share.
+                    Executor::SharedIterations { vus: vus.min(iterations), iterations, max_duration }
+                } else {
+                    Executor::PerVuIterations { vus, iterations, max_duration }
+                }
+            }
+            "constant-vus" => Executor::ConstantVus {
+                vus: node.u64(&cx, "vus", 1, MAX_VUS)?.unwrap_or(1),
+                duration: required_duration("duration", "30s")?,
+            },
+            "ramping-vus" => Executor::RampingVus {
+                start_vus: node.u64(&cx, "start_vus", 0, MAX_VUS)?.unwrap_or(1),
+                stages: self.stages(node, name, MAX_VUS)?,
+                graceful_ramp_down: node.duration(&cx, "graceful_ramp_down")?.unwrap_or(Duration::from_secs(30)),
+            },
+            "constant-arrival-rate" => {
+                let rate = required_u64("rate", 1, MAX_RATE, 50)?;
+                let time_unit = time_unit()?;
+                let duration = required_duration("duration", "1m")?;
+                let (pre_allocated_vus, max_vus) = vus_pair()?;
+                Executor::ConstantArrivalRate { rate, time_unit, duration, pre_allocated_vus, max_vus }
+            }
+            _ => {
+                let start_rate = node.u64(&cx, "start_rate", 0, MAX_RATE)?.unwrap_or(0);
+                let time_unit = time_unit()?;
+                let stages = self.stages(node, name, MAX_RATE)?;
+                let (pre_allocated_vus, max_vus) = vus_pair()?;
+                Executor::RampingArrivalRate { start_rate, time_unit, stages, pre_allocated_vus, max_vus }
+            }
+        })
+    }
+
+    fn stages(&self, node: &Node<'_, '_>, executor: &str, max_target: u64) -> Result<Vec<Stage>> {
+        let cx = self.cx;
+        let help = "stages = [{ duration = \"30s\", target = 100 }, { duration = \"1m\", target = 0 }]";
+        let Some(v) = node.get("stages") else {
+            return Err(node.missing(&cx, "stages", format!("{executor} needs stages: {help}")));
+        };
+        let field = node.field("stages");
+        let items = cx.array_of(v, &field, help)?;
+        if items.is_empty() {
+            return Err(cx.err(Some(v.span()), &field, "stages is empty", help));
+        }
+        let mut stages = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let stage_field = format!("{field}[{i}]");
+            let stage = cx.table_of(item, &stage_field, item.span(), help)?;
+            stage.deny_unknown(&cx, &["duration", "target"])?;
+            let duration = stage.duration(&cx, "duration")?.ok_or_else(|| stage.missing(&cx, "duration", help))?;
+            let target = stage.u64(&cx, "target", 0, max_target)?.ok_or_else(|| stage.missing(&cx, "target", help))?;
+            stages.push(Stage { duration, target });
+        }
+        let total: Duration = stages.iter().map(|s| s.duration).sum();
+        if total.is_zero() {
+            return Err(cx.err(Some(v.span()), &field, "the stages last 0s in total", help));
+        }
+        if total > MAX_DURATION {
+            return Err(cx.err(Some(v.span()), &field, "the stages last more than 365 days in total", DURATION_HELP));
+        }
+        Ok(stages)
+    }
+
+    // === thresholds ===
+
+    fn thresholds(&self, node: &Node<'_, '_>) -> Result<Vec<Threshold>> {
+        let cx = self.cx;
+        let mut thresholds = Vec::new();
+        for (key, value) in node.entries() {
+            let selector: &str = key.get_ref();
+            let field = node.field(selector);
+            let (metric, tags) = parse_selector(selector).map_err(|e| cx.err(Some(key.span()), &field, e.message, e.help))?;
+            let list_help = format!("{selector} = [\"{}\"] (a list of expressions)", example_expression(metric));
+            let items = cx.array_of(value, &field, &list_help)?;
+            if items.is_empty() {
+                return Err(cx.err(Some(value.span()), &field, "no threshold expressions listed", list_help));
+            }
+            for (i, item) in items.iter().enumerate() {
+                let item_field = format!("{field}[{i}]");
+                let (expr, expr_span, expr_field, abort_on_fail, delay_abort_eval) = match item.get_ref() {
+                    DeValue::String(s) => (&**s, item.span(), item_field.clone(), false, Duration::ZERO),
+                    DeValue::Table(_) => {
+                        let help = "{ threshold = \"rate<0.01\", abort_on_fail = true, delay_abort_eval = \"10s\" }";
+                        let t = cx.table_of(item, &item_field, item.span(), help)?;
+                        t.deny_unknown(&cx, THRESHOLD_FIELDS)?;
+                        let (expr, span) = t.str(&cx, "threshold", help)?.ok_or_else(|| t.missing(&cx, "threshold", help))?;
+                        let abort = t.bool(&cx, "abort_on_fail")?.unwrap_or(false);
+                        let delay = t.duration(&cx, "delay_abort_eval")?.unwrap_or(Duration::ZERO);
+                        (expr, span, t.field("threshold"), abort, delay)
+                    }
+                    other => {
+                        return Err(cx.err(Some(item.span()), &item_field, format!("expected a threshold expression, found {}", describe(other)), list_help));
+                    }
+                };
+                let (aggregation, comparison, value) = parse_expression(expr, metric).map_err(|e| cx.err(Some(expr_span), &expr_field, e.message, e.help))?;
+                thresholds.push(Threshold {
+                    selector: selector.into(),
+                    metric,
+                    tags: tags.clone(),
+                    source: expr.into(),
+                    aggregation,
+                    comparison,
+                    value,
+                    abort_on_fail,
+                    delay_abort_eval,
+                });
+            }
+        }
+        Ok(thresholds)
+    }
+
+    // === overrides ===
+
+    /// `--vus` / `--duration`: like k6's CLI, they replace every scenario's
+    /// executor with constant-vus, filling the missing one from the scenario.
+    fn apply_overrides(&self, scenarios: &mut [Scenario]) -> Result<()> {
+        let cx = self.cx;
+        let ov = self.overrides;
+        if ov.vus.is_none() && ov.duration.is_none() {
+            return Ok(());
+        }
+        if let Some(vus) = ov.vus
+            && !(1..=MAX_VUS).contains(&vus)
+        {
+            return Err(cx.err(None, "--vus", format!("{vus} VUs is out of range"), format!("pass a number from 1 to {MAX_VUS}")));
+        }
+        if let Some(d) = ov.duration
+            && (d.is_zero() || d > MAX_DURATION)
+        {
+            return Err(cx.err(None, "--duration", format!("{} is out of range", format_duration(d)), "pass a duration above 0s and at most 365d, e.g. --duration 30s"));
+        }
+        for scenario in scenarios {
+            let vus = ov.vus.unwrap_or_else(|| scenario.executor.peak_vus().max(1));
+            let duration = ov.duration.unwrap_or_else(|| scenario.executor.planned_duration());
+            scenario.executor = Executor::ConstantVus { vus, duration };
+        }
+        Ok(())
+    }
+}
+
+// === helpers ===
+
+fn example_expression(metric: crate::threshold::Metric) -> &'static str {
+    use crate::threshold::MetricKind;
+    match metric.kind() {
+        MetricKind::Trend => "p(95)<500",
+        MetricKind::Rate => "rate<0.01",
+        MetricKind::Counter => "count>0",
+        MetricKind::Gauge => "value<100",
+    }
+}
+
+fn intern(names: &mut Vec<Arc<str>>, ids: &mut HashMap<Arc<str>, u32>, name: &Arc<str>) -> u32 {
+    *ids.entry(name.clone()).or_insert_with(|| {
+        names.push(name.clone());
+        (names.len() - 1) as u32
+    })
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_') && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn unknown_choice(cx: &Cx<'_>, span: Span, field: &str, what: &str, value: &str, choices: &[&str]) -> ScenarioError {
+    let hint = did_you_mean(value, choices.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+    cx.err(Some(span), field, format!("unknown {what} `{value}`{hint}"), format!("one of: {}", choices.join(", ")))
+}
+
+fn header_name(cx: &Cx<'_>, text: &str, span: Span, field: &str) -> Result<HeaderName> {
+    HeaderName::from_bytes(text.as_bytes()).map_err(|_| cx.err(Some(span), field, format!("invalid header name `{text}`"), HEADER_NAME_HELP))
+}
+
+fn json_path(cx: &Cx<'_>, text: &str, span: &Span, field: &str) -> Result<serde_json_path::JsonPath> {
+    serde_json_path::JsonPath::parse(text).map_err(|e| {
+        let detail = e.to_string();
+        let detail = detail.lines().next().unwrap_or("invalid");
+        cx.err(Some(span.clone()), field, format!("invalid JSONPath `{text}`: {detail}"), JSONPATH_HELP)
+    })
+}
+
+/// Validates a base URL and returns it without a trailing `/`.
+fn base_url(text: &str) -> std::result::Result<String, String> {
+    let trimmed = text.trim();
+    if trimmed != text {
+        return Err(format!("`{text}` has leading or trailing spaces"));
+    }
+    if !text.contains("://") {
+        return Err(format!("`{text}` has no scheme; write `http://{text}`"));
+    }
+    check_absolute_url(text).map_err(|e| format!("`{text}` is not a valid base URL: {e}"))?;
+    if text.contains('?') || text.contains('#') {
+        return Err(format!("`{text}`: a base URL cannot have a query or fragment"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
+/// Checks an absolute http(s) URL with a host.
+fn check_absolute_url(text: &str) -> std::result::Result<(), String> {
+    let uri: http::Uri = text.parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => return Err(format!("scheme `{other}` is not supported (use http or https)")),
+        None => return Err("no scheme (use http:// or https://)".into()),
+    }
+    match uri.host() {
+        Some(host) if !host.is_empty() => Ok(()),
+        _ => Err("no host".into()),
+    }
+}

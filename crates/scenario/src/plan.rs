@@ -1,0 +1,257 @@
+//! The validated, compiled form of a scenario file: what the engine runs.
+//!
+//! Everything here is resolved at plan time so the per-request path does no
+//! parsing, no name lookups and no avoidable allocation: templates are split
+//! into parts with variables resolved to slots, JSON paths and regexes are
+//! compiled, request names and check names are interned and numbered.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+
+use crate::template::Template;
+use crate::threshold::Threshold;
+
+/// A whole scenario file, validated and compiled.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The file the plan came from (for messages and relative paths).
+    pub source: PathBuf,
+    pub target: Target,
+    /// Default pause after each step (a step may override it).
+    pub think_time: ThinkTime,
+    /// Test data sets, loaded in memory (`{{ data.NAME.COLUMN }}` in templates).
+    pub data: Vec<DataSet>,
+    pub flows: Vec<Flow>,
+    pub scenarios: Vec<Scenario>,
+    pub thresholds: Vec<Threshold>,
+    /// Interned request names; `Step::name_id` indexes this.
+    pub request_names: Vec<Arc<str>>,
+    /// Interned check names; `Check::id` indexes this.
+    pub check_names: Vec<Arc<str>>,
+    /// Number of per-VU variable slots (`{{ NAME }}` set by extractors).
+    pub var_slots: usize,
+    /// Slot names, indexed by slot (for messages).
+    pub var_names: Vec<Arc<str>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Base URL that relative step URLs are joined to. `None` only when every
+    /// step URL is absolute.
+    pub base_url: Option<String>,
+    /// Headers sent with every request (steps may override by name).
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Whole-request timeout (k6's default is 60 s).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub http_version: HttpVersion,
+    /// Skip TLS certificate verification (test targets only).
+    pub insecure_skip_tls_verify: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/1.1 on `http://`; ALPN (h2, then http/1.1) on `https://`.
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only: ALPN h2 on `https://`, prior knowledge (h2c) on `http://`.
+    Http2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ThinkTime {
+    None,
+    Fixed(Duration),
+    /// Uniformly random in `[min, max]`.
+    Uniform { min: Duration, max: Duration },
+}
+
+#[derive(Debug, Clone)]
+pub struct DataSet {
+    pub name: Arc<str>,
+    pub order: DataOrder,
+    pub columns: Vec<Arc<str>>,
+    /// `rows[r][c]` is column `c` of row `r`. Never empty.
+    pub rows: Arc<Vec<Vec<Arc<str>>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataOrder {
+    /// Row `n` for the `n`-th iteration of the whole test (shared counter), wrapping.
+    Sequential,
+    /// A random row each iteration.
+    Random,
+    /// Each VU keeps its own row for the whole test (row = VU id − 1, wrapping).
+    UniquePerVu,
+}
+
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub name: Arc<str>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The request name (k6's `name` tag); defaults to `METHOD url-template`.
+    pub name: Arc<str>,
+    /// Index into `Plan::request_names`.
+    pub name_id: u32,
+    pub method: Method,
+    /// Absolute after joining with the base URL at plan time when the URL
+    /// template starts with `/` (the join is done on the template's first literal).
+    pub url: Template,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: Option<Body>,
+    /// Pause after this step; `None` uses the plan's default.
+    pub think_time: Option<ThinkTime>,
+    pub extract: Vec<Extractor>,
+    pub checks: Vec<Check>,
+    /// True when an extractor or check needs the response body; otherwise the
+    /// engine discards the body while counting its bytes.
+    pub needs_body: bool,
+    /// True when an extractor or check needs the body parsed as JSON.
+    pub needs_json: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Raw text (`body = "..."`), sent as-is after rendering.
+    Raw(Template),
+    /// `json = {...}`: rendered JSON; `Content-Type: application/json` is added
+    /// unless the step sets one. Template parts only appear inside string values.
+    Json(Template),
+}
+
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    /// Variable slot the value is stored in.
+    pub slot: usize,
+    pub source: ExtractSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExtractSource {
+    /// First match of a JSONPath (RFC 9535); strings are stored unquoted, other
+    /// values as their JSON text.
+    Json(Arc<serde_json_path::JsonPath>),
+    /// First match; capture group 1 if the regex has groups, else the whole match.
+    Regex(Arc<regex::Regex>),
+    Header(HeaderName),
+    /// A cookie set by this response (`Set-Cookie`) with this name.
+    Cookie(Arc<str>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Index into `Plan::check_names`.
+    pub id: u32,
+    pub kind: CheckKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    /// Status is one of these.
+    Status(Vec<u16>),
+    BodyContains(Arc<str>),
+    JsonPathEquals { path: Arc<serde_json_path::JsonPath>, value: serde_json::Value },
+    HeaderPresent(HeaderName),
+    DurationBelow(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: Arc<str>,
+    pub executor: Executor,
+    /// Delay from the test start before this scenario starts.
+    pub start_time: Duration,
+    /// Time given to in-flight iterations to finish once the scenario's time is up.
+    pub graceful_stop: Duration,
+    /// Flows to pick from each iteration, with cumulative weights: pick `r` in
+    /// `0..total_weight` and take the first entry whose cumulative weight is `> r`.
+    pub flows: Vec<WeightedFlow>,
+    pub total_weight: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WeightedFlow {
+    /// Index into `Plan::flows`.
+    pub flow: usize,
+    pub cumulative_weight: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    /// VUs (ramping-vus) or iterations per `time_unit` (ramping-arrival-rate).
+    pub target: u64,
+}
+
+/// k6's executors, option names in snake_case.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Executor {
+    SharedIterations { vus: u64, iterations: u64, max_duration: Duration },
+    PerVuIterations { vus: u64, iterations: u64, max_duration: Duration },
+    ConstantVus { vus: u64, duration: Duration },
+    RampingVus { start_vus: u64, stages: Vec<Stage>, graceful_ramp_down: Duration },
+    ConstantArrivalRate {
+        rate: u64,
+        time_unit: Duration,
+        duration: Duration,
+        pre_allocated_vus: u64,
+        max_vus: u64,
+    },
+    RampingArrivalRate {
+        start_rate: u64,
+        time_unit: Duration,
+        stages: Vec<Stage>,
+        pre_allocated_vus: u64,
+        max_vus: u64,
+    },
+}
+
+impl Executor {
+    /// The executor's name as written in scenario files (`constant-vus`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Executor::SharedIterations { .. } => "shared-iterations",
+            Executor::PerVuIterations { .. } => "per-vu-iterations",
+            Executor::ConstantVus { .. } => "constant-vus",
+            Executor::RampingVus { .. } => "ramping-vus",
+            Executor::ConstantArrivalRate { .. } => "constant-arrival-rate",
+            Executor::RampingArrivalRate { .. } => "ramping-arrival-rate",
+        }
+    }
+
+    /// Most VUs the executor may have at once (`max_vus` for arrival-rate executors).
+    pub fn peak_vus(&self) -> u64 {
+        match self {
+            Executor::SharedIterations { vus, .. }
+            | Executor::PerVuIterations { vus, .. }
+            | Executor::ConstantVus { vus, .. } => *vus,
+            Executor::RampingVus { start_vus, stages, .. } => {
+                stages.iter().map(|s| s.target).fold(*start_vus, u64::max)
+            }
+            Executor::ConstantArrivalRate { max_vus, .. }
+            | Executor::RampingArrivalRate { max_vus, .. } => *max_vus,
+        }
+    }
+
+    /// How long the executor is planned to run, without graceful stop or ramp-down
+    /// (`max_duration` for iterations-based executors, the sum of stages for ramping ones).
+    pub fn planned_duration(&self) -> Duration {
+        match self {
+            Executor::SharedIterations { max_duration, .. }
+            | Executor::PerVuIterations { max_duration, .. } => *max_duration,
+            Executor::ConstantVus { duration, .. }
+            | Executor::ConstantArrivalRate { duration, .. } => *duration,
+            Executor::RampingVus { stages, .. } | Executor::RampingArrivalRate { stages, .. } => {
+                stages.iter().map(|s| s.duration).sum()
+            }
+        }
+    }
+}

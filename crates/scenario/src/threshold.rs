@@ -1,0 +1,416 @@
+//! Threshold expressions in k6's syntax (`p(95)<500`, `rate<0.01`, `avg<=200`,
+//! `count>10`, `value>0`) on a metric or sub-metric selector
+//! (`http_req_duration{name:checkout}`), parsed and checked at plan time.
+//!
+//! CONTRACT (the metrics crate evaluates these).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One threshold: a selector and an expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The selector as written, e.g. `http_req_duration{name:checkout}`.
+    pub selector: Arc<str>,
+    pub metric: Metric,
+    /// Tag filters of a sub-metric, e.g. `[("name", "checkout")]`; tag keys are
+    /// validated against `TAG_KEYS`.
+    pub tags: Vec<(Arc<str>, Arc<str>)>,
+    /// The expression as written, e.g. `p(95)<800`.
+    pub source: Arc<str>,
+    pub aggregation: Aggregation,
+    pub comparison: Comparison,
+    /// Durations in milliseconds (k6's unit for thresholds on time trends).
+    pub value: f64,
+    pub abort_on_fail: bool,
+    pub delay_abort_eval: Duration,
+}
+
+/// Tag keys a selector may filter on.
+pub const TAG_KEYS: &[&str] = &["name", "method", "status", "scenario", "check"];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Aggregation {
+    Avg,
+    Min,
+    Max,
+    Med,
+    /// `p(N)` with `0 <= N <= 100`.
+    Percentile(f64),
+    Count,
+    /// For Rate metrics: the fraction of non-zero samples; for Counters: per second.
+    Rate,
+    /// For Gauges: the last value.
+    Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl Comparison {
+    pub fn holds(self, observed: f64, limit: f64) -> bool {
+        match self {
+            Comparison::Lt => observed < limit,
+            Comparison::Le => observed <= limit,
+            Comparison::Gt => observed > limit,
+            Comparison::Ge => observed >= limit,
+            Comparison::Eq => observed == limit,
+            Comparison::Ne => observed != limit,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparison::Lt => "<",
+            Comparison::Le => "<=",
+            Comparison::Gt => ">",
+            Comparison::Ge => ">=",
+            Comparison::Eq => "==",
+            Comparison::Ne => "!=",
+        }
+    }
+}
+
+/// The metric types of k6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Rate,
+    Trend,
+}
+
+/// Every built-in metric (k6's names, plus Stampede's open-model and CDN metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    HttpReqDuration,
+    HttpReqBlocked,
+    HttpReqConnecting,
+    HttpReqTlsHandshaking,
+    HttpReqSending,
+    HttpReqWaiting,
+    HttpReqReceiving,
+    HttpReqFailed,
+    HttpReqs,
+    DataSent,
+    DataReceived,
+    Iterations,
+    IterationDuration,
+    DroppedIterations,
+    Vus,
+    VusMax,
+    Checks,
+    /// Rate of CDN hits among responses classified hit or miss.
+    CdnCacheHitRatio,
+    /// Open model: time from an iteration's scheduled start to its end.
+    IntendedLatency,
+    /// Open model: time from an iteration's scheduled start to its actual start.
+    SchedulingLag,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 20] = [
+        Metric::HttpReqDuration,
+        Metric::HttpReqBlocked,
+        Metric::HttpReqConnecting,
+        Metric::HttpReqTlsHandshaking,
+        Metric::HttpReqSending,
+        Metric::HttpReqWaiting,
+        Metric::HttpReqReceiving,
+        Metric::HttpReqFailed,
+        Metric::HttpReqs,
+        Metric::DataSent,
+        Metric::DataReceived,
+        Metric::Iterations,
+        Metric::IterationDuration,
+        Metric::DroppedIterations,
+        Metric::Vus,
+        Metric::VusMax,
+        Metric::Checks,
+        Metric::CdnCacheHitRatio,
+        Metric::IntendedLatency,
+        Metric::SchedulingLag,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::HttpReqDuration => "http_req_duration",
+            Metric::HttpReqBlocked => "http_req_blocked",
+            Metric::HttpReqConnecting => "http_req_connecting",
+            Metric::HttpReqTlsHandshaking => "http_req_tls_handshaking",
+            Metric::HttpReqSending => "http_req_sending",
+            Metric::HttpReqWaiting => "http_req_waiting",
+            Metric::HttpReqReceiving => "http_req_receiving",
+            Metric::HttpReqFailed => "http_req_failed",
+            Metric::HttpReqs => "http_reqs",
+            Metric::DataSent => "data_sent",
+            Metric::DataReceived => "data_received",
+            Metric::Iterations => "iterations",
+            Metric::IterationDuration => "iteration_duration",
+            Metric::DroppedIterations => "dropped_iterations",
+            Metric::Vus => "vus",
+            Metric::VusMax => "vus_max",
+            Metric::Checks => "checks",
+            Metric::CdnCacheHitRatio => "cdn_cache_hit_ratio",
+            Metric::IntendedLatency => "intended_latency",
+            Metric::SchedulingLag => "scheduling_lag",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    pub fn kind(self) -> MetricKind {
+        use Metric::*;
+        match self {
+            HttpReqDuration | HttpReqBlocked | HttpReqConnecting | HttpReqTlsHandshaking
+            | HttpReqSending | HttpReqWaiting | HttpReqReceiving | IterationDuration
+            | IntendedLatency | SchedulingLag => MetricKind::Trend,
+            HttpReqFailed | Checks | CdnCacheHitRatio => MetricKind::Rate,
+            HttpReqs | DataSent | DataReceived | Iterations | DroppedIterations => {
+                MetricKind::Counter
+            }
+            Vus | VusMax => MetricKind::Gauge,
+        }
+    }
+
+    /// True for trends measured in time (reported and compared in ms).
+    pub fn is_time(self) -> bool {
+        self.kind() == MetricKind::Trend
+    }
+}
+
+// === parsing ===
+
+impl Aggregation {
+    /// Whether this aggregation applies to a metric of `kind` (as in k6).
+    pub fn fits(self, kind: MetricKind) -> bool {
+        use Aggregation::*;
+        match kind {
+            MetricKind::Trend => matches!(self, Avg | Min | Max | Med | Percentile(_)),
+            MetricKind::Rate => matches!(self, Rate),
+            MetricKind::Counter => matches!(self, Count | Rate),
+            MetricKind::Gauge => matches!(self, Value | Min | Max),
+        }
+    }
+}
+
+impl MetricKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Rate => "rate",
+            MetricKind::Trend => "trend",
+        }
+    }
+
+    /// The aggregations a threshold on this kind may use, for messages.
+    pub fn aggregations(self) -> &'static str {
+        match self {
+            MetricKind::Trend => "avg, min, max, med, p(N)",
+            MetricKind::Rate => "rate",
+            MetricKind::Counter => "count, rate",
+            MetricKind::Gauge => "value, min, max",
+        }
+    }
+}
+
+/// A threshold that does not parse: what is wrong and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyntaxError {
+    pub message: String,
+    pub help: String,
+}
+
+fn syntax(message: impl Into<String>, help: impl Into<String>) -> SyntaxError {
+    SyntaxError { message: message.into(), help: help.into() }
+}
+
+/// Tag filters of a sub-metric selector.
+pub(crate) type Tags = Vec<(Arc<str>, Arc<str>)>;
+
+/// Parses a selector: `metric` or `metric{key:value,key:value}`.
+pub(crate) fn parse_selector(selector: &str) -> Result<(Metric, Tags), SyntaxError> {
+    let selector = selector.trim();
+    let (name, tags_text) = match selector.find('{') {
+        Some(open) => {
+            let Some(inner) = selector[open + 1..].strip_suffix('}') else {
+                return Err(syntax(
+                    format!("selector `{selector}` opens `{{` but does not end with `}}`"),
+                    "write a sub-metric as `metric{key:value}`, e.g. `http_req_duration{name:checkout}`",
+                ));
+            };
+            (selector[..open].trim(), Some(inner))
+        }
+        None => (selector, None),
+    };
+    let Some(metric) = Metric::from_name(name) else {
+        let names = Metric::ALL.map(Metric::name);
+        let hint = crate::suggest::did_you_mean(name, names.into_iter())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return Err(syntax(format!("unknown metric `{name}`{hint}"), format!("metrics: {}", names.join(", "))));
+    };
+    let mut tags: Tags = Vec::new();
+    if let Some(inner) = tags_text {
+        for pair in inner.split(',') {
+            let Some((key, value)) = pair.split_once(':') else {
+                return Err(syntax(
+                    format!("tag filter `{}` is not `key:value`", pair.trim()),
+                    "write e.g. `http_req_duration{name:checkout,method:POST}`",
+                ));
+            };
+            let (key, value) = (key.trim(), value.trim().trim_matches(|c| c == '"' || c == '\''));
+            if !TAG_KEYS.contains(&key) {
+                let hint = crate::suggest::did_you_mean(key, TAG_KEYS.iter().copied())
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                return Err(syntax(format!("unknown tag `{key}`{hint}"), format!("tags: {}", TAG_KEYS.join(", "))));
+            }
+            if value.is_empty() {
+                return Err(syntax(format!("tag `{key}` has an empty value"), "write e.g. `{name:checkout}`"));
+            }
+            if tags.iter().any(|(k, _)| &**k == key) {
+                return Err(syntax(format!("tag `{key}` appears twice"), "give each tag once"));
+            }
+            tags.push((key.into(), value.into()));
+        }
+    }
+    Ok((metric, tags))
+}
+
+/// Parses an expression such as `p(95)<500`, `rate >= 0.99` for `metric`.
+pub(crate) fn parse_expression(expr: &str, metric: Metric) -> Result<(Aggregation, Comparison, f64), SyntaxError> {
+    let kind = metric.kind();
+    let form = || {
+        format!(
+            "a threshold is AGGREGATION OPERATOR NUMBER, e.g. {}; `{}` is a {} metric: {}; operators: < <= > >= == !=",
+            match kind {
+                MetricKind::Trend => "\"p(95)<500\" (milliseconds)",
+                MetricKind::Rate => "\"rate<0.01\"",
+                MetricKind::Counter => "\"count>100\"",
+                MetricKind::Gauge => "\"value<100\"",
+            },
+            metric.name(),
+            kind.name(),
+            kind.aggregations()
+        )
+    };
+    let text = expr.trim();
+    let Some(op_at) = text.find(['<', '>', '=', '!']) else {
+        return Err(syntax(format!("`{text}` has no comparison operator"), form()));
+    };
+    let (left, right) = text.split_at(op_at);
+    let (comparison, op_len) = [
+        ("<=", Comparison::Le),
+        (">=", Comparison::Ge),
+        ("==", Comparison::Eq),
+        ("!=", Comparison::Ne),
+        ("<", Comparison::Lt),
+        (">", Comparison::Gt),
+    ]
+    .into_iter()
+    .find(|(op, _)| right.starts_with(op))
+    .map(|(op, c)| (c, op.len()))
+    .ok_or_else(|| syntax(format!("`{text}` has no valid comparison operator"), form()))?;
+    let left = left.trim();
+    let value_text = right[op_len..].trim();
+
+    let aggregation = match left {
+        "avg" => Aggregation::Avg,
+        "min" => Aggregation::Min,
+        "max" => Aggregation::Max,
+        "med" => Aggregation::Med,
+        "count" => Aggregation::Count,
+        "rate" => Aggregation::Rate,
+        "value" => Aggregation::Value,
+        _ => {
+            let inner = left
+                .strip_prefix("p(")
+                .and_then(|s| s.strip_suffix(')'))
+                .ok_or_else(|| syntax(format!("unknown aggregation `{left}`"), form()))?;
+            let p: f64 = inner
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p: &f64| p.is_finite())
+                .ok_or_else(|| syntax(format!("percentile `{left}` is not a number"), form()))?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(syntax(format!("percentile `{left}` is outside 0..100"), form()));
+            }
+            Aggregation::Percentile(p)
+        }
+    };
+    if !aggregation.fits(kind) {
+        return Err(syntax(
+            format!(
+                "`{left}` does not apply to `{}`, a {} metric; use {}",
+                metric.name(),
+                kind.name(),
+                kind.aggregations()
+            ),
+            form(),
+        ));
+    }
+    let value: f64 = value_text
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| syntax(format!("`{value_text}` is not a finite number"), form()))?;
+    Ok((aggregation, comparison, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k6_expressions() {
+        let d = Metric::HttpReqDuration;
+        assert_eq!(parse_expression("p(95)<500", d), Ok((Aggregation::Percentile(95.0), Comparison::Lt, 500.0)));
+        assert_eq!(parse_expression("p(99.9)<1000", d), Ok((Aggregation::Percentile(99.9), Comparison::Lt, 1000.0)));
+        assert_eq!(parse_expression(" p(95) < 500 ", d), Ok((Aggregation::Percentile(95.0), Comparison::Lt, 500.0)));
+        assert_eq!(parse_expression("avg<=200", d), Ok((Aggregation::Avg, Comparison::Le, 200.0)));
+        assert_eq!(parse_expression("rate>=0.99", Metric::Checks), Ok((Aggregation::Rate, Comparison::Ge, 0.99)));
+        assert_eq!(parse_expression("count != 0", Metric::HttpReqs), Ok((Aggregation::Count, Comparison::Ne, 0.0)));
+        assert_eq!(parse_expression("value==1", Metric::Vus), Ok((Aggregation::Value, Comparison::Eq, 1.0)));
+    }
+
+    #[test]
+    fn wrong_expressions() {
+        let d = Metric::HttpReqDuration;
+        for (expr, metric, want) in [
+            ("rate<0.1", d, "does not apply"),
+            ("p(95)<500", Metric::HttpReqFailed, "does not apply"),
+            ("p(101)<5", d, "outside 0..100"),
+            ("p(x)<5", d, "not a number"),
+            ("p95<5", d, "unknown aggregation"),
+            ("p(95)", d, "no comparison operator"),
+            ("p(95)=<5", d, "no valid comparison"),
+            ("p(95)<NaN", d, "not a finite number"),
+            ("p(95)<500ms", d, "not a finite number"),
+        ] {
+            let err = parse_expression(expr, metric).unwrap_err();
+            assert!(err.message.contains(want), "{expr}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn selectors() {
+        let (m, tags) = parse_selector("http_req_duration{name:checkout, method:POST}").unwrap();
+        assert_eq!(m, Metric::HttpReqDuration);
+        assert_eq!(tags, vec![("name".into(), "checkout".into()), ("method".into(), "POST".into())]);
+        assert!(parse_selector("http_req_duraton").unwrap_err().message.contains("did you mean `http_req_duration`"));
+        assert!(parse_selector("checks{nam:x}").unwrap_err().message.contains("unknown tag"));
+        assert!(parse_selector("checks{name:x").is_err());
+    }
+}

@@ -1,0 +1,372 @@
+//! Valid scenario files compile into the plan the engine expects.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use stampede_scenario::template::RenderContext;
+use stampede_scenario::threshold::{Aggregation, Comparison, Metric};
+use stampede_scenario::*;
+
+fn smoke_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/smoke.toml")
+}
+
+fn parse(src: &str) -> Plan {
+    parse_with(src, &Overrides::default())
+}
+
+fn parse_with(src: &str, overrides: &Overrides) -> Plan {
+    match parse_str(src, Path::new("test.toml"), overrides) {
+        Ok(plan) => plan,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn render(t: &template::Template, plan: &Plan, vars: &[Option<String>], rows: &[usize]) -> String {
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut ctx = RenderContext { vars, data: &plan.data, data_rows: rows, vu_id: 7, iteration: 2, scenario: "s", rng: &mut rng };
+    let mut out = String::new();
+    t.render(&mut ctx, &mut out);
+    out
+}
+
+const MINIMAL: &str = r#"
+[target]
+base_url = "http://localhost:8080/"
+[flows.f]
+steps = [{ url = "/" }]
+"#;
+
+#[test]
+fn smoke_toml_parses() {
+    let plan = load(&smoke_path(), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.scenarios.len(), 2);
+    assert!(plan.flows.iter().all(|f| !f.steps.is_empty()));
+    assert_eq!(plan.target.base_url.as_deref(), Some("http://127.0.0.1:8081"));
+    assert!(plan.thresholds.len() >= 4);
+    assert_eq!(plan.data[0].name.as_ref(), "terms");
+    // Short enough for a smoke test.
+    for s in &plan.scenarios {
+        assert!(s.start_time + s.executor.planned_duration() <= Duration::from_secs(15), "{}", s.name);
+    }
+}
+
+#[test]
+fn defaults_follow_k6() {
+    let src = format!(
+        r#"{MINIMAL}
+[scenarios.a]
+executor = "shared-iterations"
+flow = "f"
+[scenarios.b]
+executor = "per-vu-iterations"
+flow = "f"
+[scenarios.c]
+executor = "constant-vus"
+duration = "1m"
+flow = "f"
+[scenarios.d]
+executor = "ramping-vus"
+stages = [{{ duration = "30s", target = 10 }}]
+flow = "f"
+[scenarios.e]
+executor = "constant-arrival-rate"
+rate = 5
+duration = "1m"
+pre_allocated_vus = 3
+flow = "f"
+[scenarios.g]
+executor = "ramping-arrival-rate"
+stages = [{{ duration = "1m", target = 50 }}]
+pre_allocated_vus = 2
+max_vus = 9
+flow = "f"
+"#
+    );
+    let plan = parse(&src);
+    let ten_min = Duration::from_secs(600);
+    let ex: Vec<&Executor> = plan.scenarios.iter().map(|s| &s.executor).collect();
+    assert_eq!(*ex[0], Executor::SharedIterations { vus: 1, iterations: 1, max_duration: ten_min });
+    assert_eq!(*ex[1], Executor::PerVuIterations { vus: 1, iterations: 1, max_duration: ten_min });
+    assert_eq!(*ex[2], Executor::ConstantVus { vus: 1, duration: Duration::from_secs(60) });
+    assert_eq!(
+        *ex[3],
+        Executor::RampingVus { start_vus: 1, stages: vec![Stage { duration: Duration::from_secs(30), target: 10 }], graceful_ramp_down: Duration::from_secs(30) }
+    );
+    assert_eq!(
+        *ex[4],
+        Executor::ConstantArrivalRate { rate: 5, time_unit: Duration::from_secs(1), duration: Duration::from_secs(60), pre_allocated_vus: 3, max_vus: 3 }
+    );
+    assert_eq!(
+        *ex[5],
+        Executor::RampingArrivalRate { start_rate: 0, time_unit: Duration::from_secs(1), stages: vec![Stage { duration: Duration::from_secs(60), target: 50 }], pre_allocated_vus: 2, max_vus: 9 }
+    );
+    for s in &plan.scenarios {
+        assert_eq!(s.start_time, Duration::ZERO);
+        assert_eq!(s.graceful_stop, Duration::from_secs(30));
+    }
+    assert_eq!(plan.target.timeout, Duration::from_secs(60));
+    assert_eq!(plan.target.connect_timeout, Duration::from_secs(10));
+    assert_eq!(plan.target.http_version, HttpVersion::Auto);
+    assert!(!plan.target.insecure_skip_tls_verify);
+    assert_eq!(plan.think_time, ThinkTime::None);
+    // The base URL's trailing `/` is dropped before joining.
+    assert_eq!(plan.flows[0].steps[0].url.as_static(), Some("http://localhost:8080/"));
+    assert_eq!(&*plan.flows[0].steps[0].name, "GET /");
+    assert_eq!(plan.flows[0].steps[0].method, http::Method::GET);
+}
+
+#[test]
+fn shared_iterations_caps_vus_at_iterations() {
+    let plan = parse(&format!("{MINIMAL}\n[scenarios.a]\nexecutor = \"shared-iterations\"\nvus = 10\niterations = 3\nflow = \"f\"\n"));
+    assert_eq!(plan.scenarios[0].executor, Executor::SharedIterations { vus: 3, iterations: 3, max_duration: Duration::from_secs(600) });
+}
+
+#[test]
+fn weights_are_cumulative_in_file_order() {
+    let src = r#"
+[target]
+base_url = "http://h"
+[flows.zeta]
+steps = [{ url = "/z" }]
+[flows.alpha]
+steps = [{ url = "/a" }]
+[flows.mid]
+steps = [{ url = "/m" }]
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flows = { zeta = 70, alpha = 20, mid = 10 }
+"#;
+    let plan = parse(src);
+    let names: Vec<&str> = plan.flows.iter().map(|f| &*f.name).collect();
+    assert_eq!(names, ["zeta", "alpha", "mid"]);
+    let s = &plan.scenarios[0];
+    assert_eq!(s.total_weight, 100);
+    let w: Vec<(usize, u32)> = s.flows.iter().map(|f| (f.flow, f.cumulative_weight)).collect();
+    assert_eq!(w, [(0, 70), (1, 90), (2, 100)]);
+}
+
+#[test]
+fn templates_render_vars_data_env_and_builtins() {
+    let dir = std::env::temp_dir().join(format!("stampede-scn-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/users.csv"), "id,email\n1,a@x.io\n2,\"b\"\"q\"\"@x.io\"\n").unwrap();
+    std::fs::write(dir.join("data/items.json"), r#"[{"sku": "A-1", "price": 9.5, "live": true}, {"sku": "B\"2", "price": 3, "live": null}]"#).unwrap();
+    let src = r#"
+[target]
+base_url = "http://shop.test"
+headers = { "X-Env" = "{{ env.STAMPEDE_TEST_REGION }}" }
+[data.users]
+file = "data/users.csv"
+order = "unique"
+[data.items]
+file = "data/items.json"
+order = "random"
+[flows.f]
+[[flows.f.steps]]
+name = "login"
+method = "POST"
+url = "/login/{{ data.users.id }}?vu={{vu}}&i={{ iter }}&s={{ scenario }}"
+json = { email = "{{ data.users.email }}", sku = "{{ data.items.sku }} x", qty = 1, tags = ["{{ token }}", 2.5, false], nested = { k = "{{ \"{{\" }}" } }
+extract = [{ var = "token", json = "$.token" }, { var = "loc", header = "Location" }]
+[[flows.f.steps]]
+url = "{{ loc }}"
+headers = { Authorization = "Bearer {{ token }}" }
+body = "price={{ data.items.price }}&live={{ data.items.live }}"
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+"#;
+    let path = dir.join("t.toml");
+    let overrides = Overrides { env: vec![("STAMPEDE_TEST_REGION".into(), "eu-1".into())], ..Default::default() };
+    let plan = parse_str(src, &path, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.var_names, [Arc::<str>::from("token"), Arc::from("loc")]);
+    assert_eq!(plan.var_slots, 2);
+    assert_eq!(plan.data[0].order, DataOrder::UniquePerVu);
+    assert_eq!(plan.data[1].order, DataOrder::Random);
+    assert_eq!(plan.target.headers[0].1.as_static(), Some("eu-1"), "env resolved at plan time");
+
+    let step = &plan.flows[0].steps[0];
+    let vars = vec![Some("t\"k".to_string()), Some("http://shop.test/next".to_string())];
+    assert_eq!(render(&step.url, &plan, &vars, &[1, 1]), "http://shop.test/login/2?vu=7&i=2&s=s");
+    let Some(Body::Json(json)) = &step.body else { panic!("json body") };
+    let text = render(json, &plan, &vars, &[1, 1]);
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(
+        value,
+        serde_json::json!({"email": "b\"q\"@x.io", "sku": "B\"2 x", "qty": 1, "tags": ["t\"k", 2.5, false], "nested": {"k": "{{"}})
+    );
+    assert!(step.needs_json && step.needs_body);
+
+    let next = &plan.flows[0].steps[1];
+    assert_eq!(render(&next.url, &plan, &vars, &[0, 0]), "http://shop.test/next");
+    assert_eq!(render(&next.headers[0].1, &plan, &vars, &[0, 0]), "Bearer t\"k");
+    let Some(Body::Raw(body)) = &next.body else { panic!("raw body") };
+    assert_eq!(render(body, &plan, &vars, &[0, 0]), "price=9.5&live=true");
+    assert_eq!(render(body, &plan, &vars, &[0, 1]), "price=3&live=");
+    assert!(!next.needs_body);
+    assert_eq!(&*next.name, "GET {{ loc }}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn checks_extractors_and_names_are_interned() {
+    let src = r#"
+[target]
+base_url = "https://h"
+think_time = "1s"
+[flows.f]
+think_time = { min = "1s", max = "3s" }
+[[flows.f.steps]]
+name = "home"
+url = "/"
+think_time = "0s"
+checks = [
+  { status = 200 },
+  { status = [200, 201] },
+  { body_contains = "Welcome" },
+  { json_path = "$.ok", equals = true },
+  { header = "Content-Type" },
+  { duration_below = "500ms" },
+  { name = "custom name", status = 200 },
+]
+extract = [{ var = "csrf", regex = 'name="csrf" value="([^"]+)"' }, { var = "sid", cookie = "session" }]
+[[flows.f.steps]]
+name = "home"
+url = "/again"
+checks = [{ status = 200 }, { name = "custom name", header = "ETag" }]
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+"#;
+    let plan = parse(src);
+    let names: Vec<&str> = plan.check_names.iter().map(|n| &**n).collect();
+    assert_eq!(
+        names,
+        [
+            "home: status is 200",
+            "home: status is 200 or 201",
+            "home: body contains \"Welcome\"",
+            "home: $.ok == true",
+            "home: header Content-Type is present",
+            "home: duration < 500ms",
+            "custom name",
+        ]
+    );
+    let [a, b] = &plan.flows[0].steps[..] else { panic!() };
+    assert_eq!(a.name_id, b.name_id, "same request name, same id");
+    assert_eq!(plan.request_names.len(), 1);
+    assert_eq!(b.checks[0].id, 0);
+    assert_eq!(b.checks[1].id, 6);
+    assert!(a.needs_body && a.needs_json);
+    assert!(!b.needs_body && !b.needs_json);
+    assert_eq!(plan.think_time, ThinkTime::Fixed(Duration::from_secs(1)));
+    assert_eq!(a.think_time, Some(ThinkTime::None), "the step's own think time wins");
+    assert_eq!(b.think_time, Some(ThinkTime::Uniform { min: Duration::from_secs(1), max: Duration::from_secs(3) }), "the flow's default");
+    assert!(matches!(&a.extract[0].source, ExtractSource::Regex(_)));
+    assert!(matches!(&a.extract[1].source, ExtractSource::Cookie(c) if &**c == "session"));
+    assert_eq!(a.extract[1].slot, 1);
+}
+
+#[test]
+fn thresholds_parse_k6_syntax() {
+    let src = format!(
+        r#"{MINIMAL}
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+[thresholds]
+http_req_duration = ["p(95)<500", "p(99.9) < 1000", " avg <= 200 "]
+"http_req_duration{{name:checkout}}" = ["p(95)<800"]
+http_req_failed = [{{ threshold = "rate<0.01", abort_on_fail = true, delay_abort_eval = "10s" }}]
+checks = ["rate>=0.99"]
+http_reqs = ["count>10", "rate>5"]
+vus = ["value<100"]
+"#
+    );
+    let plan = parse(&src);
+    let t = &plan.thresholds;
+    assert_eq!(t.len(), 9);
+    assert_eq!((t[0].aggregation, t[0].comparison, t[0].value), (Aggregation::Percentile(95.0), Comparison::Lt, 500.0));
+    assert_eq!((t[1].aggregation, t[1].value), (Aggregation::Percentile(99.9), 1000.0));
+    assert_eq!((t[2].aggregation, t[2].comparison), (Aggregation::Avg, Comparison::Le));
+    assert_eq!(t[3].metric, Metric::HttpReqDuration);
+    assert_eq!(t[3].tags, vec![(Arc::from("name"), Arc::from("checkout"))]);
+    assert_eq!(&*t[3].selector, "http_req_duration{name:checkout}");
+    assert!(t[4].abort_on_fail);
+    assert_eq!(t[4].delay_abort_eval, Duration::from_secs(10));
+    assert_eq!((t[5].metric, t[5].aggregation, t[5].comparison, t[5].value), (Metric::Checks, Aggregation::Rate, Comparison::Ge, 0.99));
+    assert_eq!(t[7].aggregation, Aggregation::Rate);
+    assert_eq!(t[8].aggregation, Aggregation::Value);
+}
+
+#[test]
+fn overrides_turn_scenarios_into_constant_vus() {
+    let src = format!(
+        r#"{MINIMAL}
+[scenarios.ramp]
+executor = "ramping-vus"
+start_vus = 2
+stages = [{{ duration = "30s", target = 20 }}, {{ duration = "1m", target = 5 }}]
+flow = "f"
+[scenarios.open]
+executor = "constant-arrival-rate"
+rate = 10
+duration = "45s"
+pre_allocated_vus = 4
+max_vus = 12
+flow = "f"
+"#
+    );
+    let plan = parse_with(&src, &Overrides { vus: Some(3), ..Default::default() });
+    assert_eq!(plan.scenarios[0].executor, Executor::ConstantVus { vus: 3, duration: Duration::from_secs(90) });
+    assert_eq!(plan.scenarios[1].executor, Executor::ConstantVus { vus: 3, duration: Duration::from_secs(45) });
+
+    let plan = parse_with(&src, &Overrides { duration: Some(Duration::from_secs(5)), ..Default::default() });
+    assert_eq!(plan.scenarios[0].executor, Executor::ConstantVus { vus: 20, duration: Duration::from_secs(5) });
+    assert_eq!(plan.scenarios[1].executor, Executor::ConstantVus { vus: 12, duration: Duration::from_secs(5) });
+
+    let plan = parse_with(&src, &Overrides { target: Some("https://staging.example:8443/".into()), ..Default::default() });
+    assert_eq!(plan.target.base_url.as_deref(), Some("https://staging.example:8443"));
+    assert_eq!(plan.flows[0].steps[0].url.as_static(), Some("https://staging.example:8443/"));
+    assert!(matches!(plan.scenarios[0].executor, Executor::RampingVus { .. }), "no --vus/--duration: unchanged");
+
+    let err = parse_str(&src, Path::new("t.toml"), &Overrides { target: Some("ftp://x".into()), ..Default::default() }).unwrap_err();
+    assert_eq!(err.field(), "--target");
+    let err = parse_str(&src, Path::new("t.toml"), &Overrides { vus: Some(0), ..Default::default() }).unwrap_err();
+    assert_eq!(err.field(), "--vus");
+}
+
+#[test]
+fn target_override_supplies_a_missing_base_url() {
+    let src = "[flows.f]\nsteps = [{ url = \"/x\" }]\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n";
+    assert!(parse_str(src, Path::new("t.toml"), &Overrides::default()).unwrap_err().to_string().contains("--target"));
+    let plan = parse_with(src, &Overrides { target: Some("http://127.0.0.1:9".into()), ..Default::default() });
+    assert_eq!(plan.flows[0].steps[0].url.as_static(), Some("http://127.0.0.1:9/x"));
+}
+
+#[test]
+fn errors_point_at_the_offending_value() {
+    let src = format!("{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\nvuss = 3\n");
+    let err = parse_str(&src, Path::new("dir/s.toml"), &Overrides::default()).unwrap_err();
+    assert_eq!(err.line(), Some(11));
+    assert_eq!(err.column(), Some(1));
+    assert_eq!(err.field(), "scenarios.s.vuss");
+    let text = err.to_string();
+    assert!(text.starts_with("dir/s.toml:11:1: error in `scenarios.s.vuss`: unknown field `vuss`; did you mean `vus`?"), "{text}");
+    assert!(text.contains("help: allowed here: executor, flow, flows, start_time, graceful_stop, vus, duration"), "{text}");
+    assert!(text.contains("11 | vuss = 3\n   | ^^^^"), "{text}");
+
+    // Inside a template, the caret lands on the placeholder.
+    let src = "[target]\nbase_url = \"http://h\"\n[flows.f]\nsteps = [{ url = \"/a/{{ tokn }}\" }]\n";
+    let err = parse_str(src, Path::new("s.toml"), &Overrides::default()).unwrap_err();
+    let _ = err; // no scenarios is reported first
+    let src = format!("{src}[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n");
+    let err = parse_str(&src, Path::new("s.toml"), &Overrides::default()).unwrap_err();
+    assert_eq!((err.line(), err.column()), (Some(4), Some(25)), "{err}");
+}
