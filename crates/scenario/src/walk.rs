@@ -66,7 +66,7 @@ impl<'s> Cx<'s> {
         }
     }
 
-    /// A whole number in `min..=max`; `what` names the unit for messages.
+    /// A whole number in `min..=max`.
     pub fn u64_of(&self, v: &Val<'_>, field: &str, min: u64, max: u64) -> Result<u64> {
         let help = format!("a whole number from {min} to {max}, without quotes");
         let DeValue::Integer(int) = v.get_ref() else {

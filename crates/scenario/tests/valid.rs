@@ -363,10 +363,25 @@ fn errors_point_at_the_offending_value() {
     assert!(text.contains("11 | vuss = 3\n   | ^^^^"), "{text}");
 
     // Inside a template, the caret lands on the placeholder.
-    let src = "[target]\nbase_url = \"http://h\"\n[flows.f]\nsteps = [{ url = \"/a/{{ tokn }}\" }]\n";
+    let src = "[target]\nbase_url = \"http://h\"\n[flows.f]\nsteps = [{ url = \"/a/{{ tokn }}\" }]\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n";
     let err = parse_str(src, Path::new("s.toml"), &Overrides::default()).unwrap_err();
-    let _ = err; // no scenarios is reported first
-    let src = format!("{src}[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n");
-    let err = parse_str(&src, Path::new("s.toml"), &Overrides::default()).unwrap_err();
     assert_eq!((err.line(), err.column()), (Some(4), Some(25)), "{err}");
+    assert!(err.to_string().contains("4 | steps = [{ url = \"/a/{{ tokn }}\" }]\n  |                         ^^^^"), "{err}");
+}
+
+#[test]
+fn docs_examples_compile() {
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scenarios.md")).unwrap();
+    let blocks: Vec<&str> = docs.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(blocks.len() >= 2);
+    let dir = std::env::temp_dir().join(format!("stampede-docs-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/users.csv"), "id,email,password\n1,a@x.io,pw\n").unwrap();
+    let plan = parse_str(blocks[0], &dir.join("example.toml"), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.scenarios.len(), 2);
+    assert_eq!(plan.scenarios[0].total_weight, 100);
+    // The thresholds block on its own, appended to a minimal file.
+    let with_thresholds = format!("{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n{}", blocks[1]);
+    assert_eq!(parse(&with_thresholds).thresholds.len(), 6);
+    std::fs::remove_dir_all(&dir).ok();
 }

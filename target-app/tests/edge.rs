@@ -1,0 +1,165 @@
+//! The CDN edge: storage rules, Age, collapsing, revalidation, and the misconfigured-images switch.
+
+mod common;
+
+use std::time::Duration;
+
+use http::StatusCode;
+use stampede_shop::ShopConfig;
+
+use common::{Http, cart_with};
+
+#[tokio::test]
+async fn image_is_a_miss_then_a_hit_with_age() {
+    let shop = common::small().await;
+    let (edge, http) = (shop.edge_url(), Http::new());
+    let url = format!("{edge}/static/img/42.jpg");
+    let first = http.get(&url).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    assert_eq!(first.header("cache-status"), Some("stampede-edge; fwd=miss; stored"));
+    assert_eq!(first.header("cache-control"), Some("public, max-age=86400"));
+    assert!(first.header("etag").is_some());
+    assert!((20 * 1024..=60 * 1024).contains(&first.body.len()));
+
+    let second = http.get(&url).await;
+    assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert_eq!(second.header("cache-status"), Some("stampede-edge; hit"));
+    let age: u64 = second.header("age").expect("a hit has Age").parse().unwrap();
+    assert!(age < 5);
+    assert_eq!(second.body, first.body);
+    assert_eq!(shop.edge_stats().origin_fetches, 1);
+
+    // A browser revalidating against the edge gets a 304 from cache.
+    let etag = first.header("etag").unwrap();
+    let third = http.get_with(&url, &[("if-none-match", etag)]).await;
+    assert_eq!(third.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(third.header("x-cache"), Some("HIT"));
+    assert_eq!(shop.edge_stats().origin_fetches, 1);
+}
+
+#[tokio::test]
+async fn private_and_no_store_responses_are_never_stored() {
+    let shop = common::small().await;
+    let (edge, http) = (shop.edge_url(), Http::new());
+    let cookie = cart_with(&http, &edge, 10, 1).await;
+    for _ in 0..3 {
+        // `private, no-store`
+        let cart = http.get_with(&format!("{edge}/api/cart"), &[("cookie", &cookie)]).await;
+        assert_eq!(cart.status, StatusCode::OK);
+        assert_eq!(cart.header("x-cache"), Some("MISS"));
+        assert_eq!(cart.header("cache-status"), Some("stampede-edge; fwd=miss"));
+        // `no-store`
+        let inv = http.get(&format!("{edge}/api/inventory/10")).await;
+        assert_eq!(inv.header("cache-status"), Some("stampede-edge; fwd=miss"));
+    }
+    let stats = shop.edge_stats();
+    assert_eq!(stats.stored, 0);
+    assert_eq!(stats.hits, 0);
+    // Another shopper's cart is never served from someone else's response.
+    let other = http.get(&format!("{edge}/api/cart")).await.json();
+    assert_eq!(other["items"].as_array().unwrap().len(), 0);
+    // Health is proxied, never cached.
+    for _ in 0..2 {
+        let h = http.get(&format!("{edge}/healthz")).await;
+        assert_eq!(h.status, StatusCode::OK);
+        assert_eq!(h.header("cache-status"), Some("stampede-edge; fwd=bypass"));
+    }
+    assert_eq!(shop.edge_stats().stored, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_misses_make_one_origin_fetch() {
+    let mut config = ShopConfig::small();
+    // A slow origin, so that all hundred requests arrive while the first is still fetching.
+    config.origin_delay = Duration::from_millis(300);
+    let shop = common::start(config).await;
+    let (edge, http) = (shop.edge_url(), Http::new());
+    let url = format!("{edge}/api/products/123");
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move { http.get(&url).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json()["id"], 123);
+        statuses.push(r.header("cache-status").unwrap().to_owned());
+    }
+    let stats = shop.edge_stats();
+    assert_eq!(stats.origin_fetches, 1, "{stats:?}");
+    assert_eq!(statuses.iter().filter(|s| s.ends_with("fwd=miss; stored")).count(), 1);
+    assert_eq!(stats.collapsed + stats.hits, 99, "{stats:?}");
+    assert!(stats.collapsed > 0, "the test did not exercise collapsing: {stats:?}");
+}
+
+#[tokio::test]
+async fn stale_entries_are_revalidated_with_the_etag() {
+    let mut config = ShopConfig::small();
+    config.image_max_age = Duration::from_secs(1);
+    let shop = common::start(config).await;
+    let (edge, http) = (shop.edge_url(), Http::new());
+    let url = format!("{edge}/static/img/7.jpg");
+    let first = http.get(&url).await;
+    assert_eq!(first.header("cache-control"), Some("public, max-age=1"));
+    assert_eq!(http.get(&url).await.header("x-cache"), Some("HIT"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let revalidated = http.get(&url).await;
+    assert_eq!(revalidated.status, StatusCode::OK);
+    assert_eq!(revalidated.header("cache-status"), Some("stampede-edge; fwd=stale; fwd-status=304; stored"));
+    assert_eq!(revalidated.body, first.body);
+    let stats = shop.edge_stats();
+    assert_eq!(stats.revalidated_not_modified, 1);
+    assert_eq!(stats.origin_fetches, 2);
+    // Fresh again after the 304.
+    let again = http.get(&url).await;
+    assert_eq!(again.header("x-cache"), Some("HIT"));
+    assert_eq!(shop.edge_stats().origin_fetches, 2);
+}
+
+#[tokio::test]
+async fn misconfigured_images_never_hit() {
+    let mut config = ShopConfig::small();
+    config.cdn_misconfigured = true;
+    let shop = common::start(config).await;
+    let (edge, http) = (shop.edge_url(), Http::new());
+    let (mut hits, mut total) = (0, 0);
+    for round in 0..3 {
+        for id in 1..=20 {
+            let r = http.get(&format!("{edge}/static/img/{id}.jpg")).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert_eq!(r.header("cache-control"), Some("no-cache, private"), "round {round}");
+            total += 1;
+            if r.header("x-cache") == Some("HIT") {
+                hits += 1;
+            }
+        }
+    }
+    assert_eq!(hits, 0);
+    let stats = shop.edge_stats();
+    assert_eq!(stats.origin_fetches, total);
+    assert_eq!(stats.stored, 0);
+}
+
+#[tokio::test]
+async fn post_is_forwarded_and_cacheable_pages_are_shared() {
+    let shop = common::small().await;
+    let (edge, http) = (shop.edge_url(), Http::new());
+    let r = http.post(&format!("{edge}/api/cart/items"), &[], r#"{"product_id": 1}"#).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("cache-status"), Some("stampede-edge; fwd=method"));
+    assert!(r.session_cookie().is_some());
+    for path in ["/", "/api/products?category=3", "/api/search?q=wool", "/api/products/5"] {
+        let a = http.get(&format!("{edge}{path}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+        assert_eq!(a.header("x-cache"), Some("MISS"), "{path}");
+        let b = http.get(&format!("{edge}{path}")).await;
+        assert_eq!(b.header("x-cache"), Some("HIT"), "{path}");
+    }
+    // Request directives force a trip to the origin.
+    let r = http.get_with(&format!("{edge}/api/products/5"), &[("cache-control", "no-cache")]).await;
+    assert_eq!(r.header("cache-status"), Some("stampede-edge; fwd=request; stored"));
+}
