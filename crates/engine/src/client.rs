@@ -20,6 +20,7 @@ use stampede_scenario::HttpVersion;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::h1::{Failure, H1, Pools};
 use crate::io::{IoStats, TimedIo};
 
 /// Settings shared by every VU of a run (built once).
@@ -84,7 +85,8 @@ impl Resolver {
 }
 
 enum Sender {
-    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H1(H1<TimedIo<TcpStream>>),
+    H1Tls(Box<H1<tokio_rustls::client::TlsStream<TimedIo<TcpStream>>>>),
     H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
 }
 
@@ -104,7 +106,8 @@ impl Conn {
 
     fn is_closed(&self) -> bool {
         match &self.sender {
-            Sender::H1(s) => s.is_closed(),
+            Sender::H1(c) => !c.is_reusable(),
+            Sender::H1Tls(c) => !c.is_reusable(),
             Sender::H2(s) => s.is_closed(),
         }
     }
@@ -155,96 +158,105 @@ impl Connections {
 
     /// Sends one request and reads its response. The body is read to the end;
     /// it is appended to `body` only when `keep_body` (otherwise counted and
-    /// dropped). Never fails: failures come back as an `ErrorKind`.
+    /// dropped). Never fails: failures come back as an `ErrorKind`. A request
+    /// that found its reused HTTP/1.1 connection closed by the server before
+    /// any response byte is retried once on a new connection.
     pub async fn exchange(
         &mut self,
         cfg: &ClientConfig,
         resolver: &Resolver,
-        mut req: Request<Full<Bytes>>,
+        pools: &Pools,
+        req: Request<Bytes>,
         keep_body: bool,
         body: &mut Vec<u8>,
     ) -> Exchange {
-        let mut timings = Timings::default();
-        let blocked_start = Instant::now();
-        let mut ex = Exchange { response: None, timings, bytes_sent: 0, bytes_received: 0, body_bytes: 0, error: None };
-
-        // Find or open the connection for this origin.
-        let pos = self.conns.iter().position(|c| c.matches(req.uri()));
-        let idx = match pos {
-            Some(i) if !self.conns[i].is_closed() => i,
-            other => {
-                if let Some(i) = other {
-                    self.conns.swap_remove(i);
+        let mut req = Some(req);
+        let mut ex = Exchange {
+            response: None,
+            timings: Timings::default(),
+            bytes_sent: 0,
+            bytes_received: 0,
+            body_bytes: 0,
+            error: None,
+        };
+        for attempt in 0..2 {
+            let Some(r) = req.as_ref() else { break };
+            let mut timings = Timings::default();
+            let blocked_start = Instant::now();
+            // Find or open the connection for this origin.
+            let pos = self.conns.iter().position(|c| c.matches(r.uri()));
+            let idx = match pos {
+                Some(i) if !self.conns[i].is_closed() => {
+                    timings.blocked = blocked_start.elapsed().as_micros() as u64;
+                    i
                 }
-                match connect(cfg, resolver, req.uri(), &mut timings, blocked_start).await {
-                    Ok(c) => {
-                        self.conns.push(c);
-                        self.conns.len() - 1
+                other => {
+                    if let Some(i) = other {
+                        self.conns.swap_remove(i);
                     }
-                    Err(kind) => {
-                        ex.timings = timings;
-                        ex.error = Some(kind);
+                    match Box::pin(connect(cfg, resolver, r.uri(), &mut timings, blocked_start)).await {
+                        Ok(c) => {
+                            self.conns.push(c);
+                            self.conns.len() - 1
+                        }
+                        Err(kind) => {
+                            ex.timings = timings;
+                            ex.error = Some(kind);
+                            return ex;
+                        }
+                    }
+                }
+            };
+            let conn = &mut self.conns[idx];
+            let stats = conn.stats.clone();
+            let (sent0, recv0) = (stats.bytes_written.get(), stats.bytes_read.get());
+            stats.arm();
+            body.clear();
+            let result: Result<(http::response::Parts, u64), Failure> = match &mut conn.sender {
+                Sender::H1(c) => c.exchange(pools, r, &conn.host_header, keep_body, body, &mut timings).await,
+                Sender::H1Tls(c) => c.exchange(pools, r, &conn.host_header, keep_body, body, &mut timings).await,
+                Sender::H2(s) => {
+                    let (parts, b) = req.take().expect("request present").into_parts();
+                    let h2req = Request::from_parts(parts, Full::new(b));
+                    if s.ready().await.is_err() {
+                        Err(Failure { kind: ErrorKind::Reset, retryable: false })
+                    } else {
+                        let send_start = Instant::now();
+                        let resp = s.send_request(h2req).await;
+                        finish_h2(resp, send_start, &stats, keep_body, body, &mut timings)
+                            .await
+                            .map_err(|kind| Failure { kind, retryable: false })
+                    }
+                }
+            };
+            ex.bytes_sent += stats.bytes_written.get() - sent0;
+            ex.bytes_received += stats.bytes_read.get() - recv0;
+            ex.timings = timings;
+            match result {
+                Ok((parts, n)) => {
+                    ex.body_bytes = n;
+                    ex.error = ErrorKind::from_status(parts.status.as_u16());
+                    ex.response = Some(parts);
+                    if self.conns[idx].is_closed() {
+                        self.conns.swap_remove(idx);
+                    }
+                    return ex;
+                }
+                Err(f) => {
+                    // The connection is in an unknown state: drop it.
+                    self.conns.swap_remove(idx);
+                    ex.error = Some(f.kind);
+                    if !(f.retryable && attempt == 0) {
                         return ex;
                     }
                 }
             }
-        };
-        if pos.is_some_and(|i| i == idx) {
-            timings.blocked = blocked_start.elapsed().as_micros() as u64;
         }
-        let conn = &mut self.conns[idx];
-        let stats = conn.stats.clone();
-        let (sent0, recv0) = (stats.bytes_written.get(), stats.bytes_read.get());
-        stats.arm();
-
-        let result = match &mut conn.sender {
-            Sender::H1(s) => {
-                if s.ready().await.is_err() {
-                    Err(ErrorKind::Reset)
-                } else {
-                    // HTTP/1.1 wants origin-form plus Host.
-                    if !req.headers().contains_key(http::header::HOST) {
-                        req.headers_mut().insert(http::header::HOST, conn.host_header.clone());
-                    }
-                    let pq = req.uri().path_and_query().cloned();
-                    if let Some(pq) = pq {
-                        *req.uri_mut() = Uri::from(pq);
-                    }
-                    let send_start = Instant::now();
-                    let r = s.send_request(req).await;
-                    finish(r, send_start, &stats, keep_body, body, &mut timings).await
-                }
-            }
-            Sender::H2(s) => {
-                if s.ready().await.is_err() {
-                    Err(ErrorKind::Reset)
-                } else {
-                    let send_start = Instant::now();
-                    let r = s.send_request(req).await;
-                    finish(r, send_start, &stats, keep_body, body, &mut timings).await
-                }
-            }
-        };
-        ex.bytes_sent = stats.bytes_written.get() - sent0;
-        ex.bytes_received = stats.bytes_read.get() - recv0;
-        match result {
-            Ok((parts, n)) => {
-                ex.body_bytes = n;
-                ex.error = ErrorKind::from_status(parts.status.as_u16());
-                ex.response = Some(parts);
-            }
-            Err(kind) => {
-                ex.error = Some(kind);
-                // The connection is in an unknown state: drop it.
-                self.conns.swap_remove(idx);
-            }
-        }
-        ex.timings = timings;
         ex
     }
 }
 
-async fn finish(
+async fn finish_h2(
     r: Result<Response<Incoming>, hyper::Error>,
     send_start: Instant,
     stats: &IoStats,
@@ -316,37 +328,31 @@ async fn connect(
             Ok(Ok(s)) => s,
         };
         t.tls_handshaking = tls_start.elapsed().as_micros() as u64;
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        handshake(TokioIo::new(tls), h2).await?
+        if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+            handshake_h2(TokioIo::new(tls)).await?
+        } else {
+            Sender::H1Tls(Box::new(H1::new(tls)))
+        }
+    } else if cfg.http_version == HttpVersion::Http2 {
+        handshake_h2(TokioIo::new(io)).await?
     } else {
-        handshake(TokioIo::new(io), cfg.http_version == HttpVersion::Http2).await?
+        Sender::H1(H1::new(io))
     };
     Ok(Conn { scheme_https: https, authority, host_header, sender, stats })
 }
 
-async fn handshake<T>(io: TokioIo<T>, h2: bool) -> Result<Sender, ErrorKind>
+async fn handshake_h2<T>(io: TokioIo<T>) -> Result<Sender, ErrorKind>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
-    if h2 {
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(LocalExec)
-            .handshake(io)
-            .await
-            .map_err(|e| classify_hyper(&e))?;
-        tokio::task::spawn_local(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H2(sender))
-    } else {
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(|e| classify_hyper(&e))?;
-        tokio::task::spawn_local(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H1(sender))
-    }
+    let (sender, conn) = hyper::client::conn::http2::Builder::new(LocalExec)
+        .handshake(io)
+        .await
+        .map_err(|e| classify_hyper(&e))?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    Ok(Sender::H2(sender))
 }
 
 pub fn classify_io(e: &io::Error) -> ErrorKind {

@@ -11,7 +11,8 @@
 //! - [`schedule`]: segment math, arrival-rate schedules, planned durations.
 //! - `worker`: one thread and current-thread runtime per worker; executors.
 //! - `vu`: a VU's state and one iteration of a flow.
-//! - [`client`]: per-VU connections, TLS, HTTP/1.1 and HTTP/2, phases, errors.
+//! - [`client`]: per-VU connections, TLS, HTTP/2 through hyper, phases, errors.
+//! - `h1`: the lean HTTP/1.1 client connection a VU drives itself.
 //! - `io`: the socket wrapper that timestamps and counts bytes.
 //! - [`cdn`]: cache-hit classification from response headers.
 //!
@@ -22,6 +23,7 @@
 
 pub mod cdn;
 pub mod client;
+mod h1;
 mod io;
 pub mod schedule;
 mod vu;

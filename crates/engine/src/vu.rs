@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Uri};
-use http_body_util::Full;
 use stampede_metrics::{Method, RequestId, RequestSample};
 use stampede_scenario::template::{RenderContext, Template};
 use stampede_scenario::{Body, CheckKind, DataOrder, ExtractSource, Flow, Step, ThinkTime};
@@ -167,7 +166,7 @@ impl Vu {
         };
         self.body_in.clear();
         let exchange = {
-            let fut = self.conns.exchange(&w.client, &w.resolver, req, step.needs_body, &mut self.body_in);
+            let fut = self.conns.exchange(&w.client, &w.resolver, &w.pools, req, step.needs_body, &mut self.body_in);
             match tokio::time::timeout(plan.target.timeout, fut).await {
                 Ok(ex) => ex,
                 Err(_) => {
@@ -251,7 +250,7 @@ impl Vu {
         RequestId { scenario: self.scenario, name: step.name_id, method: Method::from_http(&step.method), status }
     }
 
-    fn build_request(&mut self, w: &Worker, step: &Step) -> Option<Request<Full<Bytes>>> {
+    fn build_request(&mut self, w: &Worker, step: &Step) -> Option<Request<Bytes>> {
         let plan = &*w.plan;
         let uri: Uri = self.render(w, &step.url).parse().ok()?;
         self.host.clear();
@@ -282,7 +281,7 @@ impl Vu {
                 Bytes::copy_from_slice(self.render(w, t).as_bytes())
             }
         };
-        b.body(Full::new(body)).ok()
+        b.body(body).ok()
     }
 
     fn cookie_header(&mut self) -> Option<HeaderValue> {

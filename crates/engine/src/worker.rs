@@ -25,6 +25,8 @@ pub struct Worker {
     pub segment: Segment,
     pub client: ClientConfig,
     pub resolver: Resolver,
+    /// Buffers lent to HTTP/1.1 requests while in flight.
+    pub pools: crate::h1::Pools,
     /// The interval's measurements. Borrowed only between awaits.
     shard: RefCell<Shard>,
     /// Per data set: this worker's count of sequential rows handed out.
@@ -129,6 +131,7 @@ async fn run(args: WorkerArgs) {
         segment,
         client,
         resolver: Resolver::default(),
+        pools: Default::default(),
         shard: RefCell::new(Shard::new(layout)),
         sequences: RefCell::new(vec![0; plan.data.len()]),
         interval: Cell::new(0),
