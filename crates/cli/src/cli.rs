@@ -55,9 +55,10 @@ pub struct RunArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub overrides: OverrideArgs,
-    /// Write results: `json=PATH` (the full summary). Repeatable.
-    #[arg(long = "out", short = 'o', value_name = "KIND=PATH", value_parser = parse_out)]
-    pub out: Vec<Output>,
+    /// Write results, e.g. `json=summary.json`. Repeatable. Kinds: json (the
+    /// full summary and per-interval series).
+    #[arg(long = "out", short = 'o', value_name = "KIND=PATH", value_parser = stampede_report::outputs::parse_spec)]
+    pub out: Vec<(String, PathBuf)>,
     /// Load-generating worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
@@ -72,11 +73,6 @@ pub struct RunArgs {
     pub seed: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    Json(PathBuf),
-}
-
 fn parse_duration(s: &str) -> Result<Duration, String> {
     stampede_scenario::parse_duration(s)
 }
@@ -85,16 +81,5 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
-}
-
-fn parse_out(s: &str) -> Result<Output, String> {
-    let (kind, path) = s.split_once('=').ok_or_else(|| format!("expected KIND=PATH (e.g. json=summary.json), got `{s}`"))?;
-    if path.is_empty() {
-        return Err(format!("`{kind}=` needs a path"));
-    }
-    match kind {
-        "json" => Ok(Output::Json(path.into())),
-        other => Err(format!("unknown output kind `{other}`; available: json")),
     }
 }

@@ -9,10 +9,13 @@ use anyhow::Context as _;
 use stampede_engine::schedule::{plan_duration, plan_peak_vus};
 use stampede_engine::{Run, RunOptions, Signal};
 use stampede_metrics::Snapshot;
+use stampede_metrics::live::{AgentInfo, AgentState, LiveState, Phase, Shared, StageInfo};
 use stampede_metrics::summary::evaluate;
+use stampede_report::outputs::RunContext;
 use stampede_report::{RunInfo, Summary};
+use stampede_scenario::Plan;
 
-use crate::cli::{Output, RunArgs};
+use crate::cli::RunArgs;
 use crate::exit;
 
 /// Descriptors kept for things other than VU connections (listeners, files,
@@ -49,9 +52,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         );
         return Ok(exit::INVALID_INPUT);
     }
-    for o in &args.out {
-        let Output::Json(path) = o;
-        check_writable(path)?;
+    let started_wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let ctx = RunContext {
+        scenario_file: args.file.display().to_string(),
+        started_at_ms: started_wall.as_millis() as u64,
+        interval: Duration::from_secs(1),
+    };
+    let mut outputs = Vec::new();
+    for (kind, path) in &args.out {
+        outputs.push(
+            stampede_report::outputs::open(kind, path, &ctx)
+                .with_context(|| format!("cannot write {kind} output {}", path.display()))?,
+        );
     }
 
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).max(1);
@@ -60,7 +72,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         opts.seed = seed;
     }
     let planned = plan_duration(&plan);
-    let started_wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let live = live_state(&plan, &args.file, planned, peak).shared();
     let mut run = Run::start(plan.clone(), opts).context("starting worker threads")?;
     let signaller = run.signaller();
 
@@ -88,7 +100,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         });
     }
 
-    let mut total = Snapshot::default();
     let mut vus_peak = 0u64;
     let mut aborted_by_threshold = false;
     let mut last_progress = Instant::now();
@@ -104,11 +115,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             planned
         );
     }
+    lock(&live).phase = Phase::Running;
+    let mut output_failed = false;
     while let Some(iv) = run.next_interval().await {
-        total.accumulate(&iv.snapshot);
+        let elapsed = run.start.elapsed();
+        let end = (iv.start + ctx.interval).min(elapsed.max(iv.start));
+        for o in outputs.iter_mut() {
+            if let Err(e) = o.interval(iv.start, end, &iv.snapshot)
+                && !output_failed
+            {
+                eprintln!("warning: an output failed: {e}");
+                output_failed = true;
+            }
+        }
         window.accumulate(&iv.snapshot);
         vus_peak = vus_peak.max(iv.snapshot.vus());
-        let elapsed = run.start.elapsed();
+        let secs = (end - iv.start).as_secs_f64();
+        let mut guard = lock(&live);
+        let state = &mut *guard;
+        state.push_interval(end, iv.snapshot, secs);
+        state.thresholds = evaluate(&plan.thresholds, &state.total, elapsed);
+        if let Some(a) = state.agents.first_mut() {
+            a.vus = state.last_interval.vus();
+            a.rps = state.points.back().map_or(0.0, |p| p.rps);
+            a.requests = state.total.total_requests();
+            a.last_heartbeat = std::time::Instant::now();
+        }
+        let total = &state.total;
         if progress && last_progress.elapsed() >= every {
             let span = elapsed.saturating_sub(window_start).as_secs_f64().max(1e-3);
             eprintln!("{}", progress_line(elapsed, planned, &window, &total, span));
@@ -117,7 +150,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             last_progress = Instant::now();
         }
         if !aborted_by_threshold && !plan.thresholds.is_empty() {
-            for (t, o) in plan.thresholds.iter().zip(evaluate(&plan.thresholds, &total, elapsed)) {
+            for (t, o) in plan.thresholds.iter().zip(state.thresholds.iter()) {
                 if !o.passed && t.abort_on_fail && elapsed >= t.delay_abort_eval {
                     eprintln!(
                         "threshold {} '{}' failed (observed {}) and has abort_on_fail: aborting the run",
@@ -131,6 +164,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
                 }
             }
         }
+        if aborted_by_threshold {
+            state.event("a threshold with abort_on_fail failed: run aborted");
+        }
     }
     let elapsed = run.start.elapsed();
     run.join();
@@ -141,6 +177,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         Outcome::Interrupted
     } else {
         Outcome::Completed
+    };
+    let total = {
+        let mut state = lock(&live);
+        state.phase = Phase::Done;
+        if let Some(a) = state.agents.first_mut() {
+            a.state = AgentState::Done;
+        }
+        std::mem::take(&mut state.total)
     };
     let outcomes = evaluate(&plan.thresholds, &total, elapsed);
     let passed = outcomes.iter().all(|o| o.passed);
@@ -166,11 +210,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let summary = Summary::build(info, &total, outcomes, vus_peak);
     let color = std::io::stdout().is_terminal();
     let mut stdout = std::io::stdout().lock();
+    let _ = signaller;
     let _ = stdout.write_all(stampede_report::text::render(&summary, color).as_bytes());
     let _ = stdout.flush();
-    for o in &args.out {
-        let Output::Json(path) = o;
-        std::fs::write(path, summary.to_json()).with_context(|| format!("writing the JSON summary to {}", path.display()))?;
+    for o in outputs.iter_mut() {
+        if let Err(e) = o.finish(&summary) {
+            eprintln!("error: writing an output failed: {e}");
+            return Ok(exit::ERROR);
+        }
     }
     Ok(code)
 }
@@ -193,14 +240,82 @@ fn progress_line(elapsed: Duration, planned: Duration, window: &Snapshot, total:
     )
 }
 
-/// Fails early, before any load, when an output file cannot be created.
-fn check_writable(path: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, LiveState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The live state of a local run, with its stages for the progress gauge.
+pub fn live_state(plan: &Plan, file: &std::path::Path, planned: Duration, peak: u64) -> LiveState {
+    let mut live = LiveState::new(
+        file.display().to_string(),
+        plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
+        planned,
+        peak,
+    );
+    live.stages = stages(plan);
+    live.agents.push(AgentInfo {
+        name: "local".into(),
+        address: "in-process".into(),
+        state: AgentState::Running,
+        vus: 0,
+        rps: 0.0,
+        lag_p99_ms: None,
+        cpu_percent: None,
+        last_heartbeat: std::time::Instant::now(),
+        requests: 0,
+    });
+    live
+}
+
+/// Every scenario's stages on the run's time line.
+pub fn stages(plan: &Plan) -> Vec<StageInfo> {
+    use stampede_scenario::Executor as E;
+    let mut out = Vec::new();
+    for s in &plan.scenarios {
+        let mut at = s.start_time;
+        let mut push = |d: Duration, label: String| {
+            out.push(StageInfo { scenario: s.name.to_string(), start: at, duration: d, label });
+            at += d;
+        };
+        match &s.executor {
+            E::RampingVus { start_vus, stages, .. } => {
+                let mut from = *start_vus;
+                for st in stages {
+                    let label = if st.target == from {
+                        format!("hold {} VUs", st.target)
+                    } else {
+                        format!("ramp {from}→{} VUs", st.target)
+                    };
+                    push(st.duration, label);
+                    from = st.target;
+                }
+            }
+            E::RampingArrivalRate { start_rate, time_unit, stages, .. } => {
+                let mut from = *start_rate;
+                for st in stages {
+                    let unit = stampede_scenario::format_duration(*time_unit);
+                    let label = if st.target == from {
+                        format!("hold {}/{unit}", st.target)
+                    } else {
+                        format!("ramp {from}→{}/{unit}", st.target)
+                    };
+                    push(st.duration, label);
+                    from = st.target;
+                }
+            }
+            E::ConstantVus { vus, duration } => push(*duration, format!("{vus} VUs")),
+            E::ConstantArrivalRate { rate, time_unit, duration, .. } => {
+                push(*duration, format!("{rate}/{}", stampede_scenario::format_duration(*time_unit)))
+            }
+            E::SharedIterations { vus, iterations, max_duration } => {
+                push(*max_duration, format!("{iterations} iterations over {vus} VUs (max)"))
+            }
+            E::PerVuIterations { vus, iterations, max_duration } => {
+                push(*max_duration, format!("{iterations} iterations × {vus} VUs (max)"))
+            }
+        }
+    }
+    out
 }
 
 /// Resolves on Ctrl-C or SIGTERM; `false` if signals cannot be watched.

@@ -12,9 +12,12 @@
 //! - [`shard`]: per-worker, per-interval recording keyed by numeric ids.
 //! - [`snapshot`]: name-keyed measurements, exact merge, selector queries.
 //! - [`summary`]: trend statistics in ms and threshold outcomes.
+//! - [`live`]: the live state of a run that the UI, the Prometheus endpoint
+//!   and report writers read.
 
 pub mod hist;
 pub mod kinds;
+pub mod live;
 pub mod shard;
 pub mod snapshot;
 pub mod summary;

@@ -7,7 +7,9 @@
 //! # Layout
 //! - [`summary`]: the summary structure and its JSON schema.
 //! - [`text`]: the terminal rendering, in the spirit of k6's.
+//! - [`outputs`]: `--out KIND=PATH` destinations.
 
+pub mod outputs;
 pub mod summary;
 pub mod text;
 

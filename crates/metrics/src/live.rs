@@ -1,0 +1,195 @@
+//! The live state of a run: what the terminal UI, the Prometheus endpoint and
+//! the report writers read while the run goes on. The run loop (local or
+//! coordinator) updates it once per interval; readers lock it briefly. It is
+//! never touched on the load path.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::snapshot::Snapshot;
+use crate::summary::ThresholdOutcome;
+
+/// Points kept for charts (one per interval: an hour at 1 s).
+pub const MAX_POINTS: usize = 3600;
+
+/// The state shared by a run and its readers.
+pub type Shared = Arc<Mutex<LiveState>>;
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for agents / the start barrier.
+    Starting,
+    Running,
+    /// A graceful stop was asked for; in-flight iterations are finishing.
+    Stopping,
+    Done,
+}
+
+/// One point of the over-time charts, computed from one interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// End of the interval, from the run start.
+    pub t: Duration,
+    pub rps: f64,
+    /// Failed requests / requests in the interval (0 when none).
+    pub error_rate: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub vus: u64,
+    /// `None` when no response in the interval was classified hit or miss.
+    pub cdn_hit_ratio: Option<f64>,
+    pub data_in_per_s: f64,
+    pub data_out_per_s: f64,
+    pub iterations_per_s: f64,
+}
+
+impl Point {
+    /// Computes a chart point from an interval's snapshot of `secs` seconds.
+    pub fn of(t: Duration, interval: &Snapshot, secs: f64) -> Point {
+        let all = interval.all_requests();
+        let secs = secs.max(1e-3);
+        let q = |p: f64| if all.duration.is_empty() { 0.0 } else { all.duration.value_at_quantile(p) as f64 / 1000.0 };
+        let den = all.cdn_hits + all.cdn_misses;
+        Point {
+            t,
+            rps: all.count as f64 / secs,
+            error_rate: if all.count > 0 { all.failed as f64 / all.count as f64 } else { 0.0 },
+            p50_ms: q(0.5),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+            vus: interval.vus(),
+            cdn_hit_ratio: (den > 0).then(|| all.cdn_hits as f64 / den as f64),
+            data_in_per_s: all.data_received as f64 / secs,
+            data_out_per_s: all.data_sent as f64 / secs,
+            iterations_per_s: interval.iterations() as f64 / secs,
+        }
+    }
+}
+
+/// Health of a load generator as the controller sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentState {
+    Connected,
+    Ready,
+    Running,
+    Done,
+    Lost,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Connected => "connected",
+            AgentState::Ready => "ready",
+            AgentState::Running => "running",
+            AgentState::Done => "done",
+            AgentState::Lost => "lost",
+        }
+    }
+}
+
+/// A load generator (an agent process, or the local workers).
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    pub name: String,
+    pub address: String,
+    pub state: AgentState,
+    pub vus: u64,
+    /// Requests per second in its last interval.
+    pub rps: f64,
+    /// p99 of its open-model scheduling lag in the last interval (ms).
+    pub lag_p99_ms: Option<f64>,
+    /// CPU use of the agent process in its last interval (0–100 × cores).
+    pub cpu_percent: Option<f64>,
+    pub last_heartbeat: Instant,
+    /// Requests it delivered in the whole run.
+    pub requests: u64,
+}
+
+/// A stage of a scenario, for the progress gauge.
+#[derive(Debug, Clone)]
+pub struct StageInfo {
+    pub scenario: String,
+    /// Start from the run start.
+    pub start: Duration,
+    pub duration: Duration,
+    /// e.g. "ramp to 15000 VUs", "hold 200/s".
+    pub label: String,
+}
+
+/// Everything readers may show about a run in progress.
+#[derive(Debug, Clone)]
+pub struct LiveState {
+    pub scenario_file: String,
+    pub scenario_names: Vec<String>,
+    pub phase: Phase,
+    pub paused: bool,
+    /// Planned length (graceful stops excluded).
+    pub planned: Duration,
+    /// Time since the load started (updated every interval).
+    pub elapsed: Duration,
+    pub stages: Vec<StageInfo>,
+    /// Most VUs the plan can run at once.
+    pub vus_max_planned: u64,
+    /// Cumulative measurements.
+    pub total: Snapshot,
+    /// The latest interval's measurements (per-request rates, live tables).
+    pub last_interval: Snapshot,
+    /// Length of the latest interval in seconds.
+    pub last_interval_secs: f64,
+    /// Over-time chart points, oldest first, at most `MAX_POINTS`.
+    pub points: VecDeque<Point>,
+    /// Thresholds evaluated on `total`, in plan order.
+    pub thresholds: Vec<ThresholdOutcome>,
+    pub agents: Vec<AgentInfo>,
+    /// Notable events for the user ("agent b lost", "threshold failed").
+    pub events: VecDeque<(Duration, String)>,
+}
+
+impl LiveState {
+    pub fn new(scenario_file: String, scenario_names: Vec<String>, planned: Duration, vus_max_planned: u64) -> LiveState {
+        LiveState {
+            scenario_file,
+            scenario_names,
+            phase: Phase::Starting,
+            paused: false,
+            planned,
+            elapsed: Duration::ZERO,
+            stages: Vec::new(),
+            vus_max_planned,
+            total: Snapshot::default(),
+            last_interval: Snapshot::default(),
+            last_interval_secs: 1.0,
+            points: VecDeque::new(),
+            thresholds: Vec::new(),
+            agents: Vec::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Folds in one interval of `secs` seconds ending at `t`.
+    pub fn push_interval(&mut self, t: Duration, interval: Snapshot, secs: f64) {
+        self.total.accumulate(&interval);
+        self.points.push_back(Point::of(t, &interval, secs));
+        while self.points.len() > MAX_POINTS {
+            self.points.pop_front();
+        }
+        self.last_interval = interval;
+        self.last_interval_secs = secs;
+        self.elapsed = t;
+    }
+
+    pub fn event(&mut self, msg: impl Into<String>) {
+        self.events.push_back((self.elapsed, msg.into()));
+        while self.events.len() > 100 {
+            self.events.pop_front();
+        }
+    }
+
+    pub fn shared(self) -> Shared {
+        Arc::new(Mutex::new(self))
+    }
+}
