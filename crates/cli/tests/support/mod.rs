@@ -49,19 +49,25 @@ struct State {
 
 impl Server {
     pub async fn start() -> Server {
-        Server::start_with(StallPlan {
-            normal: Duration::from_millis(2),
-            stall_at: Duration::from_secs(3),
-            stall_for: Duration::from_secs(1),
-        })
-        .await
+        Server::start_with(default_stall()).await
+    }
+
+    /// The same server behind TLS (self-signed for `localhost`), offering
+    /// h2 and http/1.1 by ALPN.
+    pub async fn start_tls() -> Server {
+        Server::start_inner(default_stall(), true).await
     }
 
     pub async fn start_with(stall: StallPlan) -> Server {
+        Server::start_inner(stall, false).await
+    }
+
+    async fn start_inner(stall: StallPlan, tls: bool) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Seen::default());
         let state = Arc::new(State { seen: seen.clone(), first: Mutex::new(None), stall });
+        let acceptor = tls.then(tls_acceptor);
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             loop {
@@ -70,11 +76,20 @@ impl Server {
                     _ = &mut rx => return,
                 };
                 let state = state.clone();
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match acceptor {
+                        Some(a) => {
+                            if let Ok(tls) = a.accept(stream).await {
+                                let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
                 });
             }
         });
@@ -84,6 +99,29 @@ impl Server {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    pub fn https_url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+}
+
+fn default_stall() -> StallPlan {
+    StallPlan { normal: Duration::from_millis(2), stall_at: Duration::from_secs(3), stall_for: Duration::from_secs(1) }
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let chain = vec![cert.cert.der().clone()];
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
