@@ -3,14 +3,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "stampede",
     version,
     about = "Distributed load testing: k6-style scenarios, exact percentiles, open-model latency without coordinated omission",
-    after_help = "Exit codes: 0 passed, 99 thresholds failed, 104 invalid scenario or flags, 105 interrupted, 1 other errors.\nDocs: docs/scenarios.md"
+    after_help = "Exit codes: 0 passed, 99 thresholds failed, 104 invalid scenario or flags, 105 interrupted, \
+                  110 degraded (an agent was lost), 1 other errors.\nDocs: README.md, docs/scenarios.md"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -19,10 +20,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a scenario file and print a summary.
+    /// Run a scenario file on this machine and print a summary.
     Run(RunArgs),
     /// Check a scenario file without running it.
     Validate(ValidateArgs),
+    /// Run a scenario over agents that connect to this coordinator.
+    Coordinator(CoordinatorArgs),
+    /// Generate load for a coordinator (dials out to it).
+    Agent(AgentArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -49,19 +54,13 @@ pub struct ValidateArgs {
     pub overrides: OverrideArgs,
 }
 
+/// What `run` and `coordinator` share: outputs and how the run is shown.
 #[derive(Debug, Args, Clone)]
-pub struct RunArgs {
-    /// The scenario file (TOML).
-    pub file: PathBuf,
-    #[command(flatten)]
-    pub overrides: OverrideArgs,
+pub struct ReportArgs {
     /// Write results, e.g. `json=summary.json`. Repeatable. Kinds: json (the
     /// full summary and per-interval series).
     #[arg(long = "out", short = 'o', value_name = "KIND=PATH", value_parser = stampede_report::outputs::parse_spec)]
     pub out: Vec<(String, PathBuf)>,
-    /// Load-generating worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
-    pub workers: Option<u32>,
     /// Seconds between live progress lines on stderr.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub progress_every: u64,
@@ -71,6 +70,95 @@ pub struct RunArgs {
     /// Seed for random choices (think times, weights, random data), for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The scenario file (TOML).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Local agent processes to spread the load over (default: one per
+    /// core). 0 runs the load inside this process instead.
+    #[arg(long, value_name = "N")]
+    pub agents: Option<u32>,
+    /// Load worker threads in total (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnAgentLoss {
+    /// Go on with the other agents; the summary says who delivered what.
+    Continue,
+    /// Stop every agent.
+    Abort,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CoordinatorArgs {
+    /// The scenario file (TOML); its data files are sent to the agents.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Address to accept agents on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7650")]
+    pub listen: String,
+    /// Agents to wait for before starting.
+    #[arg(long, value_name = "N")]
+    pub agents: usize,
+    /// How long to wait for them (e.g. 60s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub agent_timeout: Duration,
+    /// File holding the shared token agents must present. Without it, only
+    /// agents on loopback can be used safely.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate for TLS on the agent channel (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// What to do when an agent is lost mid-run.
+    #[arg(long, value_enum, default_value_t = OnAgentLoss::Continue)]
+    pub on_agent_loss: OnAgentLoss,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AgentArgs {
+    /// The coordinator, e.g. http://10.0.0.5:7650 (https:// with --tls-ca).
+    #[arg(long, value_name = "URL")]
+    pub coordinator: String,
+    /// File holding the coordinator's shared token.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// This agent's name (default: host name and process id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Most VUs this agent accepts (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_vus: u64,
+    /// Hosts this agent may load, besides loopback (repeatable; `*.example.com`
+    /// matches subdomains; `*` allows any host).
+    #[arg(long = "allow-target", value_name = "HOST")]
+    pub allow_target: Vec<String>,
+    /// Load worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
+    /// Exit after one run instead of waiting for the next.
+    #[arg(long)]
+    pub once: bool,
+    /// PEM CA certificate that signed the coordinator's TLS certificate.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

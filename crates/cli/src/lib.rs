@@ -4,8 +4,10 @@
 //! - [`cli`]: the command line (clap).
 //! - [`run`]: `stampede run`: plan → engine → live progress, thresholds,
 //!   Ctrl-C handling → summary, files, exit code.
+//! - [`agent`]: `stampede agent`.
 //! - [`exit`]: the documented exit codes.
 
+pub mod agent;
 pub mod cli;
 pub mod run;
 
@@ -23,6 +25,9 @@ pub mod exit {
     pub const INVALID_INPUT: i32 = 104;
     /// The run was stopped from outside (Ctrl-C, SIGTERM) before its end (k6: 105).
     pub const INTERRUPTED: i32 = 105;
+    /// The run completed and its thresholds passed, but an agent was lost on
+    /// the way: the results cover what the others (and it, until lost) delivered.
+    pub const DEGRADED: i32 = 110;
 }
 
 /// `stampede validate FILE`.
@@ -60,6 +65,7 @@ pub fn load_plan(
         vus: o.vus,
         duration: o.duration,
         env: o.env.clone(),
+        data_files: Vec::new(),
     };
     stampede_scenario::load(file, &overrides)
 }

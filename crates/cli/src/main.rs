@@ -17,22 +17,28 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Validate(args) => stampede::validate(&args),
-        Command::Run(args) => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the runtime: {e}");
-                    return ExitCode::from(exit::ERROR as u8);
-                }
-            };
-            match rt.block_on(stampede::run::run(args)) {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    exit::ERROR
-                }
-            }
-        }
+        Command::Run(args) => block_on(stampede::run::run(args)),
+        Command::Coordinator(args) => block_on(stampede::run::coordinate(args)),
+        Command::Agent(args) => block_on(stampede::agent::run(args)),
     };
     ExitCode::from(code as u8)
+}
+
+/// Runs a command on a small runtime (the load has its own threads) and
+/// prints an error chain without a backtrace.
+fn block_on(fut: impl std::future::Future<Output = anyhow::Result<i32>>) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::ERROR;
+        }
+    };
+    match rt.block_on(fut) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::ERROR
+        }
+    }
 }

@@ -1,26 +1,31 @@
-//! `stampede run`: a plan on this machine, headless, with live progress,
-//! live thresholds, graceful Ctrl-C, and a summary at the end.
+//! Running a plan: `stampede run` (local agents, or in-process with
+//! `--agents 0`) and `stampede coordinator` (remote agents) share one loop:
+//! live progress, live thresholds, graceful Ctrl-C, outputs, a summary and
+//! an exit code.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+use stampede_coordinator::{Coordinator, CoordinatorConfig, LossPolicy};
 use stampede_engine::schedule::{plan_duration, plan_peak_vus};
-use stampede_engine::{Run, RunOptions, Signal};
+use stampede_engine::{IntervalSnapshot, Run, RunOptions, Signal};
 use stampede_metrics::Snapshot;
 use stampede_metrics::live::{AgentInfo, AgentState, LiveState, Phase, Shared, StageInfo};
 use stampede_metrics::summary::evaluate;
-use stampede_report::outputs::RunContext;
+use stampede_report::outputs::{Output, RunContext};
 use stampede_report::{RunInfo, Summary};
 use stampede_scenario::Plan;
+use tokio::sync::watch;
 
-use crate::cli::RunArgs;
+use crate::cli::{CoordinatorArgs, OnAgentLoss, ReportArgs, RunArgs};
 use crate::exit;
 
 /// Descriptors kept for things other than VU connections (listeners, files,
 /// the runtime, DNS).
-const FD_RESERVE: u64 = 256;
+pub const FD_RESERVE: u64 = 256;
 
 /// Raises the soft open-files limit to the hard one; returns the limit now in force.
 pub fn raise_nofile_limit() -> u64 {
@@ -35,47 +40,309 @@ enum Outcome {
     AbortedByThreshold,
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let plan = match crate::load_plan(&args.file, &args.overrides) {
-        Ok(p) => Arc::new(p),
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(exit::INVALID_INPUT);
+/// Where merged intervals come from.
+enum Source {
+    /// Worker threads of this process.
+    InProcess(Run),
+    /// Agents through a coordinator (local child processes or remote).
+    Cluster(Box<Coordinator>),
+}
+
+impl Source {
+    async fn next_interval(&mut self) -> Option<IntervalSnapshot> {
+        match self {
+            Source::InProcess(r) => r.next_interval().await,
+            Source::Cluster(c) => c.next_interval().await,
         }
-    };
-    let limit = raise_nofile_limit();
-    let peak = plan_peak_vus(&plan);
-    if peak + FD_RESERVE > limit {
-        eprintln!(
-            "error: this plan can run {peak} VUs at once, each with its own connection, but this process may open only {limit} files \
-             (hard limit, `ulimit -Hn`).\n  help: lower the VUs, raise the hard limit, or spread the run over several machines"
-        );
-        return Ok(exit::INVALID_INPUT);
     }
+
+    fn signaller(&self) -> watch::Sender<Signal> {
+        match self {
+            Source::InProcess(r) => r.signaller(),
+            Source::Cluster(c) => c.signaller(),
+        }
+    }
+
+    fn start(&self) -> Instant {
+        match self {
+            Source::InProcess(r) => r.start,
+            Source::Cluster(c) => c.start,
+        }
+    }
+}
+
+fn load(file: &Path, o: &crate::cli::OverrideArgs) -> Result<Arc<Plan>, i32> {
+    crate::load_plan(file, o).map(Arc::new).map_err(|e| {
+        eprintln!("{e}");
+        exit::INVALID_INPUT
+    })
+}
+
+fn open_outputs(report: &ReportArgs, file: &Path) -> anyhow::Result<(Vec<Box<dyn Output>>, RunContext)> {
     let started_wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let ctx = RunContext {
-        scenario_file: args.file.display().to_string(),
+        scenario_file: file.display().to_string(),
         started_at_ms: started_wall.as_millis() as u64,
         interval: Duration::from_secs(1),
     };
     let mut outputs = Vec::new();
-    for (kind, path) in &args.out {
+    for (kind, path) in &report.out {
         outputs.push(
             stampede_report::outputs::open(kind, path, &ctx)
                 .with_context(|| format!("cannot write {kind} output {}", path.display()))?,
         );
     }
+    Ok((outputs, ctx))
+}
 
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).max(1);
-    let mut opts = RunOptions::local(workers);
-    if let Some(seed) = args.seed {
-        opts.seed = seed;
+fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// `stampede run`.
+pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let plan = match load(&args.file, &args.overrides) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let agents = args.agents.unwrap_or_else(cores);
+    let limit = raise_nofile_limit();
+    let peak = plan_peak_vus(&plan);
+    let per_process = if agents == 0 { peak } else { peak.div_ceil(agents as u64) };
+    if per_process + FD_RESERVE > limit {
+        eprintln!(
+            "error: this plan can run {peak} VUs at once, each with its own connection, but a load process here may open only {limit} files \
+             (hard limit, `ulimit -Hn`).\n  help: lower the VUs, use more --agents, raise the hard limit, or spread the run over several machines"
+        );
+        return Ok(exit::INVALID_INPUT);
     }
+    let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
     let planned = plan_duration(&plan);
     let live = live_state(&plan, &args.file, planned, peak).shared();
-    let mut run = Run::start(plan.clone(), opts).context("starting worker threads")?;
-    let signaller = run.signaller();
+    let workers = args.workers.unwrap_or_else(cores).max(1);
+    let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
 
+    let mut children = Vec::new();
+    let source = if agents == 0 {
+        let mut opts = RunOptions::local(workers);
+        opts.seed = seed;
+        lock(&live).agents.push(local_agent());
+        Source::InProcess(Run::start(plan.clone(), opts).context("starting worker threads")?)
+    } else {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the local coordinator")?;
+        let addr = listener.local_addr()?;
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let cfg = coordinator_config(&plan, &args.file, &args.overrides, agents as usize, Some(token.clone()), seed, Duration::from_secs(30), LossPolicy::Continue)?;
+        let mut coord = Coordinator::serve(cfg, listener, None, live.clone())?;
+        let token_file = tempfile_with(&token)?;
+        let per_agent = (workers / agents).max(1);
+        for i in 0..agents {
+            children.push(spawn_local_agent(&addr, token_file.path(), i, per_agent)?);
+        }
+        // The token file may go as soon as every agent has read it.
+        coord.wait_for_agents().await.context("starting local agents")?;
+        drop(token_file);
+        match coord.start(&plan).await {
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::INVALID_INPUT);
+            }
+        }
+        Source::Cluster(Box::new(coord))
+    };
+    let code = drive(&plan, &args.file, &args.report, source, outputs, ctx, live).await;
+    for mut c in children {
+        if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_err() {
+            let _ = c.kill().await;
+        }
+    }
+    code
+}
+
+/// `stampede coordinator`.
+pub async fn coordinate(args: CoordinatorArgs) -> anyhow::Result<i32> {
+    let plan = match load(&args.file, &args.overrides) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    if args.agents == 0 {
+        eprintln!("error: --agents must be at least 1");
+        return Ok(exit::INVALID_INPUT);
+    }
+    let token = match &args.token_file {
+        Some(f) => Some(read_token(f)?),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => {
+            let cert = std::fs::read(c).with_context(|| format!("reading --tls-cert {}", c.display()))?;
+            let key = std::fs::read(k).with_context(|| format!("reading --tls-key {}", k.display()))?;
+            Some(tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key)))
+        }
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
+    let planned = plan_duration(&plan);
+    let live = live_state(&plan, &args.file, planned, plan_peak_vus(&plan)).shared();
+    let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
+    let policy = match args.on_agent_loss {
+        OnAgentLoss::Continue => LossPolicy::Continue,
+        OnAgentLoss::Abort => LossPolicy::Abort,
+    };
+    if token.is_none() && !listener.local_addr()?.ip().is_loopback() {
+        eprintln!("warning: listening on {} without --token-file: any agent that can reach it may join", args.listen);
+    }
+    let cfg = coordinator_config(&plan, &args.file, &args.overrides, args.agents, token, seed, args.agent_timeout, policy)?;
+    let mut coord = Coordinator::serve(cfg, listener, tls, live.clone())?;
+    eprintln!(
+        "coordinator listening on {}{}; waiting for {} agent(s) (up to {:?})",
+        coord.local_addr,
+        if args.tls_cert.is_some() { " (TLS)" } else { "" },
+        args.agents,
+        args.agent_timeout
+    );
+    tokio::select! {
+        r = coord.wait_for_agents() => if let Err(e) = r {
+            eprintln!("error: {e}");
+            return Ok(exit::ERROR);
+        },
+        _ = wait_for_stop_signal() => {
+            eprintln!("interrupted while waiting for agents");
+            return Ok(exit::INTERRUPTED);
+        }
+    }
+    if let Err(e) = coord.start(&plan).await {
+        eprintln!("error: {e}");
+        return Ok(exit::INVALID_INPUT);
+    }
+    drive(&plan, &args.file, &args.report, Source::Cluster(Box::new(coord)), outputs, ctx, live).await
+}
+
+#[allow(clippy::too_many_arguments)]
+fn coordinator_config(
+    plan: &Plan,
+    file: &Path,
+    o: &crate::cli::OverrideArgs,
+    agents: usize,
+    token: Option<String>,
+    seed: u64,
+    agent_timeout: Duration,
+    on_agent_loss: LossPolicy,
+) -> anyhow::Result<CoordinatorConfig> {
+    let scenario_toml =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut data_files = Vec::new();
+    for d in &plan.data {
+        let bytes = std::fs::read(&d.path).with_context(|| format!("reading data file {}", d.path.display()))?;
+        data_files.push((d.file.clone(), bytes));
+    }
+    Ok(CoordinatorConfig {
+        expected_agents: agents,
+        token,
+        agent_timeout,
+        on_agent_loss,
+        interval: Duration::from_secs(1),
+        seed,
+        scenario_toml,
+        scenario_name: file.display().to_string(),
+        data_files,
+        overrides: stampede_proto::v1::Overrides {
+            target: o.target.clone().unwrap_or_default(),
+            vus: o.vus.unwrap_or(0),
+            duration_ms: o.duration.map_or(0, |d| d.as_millis() as u64),
+            env: o.env.iter().cloned().collect(),
+        },
+    })
+}
+
+fn read_token(f: &Path) -> anyhow::Result<String> {
+    let t = std::fs::read_to_string(f).with_context(|| format!("reading token file {}", f.display()))?;
+    let t = t.trim().to_string();
+    anyhow::ensure!(!t.is_empty(), "token file {} is empty", f.display());
+    Ok(t)
+}
+
+/// A private file holding `content`, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn tempfile_with(content: &str) -> anyhow::Result<TempFile> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = std::env::temp_dir().join(format!("stampede-token-{}-{:x}", std::process::id(), fastrand::u64(..)));
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+    f.write_all(content.as_bytes())?;
+    Ok(TempFile(path))
+}
+
+/// Starts `stampede agent` as a child in its own process group, so a
+/// terminal's Ctrl-C reaches only the coordinator (which stops the agents
+/// gracefully).
+fn spawn_local_agent(addr: &std::net::SocketAddr, token_file: &Path, i: u32, workers: u32) -> anyhow::Result<tokio::process::Child> {
+    let exe = std::env::current_exe().context("finding the stampede binary")?;
+    let child = tokio::process::Command::new(exe)
+        .arg("agent")
+        .arg("--coordinator")
+        .arg(format!("http://{addr}"))
+        .arg("--token-file")
+        .arg(token_file)
+        .arg("--name")
+        .arg(format!("local-{}", i + 1))
+        .arg("--workers")
+        .arg(workers.to_string())
+        .arg("--allow-target")
+        .arg("*")
+        .arg("--once")
+        .arg("--quiet")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting a local agent process")?;
+    Ok(child)
+}
+
+fn local_agent() -> AgentInfo {
+    AgentInfo {
+        name: "local".into(),
+        address: "in-process".into(),
+        state: AgentState::Running,
+        vus: 0,
+        rps: 0.0,
+        lag_p99_ms: None,
+        cpu_percent: None,
+        last_heartbeat: std::time::Instant::now(),
+        requests: 0,
+    }
+}
+
+async fn drive(
+    plan: &Arc<Plan>,
+    file: &Path,
+    report: &ReportArgs,
+    mut source: Source,
+    mut outputs: Vec<Box<dyn Output>>,
+    ctx: RunContext,
+    live: Shared,
+) -> anyhow::Result<i32> {
+    let signaller = source.signaller();
+    let planned = plan_duration(plan);
+    let peak = plan_peak_vus(plan);
     // Ctrl-C: first asks for a graceful stop, second aborts.
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
@@ -105,20 +372,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut last_progress = Instant::now();
     let mut window = Snapshot::default();
     let mut window_start = Duration::ZERO;
-    let progress = !args.quiet;
-    let every = Duration::from_secs(args.progress_every.max(1));
+    let progress = !report.quiet;
+    let every = Duration::from_secs(report.progress_every.max(1));
     if progress {
         eprintln!(
-            "running {} — {} scenario(s), up to {peak} VUs, {:.0?} planned, {workers} worker(s)",
-            args.file.display(),
+            "running {} — {} scenario(s), up to {peak} VUs, {:.0?} planned",
+            file.display(),
             plan.scenarios.len(),
             planned
         );
     }
     lock(&live).phase = Phase::Running;
     let mut output_failed = false;
-    while let Some(iv) = run.next_interval().await {
-        let elapsed = run.start.elapsed();
+    while let Some(iv) = source.next_interval().await {
+        let elapsed = source.start().elapsed();
         let end = (iv.start + ctx.interval).min(elapsed.max(iv.start));
         for o in outputs.iter_mut() {
             if let Err(e) = o.interval(iv.start, end, &iv.snapshot)
@@ -135,7 +402,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         let state = &mut *guard;
         state.push_interval(end, iv.snapshot, secs);
         state.thresholds = evaluate(&plan.thresholds, &state.total, elapsed);
-        if let Some(a) = state.agents.first_mut() {
+        if let Source::InProcess(_) = source
+            && let Some(a) = state.agents.first_mut()
+        {
             a.vus = state.last_interval.vus();
             a.rps = state.points.back().map_or(0.0, |p| p.rps);
             a.requests = state.total.total_requests();
@@ -144,7 +413,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         let total = &state.total;
         if progress && last_progress.elapsed() >= every {
             let span = elapsed.saturating_sub(window_start).as_secs_f64().max(1e-3);
-            eprintln!("{}", progress_line(elapsed, planned, &window, &total, span));
+            eprintln!("{}", progress_line(elapsed, planned, &window, total, span));
             window = Snapshot::default();
             window_start = elapsed;
             last_progress = Instant::now();
@@ -168,8 +437,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             state.event("a threshold with abort_on_fail failed: run aborted");
         }
     }
-    let elapsed = run.start.elapsed();
-    run.join();
+    let elapsed = source.start().elapsed();
+    let (lost, agent_lines) = match source {
+        Source::InProcess(run) => {
+            run.join();
+            (Vec::new(), Vec::new())
+        }
+        Source::Cluster(c) => {
+            let lost = c.lost_agents().to_vec();
+            let lines = agent_lines(&c.agent_reports());
+            c.shutdown().await;
+            (lost, lines)
+        }
+    };
 
     let outcome = if aborted_by_threshold {
         Outcome::AbortedByThreshold
@@ -181,7 +461,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let total = {
         let mut state = lock(&live);
         state.phase = Phase::Done;
-        if let Some(a) = state.agents.first_mut() {
+        if let Some(a) = state.agents.iter_mut().find(|a| a.address == "in-process") {
             a.state = AgentState::Done;
         }
         std::mem::take(&mut state.total)
@@ -192,14 +472,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         Outcome::Interrupted => exit::INTERRUPTED,
         Outcome::AbortedByThreshold => exit::THRESHOLDS_FAILED,
         Outcome::Completed if !passed => exit::THRESHOLDS_FAILED,
+        Outcome::Completed if !lost.is_empty() => exit::DEGRADED,
         Outcome::Completed => exit::OK,
     };
     let info = RunInfo {
-        scenario_file: args.file.display().to_string(),
-        started_at_ms: started_wall.as_millis() as u64,
+        scenario_file: file.display().to_string(),
+        started_at_ms: ctx.started_at_ms,
         duration_s: elapsed.as_secs_f64(),
         planned_duration_s: planned.as_secs_f64(),
         outcome: match outcome {
+            Outcome::Completed if !lost.is_empty() => "degraded",
             Outcome::Completed => "completed",
             Outcome::Interrupted => "interrupted",
             Outcome::AbortedByThreshold => "aborted_by_threshold",
@@ -209,10 +491,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     };
     let summary = Summary::build(info, &total, outcomes, vus_peak);
     let color = std::io::stdout().is_terminal();
-    let mut stdout = std::io::stdout().lock();
-    let _ = signaller;
-    let _ = stdout.write_all(stampede_report::text::render(&summary, color).as_bytes());
-    let _ = stdout.flush();
+    let mut text = stampede_report::text::render(&summary, color);
+    if !agent_lines.is_empty() {
+        text.push_str("\n  █ AGENTS\n\n");
+        for l in &agent_lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+    }
+    {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
     for o in outputs.iter_mut() {
         if let Err(e) = o.finish(&summary) {
             eprintln!("error: writing an output failed: {e}");
@@ -220,6 +511,43 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// Who delivered what, for the summary.
+fn agent_lines(reports: &[stampede_coordinator::AgentReport]) -> Vec<String> {
+    let total: u64 = reports.iter().map(|r| r.requests).sum::<u64>().max(1);
+    reports
+        .iter()
+        .map(|r| {
+            format!(
+                "    {:<16} {:<22} {:<7} {:>10} requests ({:>5.1}%) {:>9} iterations, planned up to {} VUs on {} core(s)",
+                r.name,
+                r.address,
+                r.state.as_str(),
+                r.requests,
+                r.requests as f64 * 100.0 / total as f64,
+                r.iterations,
+                r.planned_vus,
+                r.cores
+            )
+        })
+        .collect()
+}
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, LiveState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The live state of a run, with its stages for the progress gauge.
+pub fn live_state(plan: &Plan, file: &Path, planned: Duration, peak: u64) -> LiveState {
+    let mut live = LiveState::new(
+        file.display().to_string(),
+        plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
+        planned,
+        peak,
+    );
+    live.stages = stages(plan);
+    live
 }
 
 fn progress_line(elapsed: Duration, planned: Duration, window: &Snapshot, total: &Snapshot, span: f64) -> String {
@@ -238,33 +566,6 @@ fn progress_line(elapsed: Duration, planned: Duration, window: &Snapshot, total:
         err,
         total.total_requests()
     )
-}
-
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, LiveState> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The live state of a local run, with its stages for the progress gauge.
-pub fn live_state(plan: &Plan, file: &std::path::Path, planned: Duration, peak: u64) -> LiveState {
-    let mut live = LiveState::new(
-        file.display().to_string(),
-        plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
-        planned,
-        peak,
-    );
-    live.stages = stages(plan);
-    live.agents.push(AgentInfo {
-        name: "local".into(),
-        address: "in-process".into(),
-        state: AgentState::Running,
-        vus: 0,
-        rps: 0.0,
-        lag_p99_ms: None,
-        cpu_percent: None,
-        last_heartbeat: std::time::Instant::now(),
-        requests: 0,
-    });
-    live
 }
 
 /// Every scenario's stages on the run's time line.

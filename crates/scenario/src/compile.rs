@@ -41,6 +41,9 @@ pub struct Overrides {
     /// `-e KEY=VALUE`: values for `{{ env.KEY }}`, looked up before the process
     /// environment (the last one wins when a key repeats).
     pub env: Vec<(String, String)>,
+    /// Contents of data files by the path written in `[data.NAME] file`, used
+    /// instead of reading the disk (agents receive the files over the wire).
+    pub data_files: Vec<(String, Vec<u8>)>,
 }
 
 /// Reads and compiles a scenario file; data files are read relative to it.
@@ -223,10 +226,22 @@ impl<'s> Compiler<'s> {
                 }
             };
             let path: PathBuf = if Path::new(file).is_absolute() { file.into() } else { base_dir.join(file) };
-            let table = data::read(&path).map_err(|message| {
+            let supplied = self.overrides.data_files.iter().find(|(f, _)| f == file).map(|(_, b)| b.as_slice());
+            let table = match supplied {
+                Some(bytes) => data::parse(&path, bytes),
+                None => data::read(&path),
+            }
+            .map_err(|message| {
                 cx.err(Some(file_span.clone()), &set.field("file"), message, "data files are .csv (first line names the columns) or .json (an array of flat objects), relative to the scenario file")
             })?;
-            self.data.push(DataSet { name: name.into(), order, columns: table.columns, rows: Arc::new(table.rows) });
+            self.data.push(DataSet {
+                name: name.into(),
+                order,
+                columns: table.columns,
+                rows: Arc::new(table.rows),
+                file: file.to_string(),
+                path,
+            });
         }
         Ok(())
     }

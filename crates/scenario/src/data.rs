@@ -26,7 +26,20 @@ pub(crate) fn read(path: &Path) -> Result<Table, String> {
         return Err(format!("data file `{shown}` is larger than {} MiB", MAX_DATA_BYTES >> 20));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read data file `{shown}`: {e}"))?;
-    let table = if extension.as_deref() == Some("csv") { csv_table(&bytes) } else { json_table(&bytes) }
+    parse(path, &bytes)
+}
+
+/// Parses a data file's contents (read elsewhere); the error message names `path`.
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Table, String> {
+    let shown = path.display();
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if !matches!(extension.as_deref(), Some("csv" | "json")) {
+        return Err(format!("data file `{shown}` is neither .csv nor .json"));
+    }
+    if bytes.len() as u64 > MAX_DATA_BYTES {
+        return Err(format!("data file `{shown}` is larger than {} MiB", MAX_DATA_BYTES >> 20));
+    }
+    let table = if extension.as_deref() == Some("csv") { csv_table(bytes) } else { json_table(bytes) }
         .map_err(|e| format!("data file `{shown}`: {e}"))?;
     if table.rows.is_empty() {
         return Err(format!("data file `{shown}` has no rows"));

@@ -77,6 +77,10 @@ pub struct DataSet {
     pub columns: Vec<Arc<str>>,
     /// `rows[r][c]` is column `c` of row `r`. Never empty.
     pub rows: Arc<Vec<Vec<Arc<str>>>>,
+    /// The file as written in the scenario (`[data.NAME] file`).
+    pub file: String,
+    /// The file resolved against the scenario's directory.
+    pub path: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -627,6 +627,8 @@ mod tests {
                 vec!["1".into(), "a@x.io".into()],
                 vec!["2".into(), "b\"@x.io".into()],
             ]),
+            file: "users.csv".into(),
+            path: "users.csv".into(),
         }]
     }
 

@@ -1,0 +1,316 @@
+//! One attachment to a coordinator: hello → assign → ready → start →
+//! snapshots → done, with heartbeats both ways and a watchdog that stops the
+//! load when the coordinator falls silent.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stampede_engine::{IntervalSnapshot, Run, RunOptions, Segment, Signal};
+use stampede_proto::v1::coordinator_client::CoordinatorClient;
+use stampede_proto::v1::{self, agent_message, coordinator_message};
+use stampede_scenario::{Overrides, Plan};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+use crate::{AgentConfig, AgentError};
+
+/// Silence from the coordinator after which the load stops.
+const COORDINATOR_SILENCE: Duration = Duration::from_secs(3);
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A send the coordinator does not take within this long means it is stuck.
+const SEND_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How a session ended without an error.
+#[derive(Debug)]
+pub enum SessionEnd {
+    /// A run completed (or the coordinator ended it) and the agent said done.
+    Finished,
+    /// The coordinator could not be reached; try again later.
+    Unreachable(String),
+}
+
+pub(crate) fn endpoint(cfg: &AgentConfig) -> Result<Endpoint, AgentError> {
+    let bad = |why: String| AgentError::BadAddress(cfg.coordinator.clone(), why);
+    let uri: http::Uri = cfg.coordinator.parse().map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(bad("use http://HOST:PORT or https://HOST:PORT".into())),
+    }
+    let mut ep = Endpoint::from_shared(cfg.coordinator.clone())
+        .map_err(|e| bad(e.to_string()))?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(1))
+        .keep_alive_timeout(Duration::from_secs(3));
+    if uri.scheme_str() == Some("https") {
+        let mut tls = ClientTlsConfig::new().domain_name(uri.host().unwrap_or_default().to_string());
+        if let Some(ca) = &cfg.tls_ca {
+            tls = tls.ca_certificate(Certificate::from_pem(ca));
+        }
+        ep = ep.tls_config(tls).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(ep)
+}
+
+fn msg(m: agent_message::Msg) -> v1::AgentMessage {
+    v1::AgentMessage { msg: Some(m) }
+}
+
+/// CPU seconds used by this process so far (user + system).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports clock ticks of USER_HZ, 100 on every mainstream kernel.
+    Some((utime + stime) / 100.0)
+}
+
+struct Assigned {
+    plan: Arc<Plan>,
+    assign: v1::Assign,
+}
+
+pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<SessionEnd, AgentError> {
+    let channel = match endpoint.connect().await {
+        Ok(c) => c,
+        Err(e) => return Ok(SessionEnd::Unreachable(describe(&e))),
+    };
+    let mut client = CoordinatorClient::new(channel);
+    let (tx, rx) = mpsc::channel::<v1::AgentMessage>(64);
+    let hello = v1::Hello {
+        protocol_version: stampede_proto::PROTOCOL_VERSION,
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        name: cfg.name.clone(),
+        cores: cfg.workers.max(1),
+        max_vus: cfg.max_vus,
+        labels: cfg.labels.iter().cloned().collect(),
+    };
+    let _ = tx.send(msg(agent_message::Msg::Hello(hello))).await;
+    let mut req = tonic::Request::new(ReceiverStream::new(rx));
+    if let Some(t) = &cfg.token {
+        let value = format!("Bearer {t}").parse().map_err(|_| AgentError::Refused("the token has characters a header cannot carry".into()))?;
+        req.metadata_mut().insert("authorization", value);
+    }
+    let mut inbound = match client.attach(req).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => return refusal_or_unreachable(status),
+    };
+
+    let started = Instant::now();
+    let mut assigned: Option<Assigned> = None;
+    let mut run: Option<Run> = None;
+    let mut finished = false;
+    let mut requests = 0u64;
+    let mut last_heard = Instant::now();
+    let mut echo_ms = 0u64;
+    let mut cpu_mark = (Instant::now(), cpu_seconds().unwrap_or(0.0));
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let send = |tx: mpsc::Sender<v1::AgentMessage>, m: v1::AgentMessage| async move {
+        match tokio::time::timeout(SEND_TIMEOUT, tx.send(m)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(AgentError::CoordinatorLost("the coordinator stopped reading".into())),
+        }
+    };
+    let abort = |run: &Option<Run>| {
+        if let Some(r) = run {
+            r.signal(Signal::Abort);
+        }
+    };
+
+    loop {
+        tokio::select! {
+            m = inbound.message() => {
+                let m = match m {
+                    Ok(Some(m)) => m,
+                    Ok(None) => {
+                        abort(&run);
+                        return if finished { Ok(SessionEnd::Finished) } else { Err(AgentError::CoordinatorLost("the coordinator closed the stream".into())) };
+                    }
+                    Err(status) => {
+                        abort(&run);
+                        if finished {
+                            return Ok(SessionEnd::Finished);
+                        }
+                        return match refusal_or_unreachable(status) {
+                            Err(e) => Err(e),
+                            Ok(SessionEnd::Unreachable(why)) if run.is_none() && assigned.is_none() => Ok(SessionEnd::Unreachable(why)),
+                            Ok(SessionEnd::Unreachable(why)) => Err(AgentError::CoordinatorLost(why)),
+                            Ok(SessionEnd::Finished) => Err(AgentError::CoordinatorLost("the stream ended".into())),
+                        };
+                    }
+                };
+                last_heard = Instant::now();
+                match m.msg {
+                    Some(coordinator_message::Msg::Assign(a)) => {
+                        match compile(cfg, &a) {
+                            Ok(plan) => {
+                                let planned = planned_vus(&plan, &a);
+                                if cfg.max_vus > 0 && planned > cfg.max_vus {
+                                    let reason = format!("agent {} accepts at most {} VUs (--max-vus) but its share of the plan needs {planned}", cfg.name, cfg.max_vus);
+                                    let _ = send(tx.clone(), msg(agent_message::Msg::Refusal(v1::Refusal { reason: reason.clone() }))).await;
+                                    let _ = tokio::time::timeout(Duration::from_secs(2), inbound.message()).await;
+                                    return Err(AgentError::Refused(reason));
+                                }
+                                if !cfg.quiet { eprintln!("agent {}: assigned {} ({} scenario(s), workers {}..{} of {}, up to {planned} VUs)", cfg.name, a.scenario_name, plan.scenarios.len(), a.first_worker, a.first_worker + a.workers, a.total_workers); }
+                                send(tx.clone(), msg(agent_message::Msg::Ready(v1::Ready { planned_vus: planned }))).await?;
+                                assigned = Some(Assigned { plan: Arc::new(plan), assign: a });
+                            }
+                            Err(reason) => {
+                                eprintln!("agent {}: refusing the plan: {reason}", cfg.name);
+                                let _ = send(tx.clone(), msg(agent_message::Msg::Refusal(v1::Refusal { reason: reason.clone() }))).await;
+                                // Let the refusal reach the coordinator before the stream closes.
+                                let _ = tokio::time::timeout(Duration::from_secs(2), inbound.message()).await;
+                                return Err(AgentError::Refused(reason));
+                            }
+                        }
+                    }
+                    Some(coordinator_message::Msg::Start(s)) => {
+                        let Some(a) = &assigned else { continue };
+                        if run.is_some() {
+                            continue;
+                        }
+                        let opts = RunOptions {
+                            workers: a.assign.workers.max(1),
+                            first_worker: a.assign.first_worker,
+                            total_workers: a.assign.total_workers.max(1),
+                            interval: Duration::from_millis(a.assign.interval_ms.max(100)),
+                            seed: a.assign.seed,
+                            start_at: std::time::Instant::now() + Duration::from_millis(s.delay_ms.min(10_000)),
+                        };
+                        match Run::start(a.plan.clone(), opts) {
+                            Ok(r) => run = Some(r),
+                            Err(e) => {
+                                let reason = format!("agent {} cannot start its workers: {e}", cfg.name);
+                                let _ = send(tx.clone(), msg(agent_message::Msg::Refusal(v1::Refusal { reason: reason.clone() }))).await;
+                                return Err(AgentError::Refused(reason));
+                            }
+                        }
+                    }
+                    Some(coordinator_message::Msg::Stop(s)) => {
+                        match &run {
+                            Some(r) => r.signal(if s.hard { Signal::Abort } else { Signal::Stop }),
+                            None => {
+                                let _ = send(tx.clone(), msg(agent_message::Msg::Done(v1::Done { requests }))).await;
+                                return Ok(SessionEnd::Finished);
+                            }
+                        }
+                    }
+                    Some(coordinator_message::Msg::Control(c)) => {
+                        if let Some(r) = &run {
+                            r.signal(if c.paused { Signal::Pause } else { Signal::Run });
+                        }
+                    }
+                    Some(coordinator_message::Msg::Heartbeat(h)) => echo_ms = h.sent_ms,
+                    Some(coordinator_message::Msg::Refusal(r)) => {
+                        abort(&run);
+                        return Err(AgentError::Refused(r.reason));
+                    }
+                    None => {}
+                }
+            }
+            iv = next(&mut run), if !finished => {
+                match iv {
+                    Some(IntervalSnapshot { index, snapshot, .. }) => {
+                        requests += snapshot.total_requests();
+                        let wire = stampede_proto::convert::to_wire(index, false, &snapshot);
+                        if let Err(e) = send(tx.clone(), msg(agent_message::Msg::Snapshot(wire))).await {
+                            abort(&run);
+                            return Err(e);
+                        }
+                    }
+                    None => {
+                        if let Some(r) = run.take() {
+                            r.join();
+                        }
+                        finished = true;
+                        let last = v1::Snapshot { index: u64::MAX, r#final: true, ..Default::default() };
+                        send(tx.clone(), msg(agent_message::Msg::Snapshot(last))).await?;
+                        send(tx.clone(), msg(agent_message::Msg::Done(v1::Done { requests }))).await?;
+                        if !cfg.quiet {
+                            eprintln!("agent {}: run done, {requests} requests", cfg.name);
+                        }
+                        if cfg.once {
+                            // Give the stream a moment to deliver, then leave.
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            return Ok(SessionEnd::Finished);
+                        }
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > COORDINATOR_SILENCE {
+                    abort(&run);
+                    return Err(AgentError::CoordinatorLost(format!("no word from the coordinator for {:?}", COORDINATOR_SILENCE)));
+                }
+                let now = Instant::now();
+                let cpu = cpu_seconds().unwrap_or(cpu_mark.1);
+                let pct = (cpu - cpu_mark.1) / now.duration_since(cpu_mark.0).as_secs_f64().max(1e-3) * 100.0;
+                cpu_mark = (now, cpu);
+                let hb = v1::Heartbeat { sent_ms: started.elapsed().as_millis() as u64, echo_ms, cpu_percent: pct };
+                if tx.try_send(msg(agent_message::Msg::Heartbeat(hb))).is_err() && tx.is_closed() {
+                    abort(&run);
+                    return Err(AgentError::CoordinatorLost("the stream to the coordinator closed".into()));
+                }
+            }
+        }
+    }
+}
+
+async fn next(run: &mut Option<Run>) -> Option<IntervalSnapshot> {
+    match run {
+        Some(r) => r.next_interval().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn describe(e: &tonic::transport::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(x) = src {
+        s = format!("{s}: {x}");
+        src = x.source();
+    }
+    s
+}
+
+fn refusal_or_unreachable(status: tonic::Status) -> Result<SessionEnd, AgentError> {
+    use tonic::Code;
+    match status.code() {
+        Code::Unauthenticated | Code::PermissionDenied | Code::FailedPrecondition | Code::InvalidArgument | Code::ResourceExhausted => {
+            Err(AgentError::Refused(status.message().to_string()))
+        }
+        _ => Ok(SessionEnd::Unreachable(status.message().to_string())),
+    }
+}
+
+/// Compiles the assigned plan from the TOML and data files it came with.
+fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<Plan, String> {
+    let o = a.overrides.clone().unwrap_or_default();
+    let overrides = Overrides {
+        target: (!o.target.is_empty()).then_some(o.target),
+        vus: (o.vus > 0).then_some(o.vus),
+        duration: (o.duration_ms > 0).then(|| Duration::from_millis(o.duration_ms)),
+        env: o.env.into_iter().collect(),
+        data_files: a.data_files.iter().map(|f| (f.path.clone(), f.content.clone())).collect(),
+    };
+    let plan = stampede_scenario::parse_str(&a.scenario_toml, Path::new(&a.scenario_name), &overrides).map_err(|e| e.to_string())?;
+    cfg.allow.check(&plan)?;
+    Ok(plan)
+}
+
+/// VUs this agent's segment can run at once.
+fn planned_vus(plan: &Plan, a: &v1::Assign) -> u64 {
+    let total = a.total_workers.max(1);
+    (a.first_worker..a.first_worker + a.workers.max(1))
+        .map(|index| {
+            let seg = Segment { index, count: total };
+            plan.scenarios.iter().map(|s| seg.share(stampede_engine::schedule::peak_vus(&s.executor))).sum::<u64>()
+        })
+        .sum()
+}

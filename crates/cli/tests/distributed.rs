@@ -1,0 +1,287 @@
+//! A coordinator and agent processes on 127.0.0.1 against a loopback server:
+//! exact totals, rates, faults, and refusals.
+
+mod support;
+
+use std::process::Stdio;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use support::{Server, tempdir};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stampede");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Cluster {
+    coordinator: Child,
+    agents: Vec<Child>,
+    dir: tempfile::TempDir,
+}
+
+/// Starts a coordinator for `scenario` expecting `n` agents, and `n` agents.
+async fn cluster(scenario: &str, n: usize, coordinator_extra: &[&str], agent_extra: &[&str]) -> Cluster {
+    let dir = tempdir();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "sekrit-token-42\n").unwrap();
+    let port = free_port();
+    let coordinator = Command::new(BIN)
+        .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--agents", &n.to_string(), "--token-file", token.to_str().unwrap(), "--quiet", "--agent-timeout", "20s"])
+        .arg("--out")
+        .arg(format!("json={}", dir.path().join("summary.json").display()))
+        .args(coordinator_extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut agents = Vec::new();
+    for i in 0..n {
+        agents.push(
+            Command::new(BIN)
+                .args(["agent", "--coordinator", &format!("http://127.0.0.1:{port}"), "--once", "--workers", "1"])
+                .args(["--name", &format!("agent-{i}"), "--token-file", token.to_str().unwrap()])
+                .args(agent_extra)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap(),
+        );
+    }
+    Cluster { coordinator, agents, dir }
+}
+
+impl Cluster {
+    async fn finish(self) -> (i32, String, String, serde_json::Value) {
+        let out = tokio::time::timeout(Duration::from_secs(90), self.coordinator.wait_with_output()).await.unwrap().unwrap();
+        for a in self.agents {
+            let _ = tokio::time::timeout(Duration::from_secs(10), a.wait_with_output()).await;
+        }
+        let json = std::fs::read_to_string(self.dir.path().join("summary.json")).unwrap_or_default();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+            serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+fn pid(c: &Child) -> String {
+    c.id().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_agents_share_iterations_exactly() {
+    let server = Server::start().await;
+    let scenario = format!(
+        r#"
+[target]
+base_url = "{}"
+[[flows.main.steps]]
+url = "/ok"
+[scenarios.main]
+executor = "shared-iterations"
+vus = 30
+iterations = 10000
+flow = "main"
+"#,
+        server.url()
+    );
+    let (code, stdout, stderr, s) = cluster(&scenario, 3, &[], &[]).await.finish().await;
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    assert_eq!(server.seen.requests.load(Ordering::Relaxed), 10_000);
+    assert_eq!(s["metrics"]["http_reqs"]["count"], 10_000);
+    assert_eq!(s["metrics"]["iterations"]["count"], 10_000);
+    for i in 0..3 {
+        assert!(stdout.contains(&format!("agent-{i}")), "the summary lists every agent:\n{stdout}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arrival_rate_split_over_three_agents_keeps_the_total_rate() {
+    let server = Server::start().await;
+    let scenario = format!(
+        r#"
+[target]
+base_url = "{}"
+[[flows.main.steps]]
+url = "/ok"
+[scenarios.open]
+executor = "constant-arrival-rate"
+rate = 300
+duration = "8s"
+pre_allocated_vus = 10
+max_vus = 60
+flow = "main"
+"#,
+        server.url()
+    );
+    let (code, _, stderr, s) = cluster(&scenario, 3, &[], &[]).await.finish().await;
+    assert_eq!(code, 0, "{stderr}");
+    let iterations = s["metrics"]["iterations"]["count"].as_u64().unwrap();
+    assert!((2352..=2448).contains(&iterations), "2400 ± 2 %: {iterations}");
+    assert_eq!(s["metrics"]["dropped_iterations"]["count"], 0);
+}
+
+fn steady(url: &str, seconds: u32) -> String {
+    format!(
+        r#"
+[target]
+base_url = "{url}"
+[[flows.main.steps]]
+url = "/ok"
+think_time = "20ms"
+[scenarios.main]
+executor = "constant-vus"
+vus = 6
+duration = "{seconds}s"
+flow = "main"
+graceful_stop = "1s"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_is_reported_lost_and_the_run_finishes_degraded() {
+    let server = Server::start().await;
+    let mut c = cluster(&steady(&server.url(), 8), 2, &[], &[]).await;
+    // Timestamp the coordinator's messages as they come.
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Instant, String)>::new()));
+    let stderr = c.coordinator.stderr.take().unwrap();
+    let reader = {
+        let lines = lines.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut r = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(l)) = r.next_line().await {
+                lines.lock().unwrap().push((Instant::now(), l));
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let victim = pid(&c.agents[0]);
+    let killed_at = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-9", &victim]).status().unwrap().success());
+    let _ = c.agents.remove(0).wait().await;
+    let (code, stdout, _, s) = c.finish().await;
+    let _ = reader.await;
+    let lines = lines.lock().unwrap().clone();
+    let all: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(code, 110, "degraded exit code: {all:?}");
+    let (lost_at, lost_line) = lines.iter().find(|(_, l)| l.contains("agent-0 lost")).expect("the loss is reported");
+    assert!(lost_at.duration_since(killed_at) <= Duration::from_secs(5), "{lost_line}");
+    assert_eq!(s["run"]["outcome"], "degraded");
+    // What the lost agent delivered before it died stays in the results.
+    let agent0 = stdout.lines().find(|l| l.contains("agent-0")).expect("agents table");
+    assert!(agent0.contains("lost"), "{agent0}");
+    let delivered: u64 = agent0.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(delivered > 0, "{agent0}");
+    let total = s["metrics"]["http_reqs"]["count"].as_u64().unwrap();
+    assert!(total > delivered);
+    // What the dead agent did after its last snapshot (at most one 1 s
+    // interval) is missing; nothing else is.
+    let seen = server.seen.requests.load(Ordering::Relaxed);
+    assert!(seen >= total && seen - total <= delivered, "server saw {seen}, summary {total}, agent-0 delivered {delivered}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_stop_within_five_seconds_of_losing_their_coordinator() {
+    let server = Server::start().await;
+    let mut c = cluster(&steady(&server.url(), 60), 2, &[], &[]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(server.seen.requests.load(Ordering::Relaxed) > 0);
+    assert!(std::process::Command::new("kill").args(["-9", &pid(&c.coordinator)]).status().unwrap().success());
+    let _ = c.coordinator.wait().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after_grace = server.seen.requests.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = server.seen.requests.load(Ordering::Relaxed);
+    assert_eq!(later, after_grace, "requests kept arriving after the coordinator died");
+    for a in c.agents.iter_mut() {
+        let status = tokio::time::timeout(Duration::from_secs(5), a.wait()).await.expect("agent exits").unwrap();
+        assert!(!status.success(), "an agent that lost its coordinator reports failure");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_refused_on_both_sides() {
+    let server = Server::start().await;
+    let dir = tempdir();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, steady(&server.url(), 2)).unwrap();
+    std::fs::write(dir.path().join("good"), "right").unwrap();
+    std::fs::write(dir.path().join("bad"), "wrong").unwrap();
+    let port = free_port();
+    let coordinator = Command::new(BIN)
+        .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--agents", "1"])
+        .args(["--token-file", dir.path().join("good").to_str().unwrap(), "--agent-timeout", "4s", "-q"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for token in [Some("bad"), None] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["agent", "--coordinator", &format!("http://127.0.0.1:{port}"), "--once"]);
+        if let Some(t) = token {
+            cmd.args(["--token-file", dir.path().join(t).to_str().unwrap()]);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(10), cmd.output()).await.unwrap().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        let expected = if token.is_some() { "wrong token" } else { "needs a token" };
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    let out = coordinator.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused an agent") && stderr.contains("token"), "{stderr}");
+    assert!(stderr.contains("1 agent(s) expected, 0 connected"), "{stderr}");
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(server.seen.requests.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protocol_version_mismatch_is_refused_with_a_clear_message() {
+    use stampede_proto::v1;
+    let dir = tempdir();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, steady("http://127.0.0.1:9", 2)).unwrap();
+    let port = free_port();
+    let coordinator = Command::new(BIN)
+        .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--agents", "1"])
+        .args(["--agent-timeout", "3s", "-q"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut client = v1::coordinator_client::CoordinatorClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
+    let hello = v1::AgentMessage {
+        msg: Some(v1::agent_message::Msg::Hello(v1::Hello { protocol_version: 99, name: "future".into(), cores: 1, ..Default::default() })),
+    };
+    let status = client.attach(tokio_stream::iter(vec![hello])).await.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(status.message().contains("protocol version 99") && status.message().contains("speaks 1"), "{}", status.message());
+    let out = coordinator.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("protocol version 99"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_refuses_a_target_outside_its_allow_list() {
+    // Never contacted: the agent refuses the plan before any load.
+    let scenario = steady("http://shop.example.com", 2);
+    let (code, _, stderr, _) = cluster(&scenario, 1, &[], &[]).await.finish().await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("refused the plan") && stderr.contains("shop.example.com") && stderr.contains("--allow-target"), "{stderr}");
+}
