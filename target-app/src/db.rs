@@ -24,8 +24,14 @@ pub const SEARCH_LIMIT: u32 = 20;
 
 /// The indexes that `--no-indexes` removes.
 const INDEXES: &[(&str, &str)] = &[
-    ("idx_products_category_popularity", "products(category_id, popularity)"),
-    ("idx_products_category_price", "products(category_id, price_cents)"),
+    (
+        "idx_products_category_popularity",
+        "products(category_id, popularity)",
+    ),
+    (
+        "idx_products_category_price",
+        "products(category_id, price_cents)",
+    ),
     ("idx_products_popularity", "products(popularity)"),
 ];
 
@@ -113,9 +119,18 @@ pub struct OrderLine {
 /// What a checkout transaction decided.
 #[derive(Debug)]
 pub enum CheckoutOutcome {
-    Placed { order_id: i64, total_cents: i64, lines: Vec<PlacedLine> },
-    OutOfStock { product_id: i64, available: i64 },
-    UnknownProduct { product_id: i64 },
+    Placed {
+        order_id: i64,
+        total_cents: i64,
+        lines: Vec<PlacedLine>,
+    },
+    OutOfStock {
+        product_id: i64,
+        available: i64,
+    },
+    UnknownProduct {
+        product_id: i64,
+    },
 }
 
 /// A line of a placed order, with the name and price at the time of purchase.
@@ -204,26 +219,35 @@ impl Database {
                 (dir.path().join("shop.db"), Some(dir))
             }
         };
-        let open_err = |source| DbError::Open { path: path.clone(), source };
+        let open_err = |source| DbError::Open {
+            path: path.clone(),
+            source,
+        };
         let mut first = open_connection(&path).map_err(open_err)?;
         // A read-only file opens fine; fail now, with the path, rather than at the first write.
         first
-            .execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            )
             .map_err(open_err)?;
         let existing: Option<i64> = first
-            .query_row("SELECT value FROM meta WHERE key = 'products'", [], |r| r.get::<_, String>(0))
+            .query_row("SELECT value FROM meta WHERE key = 'products'", [], |r| {
+                r.get::<_, String>(0)
+            })
             .optional()?
             .and_then(|v| v.parse().ok());
-        let (seeded_in, products) = match existing {
-            Some(n) => (None, n),
+        let started = Instant::now();
+        let products = match existing {
+            Some(n) => n,
             None => {
-                let started = Instant::now();
                 seed(&mut first, opts.products, opts.seed)?;
-                (Some(started.elapsed()), i64::from(opts.products))
+                i64::from(opts.products)
             }
         };
         apply_index_switch(&first, opts.no_indexes)?;
         first.execute_batch("ANALYZE")?;
+        // Seeding time includes building the indexes: that is what a user waits for.
+        let seeded_in = existing.is_none().then(|| started.elapsed());
 
         let pool = opts.pool.max(1);
         let mut conns = Vec::with_capacity(pool);
@@ -231,7 +255,11 @@ impl Database {
         for _ in 1..pool {
             conns.push(open_connection(&path).map_err(open_err)?);
         }
-        let report = OpenReport { path: path.clone(), seeded_in, products };
+        let report = OpenReport {
+            path: path.clone(),
+            seeded_in,
+            products,
+        };
         let inner = Inner {
             conns: Mutex::new(conns),
             permits: Semaphore::new(pool),
@@ -247,7 +275,12 @@ impl Database {
             path,
             _temp: temp,
         };
-        Ok((Self { inner: Arc::new(inner) }, report))
+        Ok((
+            Self {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
     }
 
     /// Opens the database on the blocking pool.
@@ -287,7 +320,10 @@ impl Database {
             return Err(DbError::Task);
         };
         inner.metrics.in_use.inc();
-        let ctx = Ctx { write_gate: inner.write_gate.clone(), no_indexes: inner.no_indexes };
+        let ctx = Ctx {
+            write_gate: inner.write_gate.clone(),
+            no_indexes: inner.no_indexes,
+        };
         let joined = tokio::task::spawn_blocking(move || {
             let r = f(&mut conn, &ctx);
             (conn, r)
@@ -296,7 +332,11 @@ impl Database {
         inner.metrics.in_use.dec();
         match joined {
             Ok((conn, r)) => {
-                inner.conns.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+                inner
+                    .conns
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(conn);
                 drop(permit);
                 r
             }
@@ -310,7 +350,8 @@ impl Database {
 
     /// `EXPLAIN QUERY PLAN` of the listing query (by category, sorted by popularity).
     pub async fn explain_listing(&self) -> Result<Vec<String>, DbError> {
-        self.run(|c, _| explain(c, &listing_sql(true, Sort::Popularity), params![1, 24, 0])).await
+        self.run(|c, _| explain(c, &listing_sql(true, Sort::Popularity), params![1, 24, 0]))
+            .await
     }
 
     /// `EXPLAIN QUERY PLAN` of the search query.
@@ -407,7 +448,15 @@ fn seed(conn: &mut Connection, products: u32, seed: u64) -> Result<(), DbError> 
         let mut generator = crate::catalog::Generator::new(seed);
         for id in 1..=i64::from(products) {
             let p = generator.product(id);
-            ins.execute(params![id, p.category_id, p.name, p.description, p.price_cents, p.popularity, p.stock])?;
+            ins.execute(params![
+                id,
+                p.category_id,
+                p.name,
+                p.description,
+                p.price_cents,
+                p.popularity,
+                p.stock
+            ])?;
         }
     }
     tx.execute(
@@ -446,7 +495,11 @@ fn apply_index_switch(conn: &Connection, no_indexes: bool) -> Result<(), DbError
 // === queries ===
 
 fn listing_sql(by_category: bool, sort: Sort) -> String {
-    let filter = if by_category { "WHERE category_id = ?1" } else { "WHERE ?1 IS NULL" };
+    let filter = if by_category {
+        "WHERE category_id = ?1"
+    } else {
+        "WHERE ?1 IS NULL"
+    };
     format!(
         "SELECT id, name, category_id, price_cents, popularity FROM products {filter}
          ORDER BY {} LIMIT ?2 OFFSET ?3",
@@ -537,7 +590,10 @@ pub fn stock(c: &Connection, id: i64) -> Result<Option<i64>, DbError> {
 
 pub fn set_stock(c: &Connection, ctx: &Ctx, id: i64, stock: i64) -> Result<bool, DbError> {
     let _gate = ctx.write_lock();
-    Ok(c.execute("UPDATE products SET stock = ?2 WHERE id = ?1", params![id, stock])? == 1)
+    Ok(c.execute(
+        "UPDATE products SET stock = ?2 WHERE id = ?1",
+        params![id, stock],
+    )? == 1)
 }
 
 pub fn featured(c: &Connection, n: u32) -> Result<Vec<ProductSummary>, DbError> {
@@ -563,17 +619,29 @@ pub fn checkout(
                 "UPDATE products SET stock = stock - ?2 WHERE id = ?1 AND stock >= ?2
                  RETURNING price_cents, name",
             )?
-            .query_row(params![line.product_id, line.quantity], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![line.product_id, line.quantity], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         let Some((price, name)) = taken else {
             // Dropping `tx` rolls back the lines already taken.
             return Ok(match stock(&tx, line.product_id)? {
-                Some(available) => CheckoutOutcome::OutOfStock { product_id: line.product_id, available },
-                None => CheckoutOutcome::UnknownProduct { product_id: line.product_id },
+                Some(available) => CheckoutOutcome::OutOfStock {
+                    product_id: line.product_id,
+                    available,
+                },
+                None => CheckoutOutcome::UnknownProduct {
+                    product_id: line.product_id,
+                },
             });
         };
         total += price * i64::from(line.quantity);
-        placed.push(PlacedLine { product_id: line.product_id, name, quantity: line.quantity, price_cents: price });
+        placed.push(PlacedLine {
+            product_id: line.product_id,
+            name,
+            quantity: line.quantity,
+            price_cents: price,
+        });
     }
     tx.prepare_cached("INSERT INTO orders (session, total_cents, created_at) VALUES (?1, ?2, ?3)")?
         .execute(params![session, total, now_unix])?;
@@ -583,14 +651,29 @@ pub fn checkout(
             "INSERT INTO order_items (order_id, product_id, quantity, price_cents, name) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for l in &placed {
-            item.execute(params![order_id, l.product_id, l.quantity, l.price_cents, l.name])?;
+            item.execute(params![
+                order_id,
+                l.product_id,
+                l.quantity,
+                l.price_cents,
+                l.name
+            ])?;
         }
     }
     tx.commit()?;
-    Ok(CheckoutOutcome::Placed { order_id, total_cents: total, lines: placed })
+    Ok(CheckoutOutcome::Placed {
+        order_id,
+        total_cents: total,
+        lines: placed,
+    })
 }
 
-pub fn store_receipt(c: &Connection, ctx: &Ctx, order_id: i64, receipt: &str) -> Result<(), DbError> {
+pub fn store_receipt(
+    c: &Connection,
+    ctx: &Ctx,
+    order_id: i64,
+    receipt: &str,
+) -> Result<(), DbError> {
     let _gate = ctx.write_lock();
     c.prepare_cached("UPDATE orders SET receipt = ?2 WHERE id = ?1")?
         .execute(params![order_id, receipt])?;
@@ -599,7 +682,9 @@ pub fn store_receipt(c: &Connection, ctx: &Ctx, order_id: i64, receipt: &str) ->
 
 pub fn order(c: &Connection, id: i64) -> Result<Option<Order>, DbError> {
     let head = c
-        .prepare_cached("SELECT id, session, total_cents, created_at, receipt FROM orders WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT id, session, total_cents, created_at, receipt FROM orders WHERE id = ?1",
+        )?
         .query_row([id], |r| {
             Ok(Order {
                 id: r.get(0)?,
@@ -611,12 +696,19 @@ pub fn order(c: &Connection, id: i64) -> Result<Option<Order>, DbError> {
             })
         })
         .optional()?;
-    let Some(mut order) = head else { return Ok(None) };
+    let Some(mut order) = head else {
+        return Ok(None);
+    };
     let mut stmt = c.prepare_cached(
         "SELECT product_id, name, quantity, price_cents FROM order_items WHERE order_id = ?1",
     )?;
     let lines = stmt.query_map([id], |r| {
-        Ok(PlacedLine { product_id: r.get(0)?, name: r.get(1)?, quantity: r.get(2)?, price_cents: r.get(3)? })
+        Ok(PlacedLine {
+            product_id: r.get(0)?,
+            name: r.get(1)?,
+            quantity: r.get(2)?,
+            price_cents: r.get(3)?,
+        })
     })?;
     order.lines = lines.collect::<Result<_, _>>()?;
     Ok(Some(order))

@@ -99,7 +99,8 @@ impl Args {
         c.origin_delay = Duration::from_millis(self.origin_delay_ms);
         c.checkout_limit = self.checkout_limit;
         c.checkout_window = Duration::from_secs(self.checkout_window_secs);
-        c.edge_cache_bytes = usize::try_from(self.edge_cache_mb * 1024 * 1024).unwrap_or(usize::MAX);
+        c.edge_cache_bytes =
+            usize::try_from(self.edge_cache_mb * 1024 * 1024).unwrap_or(usize::MAX);
         c
     }
 }
@@ -113,7 +114,10 @@ fn main() -> ExitCode {
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            let user = err.chain().any(|c| c.downcast_ref::<ShopError>().is_some_and(ShopError::is_user_error));
+            let user = err.chain().any(|c| {
+                c.downcast_ref::<ShopError>()
+                    .is_some_and(ShopError::is_user_error)
+            });
             ExitCode::from(if user { 2 } else { 1 })
         }
     }
@@ -125,21 +129,40 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(n) = args.threads {
         rt.worker_threads(usize::from(n));
     }
-    let rt = rt.enable_all().build().context("cannot start the async runtime")?;
+    let rt = rt
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     rt.block_on(async {
         let config = args.config();
         let origin = stampede_shop::bind(config.origin_listen).await?;
         let edge = stampede_shop::bind(config.edge_listen).await?;
         let (origin_addr, edge_addr) = (origin.local_addr()?, edge.local_addr()?);
         match &config.db_path {
-            Some(p) => eprintln!("shop: opening {} ({} products if new)…", p.display(), config.products),
-            None => eprintln!("shop: seeding {} products into a temporary database…", config.products),
+            Some(p) => eprintln!(
+                "shop: opening {} ({} products if new)…",
+                p.display(),
+                config.products
+            ),
+            None => eprintln!(
+                "shop: seeding {} products into a temporary database…",
+                config.products
+            ),
         }
         let shop = Shop::open(config).await.context("cannot open the shop")?;
         let report = shop.open_report();
         match report.seeded_in {
-            Some(d) => eprintln!("shop: seeded {} products in {:.2} s ({})", report.products, d.as_secs_f64(), report.path.display()),
-            None => eprintln!("shop: reusing {} products in {}", report.products, report.path.display()),
+            Some(d) => eprintln!(
+                "shop: seeded {} products in {:.2} s ({})",
+                report.products,
+                d.as_secs_f64(),
+                report.path.display()
+            ),
+            None => eprintln!(
+                "shop: reusing {} products in {}",
+                report.products,
+                report.path.display()
+            ),
         }
         if let Some(n) = nofile {
             eprintln!("shop: open-files limit {n}");

@@ -103,7 +103,9 @@ pub enum Kind {
 
 impl Exposition {
     pub fn new() -> Self {
-        Self { out: String::with_capacity(8 * 1024) }
+        Self {
+            out: String::with_capacity(8 * 1024),
+        }
     }
 
     /// Writes the `# HELP` and `# TYPE` lines of a family.
@@ -119,7 +121,12 @@ impl Exposition {
     }
 
     /// Writes one sample line.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) -> &mut Self {
+    pub fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: impl std::fmt::Display,
+    ) -> &mut Self {
         self.out.push_str(name);
         self.labels(labels, None);
         let _ = writeln!(self.out, " {value}");
@@ -127,7 +134,13 @@ impl Exposition {
     }
 
     /// Announces and writes a family with a single unlabelled sample.
-    pub fn single(&mut self, name: &str, kind: Kind, help: &str, value: impl std::fmt::Display) -> &mut Self {
+    pub fn single(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        value: impl std::fmt::Display,
+    ) -> &mut Self {
         self.family(name, kind, help).sample(name, &[], value)
     }
 
@@ -202,13 +215,28 @@ mod tests {
         h.observe(Duration::from_millis(5));
         h.observe(Duration::from_secs(1));
         let mut e = Exposition::new();
-        e.family("x_seconds", Kind::Histogram, "test")
-            .histogram("x_seconds", &[("route", "/a")], &h);
+        e.family("x_seconds", Kind::Histogram, "test").histogram(
+            "x_seconds",
+            &[("route", "/a")],
+            &h,
+        );
         let text = e.finish();
-        assert!(text.contains("x_seconds_bucket{route=\"/a\",le=\"0.001\"} 1\n"), "{text}");
-        assert!(text.contains("x_seconds_bucket{route=\"/a\",le=\"0.01\"} 2\n"), "{text}");
-        assert!(text.contains("x_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n"), "{text}");
+        assert!(
+            text.contains("x_seconds_bucket{route=\"/a\",le=\"0.001\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("x_seconds_bucket{route=\"/a\",le=\"0.01\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("x_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n"),
+            "{text}"
+        );
         assert!(text.contains("x_seconds_count{route=\"/a\"} 3\n"), "{text}");
-        assert!(text.contains("x_seconds_sum{route=\"/a\"} 1.0055\n"), "{text}");
+        assert!(
+            text.contains("x_seconds_sum{route=\"/a\"} 1.0055\n"),
+            "{text}"
+        );
     }
 }

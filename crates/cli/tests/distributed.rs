@@ -285,3 +285,52 @@ async fn an_agent_refuses_a_target_outside_its_allow_list() {
     assert_ne!(code, 0);
     assert!(stderr.contains("refused the plan") && stderr.contains("shop.example.com") && stderr.contains("--allow-target"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_channel_runs_over_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let dir = tempdir();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+    let (ca_pem, cert_pem, key_pem) = (dir.path().join("ca.pem"), dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&ca_pem, ca.pem()).unwrap();
+    std::fs::write(&cert_pem, cert.pem()).unwrap();
+    std::fs::write(&key_pem, key.serialize_pem()).unwrap();
+
+    let server = Server::start().await;
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, steady(&server.url(), 2)).unwrap();
+    let port = free_port();
+    let coordinator = Command::new(BIN)
+        .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--agents", "1", "-q"])
+        .args(["--tls-cert", cert_pem.to_str().unwrap(), "--tls-key", key_pem.to_str().unwrap(), "--agent-timeout", "15s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Without the CA the agent cannot trust the coordinator.
+    let untrusted = Command::new(BIN)
+        .args(["agent", "--coordinator", &format!("https://localhost:{port}"), "--once", "--workers", "1"])
+        .kill_on_drop(true)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(server.seen.requests.load(Ordering::Relaxed) == 0);
+    drop(untrusted);
+    let agent = Command::new(BIN)
+        .args(["agent", "--coordinator", &format!("https://localhost:{port}"), "--once", "--workers", "1"])
+        .args(["--tls-ca", ca_pem.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), coordinator.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.seen.requests.load(Ordering::Relaxed) > 0);
+    let _ = agent.wait_with_output().await;
+}
