@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use stampede_engine::{IntervalSnapshot, Segment, Signal};
 use stampede_metrics::Snapshot;
 use stampede_metrics::live::{AgentInfo, AgentState, Phase, Shared};
-use stampede_proto::convert::{Interner, from_wire};
+use stampede_proto::convert::{Interner, merge_wire_into};
 use stampede_proto::v1::{self, agent_message, coordinator_message};
 use stampede_scenario::Plan;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -538,37 +538,34 @@ impl Coordinator {
                             s.final_seen = true;
                             return;
                         }
-                        match from_wire(&w, &mut self.names) {
-                            Ok(snap) => {
-                                let all = snap.all_requests();
-                                s.requests += all.count;
-                                s.iterations += snap.iterations();
-                                s.vus = snap.vus();
-                                s.rps = all.count as f64 / self.cfg.interval.as_secs_f64();
-                                s.lag_p99_ms = snap
-                                    .scenarios
-                                    .values()
-                                    .filter(|x| !x.scheduling_lag.is_empty())
-                                    .map(|x| x.scheduling_lag.value_at_quantile(0.99) as f64 / 1000.0)
-                                    .reduce(f64::max);
-                                // Late data (its interval was already emitted)
-                                // folds into the oldest interval still open.
-                                let index = w.index.max(self.next_emit);
-                                let p = self.pending.entry(index).or_insert_with(|| Pending {
-                                    reported: BTreeSet::new(),
-                                    snapshot: Snapshot::default(),
-                                    since: Instant::now(),
-                                });
-                                if index == w.index {
-                                    p.reported.insert(id);
-                                }
-                                p.snapshot.merge(&snap);
-                            }
-                            Err(e) => {
-                                let name = s.name.clone();
-                                self.mark_lost(id, format!("sent an undecodable snapshot: {e}"));
-                                eprintln!("coordinator: agent {name}: {e}");
-                            }
+                        // Per-agent figures for the live view, from the counters.
+                        let count: u64 = w.requests.iter().map(|r| r.count).sum();
+                        s.requests += count;
+                        s.iterations += w.scenarios.iter().map(|x| x.iterations).sum::<u64>();
+                        s.vus = w.scenarios.iter().map(|x| x.vus).sum();
+                        s.rps = count as f64 / self.cfg.interval.as_secs_f64();
+                        s.lag_p99_ms = w
+                            .scenarios
+                            .iter()
+                            .filter(|x| !x.scheduling_lag.is_empty())
+                            .filter_map(|x| stampede_metrics::hist::decode(&x.scheduling_lag).ok())
+                            .map(|h| h.value_at_quantile(0.99) as f64 / 1000.0)
+                            .reduce(f64::max);
+                        // Late data (its interval was already emitted) folds
+                        // into the oldest interval still open.
+                        let index = w.index.max(self.next_emit);
+                        let p = self.pending.entry(index).or_insert_with(|| Pending {
+                            reported: BTreeSet::new(),
+                            snapshot: Snapshot::default(),
+                            since: Instant::now(),
+                        });
+                        if index == w.index {
+                            p.reported.insert(id);
+                        }
+                        if let Err(e) = merge_wire_into(&w, &mut p.snapshot, &mut self.names) {
+                            let name = s.name.clone();
+                            eprintln!("coordinator: agent {name}: {e}");
+                            self.mark_lost(id, format!("sent an undecodable snapshot: {e}"));
                         }
                     }
                     Some(agent_message::Msg::Done(d)) => {

@@ -47,6 +47,144 @@ pub fn decode(bytes: &[u8]) -> Result<Histogram, DecodeError> {
     Ok(h)
 }
 
+const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9304 | 0x10;
+const V2_HEADER: usize = 40;
+
+fn be_u32(b: &[u8], at: usize) -> Result<u32, DecodeError> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or_else(|| DecodeError("truncated header".into()))
+}
+
+fn be_u64(b: &[u8], at: usize) -> Result<u64, DecodeError> {
+    let s = b.get(at..at + 8).ok_or_else(|| DecodeError("truncated header".into()))?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(s);
+    Ok(u64::from_be_bytes(a))
+}
+
+thread_local! {
+    /// Inflater and buffer reused across decodes of one thread: setting up a
+    /// zlib stream costs more than inflating a typical interval histogram.
+    static INFLATER: std::cell::RefCell<(flate2::Decompress, Vec<u8>)> =
+        std::cell::RefCell::new((flate2::Decompress::new(true), Vec::with_capacity(4096)));
+}
+
+fn inflate(z: &mut flate2::Decompress, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    z.reset(true);
+    out.clear();
+    loop {
+        if out.capacity() - out.len() < 1024 {
+            if out.capacity() > 64 << 20 {
+                return Err(DecodeError("inflated payload too large".into()));
+            }
+            out.reserve(out.capacity().max(4096));
+        }
+        let consumed = z.total_in() as usize;
+        let status = z
+            .decompress_vec(&input[consumed.min(input.len())..], out, flate2::FlushDecompress::None)
+            .map_err(|e| DecodeError(format!("inflate: {e}")))?;
+        match status {
+            flate2::Status::StreamEnd => return Ok(()),
+            flate2::Status::Ok | flate2::Status::BufError => {
+                if z.total_in() as usize >= input.len() && out.capacity() > out.len() {
+                    return Err(DecodeError("truncated deflate stream".into()));
+                }
+            }
+        }
+    }
+}
+
+/// Adds an encoded (V2 or V2 + DEFLATE) histogram into `dst` without
+/// materialising it: only its non-zero buckets are touched, so merging many
+/// sparse per-interval histograms costs what they hold, not their range.
+/// Payloads of another layout (not 1 µs / 3 digits) take the slow path.
+pub fn decode_into(dst: &mut Histogram, bytes: &[u8]) -> Result<(), DecodeError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    match be_u32(bytes, 0)? {
+        V2_COOKIE => add_v2(dst, bytes),
+        V2_COMPRESSED_COOKIE => {
+            let len = be_u32(bytes, 4)? as usize;
+            let deflated = bytes.get(8..8 + len).ok_or_else(|| DecodeError("truncated payload".into()))?;
+            INFLATER.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let (z, buf) = &mut *guard;
+                inflate(z, deflated, buf)?;
+                add_v2(dst, buf)
+            })
+        }
+        other => Err(DecodeError(format!("unknown cookie {other:#x}"))),
+    }
+}
+
+fn add_v2(dst: &mut Histogram, b: &[u8]) -> Result<(), DecodeError> {
+    if be_u32(b, 0)? != V2_COOKIE {
+        return Err(DecodeError("inner payload is not V2".into()));
+    }
+    let payload_len = be_u32(b, 4)? as usize;
+    let normalizing_offset = be_u32(b, 8)?;
+    let sigfigs = be_u32(b, 12)?;
+    let lowest = be_u64(b, 16)?;
+    let counts = b.get(V2_HEADER..V2_HEADER + payload_len).ok_or_else(|| DecodeError("truncated counts".into()))?;
+    if sigfigs != SIGNIFICANT_DIGITS as u32 || lowest != 1 || normalizing_offset != 0 {
+        let h = decode(b)?;
+        merge(dst, &h);
+        return Ok(());
+    }
+    // Bucket layout of 1 µs / 3 significant digits: 2048 sub-buckets.
+    const HALF_MAGNITUDE: u32 = 10;
+    const HALF_COUNT: u64 = 1 << HALF_MAGNITUDE;
+    let value_for = |index: u64| -> u64 {
+        let bucket = (index >> HALF_MAGNITUDE) as i64 - 1;
+        let mut sub = (index & (HALF_COUNT - 1)) + HALF_COUNT;
+        let bucket = if bucket < 0 {
+            sub -= HALF_COUNT;
+            0
+        } else {
+            bucket as u32
+        };
+        sub << bucket
+    };
+    let mut index = 0u64;
+    let mut pos = 0usize;
+    while pos < counts.len() {
+        let (raw, used) = varint(&counts[pos..])?;
+        pos += used;
+        let count = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
+        if count < 0 {
+            index = index.saturating_add(count.unsigned_abs());
+        } else {
+            if count > 0 {
+                let v = value_for(index);
+                if dst.record_n(v, count as u64).is_err() {
+                    dst.saturating_record_n(v, count as u64);
+                }
+            }
+            index += 1;
+        }
+    }
+    Ok(())
+}
+
+/// HdrHistogram's LEB128 variant: up to 9 bytes, the 9th carrying 8 bits.
+fn varint(b: &[u8]) -> Result<(u64, usize), DecodeError> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(9) {
+        if i == 8 {
+            v |= (byte as u64) << 56;
+            return Ok((v, 9));
+        }
+        v |= ((byte & 0x7f) as u64) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok((v, i + 1));
+        }
+    }
+    Err(DecodeError("truncated varint".into()))
+}
+
 /// A histogram payload that could not be decoded.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid HDR histogram payload: {0}")]
@@ -92,6 +230,32 @@ mod tests {
         assert_eq!(back.len(), h.len());
         assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
         assert_eq!(back.max(), h.max());
+    }
+
+    #[test]
+    fn decode_into_adds_exactly_what_decode_and_merge_add() {
+        let mut a = new_histogram();
+        let mut b = new_histogram();
+        let mut x = 88172645463325252u64;
+        for i in 0..50_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = 1 + x % [10, 1_000, 100_000, 10_000_000, 3_600_000_000][(i % 5) as usize];
+            if i % 2 == 0 { record(&mut a, v) } else { record(&mut b, v) }
+        }
+        let mut slow = a.clone();
+        merge(&mut slow, &decode(&encode(&b)).unwrap());
+        let mut fast = a.clone();
+        decode_into(&mut fast, &encode(&b)).unwrap();
+        assert_eq!(fast.len(), slow.len());
+        assert_eq!(fast.max(), slow.max());
+        assert_eq!(fast.min(), slow.min());
+        for (p, q) in fast.iter_recorded().zip(slow.iter_recorded()) {
+            assert_eq!((p.value_iterated_to(), p.count_at_value()), (q.value_iterated_to(), q.count_at_value()));
+        }
+        assert!(decode_into(&mut fast, b"garbage!").is_err());
+        assert!(decode_into(&mut fast, &[0x1c, 0x84, 0x93, 0x14, 0, 0, 0, 200, 1]).is_err());
     }
 
     #[test]

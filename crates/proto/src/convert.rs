@@ -175,6 +175,59 @@ pub fn from_wire(w: &v1::Snapshot, names: &mut Interner) -> Result<Snapshot, Dec
     Ok(s)
 }
 
+/// Adds a wire snapshot straight into `dst`: histograms are decoded into the
+/// destination's buckets (no intermediate histograms), which is what keeps a
+/// coordinator's merge cheap with many agents and series.
+pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interner) -> Result<(), DecodeError> {
+    use stampede_metrics::hist::decode_into;
+    for r in &w.requests {
+        let key = RequestKey {
+            scenario: names.get(&r.scenario),
+            name: names.get(&r.name),
+            method: method_of(&r.method),
+            status: r.status.min(u16::MAX as u32) as u16,
+        };
+        let e = dst.requests.entry(key).or_default();
+        decode_into(&mut e.duration, &r.duration)?;
+        decode_into(&mut e.blocked, &r.blocked)?;
+        decode_into(&mut e.connecting, &r.connecting)?;
+        decode_into(&mut e.tls_handshaking, &r.tls_handshaking)?;
+        decode_into(&mut e.sending, &r.sending)?;
+        decode_into(&mut e.waiting, &r.waiting)?;
+        decode_into(&mut e.receiving, &r.receiving)?;
+        e.count += r.count;
+        e.failed += r.failed;
+        e.data_sent += r.data_sent;
+        e.data_received += r.data_received;
+        e.cdn_hits += r.cdn_hits;
+        e.cdn_misses += r.cdn_misses;
+        e.cdn_unknown += r.cdn_unknown;
+        e.cdn_hit_bytes += r.cdn_hit_bytes;
+        e.cdn_miss_bytes += r.cdn_miss_bytes;
+        for (a, b) in e.errors.iter_mut().zip(&r.errors) {
+            *a += b;
+        }
+    }
+    for sc in &w.scenarios {
+        let e = dst.scenarios.entry(names.get(&sc.name)).or_default();
+        e.iterations += sc.iterations;
+        decode_into(&mut e.iteration_duration, &sc.iteration_duration)?;
+        e.dropped_iterations += sc.dropped_iterations;
+        e.interrupted_iterations += sc.interrupted_iterations;
+        decode_into(&mut e.intended_latency, &sc.intended_latency)?;
+        decode_into(&mut e.scheduling_lag, &sc.scheduling_lag)?;
+        e.vus += sc.vus;
+        e.vus_max += sc.vus_max;
+    }
+    for c in &w.checks {
+        let key = CheckKey { scenario: names.get(&c.scenario), check: names.get(&c.check) };
+        let e = dst.checks.entry(key).or_insert(CheckCounts::default());
+        e.passes += c.passes;
+        e.fails += c.fails;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +244,7 @@ mod tests {
         });
         let mut all = hist::new_histogram();
         let mut merged = Snapshot::default();
+        let mut direct = Snapshot::default();
         let mut names = Interner::default();
         let mut rng = 12345u64;
         for agent in 0..3 {
@@ -213,7 +267,10 @@ mod tests {
             let bytes = prost::Message::encode_to_vec(&wire);
             let back: v1::Snapshot = prost::Message::decode(&bytes[..]).unwrap();
             merged.merge(&from_wire(&back, &mut names).unwrap());
+            merge_wire_into(&back, &mut direct, &mut names).unwrap();
         }
+        assert_eq!(direct.all_requests().duration.value_at_quantile(0.99), all.value_at_quantile(0.99));
+        assert_eq!(direct.all_requests().duration.len(), all.len());
         let h = &merged.all_requests().duration;
         assert_eq!(h.len(), all.len());
         for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
