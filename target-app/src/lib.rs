@@ -29,6 +29,7 @@
 
 pub mod cache_control;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod edge;

@@ -28,6 +28,21 @@ pub enum Command {
     Coordinator(CoordinatorArgs),
     /// Generate load for a coordinator (dials out to it).
     Agent(AgentArgs),
+    /// Run the bundled shop (origin + CDN edge) on loopback until Ctrl-C.
+    ///
+    /// Scenarios with `[target] shop` start it by themselves; this runs it on
+    /// its own, e.g. to point another tool at it. Peak-day switches:
+    /// --no-indexes, --cdn-misconfigured, --cache-inventory, --db-pool N.
+    Shop(stampede_shop::cli::ShopArgs),
+}
+
+/// Switches for the bundled shop, when the scenario starts it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ShopFlagArgs {
+    /// A switch for the bundled shop the scenario starts: no-indexes,
+    /// cdn-misconfigured, cache-inventory, or db-pool=N (repeatable).
+    #[arg(long = "shop-flag", value_name = "FLAG", value_parser = parse_shop_flag)]
+    pub shop_flags: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -67,6 +82,10 @@ pub struct ReportArgs {
     /// Print no progress lines.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// No live terminal UI: plain progress lines on stderr (automatic when
+    /// stdout is not a terminal).
+    #[arg(long)]
+    pub headless: bool,
     /// Seed for random choices (think times, weights, random data), for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -80,6 +99,8 @@ pub struct RunArgs {
     pub overrides: OverrideArgs,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub shop: ShopFlagArgs,
     /// Local agent processes to spread the load over (default: one per
     /// core). 0 runs the load inside this process instead.
     #[arg(long, value_name = "N")]
@@ -105,6 +126,8 @@ pub struct CoordinatorArgs {
     pub overrides: OverrideArgs,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub shop: ShopFlagArgs,
     /// Address to accept agents on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7650")]
     pub listen: String,
@@ -170,4 +193,16 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got `{s}`")),
     }
+}
+
+fn parse_shop_flag(s: &str) -> Result<String, String> {
+    if stampede_scenario::SHOP_FLAGS.contains(&s) {
+        return Ok(s.to_string());
+    }
+    if let Some(n) = s.strip_prefix("db-pool=")
+        && n.parse::<u16>().is_ok_and(|n| n > 0)
+    {
+        return Ok(s.to_string());
+    }
+    Err(format!("unknown shop switch `{s}`; one of: {}, db-pool=N", stampede_scenario::SHOP_FLAGS.join(", ")))
 }

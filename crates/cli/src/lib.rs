@@ -5,11 +5,13 @@
 //! - [`run`]: `stampede run`: plan → engine → live progress, thresholds,
 //!   Ctrl-C handling → summary, files, exit code.
 //! - [`agent`]: `stampede agent`.
+//! - [`shop`]: starting the bundled shop for `[target] shop` scenarios.
 //! - [`exit`]: the documented exit codes.
 
 pub mod agent;
 pub mod cli;
 pub mod run;
+pub mod shop;
 
 use stampede_scenario::Overrides;
 

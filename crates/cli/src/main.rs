@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Run(args) => block_on(stampede::run::run(args)),
         Command::Coordinator(args) => block_on(stampede::run::coordinate(args)),
         Command::Agent(args) => block_on(stampede::agent::run(args)),
+        Command::Shop(args) => return stampede_shop::cli::main_with(&args),
     };
     ExitCode::from(code as u8)
 }

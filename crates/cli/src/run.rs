@@ -99,12 +99,62 @@ fn cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
+/// Loads the plan; when it targets the bundled shop (and `--target` does not
+/// override that), starts the shop and points the plan at its edge. Returns
+/// the overrides in force (agents compile the plan with them).
+async fn load_with_shop(
+    file: &Path,
+    overrides: &crate::cli::OverrideArgs,
+    shop_flags: &[String],
+    quiet: bool,
+) -> anyhow::Result<Result<(Arc<Plan>, crate::cli::OverrideArgs, Option<crate::shop::ShopProcess>), i32>> {
+    let plan = match load(file, overrides) {
+        Ok(p) => p,
+        Err(code) => return Ok(Err(code)),
+    };
+    let Some(spec) = plan.target.shop.clone() else {
+        if !shop_flags.is_empty() && overrides.target.is_none() {
+            eprintln!("error: --shop-flag given, but {} does not use the bundled shop (`[target] shop`)", file.display());
+            return Ok(Err(exit::INVALID_INPUT));
+        }
+        return Ok(Ok((plan, overrides.clone(), None)));
+    };
+    if !quiet {
+        let flags: Vec<&String> = spec.flags.iter().chain(shop_flags).collect();
+        eprintln!(
+            "starting the bundled shop{}…",
+            if flags.is_empty() { String::new() } else { format!(" with {}", flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")) }
+        );
+    }
+    let shop = crate::shop::start(&spec, shop_flags, quiet).await?;
+    if !quiet {
+        eprintln!("bundled shop ready: edge {} (origin {})", shop.edge, shop.origin);
+    }
+    let mut effective = overrides.clone();
+    effective.target = Some(shop.edge.clone());
+    match load(file, &effective) {
+        Ok(p) => Ok(Ok((p, effective, Some(shop)))),
+        Err(code) => {
+            shop.stop().await;
+            Ok(Err(code))
+        }
+    }
+}
+
 /// `stampede run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let plan = match load(&args.file, &args.overrides) {
-        Ok(p) => p,
+    let (plan, overrides, shop) = match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
+        Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    let code = run_plan(&args, plan, &overrides).await;
+    if let Some(shop) = shop {
+        shop.stop().await;
+    }
+    code
+}
+
+async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::OverrideArgs) -> anyhow::Result<i32> {
     let agents = args.agents.unwrap_or_else(cores);
     let limit = raise_nofile_limit();
     let peak = plan_peak_vus(&plan);
@@ -132,7 +182,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the local coordinator")?;
         let addr = listener.local_addr()?;
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        let cfg = coordinator_config(&plan, &args.file, &args.overrides, agents as usize, Some(token.clone()), seed, Duration::from_secs(30), LossPolicy::Continue)?;
+        let cfg = coordinator_config(args.report.headless, &plan, &args.file, overrides, agents as usize, Some(token.clone()), seed, Duration::from_secs(30), LossPolicy::Continue)?;
         let mut coord = Coordinator::serve(cfg, listener, None, live.clone())?;
         let token_file = tempfile_with(&token)?;
         let per_agent = (workers / agents).max(1);
@@ -162,10 +212,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
 
 /// `stampede coordinator`.
 pub async fn coordinate(args: CoordinatorArgs) -> anyhow::Result<i32> {
-    let plan = match load(&args.file, &args.overrides) {
-        Ok(p) => p,
+    let (plan, overrides, shop) = match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
+        Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    let code = coordinate_plan(&args, plan, &overrides).await;
+    if let Some(shop) = shop {
+        shop.stop().await;
+    }
+    code
+}
+
+async fn coordinate_plan(args: &CoordinatorArgs, plan: Arc<Plan>, overrides: &crate::cli::OverrideArgs) -> anyhow::Result<i32> {
     if args.agents == 0 {
         eprintln!("error: --agents must be at least 1");
         return Ok(exit::INVALID_INPUT);
@@ -196,7 +254,7 @@ pub async fn coordinate(args: CoordinatorArgs) -> anyhow::Result<i32> {
     if token.is_none() && !listener.local_addr()?.ip().is_loopback() {
         eprintln!("warning: listening on {} without --token-file: any agent that can reach it may join", args.listen);
     }
-    let cfg = coordinator_config(&plan, &args.file, &args.overrides, args.agents, token, seed, args.agent_timeout, policy)?;
+    let cfg = coordinator_config(args.report.headless, &plan, &args.file, overrides, args.agents, token, seed, args.agent_timeout, policy)?;
     let mut coord = Coordinator::serve(cfg, listener, tls, live.clone())?;
     eprintln!(
         "coordinator listening on {}{}; waiting for {} agent(s) (up to {:?})",
@@ -222,8 +280,14 @@ pub async fn coordinate(args: CoordinatorArgs) -> anyhow::Result<i32> {
     drive(&plan, &args.file, &args.report, Source::Cluster(Box::new(coord)), outputs, ctx, live).await
 }
 
+/// Whether the live UI will run (stdout is a terminal and not `--headless`).
+fn ui_wanted(headless: bool) -> bool {
+    std::io::stdout().is_terminal() && !headless
+}
+
 #[allow(clippy::too_many_arguments)]
 fn coordinator_config(
+    report_headless: bool,
     plan: &Plan,
     file: &Path,
     o: &crate::cli::OverrideArgs,
@@ -250,6 +314,7 @@ fn coordinator_config(
         scenario_toml,
         scenario_name: file.display().to_string(),
         data_files,
+        print: !ui_wanted(report_headless),
         overrides: stampede_proto::v1::Overrides {
             target: o.target.clone().unwrap_or_default(),
             vus: o.vus.unwrap_or(0),
@@ -367,12 +432,47 @@ async fn drive(
         });
     }
 
+    // The live UI when stdout is a terminal (and not --headless).
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let ui = ui_wanted(report.headless).then(|| {
+        let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (signaller, live2, interrupted) = (signaller.clone(), live.clone(), interrupted.clone());
+        tokio::spawn(async move {
+            while let Some(c) = ctl_rx.recv().await {
+                use stampede_tui::Control;
+                let sig = match c {
+                    Control::Stop => {
+                        interrupted.store(true, std::sync::atomic::Ordering::Relaxed);
+                        lock(&live2).phase = Phase::Stopping;
+                        Signal::Stop
+                    }
+                    Control::Abort => {
+                        interrupted.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Signal::Abort
+                    }
+                    Control::Pause => {
+                        lock(&live2).paused = true;
+                        Signal::Pause
+                    }
+                    Control::Resume => {
+                        lock(&live2).paused = false;
+                        Signal::Run
+                    }
+                };
+                let _ = signaller.send(sig);
+            }
+        });
+        tokio::spawn(stampede_tui::run(live.clone(), ctl_tx, async {
+            let _ = done_rx.await;
+        }))
+    });
+
     let mut vus_peak = 0u64;
     let mut aborted_by_threshold = false;
     let mut last_progress = Instant::now();
     let mut window = Snapshot::default();
     let mut window_start = Duration::ZERO;
-    let progress = !report.quiet;
+    let progress = !report.quiet && ui.is_none();
     let every = Duration::from_secs(report.progress_every.max(1));
     if progress {
         eprintln!(
@@ -391,7 +491,10 @@ async fn drive(
             if let Err(e) = o.interval(iv.start, end, &iv.snapshot)
                 && !output_failed
             {
-                eprintln!("warning: an output failed: {e}");
+                lock(&live).event(format!("an output failed: {e}"));
+                if ui.is_none() {
+                    eprintln!("warning: an output failed: {e}");
+                }
                 output_failed = true;
             }
         }
@@ -421,12 +524,12 @@ async fn drive(
         if !aborted_by_threshold && !plan.thresholds.is_empty() {
             for (t, o) in plan.thresholds.iter().zip(state.thresholds.iter()) {
                 if !o.passed && t.abort_on_fail && elapsed >= t.delay_abort_eval {
-                    eprintln!(
+                    if ui.is_none() { eprintln!(
                         "threshold {} '{}' failed (observed {}) and has abort_on_fail: aborting the run",
                         t.selector,
                         t.source,
                         o.observed.map_or("-".into(), |v| format!("{v:.3}"))
-                    );
+                    ); }
                     aborted_by_threshold = true;
                     let _ = signaller.send(Signal::Abort);
                     break;
@@ -438,6 +541,12 @@ async fn drive(
         }
     }
     let elapsed = source.start().elapsed();
+    let _ = done_tx.send(());
+    if let Some(ui) = ui
+        && let Ok(Err(e)) = ui.await
+    {
+        eprintln!("warning: live UI: {e}");
+    }
     let (lost, agent_lines) = match source {
         Source::InProcess(run) => {
             run.join();

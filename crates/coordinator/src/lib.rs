@@ -56,6 +56,9 @@ pub struct CoordinatorConfig {
     pub scenario_name: String,
     pub data_files: Vec<(String, Vec<u8>)>,
     pub overrides: v1::Overrides,
+    /// Print agent comings and goings on stderr (off under a live UI, which
+    /// shows them from the live state's events).
+    pub print: bool,
 }
 
 /// Why a coordinated run could not start.
@@ -454,9 +457,11 @@ impl Coordinator {
             let mut live = lock(&self.live);
             live.event(format!("agent {name} lost ({why}); it had delivered {requests} requests"));
         }
-        eprintln!("coordinator: agent {name} lost ({why}); it had delivered {requests} requests");
+        if self.cfg.print {
+            eprintln!("coordinator: agent {name} lost ({why}); it had delivered {requests} requests");
+        }
         if self.cfg.on_agent_loss == LossPolicy::Abort {
-            eprintln!("coordinator: --on-agent-loss abort: stopping every agent");
+            lock(&self.live).event("--on-agent-loss abort: stopping every agent");
             self.stop_all(true, "an agent was lost and --on-agent-loss is abort");
         }
         self.publish_agents();
@@ -495,14 +500,14 @@ impl Coordinator {
                     return;
                 }
                 let id = self.slots.len();
-                eprintln!(
+                if self.cfg.print { eprintln!(
                     "coordinator: agent {} attached from {} ({} core(s)) — {}/{}",
                     hello.name,
                     addr.map_or("?".into(), |a| a.to_string()),
                     hello.cores,
                     self.live_slots() + 1,
                     self.cfg.expected_agents
-                );
+                ); }
                 self.slots.push(Slot {
                     name: hello.name,
                     address: addr.map_or_else(String::new, |a| a.to_string()),
@@ -536,6 +541,7 @@ impl Coordinator {
                     Some(agent_message::Msg::Snapshot(w)) => {
                         if w.r#final {
                             s.final_seen = true;
+                            s.state = AgentState::Done;
                             return;
                         }
                         // Per-agent figures for the live view, from the counters.
@@ -563,8 +569,6 @@ impl Coordinator {
                             p.reported.insert(id);
                         }
                         if let Err(e) = merge_wire_into(&w, &mut p.snapshot, &mut self.names) {
-                            let name = s.name.clone();
-                            eprintln!("coordinator: agent {name}: {e}");
                             self.mark_lost(id, format!("sent an undecodable snapshot: {e}"));
                         }
                     }
@@ -583,7 +587,9 @@ impl Coordinator {
                 let Some(s) = self.slots.get_mut(id) else { return };
                 if !self.started {
                     s.tx = None;
-                    eprintln!("coordinator: agent {} left before the start", s.name);
+                    if self.cfg.print {
+                        eprintln!("coordinator: agent {} left before the start", s.name);
+                    }
                     self.publish_agents();
                     return;
                 }

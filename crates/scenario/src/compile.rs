@@ -97,7 +97,13 @@ fn toml_error(cx: &Cx<'_>, e: &toml::de::Error) -> ScenarioError {
 const EXAMPLE: &str = "[scenarios.smoke] executor = \"constant-vus\", vus = 1, duration = \"10s\", flow = \"browse\" (see docs/scenarios.md)";
 const TOP_LEVEL: &[&str] = &["target", "data", "flows", "scenarios", "thresholds"];
 const TARGET_FIELDS: &[&str] =
-    &["base_url", "headers", "timeout", "connect_timeout", "http_version", "insecure_skip_tls_verify", "think_time"];
+    &["base_url", "shop", "headers", "timeout", "connect_timeout", "http_version", "insecure_skip_tls_verify", "think_time"];
+const SHOP_FIELDS: &[&str] = &["flags", "products"];
+/// Switches of the bundled shop a scenario may set (`stampede shop --help`).
+pub const SHOP_FLAGS: &[&str] = &["no-indexes", "cdn-misconfigured", "cache-inventory"];
+/// What relative URLs are joined to while the bundled shop is not started yet
+/// (`validate`); `run` replaces it with the shop's edge. `.invalid` never resolves.
+pub const SHOP_PLACEHOLDER: &str = "http://bundled-shop.invalid";
 const DATA_FIELDS: &[&str] = &["file", "order"];
 const FLOW_FIELDS: &[&str] = &["think_time", "steps"];
 const STEP_FIELDS: &[&str] = &["name", "method", "url", "headers", "body", "json", "think_time", "extract", "checks"];
@@ -298,7 +304,21 @@ impl<'s> Compiler<'s> {
         let node = node.unwrap_or(Node { path: "target".into(), table: &empty, at: 0..0 });
         node.deny_unknown(&cx, TARGET_FIELDS)?;
 
-        let base_url = match (&self.overrides.target, node.str(&cx, "base_url", "e.g. base_url = \"http://127.0.0.1:8080\"")?) {
+        let shop = self.shop(&node)?;
+        let written_base = node.str(&cx, "base_url", "e.g. base_url = \"http://127.0.0.1:8080\"")?;
+        if let (Some(_), Some((_, span))) = (&shop, &written_base) {
+            return Err(cx.err(
+                Some(span.clone()),
+                &node.field("base_url"),
+                "`base_url` and `shop` both say where the load goes",
+                "keep `shop` to rehearse against the bundled shop (started for you), or `base_url` for your own target; --target URL overrides both",
+            ));
+        }
+        let written_base = match (&shop, written_base) {
+            (Some(_), None) => Some((SHOP_PLACEHOLDER, 0..0)),
+            (_, w) => w,
+        };
+        let base_url = match (&self.overrides.target, written_base) {
             (Some(url), _) => Some(
                 base_url(url).map_err(|message| cx.err(None, "--target", message, "pass an http:// or https:// URL with a host, e.g. --target http://127.0.0.1:8080"))?,
             ),
@@ -324,7 +344,32 @@ impl<'s> Compiler<'s> {
             Some(v) => self.think_time(v, &node.field("think_time"))?,
             None => ThinkTime::None,
         };
-        Ok((Target { base_url, headers, timeout, connect_timeout, http_version, insecure_skip_tls_verify }, think_time))
+        let shop = if self.overrides.target.is_some() { None } else { shop };
+        Ok((Target { base_url, shop, headers, timeout, connect_timeout, http_version, insecure_skip_tls_verify }, think_time))
+    }
+
+    /// `shop = true` or `shop = { flags = [...], products = N }`.
+    fn shop(&self, node: &Node<'_, '_>) -> Result<Option<ShopSpec>> {
+        let cx = self.cx;
+        let Some(v) = node.get("shop") else { return Ok(None) };
+        let field = node.field("shop");
+        if let toml::de::DeValue::Boolean(b) = v.get_ref() {
+            return Ok(b.then(ShopSpec::default));
+        }
+        let t = cx.table_of(v, &field, v.span(), "shop = true, or shop = { flags = [\"cdn-misconfigured\"] }")?;
+        t.deny_unknown(&cx, SHOP_FIELDS)?;
+        let mut spec = ShopSpec { products: t.u64(&cx, "products", 100, 10_000_000)?, ..Default::default() };
+        if let Some(flags) = t.get("flags") {
+            let ffield = t.field("flags");
+            for f in cx.array_of(flags, &ffield, "flags = [\"no-indexes\"]")?.iter() {
+                let name = cx.str_of(f, &ffield, "a shop switch, e.g. \"no-indexes\"")?;
+                if !SHOP_FLAGS.contains(&name) {
+                    return Err(unknown_choice(&cx, f.span(), &ffield, "shop switch", name, SHOP_FLAGS));
+                }
+                spec.flags.push(name.to_string());
+            }
+        }
+        Ok(Some(spec))
     }
 
     fn think_time(&self, v: &Val<'_>, field: &str) -> Result<ThinkTime> {

@@ -42,6 +42,9 @@ pub struct Target {
     /// Base URL that relative step URLs are joined to. `None` only when every
     /// step URL is absolute.
     pub base_url: Option<String>,
+    /// The bundled shop to start and target (`[target] shop`); `None` when the
+    /// scenario targets `base_url`, or `--target` overrides it.
+    pub shop: Option<ShopSpec>,
     /// Headers sent with every request (steps may override by name).
     pub headers: Vec<(HeaderName, Template)>,
     /// Whole-request timeout (k6's default is 60 s).
@@ -50,6 +53,15 @@ pub struct Target {
     pub http_version: HttpVersion,
     /// Skip TLS certificate verification (test targets only).
     pub insecure_skip_tls_verify: bool,
+}
+
+/// How to start the bundled shop for a scenario.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShopSpec {
+    /// Peak-day switches, e.g. `cdn-misconfigured` (see `SHOP_FLAGS`).
+    pub flags: Vec<String>,
+    /// Catalog size (`None`: the shop's default).
+    pub products: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,13 +43,32 @@ fn smoke_toml_parses() {
     let plan = load(&smoke_path(), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.scenarios.len(), 2);
     assert!(plan.flows.iter().all(|f| !f.steps.is_empty()));
-    assert_eq!(plan.target.base_url.as_deref(), Some("http://127.0.0.1:8081"));
+    // It targets the bundled shop, started by `stampede run`.
+    assert_eq!(plan.target.shop, Some(stampede_scenario::ShopSpec::default()));
+    assert_eq!(plan.target.base_url.as_deref(), Some(stampede_scenario::SHOP_PLACEHOLDER));
+    let aimed = Overrides { target: Some("http://127.0.0.1:9000".into()), ..Default::default() };
+    let plan2 = load(&smoke_path(), &aimed).unwrap();
+    assert_eq!(plan2.target.shop, None, "--target replaces the bundled shop");
     assert!(plan.thresholds.len() >= 4);
     assert_eq!(plan.data[0].name.as_ref(), "terms");
     // Short enough for a smoke test.
     for s in &plan.scenarios {
         assert!(s.start_time + s.executor.planned_duration() <= Duration::from_secs(15), "{}", s.name);
     }
+}
+
+#[test]
+fn the_bundled_shop_target_is_checked() {
+    let with = |target: &str| {
+        format!("[target]\n{target}\n[flows.f]\nsteps = [{{ url = \"/\" }}]\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n")
+    };
+    let plan = parse_str(&with("shop = { flags = [\"cdn-misconfigured\"], products = 5000 }"), Path::new("s.toml"), &Overrides::default()).unwrap();
+    assert_eq!(plan.target.shop.as_ref().unwrap().flags, vec!["cdn-misconfigured".to_string()]);
+    assert_eq!(plan.target.shop.as_ref().unwrap().products, Some(5000));
+    let e = parse_str(&with("shop = { flags = [\"cdn-misconfigurd\"] }"), Path::new("s.toml"), &Overrides::default()).unwrap_err();
+    assert!(e.to_string().contains("did you mean `cdn-misconfigured`"), "{e}");
+    let e = parse_str(&with("shop = true\nbase_url = \"http://127.0.0.1:1\""), Path::new("s.toml"), &Overrides::default()).unwrap_err();
+    assert!(e.to_string().contains("`base_url` and `shop`"), "{e}");
 }
 
 #[test]

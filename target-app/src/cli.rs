@@ -1,0 +1,220 @@
+//! The `shop` command line, shared by the `shop` binary and `stampede shop`.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::{Shop, ShopConfig, ShopError};
+
+/// The bundled Stampede shop: an origin with an embedded SQLite database and a caching CDN edge in
+/// front of it. Prints `origin: URL`, `edge: URL` and `ready` on stdout once both listen and the
+/// catalog is seeded; stops cleanly on Ctrl-C or SIGTERM.
+///
+/// Peak-day mistakes to rehearse: --no-indexes (listing and search become full table scans: p99
+/// climbs with load and DB pool waits appear), --cdn-misconfigured (images sent with
+/// `Cache-Control: no-cache, private`: the edge's image hit ratio drops to 0 and every image hits the
+/// origin), --cache-inventory (stock read from a 5-minute stale cache: pages say in stock while
+/// checkouts fail with 409), --db-pool N (a small pool: waits show in shop_db_pool_wait_seconds).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShopArgs {
+    /// Address of the origin (the shop's API, pages and images).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub origin_listen: SocketAddr,
+
+    /// Address of the CDN edge (caching reverse proxy to the origin).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub edge_listen: SocketAddr,
+
+    /// Products to seed on first start, over 50 categories.
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub products: u32,
+
+    /// SQLite database file, created and seeded if new, reused if already seeded. Default: a
+    /// temporary file removed on exit.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Connections in the database pool; requests wait (measured) when all are busy.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub db_pool: u16,
+
+    /// Mistake: drop the listing and search indexes, so both become full table scans.
+    #[arg(long)]
+    pub no_indexes: bool,
+
+    /// Mistake: send images with `Cache-Control: no-cache, private`, so the edge cannot cache them.
+    #[arg(long)]
+    pub cdn_misconfigured: bool,
+
+    /// Mistake: serve stock levels from a stale cache (and let the edge cache them): products look
+    /// in stock after they sold out, and checkouts fail with 409.
+    #[arg(long)]
+    pub cache_inventory: bool,
+
+    /// Seed of the generated catalog and images (same seed, same shop).
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub seed: u64,
+
+    /// Delay added to every origin page, API and image response, to rehearse a slow origin.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub origin_delay_ms: u64,
+
+    /// Checkouts allowed per session per window before 429 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub checkout_limit: u32,
+
+    /// Length of the checkout rate-limit window.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkout_window_secs: u64,
+
+    /// Memory the edge cache may use.
+    #[arg(long, value_name = "MB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub edge_cache_mb: u64,
+
+    /// Also stop when standard input closes (how a parent process that
+    /// started the shop ties its life to its own, even if killed).
+    #[arg(long)]
+    pub stop_on_stdin_eof: bool,
+
+    /// Runtime worker threads (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+}
+
+impl ShopArgs {
+    /// The library configuration these flags describe.
+    pub fn config(&self) -> ShopConfig {
+        let mut c = ShopConfig::default();
+        c.origin_listen = self.origin_listen;
+        c.edge_listen = self.edge_listen;
+        c.products = self.products;
+        c.db_path = self.db.clone();
+        c.db_pool = usize::from(self.db_pool);
+        c.no_indexes = self.no_indexes;
+        c.cdn_misconfigured = self.cdn_misconfigured;
+        c.cache_inventory = self.cache_inventory;
+        c.seed = self.seed;
+        c.origin_delay = Duration::from_millis(self.origin_delay_ms);
+        c.checkout_limit = self.checkout_limit;
+        c.checkout_window = Duration::from_secs(self.checkout_window_secs);
+        c.edge_cache_bytes =
+            usize::try_from(self.edge_cache_mb * 1024 * 1024).unwrap_or(usize::MAX);
+        c
+    }
+}
+
+/// Runs the shop with these flags until Ctrl-C, SIGTERM (or stdin EOF).
+pub fn run(args: &ShopArgs) -> anyhow::Result<()> {
+    let nofile = crate::raise_nofile_limit();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        rt.worker_threads(usize::from(n));
+    }
+    let rt = rt
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let config = args.config();
+        let origin = crate::bind(config.origin_listen).await?;
+        let edge = crate::bind(config.edge_listen).await?;
+        let (origin_addr, edge_addr) = (origin.local_addr()?, edge.local_addr()?);
+        match &config.db_path {
+            Some(p) => eprintln!(
+                "shop: opening {} ({} products if new)…",
+                p.display(),
+                config.products
+            ),
+            None => eprintln!(
+                "shop: seeding {} products into a temporary database…",
+                config.products
+            ),
+        }
+        let shop = Shop::open(config).await.context("cannot open the shop")?;
+        let report = shop.open_report();
+        match report.seeded_in {
+            Some(d) => eprintln!(
+                "shop: seeded {} products in {:.2} s ({})",
+                report.products,
+                d.as_secs_f64(),
+                report.path.display()
+            ),
+            None => eprintln!(
+                "shop: reusing {} products in {}",
+                report.products,
+                report.path.display()
+            ),
+        }
+        if let Some(n) = nofile {
+            eprintln!("shop: open-files limit {n}");
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "origin: http://{origin_addr}")?;
+        writeln!(out, "edge: http://{edge_addr}")?;
+        writeln!(out, "ready")?;
+        out.flush()?;
+        drop(out);
+        shop.serve(origin, edge, stop_signal(args.stop_on_stdin_eof)).await?;
+        eprintln!("shop: stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C, or SIGTERM (how a parent process stops the shop).
+async fn stop_signal(stdin_eof: bool) {
+    if stdin_eof {
+        tokio::select! {
+            _ = stdin_closed() => return,
+            _ = Box::pin(stop_signal(false)) => return,
+        }
+    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Resolves when standard input reaches end of file (the parent went away).
+async fn stdin_closed() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    while let Ok(n) = stdin.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+/// The `shop` command: exit code 2 for mistakes a user can fix, 1 otherwise.
+pub fn main_with(args: &ShopArgs) -> std::process::ExitCode {
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("shop: error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            let user = err.chain().any(|c| c.downcast_ref::<ShopError>().is_some_and(ShopError::is_user_error));
+            std::process::ExitCode::from(if user { 2 } else { 1 })
+        }
+    }
+}
