@@ -78,7 +78,7 @@ for r in $(seq "$ROUNDS"); do
   echo "$wrk_cpu $wrk_reqs" >> "$OUT/wrk-cpu.txt"
   echo "scale=12; $wrk_cpu / $wrk_reqs * 1000000" | bc >> "$WORK/wrk.us"
 
-  /usr/bin/time -f "%U %S" -o "$WORK/st.time" taskset -c 0 "$BIN" run "$WORK/throughput.toml" --workers 1 -q --out json="$WORK/st.json" > /dev/null
+  /usr/bin/time -f "%U %S" -o "$WORK/st.time" taskset -c 0 "$BIN" run "$WORK/throughput.toml" --agents 0 --workers 1 -q --headless --out json="$WORK/st.json" > /dev/null
   st_reqs=$(python3 -c "import json;print(json.load(open('$WORK/st.json'))['metrics']['http_reqs']['count'])")
   st_cpu=$(cpu_of "$WORK/st.time")
   echo "scale=12; $st_cpu / $st_reqs * 1000000" | bc >> "$WORK/st.us"
@@ -109,7 +109,7 @@ graceful_ramp_down = "0s"
 graceful_stop = "0s"
 flow = "idle"
 TOML
-  "$BIN" run "$WORK/idle.toml" -q --out json="$WORK/idle.json" > /dev/null &
+  "$BIN" run "$WORK/idle.toml" --agents 0 -q --headless --out json="$WORK/idle.json" > /dev/null &
   local pid=$!
   sleep 22
   local rss

@@ -76,6 +76,9 @@ impl Vu {
             scen.flows.iter().find(|f| f.cumulative_weight > r).unwrap_or(&scen.flows[0]).flow
         };
         self.pick_data_rows(w);
+        // As k6 does by default: every iteration starts with an empty cookie
+        // jar (a new visitor); connections stay open, as a browser's do.
+        self.cookies.clear();
         let flow: &Flow = &plan.flows[flow_idx];
         for step in &flow.steps {
             self.step(w, step).await;
