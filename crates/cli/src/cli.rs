@@ -28,6 +28,8 @@ pub enum Command {
     Coordinator(CoordinatorArgs),
     /// Generate load for a coordinator (dials out to it).
     Agent(AgentArgs),
+    /// Re-render HTML and/or JUnit reports from a saved `--out json=` file.
+    Report(ReportFileArgs),
     /// Run the bundled shop (origin + CDN edge) on loopback until Ctrl-C.
     ///
     /// Scenarios with `[target] shop` start it by themselves; this runs it on
@@ -73,7 +75,10 @@ pub struct ValidateArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
     /// Write results, e.g. `json=summary.json`. Repeatable. Kinds: json (the
-    /// full summary and per-interval series).
+    /// full summary and per-interval series), hlog (HdrHistogram interval
+    /// log), csv (one row per interval and series), html (self-contained
+    /// report with charts), junit (thresholds and checks as test cases).
+    /// See docs/outputs.md.
     #[arg(long = "out", short = 'o', value_name = "KIND=PATH", value_parser = stampede_report::outputs::parse_spec)]
     pub out: Vec<(String, PathBuf)>,
     /// Seconds between live progress lines on stderr.
@@ -82,6 +87,10 @@ pub struct ReportArgs {
     /// Print no progress lines.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Serve live Prometheus metrics on this address (GET /metrics; see
+    /// dashboards/README.md), e.g. 127.0.0.1:9650.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
     /// No live terminal UI: plain progress lines on stderr (automatic when
     /// stdout is not a terminal).
     #[arg(long)]
@@ -108,6 +117,18 @@ pub struct RunArgs {
     /// Load worker threads in total (default: one per core).
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportFileArgs {
+    /// A JSON summary written by `--out json=PATH`.
+    pub json: PathBuf,
+    /// Write a self-contained HTML report here.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Write a JUnit XML file here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -71,3 +71,22 @@ pub fn load_plan(
     };
     stampede_scenario::load(file, &overrides)
 }
+
+/// `stampede report RUN.json --html OUT --junit OUT`.
+pub fn report(args: &cli::ReportFileArgs) -> i32 {
+    if args.html.is_none() && args.junit.is_none() {
+        eprintln!("error: say what to write: --html OUT.html and/or --junit OUT.xml");
+        return exit::INVALID_INPUT;
+    }
+    match stampede_report::rerender(&args.json, args.html.as_deref(), args.junit.as_deref()) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("error: {}: {e}", args.json.display());
+            exit::INVALID_INPUT
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ERROR
+        }
+    }
+}

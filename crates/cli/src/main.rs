@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Coordinator(args) => block_on(stampede::run::coordinate(args)),
         Command::Agent(args) => block_on(stampede::agent::run(args)),
         Command::Shop(args) => return stampede_shop::cli::main_with(&args),
+        Command::Report(args) => stampede::report(&args),
     };
     ExitCode::from(code as u8)
 }

@@ -407,6 +407,17 @@ async fn drive(
 ) -> anyhow::Result<i32> {
     let signaller = source.signaller();
     let planned = plan_duration(plan);
+    // Live Prometheus endpoint, for as long as the run lasts.
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = &report.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on --metrics-listen {addr}"))?;
+        if !report.quiet && !ui_wanted(report.headless) {
+            eprintln!("Prometheus metrics on http://{}/metrics", listener.local_addr()?);
+        }
+        tokio::spawn(stampede_report::serve_metrics(listener, live.clone(), async {
+            let _ = metrics_stopped.await;
+        }));
+    }
     let peak = plan_peak_vus(plan);
     // Ctrl-C: first asks for a graceful stop, second aborts.
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -613,7 +624,10 @@ async fn drive(
         let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
     }
+    let _ = metrics_stop.send(());
+    let agents = lock(&live).agents.clone();
     for o in outputs.iter_mut() {
+        o.agents(&agents);
         if let Err(e) = o.finish(&summary) {
             eprintln!("error: writing an output failed: {e}");
             return Ok(exit::ERROR);

@@ -45,7 +45,8 @@ struct Run {
 }
 
 fn run(file: &Path, extra: &[&str]) -> Run {
-    let json = file.with_extension(format!("{}.json", extra.join("_").replace(['-', ' '], "")));
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("summary.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
         .arg("run")
         .arg(file)

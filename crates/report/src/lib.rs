@@ -1,16 +1,39 @@
-//! stampede-report: what a run leaves behind for people and machines.
+//! stampede-report: what a run leaves behind for people and machines, and
+//! what it shows to monitoring while it goes on.
 //!
 //! Owns the end-of-test summary (one structure, rendered as text for the
-//! terminal and written as JSON). It reads merged snapshots; it never touches
-//! the load path.
+//! terminal and written as JSON), the `--out KIND=PATH` writers (JSON, HDR
+//! interval log, CSV, HTML, JUnit), re-rendering reports from a saved JSON
+//! summary, and the Prometheus exposition of the live run state. It reads
+//! merged snapshots and the live state; it never touches the load path, and
+//! it does not decide anything about a run (thresholds are evaluated by
+//! `stampede-metrics`).
 //!
 //! # Layout
-//! - [`summary`]: the summary structure and its JSON schema.
-//! - [`text`]: the terminal rendering, in the spirit of k6's.
-//! - [`outputs`]: `--out KIND=PATH` destinations.
+//! - [`summary`]: the summary structure built from the merged run.
+//! - [`doc`]: the JSON document as owned, deserializable data
+//!   (`stampede.summary/v1`, `docs/json-summary.md`); HTML and JUnit render from it.
+//! - [`text`]: the terminal rendering, in the spirit of k6's, and shared formatting.
+//! - [`outputs`]: the [`Output`](outputs::Output) trait, `--out` kinds, the JSON
+//!   writer and [`rerender`].
+//! - [`hlog`]: HdrHistogram interval log writer (streamed).
+//! - [`csvlog`]: CSV time series writer (streamed).
+//! - [`html`] and [`svg`]: the self-contained HTML report and its charts.
+//! - [`junit`]: JUnit XML of thresholds and checks.
+//! - [`prometheus`]: `/metrics` text and its HTTP server.
 
+pub mod csvlog;
+pub mod doc;
+pub mod hlog;
+pub mod html;
+pub mod junit;
 pub mod outputs;
+pub mod prometheus;
 pub mod summary;
+pub mod svg;
 pub mod text;
 
+pub use doc::Report;
+pub use outputs::rerender;
+pub use prometheus::{prometheus_text, serve_metrics};
 pub use summary::{RunInfo, Summary};

@@ -1,13 +1,19 @@
 //! `--out KIND=PATH` outputs. Each output is an [`Output`] that sees every
 //! interval as it is merged (so streaming formats can append and flush) and
 //! the summary at the end.
+//!
+//! Streaming kinds (`hlog`, `csv`) write each interval as it comes and keep
+//! nothing of past intervals; end-of-run kinds (`json`, `html`, `junit`)
+//! write their file in [`Output::finish`], and keep meanwhile only the small
+//! per-interval [`Point`]s, in a temporary file rather than in memory. Formats: `docs/outputs.md`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use stampede_metrics::Snapshot;
-use stampede_metrics::live::Point;
+use stampede_metrics::live::{AgentInfo, Point};
 
+use crate::doc::{AgentDoc, Report};
 use crate::summary::Summary;
 
 /// What an output knows about the run before it starts.
@@ -25,12 +31,21 @@ pub trait Output: Send {
     /// Called once per merged interval, in order. `start`/`end` are from the
     /// run start.
     fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> std::io::Result<()>;
+    /// The load generators of the run, as last seen; call it before
+    /// [`Output::finish`] (the reports that list agents keep the latest call).
+    fn agents(&mut self, _agents: &[AgentInfo]) {}
     /// Called once at the end, with the summary of everything measured.
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
 }
 
 /// Output kinds and the help line `--out` shows.
-pub const KINDS: &[(&str, &str)] = &[("json", "the full summary plus per-interval time series")];
+pub const KINDS: &[(&str, &str)] = &[
+    ("json", "the full summary plus per-interval time series (docs/json-summary.md)"),
+    ("hlog", "HdrHistogram interval log: latency histograms per request name, every interval"),
+    ("csv", "one row per interval and series, for spreadsheets, appended every interval"),
+    ("html", "a self-contained HTML report with charts"),
+    ("junit", "JUnit XML: one test case per threshold and per check"),
+];
 
 /// Parses `KIND=PATH`.
 pub fn parse_spec(spec: &str) -> Result<(String, PathBuf), String> {
@@ -50,52 +65,188 @@ pub fn parse_spec(spec: &str) -> Result<(String, PathBuf), String> {
 pub fn open(kind: &str, path: &Path, ctx: &RunContext) -> std::io::Result<Box<dyn Output>> {
     match kind {
         "json" => Ok(Box::new(JsonOutput::create(path, ctx)?)),
+        "hlog" => Ok(Box::new(crate::hlog::HlogOutput::create(path, ctx)?)),
+        "csv" => Ok(Box::new(crate::csvlog::CsvOutput::create(path, ctx)?)),
+        "html" => Ok(Box::new(crate::html::HtmlOutput::create(path, ctx)?)),
+        "junit" => Ok(Box::new(crate::junit::JunitOutput::create(path, ctx)?)),
         other => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("unknown output kind `{other}`"))),
+    }
+}
+
+/// Checks early that `path` can be written (creating it empty if absent).
+pub(crate) fn touch(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new().create(true).append(true).open(path).map(drop)
+}
+
+/// What the end-of-run reports keep while a run goes on: one [`Point`] per
+/// interval, spilled to an unlinked temporary file (88 bytes each) so their
+/// memory does not grow with the run, and the latest agent list.
+pub(crate) struct Collected {
+    points: PointSpill,
+    pub agents: Vec<AgentDoc>,
+}
+
+impl Collected {
+    pub fn new() -> std::io::Result<Collected> {
+        Ok(Collected { points: PointSpill::new()?, agents: Vec::new() })
+    }
+
+    pub fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> std::io::Result<()> {
+        self.points.push(&Point::of(end, snapshot, (end - start).as_secs_f64()))
+    }
+
+    pub fn agents(&mut self, agents: &[AgentInfo]) {
+        self.agents = agents.iter().map(AgentDoc::from).collect();
+    }
+
+    pub fn report(&mut self, summary: &Summary) -> std::io::Result<Report> {
+        Ok(Report::new(summary, &self.points.read_all()?, &self.agents))
+    }
+}
+
+/// Chart points in a temporary file: appended as fixed-size records, read
+/// back once at the end. The file is unlinked as soon as it is created
+/// (Unix), so nothing is left behind, even by a killed run.
+pub(crate) struct PointSpill {
+    file: std::io::BufWriter<std::fs::File>,
+    len: usize,
+}
+
+const POINT_FIELDS: usize = 11;
+
+impl PointSpill {
+    pub fn new() -> std::io::Result<PointSpill> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "stampede-points-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        // Unix keeps an unlinked file while it is open; elsewhere this fails
+        // and the file stays in the temp folder.
+        let _ = std::fs::remove_file(&path);
+        Ok(PointSpill { file: std::io::BufWriter::new(file), len: 0 })
+    }
+
+    pub fn push(&mut self, p: &Point) -> std::io::Result<()> {
+        use std::io::Write;
+        let fields: [f64; POINT_FIELDS] = [
+            p.t.as_secs_f64(),
+            p.rps,
+            p.error_rate,
+            p.p50_ms,
+            p.p95_ms,
+            p.p99_ms,
+            p.vus as f64,
+            p.cdn_hit_ratio.unwrap_or(f64::NAN),
+            p.data_in_per_s,
+            p.data_out_per_s,
+            p.iterations_per_s,
+        ];
+        for f in fields {
+            self.file.write_all(&f.to_le_bytes())?;
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn read_all(&mut self) -> std::io::Result<Vec<Point>> {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        self.file.flush()?;
+        let f = self.file.get_mut();
+        f.seek(SeekFrom::Start(0))?;
+        let mut bytes = Vec::with_capacity(self.len * POINT_FIELDS * 8);
+        f.read_to_end(&mut bytes)?;
+        f.seek(SeekFrom::End(0))?;
+        let points = bytes
+            .chunks_exact(POINT_FIELDS * 8)
+            .map(|rec| {
+                let v = |i: usize| f64::from_le_bytes(rec[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+                Point {
+                    t: Duration::from_secs_f64(v(0).max(0.0)),
+                    rps: v(1),
+                    error_rate: v(2),
+                    p50_ms: v(3),
+                    p95_ms: v(4),
+                    p99_ms: v(5),
+                    vus: v(6) as u64,
+                    cdn_hit_ratio: Some(v(7)).filter(|c| !c.is_nan()),
+                    data_in_per_s: v(8),
+                    data_out_per_s: v(9),
+                    iterations_per_s: v(10),
+                }
+            })
+            .collect();
+        Ok(points)
     }
 }
 
 /// `json=PATH`: the summary plus the per-interval time series, written at the end.
 pub struct JsonOutput {
     path: PathBuf,
-    points: Vec<Point>,
+    collected: Collected,
 }
 
 impl JsonOutput {
     pub fn create(path: &Path, _ctx: &RunContext) -> std::io::Result<JsonOutput> {
-        std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(JsonOutput { path: path.to_path_buf(), points: Vec::new() })
+        touch(path)?;
+        Ok(JsonOutput { path: path.to_path_buf(), collected: Collected::new()? })
     }
 }
 
 impl Output for JsonOutput {
     fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> std::io::Result<()> {
-        self.points.push(Point::of(end, snapshot, (end - start).as_secs_f64()));
-        Ok(())
+        self.collected.interval(start, end, snapshot)
+    }
+
+    fn agents(&mut self, agents: &[AgentInfo]) {
+        self.collected.agents(agents);
     }
 
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
-        let mut v = serde_json::to_value(summary).map_err(std::io::Error::other)?;
-        let series: Vec<serde_json::Value> = self
-            .points
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "t": p.t.as_secs_f64(),
-                    "rps": p.rps,
-                    "error_rate": p.error_rate,
-                    "p50_ms": p.p50_ms,
-                    "p95_ms": p.p95_ms,
-                    "p99_ms": p.p99_ms,
-                    "vus": p.vus,
-                    "cdn_hit_ratio": p.cdn_hit_ratio,
-                    "data_in_per_s": p.data_in_per_s,
-                    "data_out_per_s": p.data_out_per_s,
-                    "iterations_per_s": p.iterations_per_s,
-                })
-            })
-            .collect();
-        v["intervals"] = serde_json::Value::Array(series);
-        let text = serde_json::to_string_pretty(&v).map_err(std::io::Error::other)?;
-        std::fs::write(&self.path, text)
+        std::fs::write(&self.path, self.collected.report(summary)?.to_json())
+    }
+}
+
+/// Re-renders reports from a JSON summary saved by `--out json=PATH`
+/// (`stampede report RUN.json --html OUT.html --junit OUT.xml`).
+pub fn rerender(json_path: &Path, html: Option<&Path>, junit: Option<&Path>) -> std::io::Result<()> {
+    let report = Report::load(json_path)?;
+    if let Some(path) = html {
+        std::fs::write(path, crate::html::render(&report))?;
+    }
+    if let Some(path) = junit {
+        std::fs::write(path, crate::junit::render(&report))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spilled_points_read_back_exactly() {
+        let mut spill = PointSpill::new().unwrap();
+        let a = Point {
+            t: Duration::from_millis(1500),
+            rps: 999.5,
+            error_rate: 0.01,
+            p50_ms: 1.234,
+            p95_ms: 5.0,
+            p99_ms: 12.7,
+            vus: 42,
+            cdn_hit_ratio: Some(0.8),
+            data_in_per_s: 1e6,
+            data_out_per_s: 2e5,
+            iterations_per_s: 500.0,
+        };
+        let b = Point { t: Duration::from_secs(3), cdn_hit_ratio: None, ..a };
+        spill.push(&a).unwrap();
+        assert_eq!(spill.read_all().unwrap(), vec![a]);
+        spill.push(&b).unwrap();
+        assert_eq!(spill.read_all().unwrap(), vec![a, b], "reading does not lose the append position");
     }
 }

@@ -2,11 +2,11 @@
 //! the JSON file are both made from, so they never disagree.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Serialize;
+use stampede_metrics::hist::us_to_ms;
 use stampede_metrics::snapshot::Value;
-use stampede_metrics::{ErrorKind, RequestStats, Snapshot, ThresholdOutcome, TrendStats};
+use stampede_metrics::{ErrorKind, Histogram, RequestStats, Snapshot, ThresholdOutcome, TrendStats};
 use stampede_scenario::threshold::{Metric, MetricKind};
 
 /// Version of the JSON summary schema (`docs/json-summary.md`).
@@ -78,6 +78,34 @@ impl CdnSummary {
     }
 }
 
+/// One point of a latency-by-percentile curve.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct PercentilePoint {
+    /// Percentile, 0–100.
+    pub p: f64,
+    pub ms: f64,
+}
+
+/// Percentiles of the distribution curve: four per decade of `1/(1-q)`, from
+/// the minimum to p99.999 (HdrHistogram's classic percentile plot).
+pub const PERCENTILES: [f64; 21] = [
+    0.0, 25.0, 50.0, 75.0, 90.0, 92.5, 95.0, 97.5, 99.0, 99.25, 99.5, 99.75, 99.9, 99.925, 99.95, 99.975, 99.99,
+    99.9925, 99.995, 99.9975, 99.999,
+];
+
+/// The latency-by-percentile curve of a histogram in µs, ending with the max.
+pub fn percentile_curve(h: &Histogram) -> Vec<PercentilePoint> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<PercentilePoint> = PERCENTILES
+        .iter()
+        .map(|&p| PercentilePoint { p, ms: us_to_ms(h.value_at_quantile(p / 100.0) as f64) })
+        .collect();
+    out.push(PercentilePoint { p: 100.0, ms: us_to_ms(h.max() as f64) });
+    out
+}
+
 /// Per request name, every scenario, method and status merged.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestSummary {
@@ -87,6 +115,9 @@ pub struct RequestSummary {
     pub failed: u64,
     pub error_rate: f64,
     pub duration: TrendStats,
+    /// `http_req_duration` by percentile, read off the merged HDR histogram
+    /// ([`PERCENTILES`], then 100 = max): what the HTML report plots.
+    pub duration_percentiles: Vec<PercentilePoint>,
     pub waiting: TrendStats,
     pub statuses: BTreeMap<String, u64>,
     pub errors: BTreeMap<&'static str, u64>,
@@ -138,7 +169,6 @@ pub struct Summary {
 impl Summary {
     pub fn build(run: RunInfo, snap: &Snapshot, thresholds: Vec<ThresholdOutcome>, vus_peak: u64) -> Summary {
         let secs = run.duration_s.max(1e-9);
-        let elapsed = Duration::from_secs_f64(run.duration_s.max(0.0));
         let mut metrics = BTreeMap::new();
         for m in Metric::ALL {
             let s = match snap.query(m, &[]) {
@@ -156,7 +186,6 @@ impl Summary {
             };
             metrics.insert(m.name(), s);
         }
-        let _ = elapsed;
 
         let mut series = Vec::new();
         for (k, r) in &snap.requests {
@@ -217,6 +246,7 @@ impl Summary {
                 failed: r.failed,
                 error_rate: if r.count > 0 { r.failed as f64 / r.count as f64 } else { 0.0 },
                 duration: TrendStats::of(&r.duration),
+                duration_percentiles: percentile_curve(&r.duration),
                 waiting: TrendStats::of(&r.waiting),
                 statuses,
                 errors: errs,

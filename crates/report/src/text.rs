@@ -30,7 +30,51 @@ pub fn fmt_bytes(b: f64) -> String {
     if i == 0 { format!("{v:.0} {}", UNITS[i]) } else { format!("{v:.1} {}", UNITS[i]) }
 }
 
-fn pct(r: f64) -> String {
+/// A threshold's observed value in its unit, e.g. `p(95)=812.00ms`,
+/// `rate=0.42%`; says so when no sample matched the selector.
+pub fn fmt_observed(metric: &str, threshold: &str, observed: Option<f64>) -> String {
+    let Some(v) = observed else { return "no samples matched this selector".to_string() };
+    let agg = threshold.split(['<', '>', '=', '!']).next().unwrap_or("").trim();
+    let time = metric.starts_with("http_req_")
+        && !metric.starts_with("http_req_failed")
+        && !metric.starts_with("http_reqs")
+        || metric.starts_with("iteration_duration")
+        || metric.starts_with("intended_latency")
+        || metric.starts_with("scheduling_lag");
+    if time && !agg.starts_with("count") {
+        format!("{agg}={}", fmt_ms(v))
+    } else if agg.starts_with("rate") && v <= 1.0 {
+        format!("{agg}={}", pct(v))
+    } else {
+        format!("{agg}={v:.4}")
+    }
+}
+
+/// Unix milliseconds as RFC 3339 UTC (`2025-11-28T09:00:00.000Z`).
+pub fn iso8601_utc(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        unix_ms % 1000
+    )
+}
+
+/// A ratio as a percentage with two decimals.
+pub fn pct(r: f64) -> String {
     format!("{:.2}%", r * 100.0)
 }
 
@@ -73,25 +117,7 @@ pub fn render(s: &Summary, color: bool) -> String {
                 last = &t.metric;
             }
             let (mark, c) = if t.passed { ("✓", ok) } else { ("✗", bad) };
-            let observed = match t.observed {
-                None => "no samples matched this selector".to_string(),
-                Some(v) => {
-                    let agg = t.threshold.split(['<', '>', '=', '!']).next().unwrap_or("").trim();
-                    let time = t.metric.starts_with("http_req_")
-                        && !t.metric.starts_with("http_req_failed")
-                        && !t.metric.starts_with("http_reqs")
-                        || t.metric.starts_with("iteration_duration")
-                        || t.metric.starts_with("intended_latency")
-                        || t.metric.starts_with("scheduling_lag");
-                    if time && !agg.starts_with("count") {
-                        format!("{agg}={}", fmt_ms(v))
-                    } else if agg.starts_with("rate") && v <= 1.0 {
-                        format!("{agg}={}", pct(v))
-                    } else {
-                        format!("{agg}={v:.4}")
-                    }
-                }
-            };
+            let observed = fmt_observed(&t.metric, &t.threshold, t.observed);
             let _ = writeln!(out, "    {c}{mark}{reset} '{}' {observed}", t.threshold);
         }
     }
@@ -149,11 +175,9 @@ pub fn render(s: &Summary, color: bool) -> String {
         if present.is_empty() {
             continue;
         }
-        if *title == *"EXECUTION" {
-            // dropped_iterations is noise when zero.
-        }
         let _ = writeln!(out, "    {title}");
         for (n, m) in present {
+            // dropped_iterations is noise when zero.
             if n == "dropped_iterations" && matches!(m, MetricSummary::Counter { count: 0, .. }) {
                 continue;
             }
@@ -218,4 +242,24 @@ pub fn render(s: &Summary, color: bool) -> String {
         s.run.exit_code
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601_utc(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(iso8601_utc(1_764_320_400_000), "2025-11-28T09:00:00.000Z");
+    }
+
+    #[test]
+    fn observed_values_carry_their_unit() {
+        assert_eq!(fmt_observed("http_req_duration{name:checkout}", "p(95)<800", Some(912.0)), "p(95)=912.00ms");
+        assert_eq!(fmt_observed("http_req_failed", "rate<0.01", Some(0.02)), "rate=2.00%");
+        assert_eq!(fmt_observed("http_reqs", "count>10", Some(4.0)), "count=4.0000");
+        assert!(fmt_observed("checks", "rate>0.9", None).contains("no samples"));
+    }
 }
