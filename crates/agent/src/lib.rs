@@ -39,6 +39,9 @@ pub struct AgentConfig {
     pub labels: Vec<(String, String)>,
     /// Print only errors.
     pub quiet: bool,
+    /// Receives this agent's own measurements, interval by interval, then
+    /// `None` when its run is over (the CLI writes them to `--out` files).
+    pub local_record: Option<tokio::sync::mpsc::UnboundedSender<Option<stampede_engine::IntervalSnapshot>>>,
 }
 
 /// Errors that end the agent (others are retried).

@@ -216,7 +216,11 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
             }
             iv = next(&mut run), if !finished => {
                 match iv {
-                    Some(IntervalSnapshot { index, snapshot, .. }) => {
+                    Some(iv) => {
+                        if let Some(rec) = &cfg.local_record {
+                            let _ = rec.send(Some(iv.clone()));
+                        }
+                        let IntervalSnapshot { index, snapshot, .. } = iv;
                         requests += snapshot.total_requests();
                         let wire = stampede_proto::convert::to_wire(index, false, &snapshot);
                         if let Err(e) = send(tx.clone(), msg(agent_message::Msg::Snapshot(wire))).await {
@@ -229,6 +233,9 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             r.join();
                         }
                         finished = true;
+                        if let Some(rec) = &cfg.local_record {
+                            let _ = rec.send(None);
+                        }
                         let last = v1::Snapshot { index: u64::MAX, r#final: true, ..Default::default() };
                         send(tx.clone(), msg(agent_message::Msg::Snapshot(last))).await?;
                         send(tx.clone(), msg(agent_message::Msg::Done(v1::Done { requests }))).await?;

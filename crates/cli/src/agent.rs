@@ -28,6 +28,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
     // Never accept more VUs than descriptors allow (one connection each).
     let fd_cap = limit.saturating_sub(crate::run::FD_RESERVE);
     let max_vus = if args.max_vus == 0 { fd_cap } else { args.max_vus.min(fd_cap) };
+    let local_record = if args.out.is_empty() {
+        None
+    } else {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(record_locally(args.out.clone(), rx));
+        Some(tx)
+    };
     let cfg = AgentConfig {
         coordinator: args.coordinator.clone(),
         token,
@@ -39,6 +46,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
         tls_ca,
         labels: Vec::new(),
         quiet: args.quiet,
+        local_record,
     };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -52,6 +60,61 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
         Err(e) => {
             eprintln!("error: {e}");
             Ok(exit::ERROR)
+        }
+    }
+}
+
+/// Writes this agent's own intervals to its `--out` files, one set per run.
+async fn record_locally(
+    specs: Vec<(String, std::path::PathBuf)>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Option<stampede_engine::IntervalSnapshot>>,
+) {
+    use stampede_report::outputs::{Output, RunContext};
+    let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+    let mut total = stampede_metrics::Snapshot::default();
+    let mut started = std::time::Instant::now();
+    let ctx = || RunContext {
+        scenario_file: "agent".into(),
+        started_at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
+        interval: std::time::Duration::from_secs(1),
+    };
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Some(iv) => {
+                if outputs.is_empty() {
+                    started = std::time::Instant::now();
+                    let c = ctx();
+                    for (kind, path) in &specs {
+                        match stampede_report::outputs::open(kind, path, &c) {
+                            Ok(o) => outputs.push(o),
+                            Err(e) => eprintln!("agent: cannot write {kind} output {}: {e}", path.display()),
+                        }
+                    }
+                }
+                let end = iv.start + std::time::Duration::from_secs(1);
+                for o in outputs.iter_mut() {
+                    let _ = o.interval(iv.start, end, &iv.snapshot);
+                }
+                total.accumulate(&iv.snapshot);
+            }
+            None => {
+                let info = stampede_report::RunInfo {
+                    scenario_file: "agent".into(),
+                    started_at_ms: 0,
+                    duration_s: started.elapsed().as_secs_f64(),
+                    planned_duration_s: 0.0,
+                    outcome: "completed".into(),
+                    exit_code: 0,
+                };
+                let summary = stampede_report::Summary::build(info, &total, Vec::new(), total.vus_max());
+                for o in outputs.iter_mut() {
+                    if let Err(e) = o.finish(&summary) {
+                        eprintln!("agent: writing an output failed: {e}");
+                    }
+                }
+                outputs.clear();
+                total = stampede_metrics::Snapshot::default();
+            }
         }
     }
 }

@@ -203,6 +203,10 @@ pub struct AgentArgs {
     /// Print only errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Also keep this agent's own measurements, e.g. `hlog=agent.hlog`
+    /// (repeatable; the kinds of `run --out`). Written per run.
+    #[arg(long = "out", short = 'o', value_name = "KIND=PATH", value_parser = stampede_report::outputs::parse_spec)]
+    pub out: Vec<(String, PathBuf)>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -334,3 +334,83 @@ async fn the_agent_channel_runs_over_tls() {
     assert!(server.seen.requests.load(Ordering::Relaxed) > 0);
     let _ = agent.wait_with_output().await;
 }
+
+/// Every sample each agent measured, from its own HdrHistogram log, in one
+/// histogram: the coordinator's merged percentiles must equal its percentiles.
+fn all_samples(hlogs: &[std::path::PathBuf]) -> stampede_metrics::Histogram {
+    use base64::Engine;
+    let mut all = stampede_metrics::hist::new_histogram();
+    for path in hlogs {
+        let text = std::fs::read_to_string(path).unwrap();
+        for line in text.lines().filter(|l| l.starts_with("Tag=http_req_duration,")) {
+            let payload = line.rsplit(',').next().unwrap();
+            let bytes = base64::engine::general_purpose::STANDARD.decode(payload).unwrap();
+            stampede_metrics::hist::merge(&mut all, &stampede_metrics::hist::decode(&bytes).unwrap());
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_percentiles_equal_one_histogram_of_every_sample() {
+    let server = Server::start().await;
+    let scenario = format!(
+        r#"
+[target]
+base_url = "{}"
+[[flows.main.steps]]
+name = "dist"
+url = "/dist"
+[scenarios.main]
+executor = "shared-iterations"
+vus = 60
+iterations = 3000
+flow = "main"
+"#,
+        server.url()
+    );
+    let logs = tempdir();
+    let hlogs: Vec<_> = (0..3).map(|i| logs.path().join(format!("agent-{i}.hlog"))).collect();
+    let dir = tempdir();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, &scenario).unwrap();
+    let json = dir.path().join("merged.json");
+    let port = free_port();
+    let coordinator = Command::new(BIN)
+        .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--agents", "3", "-q"])
+        .arg("--out")
+        .arg(format!("json={}", json.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut agents = Vec::new();
+    for (i, h) in hlogs.iter().enumerate() {
+        agents.push(
+            Command::new(BIN)
+                .args(["agent", "--coordinator", &format!("http://127.0.0.1:{port}"), "--once", "--workers", "1", "-q"])
+                .args(["--name", &format!("agent-{i}"), "--out", &format!("hlog={}", h.display())])
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let out = tokio::time::timeout(Duration::from_secs(90), coordinator.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for mut a in agents {
+        let _ = a.wait().await;
+    }
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let all = all_samples(&hlogs);
+    assert_eq!(all.len(), 3000, "every sample is in exactly one agent's log");
+    let merged = &s["metrics"]["http_req_duration"];
+    let ms = |us: u64| us as f64 / 1000.0;
+    assert_eq!(merged["count"], 3000);
+    assert_eq!(merged["p50"].as_f64().unwrap(), ms(all.value_at_quantile(0.5)));
+    assert_eq!(merged["p99"].as_f64().unwrap(), ms(all.value_at_quantile(0.99)));
+    assert_eq!(merged["max"].as_f64().unwrap(), ms(all.max()));
+    // The known distribution: 1..100 ms uniformly.
+    let p50 = merged["p50"].as_f64().unwrap();
+    assert!((50.0..60.0).contains(&p50), "p50 {p50}");
+}

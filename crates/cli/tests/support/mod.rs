@@ -132,6 +132,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
     let ok = |body: &'static str| Ok(Response::new(Full::new(Bytes::from_static(body.as_bytes()))));
     match path.as_str() {
         "/ok" => ok("ok"),
+        "/dist" => {
+            // A known distribution: 1..=100 ms, uniformly, in a fixed order.
+            let ms = (n * 7919) % 100 + 1;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ok("ok")
+        }
         "/flaky" => {
             // Every tenth response lacks the word the check looks for.
             let i = seen.flaky.fetch_add(1, Ordering::Relaxed);
