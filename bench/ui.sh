@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BIN=$PWD/target/release/stampede
-cd "$(dirname "$0")/.." && cargo build -q --release -p stampede
+cargo build -q --release -p stampede
 $BIN shop --products 20000 > /tmp/uishop.out 2>/dev/null &
 SHOP=$!
 sleep 3
