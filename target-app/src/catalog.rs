@@ -60,9 +60,9 @@ pub const CATEGORIES: [&str; 50] = [
 ];
 
 const ADJECTIVES: [&str; 24] = [
-    "Classic", "Urban", "Vintage", "Premium", "Everyday", "Compact", "Rugged", "Slim", "Cozy",
-    "Bold", "Quiet", "Swift", "Arctic", "Solar", "Midnight", "Crimson", "Golden", "Misty",
-    "Coastal", "Alpine", "Electric", "Velvet", "Nordic", "Desert",
+    "Classic", "Urban", "Vintage", "Premium", "Everyday", "Compact", "Rugged", "Slim", "Cozy", "Bold", "Quiet",
+    "Swift", "Arctic", "Solar", "Midnight", "Crimson", "Golden", "Misty", "Coastal", "Alpine", "Electric", "Velvet",
+    "Nordic", "Desert",
 ];
 
 const MATERIALS: [&str; 16] = [
@@ -103,9 +103,7 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(seed: u64) -> Self {
-        Self {
-            rng: fastrand::Rng::with_seed(seed),
-        }
+        Self { rng: fastrand::Rng::with_seed(seed) }
     }
 
     pub fn product(&mut self, id: i64) -> NewProduct {
@@ -116,11 +114,7 @@ impl Generator {
         let noun = CATEGORIES[category];
         // Popularity is heavily skewed, as real catalogs are: a few best sellers, a long tail.
         let popularity = (rng.f64().powi(3) * 1_000_000.0) as i64;
-        let stock = if rng.u8(..100) < 3 {
-            0
-        } else {
-            rng.i64(1..=500)
-        };
+        let stock = if rng.u8(..100) < 3 { 0 } else { rng.i64(1..=500) };
         NewProduct {
             category_id: category as i64 + 1,
             name: format!("{adjective} {material} {noun} {id}"),
@@ -141,9 +135,7 @@ pub fn image(seed: u64, id: i64) -> Bytes {
     let mut rng = fastrand::Rng::with_seed(image_key(seed, id));
     let len = 20 * 1024 + rng.usize(..40 * 1024);
     let mut buf = Vec::with_capacity(len);
-    buf.extend_from_slice(&[
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
-    ]);
+    buf.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00]);
     while buf.len() < len - 2 {
         buf.extend_from_slice(&rng.u64(..).to_le_bytes());
     }

@@ -100,8 +100,7 @@ impl ShopArgs {
         c.origin_delay = Duration::from_millis(self.origin_delay_ms);
         c.checkout_limit = self.checkout_limit;
         c.checkout_window = Duration::from_secs(self.checkout_window_secs);
-        c.edge_cache_bytes =
-            usize::try_from(self.edge_cache_mb * 1024 * 1024).unwrap_or(usize::MAX);
+        c.edge_cache_bytes = usize::try_from(self.edge_cache_mb * 1024 * 1024).unwrap_or(usize::MAX);
         c
     }
 }
@@ -113,25 +112,15 @@ pub fn run(args: &ShopArgs) -> anyhow::Result<()> {
     if let Some(n) = args.threads {
         rt.worker_threads(usize::from(n));
     }
-    let rt = rt
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = rt.enable_all().build().context("cannot start the async runtime")?;
     rt.block_on(async {
         let config = args.config();
         let origin = crate::bind(config.origin_listen).await?;
         let edge = crate::bind(config.edge_listen).await?;
         let (origin_addr, edge_addr) = (origin.local_addr()?, edge.local_addr()?);
         match &config.db_path {
-            Some(p) => eprintln!(
-                "shop: opening {} ({} products if new)…",
-                p.display(),
-                config.products
-            ),
-            None => eprintln!(
-                "shop: seeding {} products into a temporary database…",
-                config.products
-            ),
+            Some(p) => eprintln!("shop: opening {} ({} products if new)…", p.display(), config.products),
+            None => eprintln!("shop: seeding {} products into a temporary database…", config.products),
         }
         let shop = Shop::open(config).await.context("cannot open the shop")?;
         let report = shop.open_report();
@@ -142,11 +131,7 @@ pub fn run(args: &ShopArgs) -> anyhow::Result<()> {
                 d.as_secs_f64(),
                 report.path.display()
             ),
-            None => eprintln!(
-                "shop: reusing {} products in {}",
-                report.products,
-                report.path.display()
-            ),
+            None => eprintln!("shop: reusing {} products in {}", report.products, report.path.display()),
         }
         if let Some(n) = nofile {
             eprintln!("shop: open-files limit {n}");

@@ -75,10 +75,7 @@ impl Default for ShopConfig {
 impl ShopConfig {
     /// A small shop for tests: 2,000 products, everything else default.
     pub fn small() -> Self {
-        Self {
-            products: 2_000,
-            ..Self::default()
-        }
+        Self { products: 2_000, ..Self::default() }
     }
 
     /// Checks values that would make the shop misbehave, with what would be valid.
@@ -87,10 +84,7 @@ impl ShopConfig {
             return Err("products must be at least 1".into());
         }
         if self.db_pool == 0 || self.db_pool > 1024 {
-            return Err(format!(
-                "db pool size must be from 1 to 1024, not {}",
-                self.db_pool
-            ));
+            return Err(format!("db pool size must be from 1 to 1024, not {}", self.db_pool));
         }
         if self.checkout_limit == 0 {
             return Err("checkout limit must be at least 1".into());

@@ -24,14 +24,8 @@ pub const SEARCH_LIMIT: u32 = 20;
 
 /// The indexes that `--no-indexes` removes.
 const INDEXES: &[(&str, &str)] = &[
-    (
-        "idx_products_category_popularity",
-        "products(category_id, popularity)",
-    ),
-    (
-        "idx_products_category_price",
-        "products(category_id, price_cents)",
-    ),
+    ("idx_products_category_popularity", "products(category_id, popularity)"),
+    ("idx_products_category_price", "products(category_id, price_cents)"),
     ("idx_products_popularity", "products(popularity)"),
 ];
 
@@ -119,18 +113,9 @@ pub struct OrderLine {
 /// What a checkout transaction decided.
 #[derive(Debug)]
 pub enum CheckoutOutcome {
-    Placed {
-        order_id: i64,
-        total_cents: i64,
-        lines: Vec<PlacedLine>,
-    },
-    OutOfStock {
-        product_id: i64,
-        available: i64,
-    },
-    UnknownProduct {
-        product_id: i64,
-    },
+    Placed { order_id: i64, total_cents: i64, lines: Vec<PlacedLine> },
+    OutOfStock { product_id: i64, available: i64 },
+    UnknownProduct { product_id: i64 },
 }
 
 /// A line of a placed order, with the name and price at the time of purchase.
@@ -212,28 +197,18 @@ impl Database {
         let (path, temp) = match &opts.path {
             Some(p) => (p.clone(), None),
             None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("stampede-shop-")
-                    .tempdir()
-                    .map_err(DbError::TempDir)?;
+                let dir = tempfile::Builder::new().prefix("stampede-shop-").tempdir().map_err(DbError::TempDir)?;
                 (dir.path().join("shop.db"), Some(dir))
             }
         };
-        let open_err = |source| DbError::Open {
-            path: path.clone(),
-            source,
-        };
+        let open_err = |source| DbError::Open { path: path.clone(), source };
         let mut first = open_connection(&path).map_err(open_err)?;
         // A read-only file opens fine; fail now, with the path, rather than at the first write.
         first
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            )
+            .execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             .map_err(open_err)?;
         let existing: Option<i64> = first
-            .query_row("SELECT value FROM meta WHERE key = 'products'", [], |r| {
-                r.get::<_, String>(0)
-            })
+            .query_row("SELECT value FROM meta WHERE key = 'products'", [], |r| r.get::<_, String>(0))
             .optional()?
             .and_then(|v| v.parse().ok());
         let started = Instant::now();
@@ -255,11 +230,7 @@ impl Database {
         for _ in 1..pool {
             conns.push(open_connection(&path).map_err(open_err)?);
         }
-        let report = OpenReport {
-            path: path.clone(),
-            seeded_in,
-            products,
-        };
+        let report = OpenReport { path: path.clone(), seeded_in, products };
         let inner = Inner {
             conns: Mutex::new(conns),
             permits: Semaphore::new(pool),
@@ -275,19 +246,12 @@ impl Database {
             path,
             _temp: temp,
         };
-        Ok((
-            Self {
-                inner: Arc::new(inner),
-            },
-            report,
-        ))
+        Ok((Self { inner: Arc::new(inner) }, report))
     }
 
     /// Opens the database on the blocking pool.
     pub async fn open(opts: DbOptions) -> Result<(Self, OpenReport), DbError> {
-        tokio::task::spawn_blocking(move || Self::open_blocking(&opts))
-            .await
-            .map_err(|_| DbError::Task)?
+        tokio::task::spawn_blocking(move || Self::open_blocking(&opts)).await.map_err(|_| DbError::Task)?
     }
 
     pub fn products(&self) -> i64 {
@@ -320,10 +284,7 @@ impl Database {
             return Err(DbError::Task);
         };
         inner.metrics.in_use.inc();
-        let ctx = Ctx {
-            write_gate: inner.write_gate.clone(),
-            no_indexes: inner.no_indexes,
-        };
+        let ctx = Ctx { write_gate: inner.write_gate.clone(), no_indexes: inner.no_indexes };
         let joined = tokio::task::spawn_blocking(move || {
             let r = f(&mut conn, &ctx);
             (conn, r)
@@ -332,11 +293,7 @@ impl Database {
         inner.metrics.in_use.dec();
         match joined {
             Ok((conn, r)) => {
-                inner
-                    .conns
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(conn);
+                inner.conns.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
                 drop(permit);
                 r
             }
@@ -350,8 +307,7 @@ impl Database {
 
     /// `EXPLAIN QUERY PLAN` of the listing query (by category, sorted by popularity).
     pub async fn explain_listing(&self) -> Result<Vec<String>, DbError> {
-        self.run(|c, _| explain(c, &listing_sql(true, Sort::Popularity), params![1, 24, 0]))
-            .await
+        self.run(|c, _| explain(c, &listing_sql(true, Sort::Popularity), params![1, 24, 0])).await
     }
 
     /// `EXPLAIN QUERY PLAN` of the search query.
@@ -381,9 +337,7 @@ impl Ctx {
 }
 
 fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(
@@ -448,15 +402,7 @@ fn seed(conn: &mut Connection, products: u32, seed: u64) -> Result<(), DbError> 
         let mut generator = crate::catalog::Generator::new(seed);
         for id in 1..=i64::from(products) {
             let p = generator.product(id);
-            ins.execute(params![
-                id,
-                p.category_id,
-                p.name,
-                p.description,
-                p.price_cents,
-                p.popularity,
-                p.stock
-            ])?;
+            ins.execute(params![id, p.category_id, p.name, p.description, p.price_cents, p.popularity, p.stock])?;
         }
     }
     tx.execute(
@@ -478,11 +424,8 @@ fn apply_index_switch(conn: &Connection, no_indexes: bool) -> Result<(), DbError
     for (name, on) in INDEXES {
         conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS {name} ON {on}"))?;
     }
-    let has_fts: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'products_fts'",
-        [],
-        |r| r.get(0),
-    )?;
+    let has_fts: bool =
+        conn.query_row("SELECT count(*) > 0 FROM sqlite_master WHERE name = 'products_fts'", [], |r| r.get(0))?;
     if !has_fts {
         conn.execute_batch(
             "CREATE VIRTUAL TABLE products_fts USING fts5(name, content='products', content_rowid='id');
@@ -495,11 +438,7 @@ fn apply_index_switch(conn: &Connection, no_indexes: bool) -> Result<(), DbError
 // === queries ===
 
 fn listing_sql(by_category: bool, sort: Sort) -> String {
-    let filter = if by_category {
-        "WHERE category_id = ?1"
-    } else {
-        "WHERE ?1 IS NULL"
-    };
+    let filter = if by_category { "WHERE category_id = ?1" } else { "WHERE ?1 IS NULL" };
     format!(
         "SELECT id, name, category_id, price_cents, popularity FROM products {filter}
          ORDER BY {} LIMIT ?2 OFFSET ?3",
@@ -541,11 +480,7 @@ pub fn list_products(
 
 /// Products whose name matches every word of `q` (word prefixes; substring without indexes).
 pub fn search(c: &Connection, ctx: &Ctx, q: &str) -> Result<Vec<ProductSummary>, DbError> {
-    let words: Vec<&str> = q
-        .split(|ch: char| !ch.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(4)
-        .collect();
+    let words: Vec<&str> = q.split(|ch: char| !ch.is_alphanumeric()).filter(|w| !w.is_empty()).take(4).collect();
     if words.is_empty() {
         return Ok(Vec::new());
     }
@@ -590,10 +525,7 @@ pub fn stock(c: &Connection, id: i64) -> Result<Option<i64>, DbError> {
 
 pub fn set_stock(c: &Connection, ctx: &Ctx, id: i64, stock: i64) -> Result<bool, DbError> {
     let _gate = ctx.write_lock();
-    Ok(c.execute(
-        "UPDATE products SET stock = ?2 WHERE id = ?1",
-        params![id, stock],
-    )? == 1)
+    Ok(c.execute("UPDATE products SET stock = ?2 WHERE id = ?1", params![id, stock])? == 1)
 }
 
 pub fn featured(c: &Connection, n: u32) -> Result<Vec<ProductSummary>, DbError> {
@@ -619,29 +551,17 @@ pub fn checkout(
                 "UPDATE products SET stock = stock - ?2 WHERE id = ?1 AND stock >= ?2
                  RETURNING price_cents, name",
             )?
-            .query_row(params![line.product_id, line.quantity], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(params![line.product_id, line.quantity], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((price, name)) = taken else {
             // Dropping `tx` rolls back the lines already taken.
             return Ok(match stock(&tx, line.product_id)? {
-                Some(available) => CheckoutOutcome::OutOfStock {
-                    product_id: line.product_id,
-                    available,
-                },
-                None => CheckoutOutcome::UnknownProduct {
-                    product_id: line.product_id,
-                },
+                Some(available) => CheckoutOutcome::OutOfStock { product_id: line.product_id, available },
+                None => CheckoutOutcome::UnknownProduct { product_id: line.product_id },
             });
         };
         total += price * i64::from(line.quantity);
-        placed.push(PlacedLine {
-            product_id: line.product_id,
-            name,
-            quantity: line.quantity,
-            price_cents: price,
-        });
+        placed.push(PlacedLine { product_id: line.product_id, name, quantity: line.quantity, price_cents: price });
     }
     tx.prepare_cached("INSERT INTO orders (session, total_cents, created_at) VALUES (?1, ?2, ?3)")?
         .execute(params![session, total, now_unix])?;
@@ -651,40 +571,22 @@ pub fn checkout(
             "INSERT INTO order_items (order_id, product_id, quantity, price_cents, name) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for l in &placed {
-            item.execute(params![
-                order_id,
-                l.product_id,
-                l.quantity,
-                l.price_cents,
-                l.name
-            ])?;
+            item.execute(params![order_id, l.product_id, l.quantity, l.price_cents, l.name])?;
         }
     }
     tx.commit()?;
-    Ok(CheckoutOutcome::Placed {
-        order_id,
-        total_cents: total,
-        lines: placed,
-    })
+    Ok(CheckoutOutcome::Placed { order_id, total_cents: total, lines: placed })
 }
 
-pub fn store_receipt(
-    c: &Connection,
-    ctx: &Ctx,
-    order_id: i64,
-    receipt: &str,
-) -> Result<(), DbError> {
+pub fn store_receipt(c: &Connection, ctx: &Ctx, order_id: i64, receipt: &str) -> Result<(), DbError> {
     let _gate = ctx.write_lock();
-    c.prepare_cached("UPDATE orders SET receipt = ?2 WHERE id = ?1")?
-        .execute(params![order_id, receipt])?;
+    c.prepare_cached("UPDATE orders SET receipt = ?2 WHERE id = ?1")?.execute(params![order_id, receipt])?;
     Ok(())
 }
 
 pub fn order(c: &Connection, id: i64) -> Result<Option<Order>, DbError> {
     let head = c
-        .prepare_cached(
-            "SELECT id, session, total_cents, created_at, receipt FROM orders WHERE id = ?1",
-        )?
+        .prepare_cached("SELECT id, session, total_cents, created_at, receipt FROM orders WHERE id = ?1")?
         .query_row([id], |r| {
             Ok(Order {
                 id: r.get(0)?,
@@ -699,16 +601,10 @@ pub fn order(c: &Connection, id: i64) -> Result<Option<Order>, DbError> {
     let Some(mut order) = head else {
         return Ok(None);
     };
-    let mut stmt = c.prepare_cached(
-        "SELECT product_id, name, quantity, price_cents FROM order_items WHERE order_id = ?1",
-    )?;
+    let mut stmt =
+        c.prepare_cached("SELECT product_id, name, quantity, price_cents FROM order_items WHERE order_id = ?1")?;
     let lines = stmt.query_map([id], |r| {
-        Ok(PlacedLine {
-            product_id: r.get(0)?,
-            name: r.get(1)?,
-            quantity: r.get(2)?,
-            price_cents: r.get(3)?,
-        })
+        Ok(PlacedLine { product_id: r.get(0)?, name: r.get(1)?, quantity: r.get(2)?, price_cents: r.get(3)? })
     })?;
     order.lines = lines.collect::<Result<_, _>>()?;
     Ok(Some(order))

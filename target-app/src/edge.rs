@@ -94,17 +94,9 @@ impl Outcome {
             Self::Miss { stored: false } => "stampede-edge; fwd=miss",
             Self::VaryMiss { stored: true } => "stampede-edge; fwd=vary-miss; stored",
             Self::VaryMiss { stored: false } => "stampede-edge; fwd=vary-miss",
-            Self::Stale {
-                not_modified: true, ..
-            } => "stampede-edge; fwd=stale; fwd-status=304; stored",
-            Self::Stale {
-                not_modified: false,
-                stored: true,
-            } => "stampede-edge; fwd=stale; stored",
-            Self::Stale {
-                not_modified: false,
-                stored: false,
-            } => "stampede-edge; fwd=stale",
+            Self::Stale { not_modified: true, .. } => "stampede-edge; fwd=stale; fwd-status=304; stored",
+            Self::Stale { not_modified: false, stored: true } => "stampede-edge; fwd=stale; stored",
+            Self::Stale { not_modified: false, stored: false } => "stampede-edge; fwd=stale",
             Self::Collapsed => "stampede-edge; fwd=miss; collapsed",
             Self::Method => "stampede-edge; fwd=method",
             Self::Request { stored: true } => "stampede-edge; fwd=request; stored",
@@ -197,20 +189,12 @@ impl EdgeMetrics {
     fn render(&self) -> String {
         let mut e = Exposition::new();
         let name = "shop_edge_requests_total";
-        e.family(
-            name,
-            Kind::Counter,
-            "Requests answered by the edge, by what the cache did.",
-        );
+        e.family(name, Kind::Counter, "Requests answered by the edge, by what the cache did.");
         for (i, r) in RESULTS.iter().enumerate() {
             e.sample(name, &[("result", r)], self.requests[i].get());
         }
         let name = "shop_edge_request_duration_seconds";
-        e.family(
-            name,
-            Kind::Histogram,
-            "Time from request to response head at the edge, by cache result.",
-        );
+        e.family(name, Kind::Histogram, "Time from request to response head at the edge, by cache result.");
         for (i, r) in RESULTS.iter().enumerate() {
             e.histogram(name, &[("result", r)], &self.latency[i]);
         }
@@ -220,40 +204,18 @@ impl EdgeMetrics {
             "Requests the edge sent to the origin (misses, revalidations and passes).",
             self.origin_fetches.get(),
         );
-        e.single(
-            "shop_edge_stored_total",
-            Kind::Counter,
-            "Responses stored in the edge cache.",
-            self.stored.get(),
-        );
+        e.single("shop_edge_stored_total", Kind::Counter, "Responses stored in the edge cache.", self.stored.get());
         let name = "shop_edge_revalidations_total";
-        e.family(
-            name,
-            Kind::Counter,
-            "Conditional requests for stale entries, by origin answer.",
-        )
-        .sample(
-            name,
-            &[("result", "not_modified")],
-            self.revalidated_not_modified.get(),
-        )
-        .sample(
-            name,
-            &[("result", "modified")],
-            self.revalidated_modified.get(),
-        );
+        e.family(name, Kind::Counter, "Conditional requests for stale entries, by origin answer.")
+            .sample(name, &[("result", "not_modified")], self.revalidated_not_modified.get())
+            .sample(name, &[("result", "modified")], self.revalidated_modified.get());
         e.single(
             "shop_edge_evictions_total",
             Kind::Counter,
             "Entries evicted to stay within the cache size.",
             self.evictions.get(),
         );
-        e.single(
-            "shop_edge_cache_entries",
-            Kind::Gauge,
-            "Responses held by the edge cache.",
-            self.entries.get(),
-        );
+        e.single("shop_edge_cache_entries", Kind::Gauge, "Responses held by the edge cache.", self.entries.get());
         e.single(
             "shop_edge_cache_bytes",
             Kind::Gauge,
@@ -287,9 +249,7 @@ impl Entry {
     }
 
     fn vary_matches(&self, req: &HeaderMap) -> bool {
-        self.vary
-            .iter()
-            .all(|(name, value)| req.get(name) == value.as_ref())
+        self.vary.iter().all(|(name, value)| req.get(name) == value.as_ref())
     }
 }
 
@@ -344,8 +304,7 @@ impl Store {
             if let Some(old) = shard.map.remove(&victim) {
                 shard.bytes -= old.size + victim.len();
                 m.entries.dec();
-                m.bytes
-                    .set(m.bytes.get() - (old.size + victim.len()) as i64);
+                m.bytes.set(m.bytes.get() - (old.size + victim.len()) as i64);
                 m.evictions.inc();
             }
         }
@@ -394,32 +353,19 @@ impl Edge {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(512)
             .build(connector);
-        Self {
-            origin,
-            client,
-            store: Store::new(cache_bytes),
-            inflight: Mutex::new(HashMap::new()),
-            metrics,
-        }
+        Self { origin, client, store: Store::new(cache_bytes), inflight: Mutex::new(HashMap::new()), metrics }
     }
 }
 
 /// The edge's router: its own `/metrics`, everything else proxied.
 pub fn router(edge: Arc<Edge>) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .fallback(proxy)
-        .with_state(edge)
+    Router::new().route("/metrics", get(metrics)).fallback(proxy).with_state(edge)
 }
 
 async fn metrics(State(edge): State<Arc<Edge>>) -> Response {
     let mut r = Response::new(Body::from(edge.metrics.render()));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -427,10 +373,7 @@ async fn proxy(State(edge): State<Arc<Edge>>, req: Request) -> Response {
     let started = Instant::now();
     let (mut resp, outcome) = edge.serve(req).await;
     let h = resp.headers_mut();
-    h.insert(
-        CACHE_STATUS.clone(),
-        HeaderValue::from_static(outcome.cache_status()),
-    );
+    h.insert(CACHE_STATUS.clone(), HeaderValue::from_static(outcome.cache_status()));
     h.insert(X_CACHE.clone(), HeaderValue::from_static(outcome.x_cache()));
     let i = outcome.result();
     edge.metrics.requests[i].inc();
@@ -464,15 +407,10 @@ impl Edge {
             return (resp, outcome);
         }
         let req_cc = Directives::parse(parts.headers.get_all(header::CACHE_CONTROL).iter());
-        let pragma_no_cache = parts
-            .headers
-            .get(header::PRAGMA)
-            .is_some_and(|v| v.as_bytes() == b"no-cache");
+        let pragma_no_cache = parts.headers.get(header::PRAGMA).is_some_and(|v| v.as_bytes() == b"no-cache");
         if req_cc.no_store || req_cc.no_cache || pragma_no_cache {
             if head || req_cc.no_store {
-                return self
-                    .pass(&parts, body, Outcome::Request { stored: false })
-                    .await;
+                return self.pass(&parts, body, Outcome::Request { stored: false }).await;
             }
             let fetched = match self.fetch(&parts, None).await {
                 Ok(f) => f,
@@ -490,18 +428,13 @@ impl Edge {
             if !entry.vary_matches(&parts.headers) {
                 vary_miss = true;
             } else if entry.is_fresh(now) {
-                return (
-                    self.respond_from(&entry, &parts.headers, head, now),
-                    Outcome::Hit,
-                );
+                return (self.respond_from(&entry, &parts.headers, head, now), Outcome::Hit);
             } else {
                 stale = Some(entry);
             }
         }
         if head {
-            return self
-                .pass(&parts, body, Outcome::Miss { stored: false })
-                .await;
+            return self.pass(&parts, body, Outcome::Miss { stored: false }).await;
         }
         self.collapse(key, &parts, stale, vary_miss).await
     }
@@ -528,18 +461,11 @@ impl Edge {
         let tx = match waiting {
             Ok(tx) => tx,
             Err(mut rx) => {
-                let shared = rx
-                    .wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|v| v.clone());
+                let shared = rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
                 if let Some(Shared::Entry(entry)) = shared
                     && entry.vary_matches(&parts.headers)
                 {
-                    return (
-                        self.respond_from(&entry, &parts.headers, false, Instant::now()),
-                        Outcome::Collapsed,
-                    );
+                    return (self.respond_from(&entry, &parts.headers, false, Instant::now()), Outcome::Collapsed);
                 }
                 // Not shareable, or the fetching request went away: fetch on our own.
                 let fetched = match self.fetch(parts, None).await {
@@ -563,13 +489,7 @@ impl Edge {
                 let refreshed = self.refresh(key, old, &fetched.headers);
                 let _ = tx.send(Some(Shared::Entry(refreshed.clone())));
                 let resp = self.respond_from(&refreshed, &parts.headers, false, Instant::now());
-                return (
-                    resp,
-                    Outcome::Stale {
-                        not_modified: true,
-                        stored: true,
-                    },
-                );
+                return (resp, Outcome::Stale { not_modified: true, stored: true });
             }
             self.metrics.revalidated_modified.inc();
         }
@@ -577,10 +497,7 @@ impl Edge {
         let _ = tx.send(Some(entry.clone().map_or(Shared::Pass, Shared::Entry)));
         let stored = entry.is_some();
         let outcome = if stale.is_some() {
-            Outcome::Stale {
-                not_modified: false,
-                stored,
-            }
+            Outcome::Stale { not_modified: false, stored }
         } else if vary_miss {
             Outcome::VaryMiss { stored }
         } else {
@@ -590,19 +507,11 @@ impl Edge {
     }
 
     /// Forwards a request without using or filling the cache.
-    async fn pass(
-        &self,
-        parts: &http::request::Parts,
-        body: Body,
-        outcome: Outcome,
-    ) -> (Response, Outcome) {
+    async fn pass(&self, parts: &http::request::Parts, body: Body, outcome: Outcome) -> (Response, Outcome) {
         let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
-                return (
-                    plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
-                    outcome,
-                );
+                return (plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"), outcome);
             }
         };
         match self.send(parts, body, None, true).await {
@@ -613,11 +522,7 @@ impl Edge {
 
     /// Fetches a cacheable GET from the origin; the client's own validators are not forwarded,
     /// so the edge gets a full body it can store.
-    async fn fetch(
-        &self,
-        parts: &http::request::Parts,
-        validator: Option<&HeaderValue>,
-    ) -> Result<Fetched, Response> {
+    async fn fetch(&self, parts: &http::request::Parts, validator: Option<&HeaderValue>) -> Result<Fetched, Response> {
         self.send(parts, Bytes::new(), validator, false).await
     }
 
@@ -630,14 +535,11 @@ impl Edge {
     ) -> Result<Fetched, Response> {
         let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let uri = format!("http://{}{pq}", self.origin);
-        let mut up = http::Request::builder()
-            .method(parts.method.clone())
-            .uri(uri);
+        let mut up = http::Request::builder().method(parts.method.clone()).uri(uri);
         if let Some(h) = up.headers_mut() {
             for (name, value) in &parts.headers {
                 if is_hop_by_hop(name)
-                    || (!keep_client_validators
-                        && (name == header::IF_NONE_MATCH || name == header::IF_MODIFIED_SINCE))
+                    || (!keep_client_validators && (name == header::IF_NONE_MATCH || name == header::IF_MODIFIED_SINCE))
                 {
                     continue;
                 }
@@ -655,35 +557,22 @@ impl Edge {
         let resp = match tokio::time::timeout(ORIGIN_TIMEOUT, self.client.request(up)).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => {
-                return Err(plain(
-                    StatusCode::BAD_GATEWAY,
-                    "the origin could not be reached\n",
-                ));
+                return Err(plain(StatusCode::BAD_GATEWAY, "the origin could not be reached\n"));
             }
             Err(_) => {
-                return Err(plain(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "the origin did not answer in time\n",
-                ));
+                return Err(plain(StatusCode::GATEWAY_TIMEOUT, "the origin did not answer in time\n"));
             }
         };
         let (rp, rb) = resp.into_parts();
         let body = match rb.collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
-                return Err(plain(
-                    StatusCode::BAD_GATEWAY,
-                    "the origin's response broke off\n",
-                ));
+                return Err(plain(StatusCode::BAD_GATEWAY, "the origin's response broke off\n"));
             }
         };
         let mut headers = rp.headers;
         strip_hop_by_hop(&mut headers);
-        Ok(Fetched {
-            status: rp.status,
-            headers,
-            body,
-        })
+        Ok(Fetched { status: rp.status, headers, body })
     }
 
     /// Stores a fetched response if a shared cache may, and returns the stored entry.
@@ -717,11 +606,7 @@ impl Edge {
         }
         let mut headers = f.headers.clone();
         headers.remove(header::AGE);
-        let size = f.body.len()
-            + headers
-                .iter()
-                .map(|(k, v)| k.as_str().len() + v.len() + 32)
-                .sum::<usize>();
+        let size = f.body.len() + headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 32).sum::<usize>();
         let entry = Arc::new(Entry {
             status: f.status,
             headers,
@@ -740,13 +625,7 @@ impl Edge {
     /// Freshens a stored entry with the headers of a 304 (RFC 9111 §4.3.4).
     fn refresh(&self, key: &str, old: &Entry, not_modified: &HeaderMap) -> Arc<Entry> {
         let mut headers = old.headers.clone();
-        for name in [
-            header::CACHE_CONTROL,
-            header::ETAG,
-            header::EXPIRES,
-            header::DATE,
-            header::LAST_MODIFIED,
-        ] {
+        for name in [header::CACHE_CONTROL, header::ETAG, header::EXPIRES, header::DATE, header::LAST_MODIFIED] {
             if let Some(v) = not_modified.get(&name) {
                 headers.insert(name, v.clone());
             }
@@ -770,11 +649,9 @@ impl Edge {
     fn respond_from(&self, entry: &Entry, req: &HeaderMap, head: bool, now: Instant) -> Response {
         let age = now.saturating_duration_since(entry.stored_at).as_secs();
         let client_has_it = entry.etag.as_ref().is_some_and(|etag| {
-            req.get_all(header::IF_NONE_MATCH).iter().any(|v| {
-                v.as_bytes()
-                    .split(|b| *b == b',')
-                    .any(|t| t.trim_ascii() == etag.as_bytes())
-            })
+            req.get_all(header::IF_NONE_MATCH)
+                .iter()
+                .any(|v| v.as_bytes().split(|b| *b == b',').any(|t| t.trim_ascii() == etag.as_bytes()))
         });
         let mut resp = if client_has_it {
             let mut r = Response::new(Body::empty());
@@ -786,27 +663,18 @@ impl Edge {
             }
             r
         } else {
-            let body = if head {
-                Body::empty()
-            } else {
-                Body::from(entry.body.clone())
-            };
+            let body = if head { Body::empty() } else { Body::from(entry.body.clone()) };
             let mut r = Response::new(body);
             *r.status_mut() = entry.status;
             *r.headers_mut() = entry.headers.clone();
             r
         };
-        resp.headers_mut()
-            .insert(header::AGE, HeaderValue::from(age));
+        resp.headers_mut().insert(header::AGE, HeaderValue::from(age));
         resp
     }
 
     fn forwarded(&self, f: Fetched, head: bool) -> Response {
-        let body = if head {
-            Body::empty()
-        } else {
-            Body::from(f.body)
-        };
+        let body = if head { Body::empty() } else { Body::from(f.body) };
         let mut r = Response::new(body);
         *r.status_mut() = f.status;
         *r.headers_mut() = f.headers;
@@ -823,11 +691,7 @@ struct InflightGuard<'a> {
 
 impl Drop for InflightGuard<'_> {
     fn drop(&mut self) {
-        self.edge
-            .inflight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(self.key);
+        self.edge.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(self.key);
     }
 }
 
@@ -835,11 +699,7 @@ impl Drop for InflightGuard<'_> {
 /// `None` when it may not be stored for lack of explicit freshness.
 fn freshness(cc: &Directives, headers: &HeaderMap) -> Option<Duration> {
     let lifetime = if cc.no_cache { 0 } else { cc.shared_max_age()? };
-    let age = headers
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
+    let age = headers.get(header::AGE).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     Some(Duration::from_secs(lifetime.saturating_sub(age)))
 }
 
@@ -863,11 +723,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 fn plain(status: StatusCode, text: &'static str) -> Response {
     let mut r = Response::new(Body::from(text));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }

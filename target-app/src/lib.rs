@@ -78,20 +78,13 @@ impl ShopError {
     /// True when the user can fix it by changing a flag (a bad value, a busy port, an unwritable
     /// database path).
     pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            Self::Config(_)
-                | Self::Bind { .. }
-                | Self::Db(DbError::Open { .. } | DbError::TempDir(_))
-        )
+        matches!(self, Self::Config(_) | Self::Bind { .. } | Self::Db(DbError::Open { .. } | DbError::TempDir(_)))
     }
 }
 
 /// Binds a listener, with the address in the error.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ShopError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ShopError::Bind { addr, source })
+    TcpListener::bind(addr).await.map_err(|source| ShopError::Bind { addr, source })
 }
 
 /// Raises the soft open-files limit to the hard limit (each keep-alive connection is a file).
@@ -114,12 +107,7 @@ impl Shop {
     pub async fn open(config: ShopConfig) -> Result<Self, ShopError> {
         config.validate().map_err(ShopError::Config)?;
         let (db, report) = db::Database::open(config.db_options()).await?;
-        Ok(Self {
-            config,
-            db,
-            report,
-            edge_metrics: Arc::new(edge::EdgeMetrics::default()),
-        })
+        Ok(Self { config, db, report, edge_metrics: Arc::new(edge::EdgeMetrics::default()) })
     }
 
     /// What opening the database found or did (path, seeding time).
@@ -144,12 +132,8 @@ impl Shop {
         edge_listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ShopError> {
-        let mut origin_addr = origin_listener
-            .local_addr()
-            .map_err(|source| ShopError::Serve {
-                server: "origin",
-                source,
-            })?;
+        let mut origin_addr =
+            origin_listener.local_addr().map_err(|source| ShopError::Serve { server: "origin", source })?;
         if origin_addr.ip().is_unspecified() {
             origin_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
@@ -163,25 +147,13 @@ impl Shop {
 
         let sessions = Arc::new(sessions::Sessions::new(
             self.config.session_idle_ttl,
-            sessions::RateLimit {
-                limit: self.config.checkout_limit,
-                window: self.config.checkout_window,
-            },
+            sessions::RateLimit { limit: self.config.checkout_limit, window: self.config.checkout_window },
         ));
         let queue_metrics = Arc::new(receipts::QueueMetrics::default());
         let (queue, worker) = receipts::ReceiptQueue::new(self.db.clone(), queue_metrics.clone());
-        let origin = Arc::new(origin::Origin::new(
-            self.db.clone(),
-            self.config.clone(),
-            sessions.clone(),
-            queue,
-            queue_metrics,
-        ));
-        let edge = Arc::new(edge::Edge::new(
-            origin_addr,
-            self.config.edge_cache_bytes,
-            self.edge_metrics.clone(),
-        ));
+        let origin =
+            Arc::new(origin::Origin::new(self.db.clone(), self.config.clone(), sessions.clone(), queue, queue_metrics));
+        let edge = Arc::new(edge::Edge::new(origin_addr, self.config.edge_cache_bytes, self.edge_metrics.clone()));
 
         let worker = tokio::spawn(worker.run(stopped()));
         let sweeper = tokio::spawn(sweep_sessions(sessions, stopped()));
@@ -244,10 +216,7 @@ pub async fn run(
     edge_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ShopError> {
-    Shop::open(config)
-        .await?
-        .serve(origin_listener, edge_listener, shutdown)
-        .await
+    Shop::open(config).await?.serve(origin_listener, edge_listener, shutdown).await
 }
 
 /// Binds `config.origin_listen` and `config.edge_listen`, opens the shop and serves it in a
@@ -255,28 +224,16 @@ pub async fn run(
 pub async fn start(config: ShopConfig) -> Result<ShopHandle, ShopError> {
     let origin_listener = bind(config.origin_listen).await?;
     let edge_listener = bind(config.edge_listen).await?;
-    let local = |l: &TcpListener, server| {
-        l.local_addr()
-            .map_err(|source| ShopError::Serve { server, source })
-    };
+    let local = |l: &TcpListener, server| l.local_addr().map_err(|source| ShopError::Serve { server, source });
     let origin_addr = local(&origin_listener, "origin")?;
     let edge_addr = local(&edge_listener, "edge")?;
     let shop = Shop::open(config).await?;
     let (tx, rx) = oneshot::channel::<()>();
-    let join = tokio::spawn(
-        shop.clone()
-            .serve(origin_listener, edge_listener, async move {
-                // A dropped handle stops the shop too.
-                let _ = rx.await;
-            }),
-    );
-    Ok(ShopHandle {
-        origin_addr,
-        edge_addr,
-        shutdown: Some(tx),
-        join,
-        shop,
-    })
+    let join = tokio::spawn(shop.clone().serve(origin_listener, edge_listener, async move {
+        // A dropped handle stops the shop too.
+        let _ = rx.await;
+    }));
+    Ok(ShopHandle { origin_addr, edge_addr, shutdown: Some(tx), join, shop })
 }
 
 /// A running shop started by [`start`]. Dropping it stops the shop.
@@ -312,20 +269,12 @@ impl ShopHandle {
 
     /// Sets the stock of a product (for tests and rehearsal set-up). False if no such product.
     pub async fn set_stock(&self, product_id: i64, stock: i64) -> Result<bool, ShopError> {
-        Ok(self
-            .shop
-            .db
-            .run(move |c, ctx| db::set_stock(c, ctx, product_id, stock))
-            .await?)
+        Ok(self.shop.db.run(move |c, ctx| db::set_stock(c, ctx, product_id, stock)).await?)
     }
 
     /// The live stock of a product.
     pub async fn stock(&self, product_id: i64) -> Result<Option<i64>, ShopError> {
-        Ok(self
-            .shop
-            .db
-            .run(move |c, _| db::stock(c, product_id))
-            .await?)
+        Ok(self.shop.db.run(move |c, _| db::stock(c, product_id)).await?)
     }
 
     /// The number of orders placed so far.
@@ -344,10 +293,7 @@ impl ShopHandle {
     pub async fn join(mut self) -> Result<(), ShopError> {
         match (&mut self.join).await {
             Ok(r) => r,
-            Err(e) => Err(ShopError::Serve {
-                server: "shop",
-                source: std::io::Error::other(e),
-            }),
+            Err(e) => Err(ShopError::Serve { server: "shop", source: std::io::Error::other(e) }),
         }
     }
 

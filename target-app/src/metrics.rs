@@ -10,10 +10,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of request latency buckets: 100 µs … 10 s.
-pub const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
@@ -62,11 +60,7 @@ pub struct Histogram {
 
 impl Histogram {
     pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_nanos: AtomicU64::new(0),
-        }
+        Self { bounds, buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum_nanos: AtomicU64::new(0) }
     }
 
     pub fn latency() -> Self {
@@ -77,8 +71,7 @@ impl Histogram {
         let secs = d.as_secs_f64();
         let slot = self.bounds.partition_point(|&b| b < secs);
         self.buckets[slot].fetch_add(1, Relaxed);
-        self.sum_nanos
-            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        self.sum_nanos.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
     }
 
     pub fn count(&self) -> u64 {
@@ -103,9 +96,7 @@ pub enum Kind {
 
 impl Exposition {
     pub fn new() -> Self {
-        Self {
-            out: String::with_capacity(8 * 1024),
-        }
+        Self { out: String::with_capacity(8 * 1024) }
     }
 
     /// Writes the `# HELP` and `# TYPE` lines of a family.
@@ -121,12 +112,7 @@ impl Exposition {
     }
 
     /// Writes one sample line.
-    pub fn sample(
-        &mut self,
-        name: &str,
-        labels: &[(&str, &str)],
-        value: impl std::fmt::Display,
-    ) -> &mut Self {
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) -> &mut Self {
         self.out.push_str(name);
         self.labels(labels, None);
         let _ = writeln!(self.out, " {value}");
@@ -134,13 +120,7 @@ impl Exposition {
     }
 
     /// Announces and writes a family with a single unlabelled sample.
-    pub fn single(
-        &mut self,
-        name: &str,
-        kind: Kind,
-        help: &str,
-        value: impl std::fmt::Display,
-    ) -> &mut Self {
+    pub fn single(&mut self, name: &str, kind: Kind, help: &str, value: impl std::fmt::Display) -> &mut Self {
         self.family(name, kind, help).sample(name, &[], value)
     }
 
@@ -215,28 +195,12 @@ mod tests {
         h.observe(Duration::from_millis(5));
         h.observe(Duration::from_secs(1));
         let mut e = Exposition::new();
-        e.family("x_seconds", Kind::Histogram, "test").histogram(
-            "x_seconds",
-            &[("route", "/a")],
-            &h,
-        );
+        e.family("x_seconds", Kind::Histogram, "test").histogram("x_seconds", &[("route", "/a")], &h);
         let text = e.finish();
-        assert!(
-            text.contains("x_seconds_bucket{route=\"/a\",le=\"0.001\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("x_seconds_bucket{route=\"/a\",le=\"0.01\"} 2\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("x_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n"),
-            "{text}"
-        );
+        assert!(text.contains("x_seconds_bucket{route=\"/a\",le=\"0.001\"} 1\n"), "{text}");
+        assert!(text.contains("x_seconds_bucket{route=\"/a\",le=\"0.01\"} 2\n"), "{text}");
+        assert!(text.contains("x_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n"), "{text}");
         assert!(text.contains("x_seconds_count{route=\"/a\"} 3\n"), "{text}");
-        assert!(
-            text.contains("x_seconds_sum{route=\"/a\"} 1.0055\n"),
-            "{text}"
-        );
+        assert!(text.contains("x_seconds_sum{route=\"/a\"} 1.0055\n"), "{text}");
     }
 }

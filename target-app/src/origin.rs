@@ -64,23 +64,14 @@ impl Origin {
         receipts: ReceiptQueue,
         queue: Arc<QueueMetrics>,
     ) -> Self {
-        let product_cc = cc_value(&format!(
-            "public, max-age={}",
-            config.product_max_age.as_secs()
-        ));
+        let product_cc = cc_value(&format!("public, max-age={}", config.product_max_age.as_secs()));
         let image_cc = if config.cdn_misconfigured {
             HeaderValue::from_static("no-cache, private")
         } else {
-            cc_value(&format!(
-                "public, max-age={}",
-                config.image_max_age.as_secs()
-            ))
+            cc_value(&format!("public, max-age={}", config.image_max_age.as_secs()))
         };
         let inventory_cc = if config.cache_inventory {
-            cc_value(&format!(
-                "public, max-age={}",
-                config.product_cache_ttl.as_secs()
-            ))
+            cc_value(&format!("public, max-age={}", config.product_cache_ttl.as_secs()))
         } else {
             HeaderValue::from_static(NO_STORE)
         };
@@ -131,12 +122,7 @@ type St = State<Arc<Origin>>;
 
 // === responses ===
 
-fn respond(
-    status: StatusCode,
-    content_type: &'static str,
-    cc: HeaderValue,
-    body: impl Into<Body>,
-) -> Response {
+fn respond(status: StatusCode, content_type: &'static str, cc: HeaderValue, body: impl Into<Body>) -> Response {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -148,28 +134,16 @@ fn respond(
 fn json_response(status: StatusCode, cc: HeaderValue, value: &impl Serialize) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => respond(status, JSON, cc, body),
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "could not encode the response",
-        ),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not encode the response"),
     }
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    json_response(
-        status,
-        HeaderValue::from_static(NO_STORE),
-        &json!({ "error": code, "message": message }),
-    )
+    json_response(status, HeaderValue::from_static(NO_STORE), &json!({ "error": code, "message": message }))
 }
 
 fn db_error(_: db::DbError) -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "database",
-        "the database could not answer",
-    )
+    error(StatusCode::SERVICE_UNAVAILABLE, "database", "the database could not answer")
 }
 
 fn not_modified(cc: HeaderValue, etag: HeaderValue) -> Response {
@@ -196,9 +170,7 @@ fn parse_id(raw: &str) -> Option<i64> {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 // === catalog ===
@@ -247,13 +219,10 @@ async fn home(State(o): St) -> Response {
             price = money(p.price_cents)
         );
     }
-    html.push_str("</ul>\n<form action=\"/api/search\"><input name=\"q\"><button>Search</button></form>\n</body></html>\n");
-    respond(
-        StatusCode::OK,
-        "text/html; charset=utf-8",
-        HeaderValue::from_static("public, max-age=60"),
-        html,
-    )
+    html.push_str(
+        "</ul>\n<form action=\"/api/search\"><input name=\"q\"><button>Search</button></form>\n</body></html>\n",
+    );
+    respond(StatusCode::OK, "text/html; charset=utf-8", HeaderValue::from_static("public, max-age=60"), html)
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,10 +241,7 @@ async fn listing(State(o): St, Query(p): Query<ListingParams>) -> Response {
                 return error(
                     StatusCode::BAD_REQUEST,
                     "bad_category",
-                    &format!(
-                        "category must be a number from 1 to {}",
-                        catalog::CATEGORIES.len()
-                    ),
+                    &format!("category must be a number from 1 to {}", catalog::CATEGORIES.len()),
                 );
             }
         },
@@ -285,11 +251,7 @@ async fn listing(State(o): St, Query(p): Query<ListingParams>) -> Response {
         Some(s) => match Sort::parse(s) {
             Some(s) => s,
             None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_sort",
-                    "sort must be popularity, price_asc or price_desc",
-                );
+                return error(StatusCode::BAD_REQUEST, "bad_sort", "sort must be popularity, price_asc or price_desc");
             }
         },
     };
@@ -298,19 +260,11 @@ async fn listing(State(o): St, Query(p): Query<ListingParams>) -> Response {
         Some(raw) => match raw.parse::<u32>() {
             Ok(n) if (1..=db::MAX_PAGE).contains(&n) => n,
             _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_page",
-                    &format!("page must be from 1 to {}", db::MAX_PAGE),
-                );
+                return error(StatusCode::BAD_REQUEST, "bad_page", &format!("page must be from 1 to {}", db::MAX_PAGE));
             }
         },
     };
-    let rows = match o
-        .db
-        .run(move |c, _| db::list_products(c, category, sort, page, PAGE_SIZE + 1))
-        .await
-    {
+    let rows = match o.db.run(move |c, _| db::list_products(c, category, sort, page, PAGE_SIZE + 1)).await {
         Ok(rows) => rows,
         Err(e) => return db_error(e),
     };
@@ -332,11 +286,7 @@ async fn listing(State(o): St, Query(p): Query<ListingParams>) -> Response {
 
 async fn product(State(o): St, Path(raw): Path<String>, headers: HeaderMap) -> Response {
     let Some(id) = parse_id(&raw) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_id",
-            "product ids are positive integers",
-        );
+        return error(StatusCode::BAD_REQUEST, "bad_id", "product ids are positive integers");
     };
     let doc = match o.products.get(id) {
         Some(doc) => {
@@ -364,12 +314,8 @@ async fn product(State(o): St, Path(raw): Path<String>, headers: HeaderMap) -> R
                 "inventory": format!("/api/inventory/{}", p.id),
             }))
             .unwrap_or_default();
-            let etag = HeaderValue::from_str(&catalog::etag_of(&body))
-                .unwrap_or(HeaderValue::from_static("\"0\""));
-            let doc = ProductDoc {
-                body: Bytes::from(body),
-                etag,
-            };
+            let etag = HeaderValue::from_str(&catalog::etag_of(&body)).unwrap_or(HeaderValue::from_static("\"0\""));
+            let doc = ProductDoc { body: Bytes::from(body), etag };
             o.products.insert(id, doc.clone());
             doc
         }
@@ -391,11 +337,7 @@ async fn search(State(o): St, Query(p): Query<SearchParams>) -> Response {
     let q = p.q.unwrap_or_default();
     let q = q.trim().to_owned();
     if q.is_empty() || q.len() > 100 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_query",
-            "q must be 1 to 100 characters",
-        );
+        return error(StatusCode::BAD_REQUEST, "bad_query", "q must be 1 to 100 characters");
     }
     let query = q.clone();
     let rows = match o.db.run(move |c, ctx| db::search(c, ctx, &query)).await {
@@ -411,17 +353,9 @@ async fn search(State(o): St, Query(p): Query<SearchParams>) -> Response {
 
 async fn inventory(State(o): St, Path(raw): Path<String>) -> Response {
     let Some(id) = parse_id(&raw) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_id",
-            "product ids are positive integers",
-        );
+        return error(StatusCode::BAD_REQUEST, "bad_id", "product ids are positive integers");
     };
-    let cached = if o.config.cache_inventory {
-        o.inventory.get(id)
-    } else {
-        None
-    };
+    let cached = if o.config.cache_inventory { o.inventory.get(id) } else { None };
     let stock = match cached {
         Some(s) => {
             o.metrics.inventory_cache_hits.inc();
@@ -448,12 +382,7 @@ async fn inventory(State(o): St, Path(raw): Path<String>) -> Response {
 // === cart and checkout ===
 
 fn session_of(headers: &HeaderMap) -> Option<SessionId> {
-    SessionId::from_cookies(
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .map(HeaderValue::as_bytes),
-    )
+    SessionId::from_cookies(headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes))
 }
 
 #[derive(Debug, Deserialize)]
@@ -479,11 +408,7 @@ async fn cart_add(State(o): St, headers: HeaderMap, body: Bytes) -> Response {
         }
     };
     if !(1..=MAX_QUANTITY).contains(&item.quantity) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_quantity",
-            &format!("quantity must be from 1 to {MAX_QUANTITY}"),
-        );
+        return error(StatusCode::BAD_REQUEST, "bad_quantity", &format!("quantity must be from 1 to {MAX_QUANTITY}"));
     }
     let id = item.product_id;
     if id < 1 || id > o.db.products() {
@@ -494,18 +419,10 @@ async fn cart_add(State(o): St, headers: HeaderMap, body: Bytes) -> Response {
         None => (SessionId::random(), true),
     };
     if o.sessions.add(sid, id, item.quantity) == Err(AddError::CartFull) {
-        return error(
-            StatusCode::CONFLICT,
-            "cart_full",
-            "the cart cannot hold more lines",
-        );
+        return error(StatusCode::CONFLICT, "cart_full", "the cart cannot hold more lines");
     }
     let cart = o.sessions.cart(sid);
-    let mut r = json_response(
-        StatusCode::OK,
-        HeaderValue::from_static(PRIVATE),
-        &json!({ "items": cart }),
-    );
+    let mut r = json_response(StatusCode::OK, HeaderValue::from_static(PRIVATE), &json!({ "items": cart }));
     if new && let Ok(v) = HeaderValue::from_str(&sid.set_cookie()) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -513,9 +430,7 @@ async fn cart_add(State(o): St, headers: HeaderMap, body: Bytes) -> Response {
 }
 
 async fn cart_get(State(o): St, headers: HeaderMap) -> Response {
-    let lines = session_of(&headers)
-        .map(|s| o.sessions.cart(s))
-        .unwrap_or_default();
+    let lines = session_of(&headers).map(|s| o.sessions.cart(s)).unwrap_or_default();
     let ids: Vec<CartLine> = lines.clone();
     let details = match o
         .db
@@ -539,55 +454,31 @@ async fn cart_get(State(o): St, headers: HeaderMap) -> Response {
             json!({ "product_id": l.product_id, "quantity": l.quantity, "name": name, "price_cents": price })
         })
         .collect();
-    json_response(
-        StatusCode::OK,
-        HeaderValue::from_static(PRIVATE),
-        &json!({ "items": items, "total_cents": total }),
-    )
+    json_response(StatusCode::OK, HeaderValue::from_static(PRIVATE), &json!({ "items": items, "total_cents": total }))
 }
 
 async fn checkout(State(o): St, headers: HeaderMap) -> Response {
     let Some(sid) = session_of(&headers) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "no_session",
-            "add an item to the cart first (no session cookie)",
-        );
+        return error(StatusCode::BAD_REQUEST, "no_session", "add an item to the cart first (no session cookie)");
     };
     if let Err(retry) = o.sessions.admit_checkout(sid) {
         o.metrics.rate_limited.inc();
         let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
-        let mut r = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many checkouts for this session",
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many checkouts for this session");
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         return r;
     }
     let cart = o.sessions.cart(sid);
     if cart.is_empty() {
         return error(StatusCode::BAD_REQUEST, "empty_cart", "the cart is empty");
     }
-    let lines: Vec<OrderLine> = cart
-        .iter()
-        .map(|l| OrderLine {
-            product_id: l.product_id,
-            quantity: l.quantity,
-        })
-        .collect();
+    let lines: Vec<OrderLine> =
+        cart.iter().map(|l| OrderLine { product_id: l.product_id, quantity: l.quantity }).collect();
     let session = sid.to_hex();
     let s = session.clone();
-    let outcome =
-        o.db.run(move |c, ctx| db::checkout(c, ctx, &s, &lines, unix_now()))
-            .await;
+    let outcome = o.db.run(move |c, ctx| db::checkout(c, ctx, &s, &lines, unix_now())).await;
     match outcome {
-        Ok(CheckoutOutcome::Placed {
-            order_id,
-            total_cents,
-            lines,
-        }) => {
+        Ok(CheckoutOutcome::Placed { order_id, total_cents, lines }) => {
             o.metrics.orders.inc();
             o.sessions.clear_ordered(sid, &cart);
             let body = json!({
@@ -596,22 +487,10 @@ async fn checkout(State(o): St, headers: HeaderMap) -> Response {
                 "items": &lines,
                 "order": format!("/api/orders/{order_id}"),
             });
-            o.receipts.push(Job {
-                order_id,
-                session,
-                total_cents,
-                lines,
-            });
-            json_response(
-                StatusCode::CREATED,
-                HeaderValue::from_static(PRIVATE),
-                &body,
-            )
+            o.receipts.push(Job { order_id, session, total_cents, lines });
+            json_response(StatusCode::CREATED, HeaderValue::from_static(PRIVATE), &body)
         }
-        Ok(CheckoutOutcome::OutOfStock {
-            product_id,
-            available,
-        }) => {
+        Ok(CheckoutOutcome::OutOfStock { product_id, available }) => {
             o.metrics.out_of_stock.inc();
             json_response(
                 StatusCode::CONFLICT,
@@ -635,11 +514,7 @@ async fn checkout(State(o): St, headers: HeaderMap) -> Response {
 
 async fn order(State(o): St, Path(raw): Path<String>, headers: HeaderMap) -> Response {
     let (Some(id), Some(sid)) = (parse_id(&raw), session_of(&headers)) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such order for this session",
-        );
+        return error(StatusCode::NOT_FOUND, "not_found", "no such order for this session");
     };
     match o.db.run(move |c, _| db::order(c, id)).await {
         Ok(Some(order)) if order.session == sid.to_hex() => json_response(
@@ -654,11 +529,7 @@ async fn order(State(o): St, Path(raw): Path<String>, headers: HeaderMap) -> Res
                 "receipt": order.receipt,
             }),
         ),
-        Ok(_) => error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such order for this session",
-        ),
+        Ok(_) => error(StatusCode::NOT_FOUND, "not_found", "no such order for this session"),
         Err(e) => db_error(e),
     }
 }
@@ -666,35 +537,22 @@ async fn order(State(o): St, Path(raw): Path<String>, headers: HeaderMap) -> Res
 // === static, health, metrics ===
 
 async fn image(State(o): St, Path(file): Path<String>, headers: HeaderMap) -> Response {
-    let id = file
-        .strip_suffix(".jpg")
-        .and_then(parse_id)
-        .filter(|id| *id <= o.db.products());
+    let id = file.strip_suffix(".jpg").and_then(parse_id).filter(|id| *id <= o.db.products());
     let Some(id) = id else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such image");
     };
-    let etag = HeaderValue::from_str(&catalog::image_etag(o.config.seed, id))
-        .unwrap_or(HeaderValue::from_static("\"0\""));
+    let etag =
+        HeaderValue::from_str(&catalog::image_etag(o.config.seed, id)).unwrap_or(HeaderValue::from_static("\"0\""));
     if etag_matches(&headers, etag.as_bytes()) {
         return not_modified(o.image_cc.clone(), etag);
     }
-    let mut r = respond(
-        StatusCode::OK,
-        "image/jpeg",
-        o.image_cc.clone(),
-        catalog::image(o.config.seed, id),
-    );
+    let mut r = respond(StatusCode::OK, "image/jpeg", o.image_cc.clone(), catalog::image(o.config.seed, id));
     r.headers_mut().insert(header::ETAG, etag);
     r
 }
 
 async fn healthz() -> Response {
-    respond(
-        StatusCode::OK,
-        "text/plain; charset=utf-8",
-        HeaderValue::from_static(NO_STORE),
-        "ok\n",
-    )
+    respond(StatusCode::OK, "text/plain; charset=utf-8", HeaderValue::from_static(NO_STORE), "ok\n")
 }
 
 async fn not_found() -> Response {
@@ -703,12 +561,7 @@ async fn not_found() -> Response {
 
 async fn metrics(State(o): St) -> Response {
     let text = o.metrics.render(&o);
-    respond(
-        StatusCode::OK,
-        crate::metrics::CONTENT_TYPE,
-        HeaderValue::from_static(NO_STORE),
-        text,
-    )
+    respond(StatusCode::OK, crate::metrics::CONTENT_TYPE, HeaderValue::from_static(NO_STORE), text)
 }
 
 // === metrics ===
@@ -748,9 +601,7 @@ const PATTERNS: [&str; 12] = [
 ];
 
 fn route_index(matched: Option<&str>) -> usize {
-    matched
-        .and_then(|m| PATTERNS.iter().position(|p| *p == m))
-        .unwrap_or(ROUTES.len() - 1)
+    matched.and_then(|m| PATTERNS.iter().position(|p| *p == m)).unwrap_or(ROUTES.len() - 1)
 }
 
 /// Status codes counted individually; anything else is counted under `other`.
@@ -773,9 +624,7 @@ struct OriginMetrics {
 impl OriginMetrics {
     fn new(queue: Arc<QueueMetrics>) -> Self {
         Self {
-            requests: (0..ROUTES.len())
-                .map(|_| std::array::from_fn(|_| Counter::default()))
-                .collect(),
+            requests: (0..ROUTES.len()).map(|_| std::array::from_fn(|_| Counter::default())).collect(),
             latency: (0..ROUTES.len()).map(|_| Histogram::latency()).collect(),
             product_cache_hits: Counter::default(),
             product_cache_misses: Counter::default(),
@@ -788,10 +637,7 @@ impl OriginMetrics {
     }
 
     fn record(&self, route: usize, status: StatusCode, elapsed: Duration) {
-        let slot = STATUSES
-            .iter()
-            .position(|s| *s == status.as_u16())
-            .unwrap_or(STATUSES.len());
+        let slot = STATUSES.iter().position(|s| *s == status.as_u16()).unwrap_or(STATUSES.len());
         self.requests[route][slot].inc();
         self.latency[route].observe(elapsed);
     }
@@ -799,11 +645,7 @@ impl OriginMetrics {
     fn render(&self, o: &Origin) -> String {
         let mut e = Exposition::new();
         let name = "shop_http_requests_total";
-        e.family(
-            name,
-            Kind::Counter,
-            "HTTP requests answered by the origin, by route and status.",
-        );
+        e.family(name, Kind::Counter, "HTTP requests answered by the origin, by route and status.");
         let mut code = String::new();
         for (r, row) in self.requests.iter().enumerate() {
             for (s, c) in row.iter().enumerate() {
@@ -822,74 +664,35 @@ impl OriginMetrics {
             }
         }
         let name = "shop_http_request_duration_seconds";
-        e.family(
-            name,
-            Kind::Histogram,
-            "Time from request to response head at the origin, by route.",
-        );
+        e.family(name, Kind::Histogram, "Time from request to response head at the origin, by route.");
         for (r, h) in self.latency.iter().enumerate() {
             if h.count() > 0 {
                 e.histogram(name, &[("route", ROUTES[r])], h);
             }
         }
         let pool = o.db.pool_metrics();
-        e.single(
-            "shop_db_pool_size",
-            Kind::Gauge,
-            "Connections in the database pool (--db-pool).",
-            pool.size,
-        );
-        e.single(
-            "shop_db_pool_in_use",
-            Kind::Gauge,
-            "Pooled connections running a query now.",
-            pool.in_use.get(),
-        );
+        e.single("shop_db_pool_size", Kind::Gauge, "Connections in the database pool (--db-pool).", pool.size);
+        e.single("shop_db_pool_in_use", Kind::Gauge, "Pooled connections running a query now.", pool.in_use.get());
         e.single(
             "shop_db_pool_waits_total",
             Kind::Counter,
             "Connection acquisitions that found the pool exhausted and had to wait.",
             pool.waits.get(),
         );
-        e.family(
-            "shop_db_pool_wait_seconds",
-            Kind::Histogram,
-            "Time spent waiting for a pooled database connection.",
-        )
-        .histogram("shop_db_pool_wait_seconds", &[], &pool.wait);
+        e.family("shop_db_pool_wait_seconds", Kind::Histogram, "Time spent waiting for a pooled database connection.")
+            .histogram("shop_db_pool_wait_seconds", &[], &pool.wait);
         let name = "shop_cache_requests_total";
-        e.family(
-            name,
-            Kind::Counter,
-            "Lookups in the origin's in-process caches, by cache and result.",
-        )
-        .sample(
-            name,
-            &[("cache", "product"), ("result", "hit")],
-            self.product_cache_hits.get(),
-        )
-        .sample(
-            name,
-            &[("cache", "product"), ("result", "miss")],
-            self.product_cache_misses.get(),
-        )
-        .sample(
-            name,
-            &[("cache", "inventory"), ("result", "hit")],
-            self.inventory_cache_hits.get(),
-        );
+        e.family(name, Kind::Counter, "Lookups in the origin's in-process caches, by cache and result.")
+            .sample(name, &[("cache", "product"), ("result", "hit")], self.product_cache_hits.get())
+            .sample(name, &[("cache", "product"), ("result", "miss")], self.product_cache_misses.get())
+            .sample(name, &[("cache", "inventory"), ("result", "hit")], self.inventory_cache_hits.get());
         e.single(
             "shop_product_cache_entries",
             Kind::Gauge,
             "Product documents in the in-process cache.",
             o.products.len(),
         );
-        e.single(
-            "shop_orders_total",
-            Kind::Counter,
-            "Orders placed.",
-            self.orders.get(),
-        );
+        e.single("shop_orders_total", Kind::Counter, "Orders placed.", self.orders.get());
         e.single(
             "shop_checkout_out_of_stock_total",
             Kind::Counter,
@@ -920,18 +723,8 @@ impl OriginMetrics {
             "Receipts that could not be rendered or stored.",
             self.queue.failed.get(),
         );
-        e.single(
-            "shop_sessions",
-            Kind::Gauge,
-            "Live sessions.",
-            o.sessions.len(),
-        );
-        e.single(
-            "shop_products",
-            Kind::Gauge,
-            "Products in the catalog.",
-            o.db.products(),
-        );
+        e.single("shop_sessions", Kind::Gauge, "Live sessions.", o.sessions.len());
+        e.single("shop_products", Kind::Gauge, "Products in the catalog.", o.db.products());
         e.finish()
     }
 }
@@ -939,11 +732,7 @@ impl OriginMetrics {
 /// Records every request's route, status and latency; adds `--origin-delay-ms` to the API.
 async fn track(State(o): St, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = route_index(
-        req.extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
+    let route = route_index(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
     if !o.config.origin_delay.is_zero() && route < 10 {
         tokio::time::sleep(o.config.origin_delay).await;
     }
@@ -959,10 +748,7 @@ mod tests {
     #[test]
     fn if_none_match_lists() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"a\", W/\"b\""),
-        );
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"a\", W/\"b\""));
         assert!(etag_matches(&h, b"\"b\""));
         assert!(!etag_matches(&h, b"\"c\""));
     }

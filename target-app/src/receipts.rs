@@ -41,13 +41,7 @@ impl ReceiptQueue {
     /// is a placed order and orders are bounded by stock; the depth is exported as a gauge.
     pub fn new(db: Database, metrics: Arc<QueueMetrics>) -> (Self, Worker) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Self {
-                tx,
-                metrics: metrics.clone(),
-            },
-            Worker { rx, db, metrics },
-        )
+        (Self { tx, metrics: metrics.clone() }, Worker { rx, db, metrics })
     }
 
     /// Enqueues a job; never waits.
@@ -92,11 +86,7 @@ impl Worker {
         self.metrics.depth.dec();
         let receipt = render(&job);
         let order_id = job.order_id;
-        match self
-            .db
-            .run(move |c, ctx| db::store_receipt(c, ctx, order_id, &receipt))
-            .await
-        {
+        match self.db.run(move |c, ctx| db::store_receipt(c, ctx, order_id, &receipt)).await {
             Ok(()) => self.metrics.rendered.inc(),
             Err(_) => self.metrics.failed.inc(),
         }
@@ -107,19 +97,10 @@ impl Worker {
 pub fn render(job: &Job) -> String {
     let mut out = String::with_capacity(256 + 64 * job.lines.len());
     let _ = writeln!(out, "STAMPEDE SHOP — ORDER #{}", job.order_id);
-    let _ = writeln!(
-        out,
-        "customer session {}",
-        &job.session[..8.min(job.session.len())]
-    );
+    let _ = writeln!(out, "customer session {}", &job.session[..8.min(job.session.len())]);
     for l in &job.lines {
-        let _ = writeln!(
-            out,
-            "{:>3} x {:<40} {:>10}",
-            l.quantity,
-            l.name,
-            money(l.price_cents * i64::from(l.quantity))
-        );
+        let _ =
+            writeln!(out, "{:>3} x {:<40} {:>10}", l.quantity, l.name, money(l.price_cents * i64::from(l.quantity)));
     }
     let _ = writeln!(out, "{:>56}", format!("TOTAL {}", money(job.total_cents)));
     out

@@ -71,12 +71,7 @@ struct Session {
 
 impl Session {
     fn new(now: Instant) -> Self {
-        Self {
-            cart: Vec::new(),
-            last_seen: now,
-            window_start: now,
-            checkouts_in_window: 0,
-        }
+        Self { cart: Vec::new(), last_seen: now, window_start: now, checkouts_in_window: 0 }
     }
 }
 
@@ -114,9 +109,7 @@ impl Sessions {
     }
 
     fn shard(&self, id: SessionId) -> std::sync::MutexGuard<'_, HashMap<SessionId, Session>> {
-        self.shards[(id.0 as usize) % SHARDS]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.shards[(id.0 as usize) % SHARDS].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds `quantity` of a product to the session's cart, creating the session if needed.
@@ -135,10 +128,7 @@ impl Sessions {
         if session.cart.len() >= MAX_CART_LINES {
             return Err(AddError::CartFull);
         }
-        session.cart.push(CartLine {
-            product_id,
-            quantity,
-        });
+        session.cart.push(CartLine { product_id, quantity });
         Ok(())
     }
 
@@ -165,10 +155,7 @@ impl Sessions {
             s.checkouts_in_window = 0;
         }
         if s.checkouts_in_window >= self.rate.limit {
-            return Err(self
-                .rate
-                .window
-                .saturating_sub(now.duration_since(s.window_start)));
+            return Err(self.rate.window.saturating_sub(now.duration_since(s.window_start)));
         }
         s.checkouts_in_window += 1;
         Ok(())
@@ -193,10 +180,7 @@ impl Sessions {
     }
 
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -214,25 +198,13 @@ mod tests {
         let cookie = id.set_cookie();
         let pair = cookie.split(';').next().unwrap();
         let header = format!("theme=dark; {pair}");
-        assert_eq!(
-            SessionId::from_cookies(std::iter::once(header.as_bytes())),
-            Some(id)
-        );
-        assert_eq!(
-            SessionId::from_cookies(std::iter::once(&b"sid=zz"[..])),
-            None
-        );
+        assert_eq!(SessionId::from_cookies(std::iter::once(header.as_bytes())), Some(id));
+        assert_eq!(SessionId::from_cookies(std::iter::once(&b"sid=zz"[..])), None);
     }
 
     #[test]
     fn rate_limit_window() {
-        let s = Sessions::new(
-            Duration::from_secs(60),
-            RateLimit {
-                limit: 2,
-                window: Duration::from_secs(10),
-            },
-        );
+        let s = Sessions::new(Duration::from_secs(60), RateLimit { limit: 2, window: Duration::from_secs(10) });
         let id = SessionId::random();
         assert!(s.admit_checkout(id).is_ok());
         assert!(s.admit_checkout(id).is_ok());

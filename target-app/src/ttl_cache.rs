@@ -30,9 +30,7 @@ impl<V: Clone> TtlCache<V> {
     }
 
     fn shard(&self, id: i64) -> std::sync::MutexGuard<'_, HashMap<i64, (Instant, V)>> {
-        self.shards[(id as u64 as usize) % SHARDS]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.shards[(id as u64 as usize) % SHARDS].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The value for `id` if it was stored less than `ttl` ago.
@@ -60,10 +58,7 @@ impl<V: Clone> TtlCache<V> {
     }
 
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -40,8 +40,7 @@ async fn a_thousand_concurrent_checkouts_never_oversell() {
             let (http, base, barrier) = (http.clone(), base.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                http.post(&format!("{base}/api/checkout"), &[("cookie", &cookie)], "")
-                    .await
+                http.post(&format!("{base}/api/checkout"), &[("cookie", &cookie)], "").await
             })
         })
         .collect();
@@ -63,10 +62,7 @@ async fn a_thousand_concurrent_checkouts_never_oversell() {
     assert_eq!((created, conflicts), (100, 900));
     assert_eq!(shop.stock(ITEM).await.unwrap(), Some(0));
     assert_eq!(shop.order_count().await.unwrap(), 100);
-    let inv = http
-        .get(&format!("{base}/api/inventory/{ITEM}"))
-        .await
-        .json();
+    let inv = http.get(&format!("{base}/api/inventory/{ITEM}")).await.json();
     assert_eq!(inv["stock"], 0);
     assert_eq!(inv["in_stock"], false);
 }
@@ -79,26 +75,16 @@ async fn checkout_places_an_order_and_renders_the_receipt_in_the_background() {
     shop.set_stock(5, 10).await.unwrap();
     let cookie = cart_with(&http, &base, 5, 3).await;
     // A second item in the same session keeps the same cookie.
-    let r = http
-        .post(
-            &format!("{base}/api/cart/items"),
-            &[("cookie", &cookie)],
-            r#"{"product_id": 6}"#,
-        )
-        .await;
+    let r = http.post(&format!("{base}/api/cart/items"), &[("cookie", &cookie)], r#"{"product_id": 6}"#).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.header("set-cookie").is_none());
-    let cart = http
-        .get_with(&format!("{base}/api/cart"), &[("cookie", &cookie)])
-        .await;
+    let cart = http.get_with(&format!("{base}/api/cart"), &[("cookie", &cookie)]).await;
     assert_eq!(cart.header("cache-control"), Some("private, no-store"));
     let cart = cart.json();
     assert_eq!(cart["items"].as_array().unwrap().len(), 2);
     assert!(cart["total_cents"].as_i64().unwrap() > 0);
 
-    let r = http
-        .post(&format!("{base}/api/checkout"), &[("cookie", &cookie)], "")
-        .await;
+    let r = http.post(&format!("{base}/api/checkout"), &[("cookie", &cookie)], "").await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let order = r.json();
     assert_eq!(order["total_cents"], cart["total_cents"]);
@@ -118,19 +104,11 @@ async fn checkout_places_an_order_and_renders_the_receipt_in_the_background() {
     assert!(ready, "the receipt was never rendered");
     // Another session cannot read it.
     let other = cart_with(&http, &base, 1, 1).await;
-    assert_eq!(
-        http.get_with(&url, &[("cookie", &other)]).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(http.get_with(&url, &[("cookie", &other)]).await.status, StatusCode::NOT_FOUND);
     // The cart is empty after the order.
-    let cart = http
-        .get_with(&format!("{base}/api/cart"), &[("cookie", &cookie)])
-        .await
-        .json();
+    let cart = http.get_with(&format!("{base}/api/cart"), &[("cookie", &cookie)]).await.json();
     assert_eq!(cart["items"].as_array().unwrap().len(), 0);
-    let empty = http
-        .post(&format!("{base}/api/checkout"), &[("cookie", &cookie)], "")
-        .await;
+    let empty = http.post(&format!("{base}/api/checkout"), &[("cookie", &cookie)], "").await;
     assert_eq!(empty.status, StatusCode::BAD_REQUEST);
     shop.stop().await.unwrap();
 }
@@ -155,9 +133,7 @@ async fn checkout_is_rate_limited_per_session() {
     assert_eq!(limited.json()["error"], "rate_limited");
     // Another session is not limited.
     let other = cart_with(&http, &base, 9, 1).await;
-    let r = http
-        .post(&format!("{base}/api/checkout"), &[("cookie", &other)], "")
-        .await;
+    let r = http.post(&format!("{base}/api/checkout"), &[("cookie", &other)], "").await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
@@ -172,21 +148,14 @@ async fn cached_inventory_says_in_stock_while_checkout_fails() {
     let inv = http.get(&format!("{base}/api/inventory/3")).await;
     assert_eq!(inv.json()["in_stock"], true);
     let first = cart_with(&http, &base, 3, 1).await;
-    assert_eq!(
-        http.post(&format!("{base}/api/checkout"), &[("cookie", &first)], "")
-            .await
-            .status,
-        StatusCode::CREATED
-    );
+    assert_eq!(http.post(&format!("{base}/api/checkout"), &[("cookie", &first)], "").await.status, StatusCode::CREATED);
     // Sold out, but the page still says in stock...
     let inv = http.get(&format!("{base}/api/inventory/3")).await;
     assert_eq!(inv.json()["in_stock"], true);
     assert!(inv.header("cache-control").unwrap().starts_with("public"));
     // ...and the next shopper's checkout fails.
     let second = cart_with(&http, &base, 3, 1).await;
-    let r = http
-        .post(&format!("{base}/api/checkout"), &[("cookie", &second)], "")
-        .await;
+    let r = http.post(&format!("{base}/api/checkout"), &[("cookie", &second)], "").await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json()["available"], 0);
 }
@@ -201,10 +170,7 @@ async fn inventory_is_live_by_default() {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.json()["stock"], 5);
     shop.set_stock(4, 0).await.unwrap();
-    assert_eq!(
-        http.get(&format!("{base}/api/inventory/4")).await.json()["in_stock"],
-        false
-    );
+    assert_eq!(http.get(&format!("{base}/api/inventory/4")).await.json()["in_stock"], false);
 }
 
 #[tokio::test]
@@ -212,26 +178,12 @@ async fn bad_cart_requests_get_json_errors() {
     let shop = common::small().await;
     let base = shop.origin_url();
     let http = Http::new();
-    let r = http
-        .post(&format!("{base}/api/cart/items"), &[], "not json")
-        .await;
+    let r = http.post(&format!("{base}/api/cart/items"), &[], "not json").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json()["error"], "bad_body");
-    let r = http
-        .post(
-            &format!("{base}/api/cart/items"),
-            &[],
-            r#"{"product_id": 999999}"#,
-        )
-        .await;
+    let r = http.post(&format!("{base}/api/cart/items"), &[], r#"{"product_id": 999999}"#).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = http
-        .post(
-            &format!("{base}/api/cart/items"),
-            &[],
-            r#"{"product_id": 1, "quantity": 0}"#,
-        )
-        .await;
+    let r = http.post(&format!("{base}/api/cart/items"), &[], r#"{"product_id": 1, "quantity": 0}"#).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = http.post(&format!("{base}/api/checkout"), &[], "").await;
     assert_eq!(r.json()["error"], "no_session");

@@ -17,10 +17,7 @@ async fn image_is_a_miss_then_a_hit_with_age() {
     let first = http.get(&url).await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(first.header("x-cache"), Some("MISS"));
-    assert_eq!(
-        first.header("cache-status"),
-        Some("stampede-edge; fwd=miss; stored")
-    );
+    assert_eq!(first.header("cache-status"), Some("stampede-edge; fwd=miss; stored"));
     assert_eq!(first.header("cache-control"), Some("public, max-age=86400"));
     assert!(first.header("etag").is_some());
     assert!((20 * 1024..=60 * 1024).contains(&first.body.len()));
@@ -28,11 +25,7 @@ async fn image_is_a_miss_then_a_hit_with_age() {
     let second = http.get(&url).await;
     assert_eq!(second.header("x-cache"), Some("HIT"));
     assert_eq!(second.header("cache-status"), Some("stampede-edge; hit"));
-    let age: u64 = second
-        .header("age")
-        .expect("a hit has Age")
-        .parse()
-        .unwrap();
+    let age: u64 = second.header("age").expect("a hit has Age").parse().unwrap();
     assert!(age < 5);
     assert_eq!(second.body, first.body);
     assert_eq!(shop.edge_stats().origin_fetches, 1);
@@ -52,9 +45,7 @@ async fn private_and_no_store_responses_are_never_stored() {
     let cookie = cart_with(&http, &edge, 10, 1).await;
     for _ in 0..3 {
         // `private, no-store`
-        let cart = http
-            .get_with(&format!("{edge}/api/cart"), &[("cookie", &cookie)])
-            .await;
+        let cart = http.get_with(&format!("{edge}/api/cart"), &[("cookie", &cookie)]).await;
         assert_eq!(cart.status, StatusCode::OK);
         assert_eq!(cart.header("x-cache"), Some("MISS"));
         assert_eq!(cart.header("cache-status"), Some("stampede-edge; fwd=miss"));
@@ -100,18 +91,9 @@ async fn a_hundred_concurrent_misses_make_one_origin_fetch() {
     }
     let stats = shop.edge_stats();
     assert_eq!(stats.origin_fetches, 1, "{stats:?}");
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| s.ends_with("fwd=miss; stored"))
-            .count(),
-        1
-    );
+    assert_eq!(statuses.iter().filter(|s| s.ends_with("fwd=miss; stored")).count(), 1);
     assert_eq!(stats.collapsed + stats.hits, 99, "{stats:?}");
-    assert!(
-        stats.collapsed > 0,
-        "the test did not exercise collapsing: {stats:?}"
-    );
+    assert!(stats.collapsed > 0, "the test did not exercise collapsing: {stats:?}");
 }
 
 #[tokio::test]
@@ -127,10 +109,7 @@ async fn stale_entries_are_revalidated_with_the_etag() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let revalidated = http.get(&url).await;
     assert_eq!(revalidated.status, StatusCode::OK);
-    assert_eq!(
-        revalidated.header("cache-status"),
-        Some("stampede-edge; fwd=stale; fwd-status=304; stored")
-    );
+    assert_eq!(revalidated.header("cache-status"), Some("stampede-edge; fwd=stale; fwd-status=304; stored"));
     assert_eq!(revalidated.body, first.body);
     let stats = shop.edge_stats();
     assert_eq!(stats.revalidated_not_modified, 1);
@@ -152,11 +131,7 @@ async fn misconfigured_images_never_hit() {
         for id in 1..=20 {
             let r = http.get(&format!("{edge}/static/img/{id}.jpg")).await;
             assert_eq!(r.status, StatusCode::OK);
-            assert_eq!(
-                r.header("cache-control"),
-                Some("no-cache, private"),
-                "round {round}"
-            );
+            assert_eq!(r.header("cache-control"), Some("no-cache, private"), "round {round}");
             total += 1;
             if r.header("x-cache") == Some("HIT") {
                 hits += 1;
@@ -173,22 +148,11 @@ async fn misconfigured_images_never_hit() {
 async fn post_is_forwarded_and_cacheable_pages_are_shared() {
     let shop = common::small().await;
     let (edge, http) = (shop.edge_url(), Http::new());
-    let r = http
-        .post(
-            &format!("{edge}/api/cart/items"),
-            &[],
-            r#"{"product_id": 1}"#,
-        )
-        .await;
+    let r = http.post(&format!("{edge}/api/cart/items"), &[], r#"{"product_id": 1}"#).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("cache-status"), Some("stampede-edge; fwd=method"));
     assert!(r.session_cookie().is_some());
-    for path in [
-        "/",
-        "/api/products?category=3",
-        "/api/search?q=wool",
-        "/api/products/5",
-    ] {
+    for path in ["/", "/api/products?category=3", "/api/search?q=wool", "/api/products/5"] {
         let a = http.get(&format!("{edge}{path}")).await;
         assert_eq!(a.status, StatusCode::OK, "{path}");
         assert_eq!(a.header("x-cache"), Some("MISS"), "{path}");
@@ -196,14 +160,6 @@ async fn post_is_forwarded_and_cacheable_pages_are_shared() {
         assert_eq!(b.header("x-cache"), Some("HIT"), "{path}");
     }
     // Request directives force a trip to the origin.
-    let r = http
-        .get_with(
-            &format!("{edge}/api/products/5"),
-            &[("cache-control", "no-cache")],
-        )
-        .await;
-    assert_eq!(
-        r.header("cache-status"),
-        Some("stampede-edge; fwd=request; stored")
-    );
+    let r = http.get_with(&format!("{edge}/api/products/5"), &[("cache-control", "no-cache")]).await;
+    assert_eq!(r.header("cache-status"), Some("stampede-edge; fwd=request; stored"));
 }

@@ -13,55 +13,23 @@ async fn catalog_endpoints() {
 
     let home = http.get(&format!("{base}/")).await;
     assert_eq!(home.status, StatusCode::OK);
-    assert!(
-        home.header("content-type")
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(home.header("content-type").unwrap().starts_with("text/html"));
     let html = String::from_utf8_lossy(&home.body);
-    assert_eq!(
-        html.matches("<img src=\"/static/img/").count(),
-        12,
-        "{html}"
-    );
+    assert_eq!(html.matches("<img src=\"/static/img/").count(), 12, "{html}");
 
-    let page = http
-        .get(&format!(
-            "{base}/api/products?category=3&sort=popularity&page=1"
-        ))
-        .await
-        .json();
+    let page = http.get(&format!("{base}/api/products?category=3&sort=popularity&page=1")).await.json();
     let products = page["products"].as_array().unwrap();
     assert_eq!(products.len(), 24);
     assert!(products.iter().all(|p| p["category_id"] == 3));
-    let pops: Vec<i64> = products
-        .iter()
-        .map(|p| p["popularity"].as_i64().unwrap())
-        .collect();
+    let pops: Vec<i64> = products.iter().map(|p| p["popularity"].as_i64().unwrap()).collect();
     assert!(pops.windows(2).all(|w| w[0] >= w[1]), "{pops:?}");
-    let page2 = http
-        .get(&format!("{base}/api/products?category=3&page=2"))
-        .await
-        .json();
+    let page2 = http.get(&format!("{base}/api/products?category=3&page=2")).await.json();
     assert_ne!(page2["products"][0]["id"], products[0]["id"]);
-    let cheap = http
-        .get(&format!("{base}/api/products?category=3&sort=price_asc"))
-        .await
-        .json();
-    let prices: Vec<i64> = cheap["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["price_cents"].as_i64().unwrap())
-        .collect();
+    let cheap = http.get(&format!("{base}/api/products?category=3&sort=price_asc")).await.json();
+    let prices: Vec<i64> =
+        cheap["products"].as_array().unwrap().iter().map(|p| p["price_cents"].as_i64().unwrap()).collect();
     assert!(prices.windows(2).all(|w| w[0] <= w[1]));
-    for bad in [
-        "category=0",
-        "category=x",
-        "sort=name",
-        "page=0",
-        "page=100000",
-    ] {
+    for bad in ["category=0", "category=x", "sort=name", "page=0", "page=100000"] {
         let r = http.get(&format!("{base}/api/products?{bad}")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
         assert!(r.json()["message"].is_string());
@@ -73,70 +41,27 @@ async fn catalog_endpoints() {
     let doc = p.json();
     assert_eq!(doc["id"], 17);
     assert_eq!(doc["image"], "/static/img/17.jpg");
-    let again = http
-        .get_with(
-            &format!("{base}/api/products/17"),
-            &[("if-none-match", &etag)],
-        )
-        .await;
+    let again = http.get_with(&format!("{base}/api/products/17"), &[("if-none-match", &etag)]).await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
-    assert_eq!(
-        http.get(&format!("{base}/api/products/999999"))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        http.get(&format!("{base}/api/products/abc")).await.status,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(http.get(&format!("{base}/api/products/999999")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(http.get(&format!("{base}/api/products/abc")).await.status, StatusCode::BAD_REQUEST);
 
-    let word = doc["name"]
-        .as_str()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .to_lowercase();
-    let found = http
-        .get(&format!("{base}/api/search?q={word}"))
-        .await
-        .json();
+    let word = doc["name"].as_str().unwrap().split(' ').nth(1).unwrap().to_lowercase();
+    let found = http.get(&format!("{base}/api/search?q={word}")).await.json();
     let found = found["products"].as_array().unwrap();
     assert!(!found.is_empty());
-    assert!(
-        found
-            .iter()
-            .all(|p| p["name"].as_str().unwrap().to_lowercase().contains(&word))
-    );
-    assert_eq!(
-        http.get(&format!("{base}/api/search?q=")).await.status,
-        StatusCode::BAD_REQUEST
-    );
+    assert!(found.iter().all(|p| p["name"].as_str().unwrap().to_lowercase().contains(&word)));
+    assert_eq!(http.get(&format!("{base}/api/search?q=")).await.status, StatusCode::BAD_REQUEST);
 
     let img = http.get(&format!("{base}/static/img/17.jpg")).await;
     assert_eq!(img.header("content-type"), Some("image/jpeg"));
     assert_eq!(img.header("cache-control"), Some("public, max-age=86400"));
-    assert_eq!(
-        http.get(&format!("{base}/static/img/17.jpg")).await.body,
-        img.body
-    );
-    assert_eq!(
-        http.get(&format!("{base}/static/img/2001.jpg"))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(http.get(&format!("{base}/static/img/17.jpg")).await.body, img.body);
+    assert_eq!(http.get(&format!("{base}/static/img/2001.jpg")).await.status, StatusCode::NOT_FOUND);
 
     let health = http.get(&format!("{base}/healthz")).await;
-    assert_eq!(
-        (health.status, &health.body[..]),
-        (StatusCode::OK, &b"ok\n"[..])
-    );
-    assert_eq!(
-        http.get(&format!("{base}/nope")).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!((health.status, &health.body[..]), (StatusCode::OK, &b"ok\n"[..]));
+    assert_eq!(http.get(&format!("{base}/nope")).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -146,22 +71,10 @@ async fn search_without_indexes_finds_the_same_products() {
     let shop = common::start(config).await;
     let indexed = common::small().await;
     let http = Http::new();
-    let a = http
-        .get(&format!("{}/api/search?q=wool", shop.origin_url()))
-        .await
-        .json();
-    let b = http
-        .get(&format!("{}/api/search?q=wool", indexed.origin_url()))
-        .await
-        .json();
+    let a = http.get(&format!("{}/api/search?q=wool", shop.origin_url())).await.json();
+    let b = http.get(&format!("{}/api/search?q=wool", indexed.origin_url())).await.json();
     assert_eq!(a["products"], b["products"]);
-    let a = http
-        .get(&format!("{}/api/products?category=9", shop.origin_url()))
-        .await
-        .json();
-    let b = http
-        .get(&format!("{}/api/products?category=9", indexed.origin_url()))
-        .await
-        .json();
+    let a = http.get(&format!("{}/api/products?category=9", shop.origin_url())).await.json();
+    let b = http.get(&format!("{}/api/products?category=9", indexed.origin_url())).await.json();
     assert_eq!(a["products"], b["products"]);
 }

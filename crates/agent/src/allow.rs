@@ -14,7 +14,10 @@ impl AllowList {
     pub fn new(hosts: &[String]) -> AllowList {
         AllowList {
             any: hosts.iter().any(|h| h == "*"),
-            hosts: hosts.iter().map(|h| h.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()).collect(),
+            hosts: hosts
+                .iter()
+                .map(|h| h.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+                .collect(),
         }
     }
 

@@ -79,7 +79,10 @@ pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = (
             }
             Ok(SessionEnd::Unreachable(why)) => {
                 if !announced && !cfg.quiet {
-                    eprintln!("agent {}: waiting for the coordinator at {} ({why}); retrying", cfg.name, cfg.coordinator);
+                    eprintln!(
+                        "agent {}: waiting for the coordinator at {} ({why}); retrying",
+                        cfg.name, cfg.coordinator
+                    );
                     announced = true;
                 }
             }

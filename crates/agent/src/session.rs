@@ -92,7 +92,9 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
     let _ = tx.send(msg(agent_message::Msg::Hello(hello))).await;
     let mut req = tonic::Request::new(ReceiverStream::new(rx));
     if let Some(t) = &cfg.token {
-        let value = format!("Bearer {t}").parse().map_err(|_| AgentError::Refused("the token has characters a header cannot carry".into()))?;
+        let value = format!("Bearer {t}")
+            .parse()
+            .map_err(|_| AgentError::Refused("the token has characters a header cannot carry".into()))?;
         req.metadata_mut().insert("authorization", value);
     }
     let mut inbound = match client.attach(req).await {
@@ -289,9 +291,11 @@ fn describe(e: &tonic::transport::Error) -> String {
 fn refusal_or_unreachable(status: tonic::Status) -> Result<SessionEnd, AgentError> {
     use tonic::Code;
     match status.code() {
-        Code::Unauthenticated | Code::PermissionDenied | Code::FailedPrecondition | Code::InvalidArgument | Code::ResourceExhausted => {
-            Err(AgentError::Refused(status.message().to_string()))
-        }
+        Code::Unauthenticated
+        | Code::PermissionDenied
+        | Code::FailedPrecondition
+        | Code::InvalidArgument
+        | Code::ResourceExhausted => Err(AgentError::Refused(status.message().to_string())),
         _ => Ok(SessionEnd::Unreachable(status.message().to_string())),
     }
 }
@@ -306,7 +310,8 @@ fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<Plan, String> {
         env: o.env.into_iter().collect(),
         data_files: a.data_files.iter().map(|f| (f.path.clone(), f.content.clone())).collect(),
     };
-    let plan = stampede_scenario::parse_str(&a.scenario_toml, Path::new(&a.scenario_name), &overrides).map_err(|e| e.to_string())?;
+    let plan = stampede_scenario::parse_str(&a.scenario_toml, Path::new(&a.scenario_name), &overrides)
+        .map_err(|e| e.to_string())?;
     cfg.allow.check(&plan)?;
     Ok(plan)
 }

@@ -75,7 +75,10 @@ async fn record_locally(
     let mut started = std::time::Instant::now();
     let ctx = || RunContext {
         scenario_file: "agent".into(),
-        started_at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
+        started_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64,
         interval: std::time::Duration::from_secs(1),
     };
     while let Some(msg) = rx.recv().await {

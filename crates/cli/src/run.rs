@@ -114,7 +114,10 @@ async fn load_with_shop(
     };
     let Some(spec) = plan.target.shop.clone() else {
         if !shop_flags.is_empty() && overrides.target.is_none() {
-            eprintln!("error: --shop-flag given, but {} does not use the bundled shop (`[target] shop`)", file.display());
+            eprintln!(
+                "error: --shop-flag given, but {} does not use the bundled shop (`[target] shop`)",
+                file.display()
+            );
             return Ok(Err(exit::INVALID_INPUT));
         }
         return Ok(Ok((plan, overrides.clone(), None)));
@@ -123,7 +126,11 @@ async fn load_with_shop(
         let flags: Vec<&String> = spec.flags.iter().chain(shop_flags).collect();
         eprintln!(
             "starting the bundled shop{}…",
-            if flags.is_empty() { String::new() } else { format!(" with {}", flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")) }
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "))
+            }
         );
     }
     let shop = crate::shop::start(&spec, shop_flags, quiet).await?;
@@ -143,10 +150,11 @@ async fn load_with_shop(
 
 /// `stampede run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let (plan, overrides, shop) = match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
-        Ok(x) => x,
-        Err(code) => return Ok(code),
-    };
+    let (plan, overrides, shop) =
+        match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
+            Ok(x) => x,
+            Err(code) => return Ok(code),
+        };
     let code = run_plan(&args, plan, &overrides).await;
     if let Some(shop) = shop {
         shop.stop().await;
@@ -182,7 +190,17 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the local coordinator")?;
         let addr = listener.local_addr()?;
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        let cfg = coordinator_config(args.report.headless, &plan, &args.file, overrides, agents as usize, Some(token.clone()), seed, Duration::from_secs(30), LossPolicy::Continue)?;
+        let cfg = coordinator_config(
+            args.report.headless,
+            &plan,
+            &args.file,
+            overrides,
+            agents as usize,
+            Some(token.clone()),
+            seed,
+            Duration::from_secs(30),
+            LossPolicy::Continue,
+        )?;
         let mut coord = Coordinator::serve(cfg, listener, None, live.clone())?;
         let token_file = tempfile_with(&token)?;
         let per_agent = (workers / agents).max(1);
@@ -212,10 +230,11 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
 
 /// `stampede coordinator`.
 pub async fn coordinate(args: CoordinatorArgs) -> anyhow::Result<i32> {
-    let (plan, overrides, shop) = match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
-        Ok(x) => x,
-        Err(code) => return Ok(code),
-    };
+    let (plan, overrides, shop) =
+        match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
+            Ok(x) => x,
+            Err(code) => return Ok(code),
+        };
     let code = coordinate_plan(&args, plan, &overrides).await;
     if let Some(shop) = shop {
         shop.stop().await;
@@ -223,7 +242,11 @@ pub async fn coordinate(args: CoordinatorArgs) -> anyhow::Result<i32> {
     code
 }
 
-async fn coordinate_plan(args: &CoordinatorArgs, plan: Arc<Plan>, overrides: &crate::cli::OverrideArgs) -> anyhow::Result<i32> {
+async fn coordinate_plan(
+    args: &CoordinatorArgs,
+    plan: Arc<Plan>,
+    overrides: &crate::cli::OverrideArgs,
+) -> anyhow::Result<i32> {
     if args.agents == 0 {
         eprintln!("error: --agents must be at least 1");
         return Ok(exit::INVALID_INPUT);
@@ -254,7 +277,17 @@ async fn coordinate_plan(args: &CoordinatorArgs, plan: Arc<Plan>, overrides: &cr
     if token.is_none() && !listener.local_addr()?.ip().is_loopback() {
         eprintln!("warning: listening on {} without --token-file: any agent that can reach it may join", args.listen);
     }
-    let cfg = coordinator_config(args.report.headless, &plan, &args.file, overrides, args.agents, token, seed, args.agent_timeout, policy)?;
+    let cfg = coordinator_config(
+        args.report.headless,
+        &plan,
+        &args.file,
+        overrides,
+        args.agents,
+        token,
+        seed,
+        args.agent_timeout,
+        policy,
+    )?;
     let mut coord = Coordinator::serve(cfg, listener, tls, live.clone())?;
     eprintln!(
         "coordinator listening on {}{}; waiting for {} agent(s) (up to {:?})",
@@ -297,8 +330,7 @@ fn coordinator_config(
     agent_timeout: Duration,
     on_agent_loss: LossPolicy,
 ) -> anyhow::Result<CoordinatorConfig> {
-    let scenario_toml =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let scenario_toml = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let mut data_files = Vec::new();
     for d in &plan.data {
         let bytes = std::fs::read(&d.path).with_context(|| format!("reading data file {}", d.path.display()))?;
@@ -357,7 +389,12 @@ fn tempfile_with(content: &str) -> anyhow::Result<TempFile> {
 /// Starts `stampede agent` as a child in its own process group, so a
 /// terminal's Ctrl-C reaches only the coordinator (which stops the agents
 /// gracefully).
-fn spawn_local_agent(addr: &std::net::SocketAddr, token_file: &Path, i: u32, workers: u32) -> anyhow::Result<tokio::process::Child> {
+fn spawn_local_agent(
+    addr: &std::net::SocketAddr,
+    token_file: &Path,
+    i: u32,
+    workers: u32,
+) -> anyhow::Result<tokio::process::Child> {
     let exe = std::env::current_exe().context("finding the stampede binary")?;
     let child = tokio::process::Command::new(exe)
         .arg("agent")
@@ -410,7 +447,9 @@ async fn drive(
     // Live Prometheus endpoint, for as long as the run lasts.
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(addr) = &report.metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on --metrics-listen {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on --metrics-listen {addr}"))?;
         if !report.quiet && !ui_wanted(report.headless) {
             eprintln!("Prometheus metrics on http://{}/metrics", listener.local_addr()?);
         }
@@ -535,12 +574,14 @@ async fn drive(
         if !aborted_by_threshold && !plan.thresholds.is_empty() {
             for (t, o) in plan.thresholds.iter().zip(state.thresholds.iter()) {
                 if !o.passed && t.abort_on_fail && elapsed >= t.delay_abort_eval {
-                    if ui.is_none() { eprintln!(
-                        "threshold {} '{}' failed (observed {}) and has abort_on_fail: aborting the run",
-                        t.selector,
-                        t.source,
-                        o.observed.map_or("-".into(), |v| format!("{v:.3}"))
-                    ); }
+                    if ui.is_none() {
+                        eprintln!(
+                            "threshold {} '{}' failed (observed {}) and has abort_on_fail: aborting the run",
+                            t.selector,
+                            t.source,
+                            o.observed.map_or("-".into(), |v| format!("{v:.3}"))
+                        );
+                    }
                     aborted_by_threshold = true;
                     let _ = signaller.send(Signal::Abort);
                     break;

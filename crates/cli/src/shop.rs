@@ -69,7 +69,10 @@ pub async fn start(spec: &ShopSpec, extra: &[String], quiet: bool) -> anyhow::Re
         Ok(Ok(true)) => {}
         Ok(Ok(false)) | Ok(Err(_)) => {
             let status = child.wait().await.ok();
-            bail!("the bundled shop stopped before it was ready ({})", status.map_or("no status".into(), |s| s.to_string()));
+            bail!(
+                "the bundled shop stopped before it was ready ({})",
+                status.map_or("no status".into(), |s| s.to_string())
+            );
         }
         Err(_) => bail!("the bundled shop was not ready within 180 s"),
     }

@@ -32,7 +32,15 @@ async fn cluster(scenario: &str, n: usize, coordinator_extra: &[&str], agent_ext
     let port = free_port();
     let coordinator = Command::new(BIN)
         .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--agents", &n.to_string(), "--token-file", token.to_str().unwrap(), "--quiet", "--agent-timeout", "20s"])
+        .args([
+            "--agents",
+            &n.to_string(),
+            "--token-file",
+            token.to_str().unwrap(),
+            "--quiet",
+            "--agent-timeout",
+            "20s",
+        ])
         .arg("--out")
         .arg(format!("json={}", dir.path().join("summary.json").display()))
         .args(coordinator_extra)
@@ -60,7 +68,8 @@ async fn cluster(scenario: &str, n: usize, coordinator_extra: &[&str], agent_ext
 
 impl Cluster {
     async fn finish(self) -> (i32, String, String, serde_json::Value) {
-        let out = tokio::time::timeout(Duration::from_secs(90), self.coordinator.wait_with_output()).await.unwrap().unwrap();
+        let out =
+            tokio::time::timeout(Duration::from_secs(90), self.coordinator.wait_with_output()).await.unwrap().unwrap();
         for a in self.agents {
             let _ = tokio::time::timeout(Duration::from_secs(10), a.wait_with_output()).await;
         }
@@ -189,7 +198,10 @@ async fn a_killed_agent_is_reported_lost_and_the_run_finishes_degraded() {
     // What the dead agent did after its last snapshot (at most one 1 s
     // interval) is missing; nothing else is.
     let seen = server.seen.requests.load(Ordering::Relaxed);
-    assert!(seen >= total && seen - total <= delivered, "server saw {seen}, summary {total}, agent-0 delivered {delivered}");
+    assert!(
+        seen >= total && seen - total <= delivered,
+        "server saw {seen}, summary {total}, agent-0 delivered {delivered}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,13 +277,23 @@ async fn a_protocol_version_mismatch_is_refused_with_a_clear_message() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut client = v1::coordinator_client::CoordinatorClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
+    let mut client =
+        v1::coordinator_client::CoordinatorClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
     let hello = v1::AgentMessage {
-        msg: Some(v1::agent_message::Msg::Hello(v1::Hello { protocol_version: 99, name: "future".into(), cores: 1, ..Default::default() })),
+        msg: Some(v1::agent_message::Msg::Hello(v1::Hello {
+            protocol_version: 99,
+            name: "future".into(),
+            cores: 1,
+            ..Default::default()
+        })),
     };
     let status = client.attach(tokio_stream::iter(vec![hello])).await.expect_err("refused");
     assert_eq!(status.code(), tonic::Code::FailedPrecondition);
-    assert!(status.message().contains("protocol version 99") && status.message().contains("speaks 1"), "{}", status.message());
+    assert!(
+        status.message().contains("protocol version 99") && status.message().contains("speaks 1"),
+        "{}",
+        status.message()
+    );
     let out = coordinator.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("protocol version 99"), "{stderr}");
@@ -283,7 +305,10 @@ async fn an_agent_refuses_a_target_outside_its_allow_list() {
     let scenario = steady("http://shop.example.com", 2);
     let (code, _, stderr, _) = cluster(&scenario, 1, &[], &[]).await.finish().await;
     assert_ne!(code, 0);
-    assert!(stderr.contains("refused the plan") && stderr.contains("shop.example.com") && stderr.contains("--allow-target"), "{stderr}");
+    assert!(
+        stderr.contains("refused the plan") && stderr.contains("shop.example.com") && stderr.contains("--allow-target"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,7 +320,8 @@ async fn the_agent_channel_runs_over_tls() {
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
-    let (ca_pem, cert_pem, key_pem) = (dir.path().join("ca.pem"), dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (ca_pem, cert_pem, key_pem) =
+        (dir.path().join("ca.pem"), dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&ca_pem, ca.pem()).unwrap();
     std::fs::write(&cert_pem, cert.pem()).unwrap();
     std::fs::write(&key_pem, key.serialize_pem()).unwrap();
@@ -306,7 +332,14 @@ async fn the_agent_channel_runs_over_tls() {
     let port = free_port();
     let coordinator = Command::new(BIN)
         .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--agents", "1", "-q"])
-        .args(["--tls-cert", cert_pem.to_str().unwrap(), "--tls-key", key_pem.to_str().unwrap(), "--agent-timeout", "15s"])
+        .args([
+            "--tls-cert",
+            cert_pem.to_str().unwrap(),
+            "--tls-key",
+            key_pem.to_str().unwrap(),
+            "--agent-timeout",
+            "15s",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -34,7 +34,8 @@ fn shortened(dir: &Path) -> PathBuf {
     }
     // Data files stay where the scenario's directory is.
     let file = dir.join("black-friday-short.toml");
-    std::fs::write(&file, s.replace("file = \"data/", &format!("file = \"{}/scenarios/data/", repo().display()))).unwrap();
+    std::fs::write(&file, s.replace("file = \"data/", &format!("file = \"{}/scenarios/data/", repo().display())))
+        .unwrap();
     file
 }
 
@@ -69,7 +70,8 @@ fn request<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 fn doorbusters(r: &Run) -> (f64, f64) {
     let checkout = request(&r.summary, "doorbuster checkout");
     let conflicts = checkout["statuses"]["409"].as_u64().unwrap_or(0) as f64;
-    let page = r.summary["checks"].as_array().unwrap().iter().find(|c| c["name"] == "doorbuster page says in stock").unwrap();
+    let page =
+        r.summary["checks"].as_array().unwrap().iter().find(|c| c["name"] == "doorbuster page says in stock").unwrap();
     let said = page["rate"].as_f64().unwrap();
     let failing = conflicts / checkout["count"].as_f64().unwrap();
     eprintln!("doorbusters: page says in stock {said:.2}, checkouts failing {failing:.2}");
@@ -111,7 +113,10 @@ fn a_missing_index_makes_listings_ten_times_slower() {
     // Live stock: the page announces the sell-outs checkout runs into (the
     // contrast with the cached-inventory run).
     let (says_in_stock, failing) = doorbusters(&good);
-    assert!(failing - (1.0 - says_in_stock) < 0.2, "page says in stock {says_in_stock:.2}, checkouts failing {failing:.2}");
+    assert!(
+        failing - (1.0 - says_in_stock) < 0.2,
+        "page says in stock {says_in_stock:.2}, checkouts failing {failing:.2}"
+    );
 }
 
 #[test]
@@ -126,7 +131,10 @@ fn cached_inventory_says_in_stock_while_checkouts_fail() {
     // Checkouts that failed although the stock page had just said in stock:
     // the finding.
     let (says_in_stock, failing) = doorbusters(&r);
-    assert!(failing - (1.0 - says_in_stock) >= 0.3, "page says in stock {says_in_stock:.2}, checkouts failing {failing:.2}");
+    assert!(
+        failing - (1.0 - says_in_stock) >= 0.3,
+        "page says in stock {says_in_stock:.2}, checkouts failing {failing:.2}"
+    );
 }
 
 #[test]

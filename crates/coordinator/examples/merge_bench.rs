@@ -94,7 +94,10 @@ fn main() {
             naive.merge(&from_wire(m, &mut names).unwrap());
         }
         naive_t.push(t.elapsed());
-        assert_eq!(naive.all_requests().duration.value_at_quantile(0.99), merged.all_requests().duration.value_at_quantile(0.99));
+        assert_eq!(
+            naive.all_requests().duration.value_at_quantile(0.99),
+            merged.all_requests().duration.value_at_quantile(0.99)
+        );
         // Reference: the same merge from in-memory snapshots (no wire).
         let t = Instant::now();
         let mut reference = Snapshot::default();
@@ -106,13 +109,23 @@ fn main() {
     }
     let (d, m, r, n) = (median(decode_t), median(merge_t), median(reference_t), median(naive_t));
     let total = d + m;
-    println!("coordinator merge benchmark: {AGENTS} agents × {series} series, {SAMPLES_PER_SERIES} samples per series per interval");
+    println!(
+        "coordinator merge benchmark: {AGENTS} agents × {series} series, {SAMPLES_PER_SERIES} samples per series per interval"
+    );
     println!("| measure | per interval (median of {ROUNDS}) |");
     println!("|---|---|");
     println!("| wire size, all agents | {:.1} KiB |", bytes as f64 / 1024.0);
     println!("| protobuf decode | {:.1} ms |", d.as_secs_f64() * 1e3);
     println!("| histograms inflated and added into the merge (exact) | {:.1} ms |", m.as_secs_f64() * 1e3);
-    println!("| total CPU per interval | {:.1} ms ({:.1} % of one core at 1 s intervals) |", total.as_secs_f64() * 1e3, total.as_secs_f64() * 100.0);
-    println!("| reference: previous version (decode whole histograms, then add) | {:.1} ms ({:.1} × slower) |", n.as_secs_f64() * 1e3, n.as_secs_f64() / total.as_secs_f64());
+    println!(
+        "| total CPU per interval | {:.1} ms ({:.1} % of one core at 1 s intervals) |",
+        total.as_secs_f64() * 1e3,
+        total.as_secs_f64() * 100.0
+    );
+    println!(
+        "| reference: previous version (decode whole histograms, then add) | {:.1} ms ({:.1} × slower) |",
+        n.as_secs_f64() * 1e3,
+        n.as_secs_f64() / total.as_secs_f64()
+    );
     println!("| reference: in-memory merge of the same snapshots, no wire | {:.1} ms |", r.as_secs_f64() * 1e3);
 }

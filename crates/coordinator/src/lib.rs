@@ -272,12 +272,17 @@ impl Coordinator {
             match ev {
                 Some(ev) => self.handle(ev),
                 None => {
-                    let names: Vec<&str> = self.slots.iter().filter(|s| s.tx.is_some()).map(|s| s.name.as_str()).collect();
+                    let names: Vec<&str> =
+                        self.slots.iter().filter(|s| s.tx.is_some()).map(|s| s.name.as_str()).collect();
                     return Err(CoordinatorError::AgentsMissing {
                         expected: self.cfg.expected_agents,
                         arrived: names.len(),
                         timeout: self.cfg.agent_timeout,
-                        names: if names.is_empty() { String::new() } else { format!(" (connected: {})", names.join(", ")) },
+                        names: if names.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (connected: {})", names.join(", "))
+                        },
                     });
                 }
             }
@@ -301,7 +306,10 @@ impl Coordinator {
             s.planned_vus = (first..first + workers)
                 .map(|index| {
                     let seg = Segment { index, count: total };
-                    plan.scenarios.iter().map(|sc| seg.share(stampede_engine::schedule::peak_vus(&sc.executor))).sum::<u64>()
+                    plan.scenarios
+                        .iter()
+                        .map(|sc| seg.share(stampede_engine::schedule::peak_vus(&sc.executor)))
+                        .sum::<u64>()
                 })
                 .sum();
             let assign = v1::Assign {
@@ -323,7 +331,8 @@ impl Coordinator {
             first += workers;
             if let Some(tx) = &s.tx {
                 // Assign can be large (data files): wait for room rather than drop it.
-                let _ = tx.send(Ok(v1::CoordinatorMessage { msg: Some(coordinator_message::Msg::Assign(assign)) })).await;
+                let _ =
+                    tx.send(Ok(v1::CoordinatorMessage { msg: Some(coordinator_message::Msg::Assign(assign)) })).await;
             }
             s.state = AgentState::Connected;
         }
@@ -335,7 +344,10 @@ impl Coordinator {
             };
             let Some(ev) = ev else {
                 let waiting: Vec<&str> = self.slots.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
-                return Err(CoordinatorError::Refused { agent: waiting.join(", "), reason: "not ready within 60 s".into() });
+                return Err(CoordinatorError::Refused {
+                    agent: waiting.join(", "),
+                    reason: "not ready within 60 s".into(),
+                });
             };
             match ev {
                 Event::Message { id, msg: v1::AgentMessage { msg: Some(agent_message::Msg::Refusal(r)) } } => {
@@ -491,7 +503,10 @@ impl Coordinator {
                 } else if self.live_slots() >= self.cfg.expected_agents {
                     Some(format!("this run expects {} agent(s) and has them all", self.cfg.expected_agents))
                 } else if self.slots.iter().any(|s| s.tx.is_some() && s.name == hello.name) {
-                    Some(format!("an agent named `{}` is already attached; give each agent a distinct --name", hello.name))
+                    Some(format!(
+                        "an agent named `{}` is already attached; give each agent a distinct --name",
+                        hello.name
+                    ))
                 } else {
                     None
                 };
@@ -500,14 +515,16 @@ impl Coordinator {
                     return;
                 }
                 let id = self.slots.len();
-                if self.cfg.print { eprintln!(
-                    "coordinator: agent {} attached from {} ({} core(s)) — {}/{}",
-                    hello.name,
-                    addr.map_or("?".into(), |a| a.to_string()),
-                    hello.cores,
-                    self.live_slots() + 1,
-                    self.cfg.expected_agents
-                ); }
+                if self.cfg.print {
+                    eprintln!(
+                        "coordinator: agent {} attached from {} ({} core(s)) — {}/{}",
+                        hello.name,
+                        addr.map_or("?".into(), |a| a.to_string()),
+                        hello.cores,
+                        self.live_slots() + 1,
+                        self.cfg.expected_agents
+                    );
+                }
                 self.slots.push(Slot {
                     name: hello.name,
                     address: addr.map_or_else(String::new, |a| a.to_string()),

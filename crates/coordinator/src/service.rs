@@ -33,7 +33,9 @@ impl AttachService {
             Ok(())
         } else if presented.is_empty() {
             eprintln!("coordinator: refused an agent from {}: no token", peer(req));
-            Err(Status::unauthenticated("this coordinator needs a token: start the agent with --token-file FILE holding the coordinator's token"))
+            Err(Status::unauthenticated(
+                "this coordinator needs a token: start the agent with --token-file FILE holding the coordinator's token",
+            ))
         } else {
             eprintln!("coordinator: refused an agent from {}: wrong token", peer(req));
             Err(Status::unauthenticated("wrong token: the agent's --token-file does not match the coordinator's"))

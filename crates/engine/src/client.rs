@@ -44,10 +44,7 @@ impl ClientConfig {
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions");
         let mut tls = if insecure {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerify))
-                .with_no_client_auth()
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify)).with_no_client_auth()
         } else {
             let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
             builder.with_root_certificates(roots).with_no_client_auth()
@@ -101,7 +98,8 @@ pub struct Conn {
 
 impl Conn {
     fn matches(&self, uri: &Uri) -> bool {
-        uri.authority() == Some(&self.authority) && (uri.scheme() == Some(&http::uri::Scheme::HTTPS)) == self.scheme_https
+        uri.authority() == Some(&self.authority)
+            && (uri.scheme() == Some(&http::uri::Scheme::HTTPS)) == self.scheme_https
     }
 
     fn is_closed(&self) -> bool {
@@ -345,10 +343,8 @@ async fn handshake_h2<T>(io: TokioIo<T>) -> Result<Sender, ErrorKind>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
-    let (sender, conn) = hyper::client::conn::http2::Builder::new(LocalExec)
-        .handshake(io)
-        .await
-        .map_err(|e| classify_hyper(&e))?;
+    let (sender, conn) =
+        hyper::client::conn::http2::Builder::new(LocalExec).handshake(io).await.map_err(|e| classify_hyper(&e))?;
     tokio::task::spawn_local(async move {
         let _ = conn.await;
     });

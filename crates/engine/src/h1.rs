@@ -268,7 +268,10 @@ fn has_token(v: &HeaderValue, token: &str) -> bool {
     v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
-fn build_parts(resp: &httparse::Response<'_, '_>, head_request: bool) -> Result<(http::response::Parts, Framing), ErrorKind> {
+fn build_parts(
+    resp: &httparse::Response<'_, '_>,
+    head_request: bool,
+) -> Result<(http::response::Parts, Framing), ErrorKind> {
     let status = StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| ErrorKind::Protocol)?;
     let mut headers = HeaderMap::with_capacity(resp.headers.len());
     let mut length: Option<u64> = None;
@@ -297,9 +300,11 @@ fn build_parts(resp: &httparse::Response<'_, '_>, head_request: bool) -> Result<
     } else {
         Framing::Close
     };
-    let mut builder = http::Response::builder()
-        .status(status)
-        .version(if resp.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 });
+    let mut builder = http::Response::builder().status(status).version(if resp.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    });
     if let Some(h) = builder.headers_mut() {
         *h = headers;
     }

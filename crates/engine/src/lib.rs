@@ -196,7 +196,10 @@ impl Run {
             }
             let r = self.reports.recv().await?;
             let n = self.finished.len();
-            let p = self.pending.entry(r.index).or_insert_with(|| Pending { reported: vec![false; n], ..Default::default() });
+            let p = self
+                .pending
+                .entry(r.index)
+                .or_insert_with(|| Pending { reported: vec![false; n], ..Default::default() });
             p.reported[r.worker] = true;
             p.snapshot.merge(&r.snapshot);
             if r.last {
@@ -207,11 +210,8 @@ impl Run {
 
     fn pop_complete(&mut self) -> Option<IntervalSnapshot> {
         let (&index, p) = self.pending.iter().next()?;
-        let complete = p
-            .reported
-            .iter()
-            .zip(&self.finished)
-            .all(|(reported, fin)| *reported || fin.is_some_and(|f| f < index));
+        let complete =
+            p.reported.iter().zip(&self.finished).all(|(reported, fin)| *reported || fin.is_some_and(|f| f < index));
         if !complete {
             return None;
         }

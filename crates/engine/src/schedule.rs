@@ -80,11 +80,7 @@ pub fn planned_duration(e: &Executor) -> Duration {
 /// The planned length of the whole test: the latest scenario end, graceful
 /// stops excluded.
 pub fn plan_duration(plan: &Plan) -> Duration {
-    plan.scenarios
-        .iter()
-        .map(|s| s.start_time + planned_duration(&s.executor))
-        .max()
-        .unwrap_or_default()
+    plan.scenarios.iter().map(|s| s.start_time + planned_duration(&s.executor)).max().unwrap_or_default()
 }
 
 /// Most VUs the plan can have at once, summed over scenarios (a safe upper
@@ -235,7 +231,10 @@ mod tests {
 
     #[test]
     fn ramping_vus_target_interpolates() {
-        let st = [Stage { duration: Duration::from_secs(10), target: 100 }, Stage { duration: Duration::from_secs(10), target: 0 }];
+        let st = [
+            Stage { duration: Duration::from_secs(10), target: 100 },
+            Stage { duration: Duration::from_secs(10), target: 0 },
+        ];
         assert_eq!(ramping_target(0, &st, Duration::from_secs(5)), 50);
         assert_eq!(ramping_target(0, &st, Duration::from_secs(15)), 50);
         assert_eq!(ramping_target(0, &st, Duration::from_secs(25)), 0);

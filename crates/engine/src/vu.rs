@@ -190,10 +190,8 @@ impl Vu {
             }
         };
         let status = exchange.response.as_ref().map_or(0, |p| p.status.as_u16());
-        let cache = exchange
-            .response
-            .as_ref()
-            .map_or(stampede_metrics::CacheOutcome::Unknown, |p| cdn::classify(&p.headers));
+        let cache =
+            exchange.response.as_ref().map_or(stampede_metrics::CacheOutcome::Unknown, |p| cdn::classify(&p.headers));
         let sample = RequestSample {
             timings: exchange.timings,
             bytes_sent: exchange.bytes_sent,
@@ -322,11 +320,9 @@ impl Vu {
                     self.cookies[i].value.clear();
                     self.cookies[i].value.push_str(value);
                 }
-                (None, false) => self.cookies.push(Cookie {
-                    host: host.as_str().into(),
-                    name: name.into(),
-                    value: value.to_owned(),
-                }),
+                (None, false) => {
+                    self.cookies.push(Cookie { host: host.as_str().into(), name: name.into(), value: value.to_owned() })
+                }
                 (None, true) => {}
             }
         }

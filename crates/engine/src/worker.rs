@@ -109,19 +109,17 @@ pub(crate) struct WorkerArgs {
 }
 
 pub(crate) fn spawn(args: WorkerArgs) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("stampede-worker-{}", args.local_index))
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("stampede: cannot start worker runtime: {e}");
-                    return;
-                }
-            };
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, run(args));
-        })
+    std::thread::Builder::new().name(format!("stampede-worker-{}", args.local_index)).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("stampede: cannot start worker runtime: {e}");
+                return;
+            }
+        };
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, run(args));
+    })
 }
 
 async fn run(args: WorkerArgs) {
@@ -202,10 +200,7 @@ async fn run(args: WorkerArgs) {
         })
     };
 
-    let tasks: Vec<_> = runs
-        .iter()
-        .map(|r| tokio::task::spawn_local(run_scenario(w.clone(), r.clone(), t0)))
-        .collect();
+    let tasks: Vec<_> = runs.iter().map(|r| tokio::task::spawn_local(run_scenario(w.clone(), r.clone(), t0))).collect();
     for t in tasks {
         let _ = t.await;
     }
@@ -305,7 +300,12 @@ async fn one_iteration(w: &Worker, run: &ScenarioRun, vu: &mut Vu, cancel: &Canc
 }
 
 /// Closed model: each VU loops while `more` allows another iteration.
-async fn closed_model(w: &Rc<Worker>, run: &Rc<ScenarioRun>, local_vus: u64, more: impl Fn(&Vu, u64) -> bool + Clone + 'static) {
+async fn closed_model(
+    w: &Rc<Worker>,
+    run: &Rc<ScenarioRun>,
+    local_vus: u64,
+    more: impl Fn(&Vu, u64) -> bool + Clone + 'static,
+) {
     let mut tasks = Vec::with_capacity(local_vus as usize);
     for j in 0..local_vus {
         let mut vu = new_vu(w, run, j);
@@ -441,7 +441,14 @@ async fn ramping_vus(
 /// Open model: iterations start on schedule whatever the target does; a free
 /// VU takes each one, a new VU is allocated up to `max_vus`, beyond that the
 /// iteration is dropped and counted.
-async fn arrival_rate(w: &Rc<Worker>, run: &Rc<ScenarioRun>, start: Instant, sched: ArrivalSchedule, pre_allocated: u64, max_vus: u64) {
+async fn arrival_rate(
+    w: &Rc<Worker>,
+    run: &Rc<ScenarioRun>,
+    start: Instant,
+    sched: ArrivalSchedule,
+    pre_allocated: u64,
+    max_vus: u64,
+) {
     let g = w.segment;
     let local_max = g.share(max_vus);
     let idle: Rc<RefCell<Vec<Box<Vu>>>> = Rc::new(RefCell::new(Vec::with_capacity(local_max as usize)));

@@ -13,8 +13,7 @@ pub const SIGNIFICANT_DIGITS: u8 = 3;
 
 /// A new, empty, auto-resizing histogram.
 pub fn new_histogram() -> Histogram {
-    let mut h = Histogram::new_with_bounds(1, 2048, SIGNIFICANT_DIGITS)
-        .expect("static histogram bounds are valid");
+    let mut h = Histogram::new_with_bounds(1, 2048, SIGNIFICANT_DIGITS).expect("static histogram bounds are valid");
     h.auto(true);
     h
 }
@@ -32,17 +31,14 @@ pub fn record(h: &mut Histogram, micros: u64) {
 /// Java, Python and Go implementations).
 pub fn encode(h: &Histogram) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    V2DeflateSerializer::new()
-        .serialize(h, &mut out)
-        .expect("serializing into a Vec cannot fail");
+    V2DeflateSerializer::new().serialize(h, &mut out).expect("serializing into a Vec cannot fail");
     out
 }
 
 /// Decodes V2 or V2 + DEFLATE bytes.
 pub fn decode(bytes: &[u8]) -> Result<Histogram, DecodeError> {
-    let mut h: Histogram = Deserializer::new()
-        .deserialize(&mut &bytes[..])
-        .map_err(|e| DecodeError(format!("{e:?}")))?;
+    let mut h: Histogram =
+        Deserializer::new().deserialize(&mut &bytes[..]).map_err(|e| DecodeError(format!("{e:?}")))?;
     h.auto(true);
     Ok(h)
 }

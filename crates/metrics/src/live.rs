@@ -150,7 +150,12 @@ pub struct LiveState {
 }
 
 impl LiveState {
-    pub fn new(scenario_file: String, scenario_names: Vec<String>, planned: Duration, vus_max_planned: u64) -> LiveState {
+    pub fn new(
+        scenario_file: String,
+        scenario_names: Vec<String>,
+        planned: Duration,
+        vus_max_planned: u64,
+    ) -> LiveState {
         LiveState {
             scenario_file,
             scenario_names,

@@ -354,16 +354,11 @@ impl Shard {
     pub fn check(&mut self, scenario: u16, check: u32, passed: bool) {
         let n = self.layout.check_names.len();
         let c = &mut self.checks[scenario as usize * n + check as usize];
-        if passed {
-            c.passes += 1
-        } else {
-            c.fails += 1
-        }
+        if passed { c.passes += 1 } else { c.fails += 1 }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.requests.is_empty()
-            && self.scenarios.iter().all(|s| s.iterations == 0 && s.dropped_iterations == 0)
+        self.requests.is_empty() && self.scenarios.iter().all(|s| s.iterations == 0 && s.dropped_iterations == 0)
     }
 
     /// Moves this shard's contents out, leaving it empty but keeping gauges.
@@ -403,10 +398,7 @@ impl Shard {
             if c.passes + c.fails == 0 {
                 continue;
             }
-            let key = CheckKey {
-                scenario: l.scenarios[i / n].clone(),
-                check: l.check_names[i % n].clone(),
-            };
+            let key = CheckKey { scenario: l.scenarios[i / n].clone(), check: l.check_names[i % n].clone() };
             let e = snap.checks.entry(key).or_default();
             e.passes += c.passes;
             e.fails += c.fails;

@@ -63,13 +63,9 @@ impl Snapshot {
     /// Adds a later interval into a cumulative snapshot: counters and
     /// histograms add; gauges take the later value (`vus_max` the larger).
     pub fn accumulate(&mut self, later: &Snapshot) {
-        let gauges: Vec<(Arc<str>, u64, u64)> = later
-            .scenarios
-            .iter()
-            .map(|(k, s)| (k.clone(), s.vus, s.vus_max))
-            .collect();
-        let before: Vec<(Arc<str>, u64)> =
-            self.scenarios.iter().map(|(k, s)| (k.clone(), s.vus_max)).collect();
+        let gauges: Vec<(Arc<str>, u64, u64)> =
+            later.scenarios.iter().map(|(k, s)| (k.clone(), s.vus, s.vus_max)).collect();
+        let before: Vec<(Arc<str>, u64)> = self.scenarios.iter().map(|(k, s)| (k.clone(), s.vus_max)).collect();
         self.merge(later);
         for (k, vus, vus_max) in gauges {
             if let Some(s) = self.scenarios.get_mut(&k) {
@@ -133,9 +129,7 @@ impl Snapshot {
             MetricKind::Rate => {
                 let (num, den) = match metric {
                     Metric::HttpReqFailed => self.sum_requests(tags, |r| (r.failed, r.count)),
-                    Metric::CdnCacheHitRatio => {
-                        self.sum_requests(tags, |r| (r.cdn_hits, r.cdn_hits + r.cdn_misses))
-                    }
+                    Metric::CdnCacheHitRatio => self.sum_requests(tags, |r| (r.cdn_hits, r.cdn_hits + r.cdn_misses)),
                     _ => {
                         // checks
                         self.checks
@@ -167,21 +161,14 @@ impl Snapshot {
     }
 
     fn sum_requests(&self, tags: &[(Arc<str>, Arc<str>)], f: impl Fn(&RequestStats) -> (u64, u64)) -> (u64, u64) {
-        self.requests
-            .iter()
-            .filter(|(k, _)| request_matches(k, tags))
-            .fold((0, 0), |(a, b), (_, r)| {
-                let (x, y) = f(r);
-                (a + x, b + y)
-            })
+        self.requests.iter().filter(|(k, _)| request_matches(k, tags)).fold((0, 0), |(a, b), (_, r)| {
+            let (x, y) = f(r);
+            (a + x, b + y)
+        })
     }
 
     fn sum_scenarios(&self, tags: &[(Arc<str>, Arc<str>)], f: impl Fn(&ScenarioStats) -> u64) -> u64 {
-        self.scenarios
-            .iter()
-            .filter(|(n, _)| scenario_matches(n, tags))
-            .map(|(_, s)| f(s))
-            .sum()
+        self.scenarios.iter().filter(|(n, _)| scenario_matches(n, tags)).map(|(_, s)| f(s)).sum()
     }
 
     /// Distinct request names, in order.
@@ -245,7 +232,10 @@ pub enum Value {
     /// No sample matched.
     Empty,
     Trend(Box<Histogram>),
-    Rate { trues: u64, total: u64 },
+    Rate {
+        trues: u64,
+        total: u64,
+    },
     Counter(u64),
     Gauge(u64),
 }

@@ -28,7 +28,17 @@ pub struct TrendStats {
 impl TrendStats {
     pub fn of(h: &Histogram) -> TrendStats {
         if h.is_empty() {
-            return TrendStats { count: 0, min: 0.0, mean: 0.0, p50: 0.0, p90: 0.0, p95: 0.0, p99: 0.0, p999: 0.0, max: 0.0 };
+            return TrendStats {
+                count: 0,
+                min: 0.0,
+                mean: 0.0,
+                p50: 0.0,
+                p90: 0.0,
+                p95: 0.0,
+                p99: 0.0,
+                p999: 0.0,
+                max: 0.0,
+            };
         }
         let q = |p: f64| us_to_ms(h.value_at_quantile(p) as f64);
         TrendStats {

@@ -237,11 +237,8 @@ mod tests {
     /// wire form and merge; the result equals one histogram of every sample.
     #[test]
     fn merge_over_the_wire_is_exact() {
-        let layout = Arc::new(Layout {
-            scenarios: vec!["s".into()],
-            request_names: vec!["r".into()],
-            check_names: vec![],
-        });
+        let layout =
+            Arc::new(Layout { scenarios: vec!["s".into()], request_names: vec!["r".into()], check_names: vec![] });
         let mut all = hist::new_histogram();
         let mut merged = Snapshot::default();
         let mut direct = Snapshot::default();

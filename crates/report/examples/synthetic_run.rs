@@ -15,7 +15,9 @@ fn main() -> std::io::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let ctx = support::context();
     let mut outputs = Vec::new();
-    for (kind, file) in [("json", "run.json"), ("hlog", "run.hlog"), ("csv", "run.csv"), ("html", "run.html"), ("junit", "run.xml")] {
+    for (kind, file) in
+        [("json", "run.json"), ("hlog", "run.hlog"), ("csv", "run.csv"), ("html", "run.html"), ("junit", "run.xml")]
+    {
         outputs.push(stampede_report::outputs::open(kind, &dir.join(file), &ctx)?);
     }
     let (_, live) = support::run(&mut outputs, intervals, rate, 42);

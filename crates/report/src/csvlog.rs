@@ -122,7 +122,16 @@ impl Output for CsvOutput {
         for (scenario, s) in &snapshot.scenarios {
             let none = || [String::new(), String::new(), String::new()];
             let dropped = [s.dropped_iterations.to_string(), String::new(), String::new()];
-            self.row(&lead, "iteration_duration", scenario, "", s.iterations, secs, Some(&s.iteration_duration), dropped)?;
+            self.row(
+                &lead,
+                "iteration_duration",
+                scenario,
+                "",
+                s.iterations,
+                secs,
+                Some(&s.iteration_duration),
+                dropped,
+            )?;
             if !s.intended_latency.is_empty() {
                 let n = s.intended_latency.len();
                 self.row(&lead, "intended_latency", scenario, "", n, secs, Some(&s.intended_latency), none())?;

@@ -244,7 +244,8 @@ impl Report {
     /// Reads a JSON summary written by `--out json=PATH`.
     pub fn load(path: &Path) -> std::io::Result<Report> {
         let text = std::fs::read_to_string(path)?;
-        Report::parse(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+        Report::parse(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
     }
 
     /// Parses a JSON summary; says what is wrong when it is not one.

@@ -231,11 +231,8 @@ fn charts(o: &mut String, r: &Report) {
     if r.intervals.is_empty() {
         return;
     }
-    let series = |label: &str, color: &'static str, agg: Agg, f: &dyn Fn(&crate::doc::IntervalDoc) -> Option<f64>| Line {
-        label: label.to_string(),
-        color,
-        agg,
-        points: r.intervals.iter().map(|p| (p.t, f(p))).collect(),
+    let series = |label: &str, color: &'static str, agg: Agg, f: &dyn Fn(&crate::doc::IntervalDoc) -> Option<f64>| {
+        Line { label: label.to_string(), color, agg, points: r.intervals.iter().map(|p| (p.t, f(p))).collect() }
     };
     let has_reqs = |p: &crate::doc::IntervalDoc| p.rps > 0.0;
     o.push_str("<h2>Over time</h2><div class=\"charts\">");
@@ -416,7 +413,11 @@ fn distributions(o: &mut String, r: &Report) {
     }
     o.push_str("</div>");
     if reqs.len() > MAX_DISTRIBUTIONS {
-        let _ = write!(o, "<p class=\"muted\">{} more request names are in the requests table.</p>", reqs.len() - MAX_DISTRIBUTIONS);
+        let _ = write!(
+            o,
+            "<p class=\"muted\">{} more request names are in the requests table.</p>",
+            reqs.len() - MAX_DISTRIBUTIONS
+        );
     }
 }
 
@@ -456,11 +457,8 @@ fn errors(o: &mut String, r: &Report) {
     let total: u64 = r.errors.values().sum();
     o.push_str("<h2>Errors by kind</h2><div class=\"scroll\"><table><tr><th>Kind</th><th class=\"n\">Count</th><th class=\"n\">Share</th><th>Requests</th></tr>");
     for (kind, n) in &r.errors {
-        let by: Vec<String> = r
-            .requests
-            .iter()
-            .filter_map(|q| q.errors.get(kind).map(|c| format!("{} ({})", q.name, n0(*c))))
-            .collect();
+        let by: Vec<String> =
+            r.requests.iter().filter_map(|q| q.errors.get(kind).map(|c| format!("{} ({})", q.name, n0(*c)))).collect();
         let _ = write!(
             o,
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"name\">{}</td></tr>",

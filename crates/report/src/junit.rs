@@ -71,7 +71,8 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(x, "    </properties>");
     for t in &r.thresholds {
         let observed = fmt_observed(&t.metric, &t.threshold, t.observed);
-        let open = format!(r#"    <testcase classname="thresholds.{}" name="{}" time="0">"#, e(&t.metric), e(&t.threshold));
+        let open =
+            format!(r#"    <testcase classname="thresholds.{}" name="{}" time="0">"#, e(&t.metric), e(&t.threshold));
         if t.passed {
             let _ = writeln!(x, "{open}");
             let _ = writeln!(x, "      <system-out>{}: {}</system-out>", e(&t.threshold), e(&observed));
@@ -95,7 +96,8 @@ pub fn render(r: &Report) -> String {
         let summary = format!("{} of {total} passed ({:.2}%), {} failed", c.passes, c.rate * 100.0, c.fails);
         let _ = writeln!(x, r#"    <testcase classname="checks.{}" name="{}" time="0">"#, e(&c.scenario), e(&c.name));
         if c.fails > 0 {
-            let msg = format!("check '{}' failed {} of {total} times (pass rate {:.2}%)", c.name, c.fails, c.rate * 100.0);
+            let msg =
+                format!("check '{}' failed {} of {total} times (pass rate {:.2}%)", c.name, c.fails, c.rate * 100.0);
             let _ = writeln!(x, r#"      <failure type="check" message="{}">{}</failure>"#, e(&msg), e(&summary));
         } else {
             let _ = writeln!(x, "      <system-out>{}</system-out>", e(&summary));

@@ -132,18 +132,30 @@ pub fn prometheus_text(state: &LiveState) -> String {
     let by_name: Vec<_> = names.iter().map(|n| (n.clone(), total.by_name(n))).collect();
 
     // === run ===
-    e.family("stampede_run_info", "gauge", "Always 1; labels describe the run.")
-        .sample("stampede_run_info", &[("scenario_file", &state.scenario_file)], 1.0);
+    e.family("stampede_run_info", "gauge", "Always 1; labels describe the run.").sample(
+        "stampede_run_info",
+        &[("scenario_file", &state.scenario_file)],
+        1.0,
+    );
     e.family("stampede_run_phase", "gauge", "1 for the phase the run is in, 0 for the others.");
     for p in [Phase::Starting, Phase::Running, Phase::Stopping, Phase::Done] {
         e.sample("stampede_run_phase", &[("phase", phase_name(p))], f64::from(u8::from(state.phase == p)));
     }
-    e.family("stampede_run_paused", "gauge", "1 while the run is paused.")
-        .sample("stampede_run_paused", &[], f64::from(u8::from(state.paused)));
-    e.family("stampede_run_elapsed_seconds", "gauge", "Time since the load started.")
-        .sample("stampede_run_elapsed_seconds", &[], state.elapsed.as_secs_f64());
-    e.family("stampede_run_planned_seconds", "gauge", "Planned length of the run (graceful stops excluded).")
-        .sample("stampede_run_planned_seconds", &[], state.planned.as_secs_f64());
+    e.family("stampede_run_paused", "gauge", "1 while the run is paused.").sample(
+        "stampede_run_paused",
+        &[],
+        f64::from(u8::from(state.paused)),
+    );
+    e.family("stampede_run_elapsed_seconds", "gauge", "Time since the load started.").sample(
+        "stampede_run_elapsed_seconds",
+        &[],
+        state.elapsed.as_secs_f64(),
+    );
+    e.family("stampede_run_planned_seconds", "gauge", "Planned length of the run (graceful stops excluded).").sample(
+        "stampede_run_planned_seconds",
+        &[],
+        state.planned.as_secs_f64(),
+    );
 
     // === VUs ===
     e.family("stampede_vus", "gauge", "Virtual users running, by scenario.");
@@ -154,11 +166,18 @@ pub fn prometheus_text(state: &LiveState) -> String {
     for (s, st) in &total.scenarios {
         e.sample("stampede_vus_max", &[("scenario", s)], st.vus_max as f64);
     }
-    e.family("stampede_vus_planned_max", "gauge", "Most virtual users the plan can run at once.")
-        .sample("stampede_vus_planned_max", &[], state.vus_max_planned as f64);
+    e.family("stampede_vus_planned_max", "gauge", "Most virtual users the plan can run at once.").sample(
+        "stampede_vus_planned_max",
+        &[],
+        state.vus_max_planned as f64,
+    );
 
     // === HTTP ===
-    e.family("stampede_http_requests_total", "counter", "HTTP requests completed, by scenario, request name, method and status (none: no response).");
+    e.family(
+        "stampede_http_requests_total",
+        "counter",
+        "HTTP requests completed, by scenario, request name, method and status (none: no response).",
+    );
     for (k, r) in &total.requests {
         let status = if k.status == 0 { "none".to_string() } else { k.status.to_string() };
         e.sample(
@@ -167,7 +186,11 @@ pub fn prometheus_text(state: &LiveState) -> String {
             r.count as f64,
         );
     }
-    e.family("stampede_http_request_errors_total", "counter", "Failed HTTP requests, by request name and error kind (k6: status >= 400 or no response).");
+    e.family(
+        "stampede_http_request_errors_total",
+        "counter",
+        "Failed HTTP requests, by request name and error kind (k6: status >= 400 or no response).",
+    );
     for (n, r) in &by_name {
         for kind in ErrorKind::ALL {
             let c = r.errors[kind.index()];
@@ -186,7 +209,11 @@ pub fn prometheus_text(state: &LiveState) -> String {
     }
     // A gauge, not a summary (its count restarts every interval), so the
     // label is `percentile` (50, 90, 95, 99, 99.9): `quantile` belongs to summaries.
-    e.family("stampede_http_req_duration_interval_seconds", "gauge", "HTTP request duration percentiles over the latest interval, all requests; NaN when it had none.");
+    e.family(
+        "stampede_http_req_duration_interval_seconds",
+        "gauge",
+        "HTTP request duration percentiles over the latest interval, all requests; NaN when it had none.",
+    );
     for q in QUANTILES {
         let p = format!("{}", (q * 1000.0).round() / 10.0);
         let v = if last.duration.is_empty() { f64::NAN } else { secs(last.duration.value_at_quantile(q) as f64) };
@@ -202,19 +229,31 @@ pub fn prometheus_text(state: &LiveState) -> String {
     }
 
     // === CDN ===
-    e.family("stampede_cdn_responses_total", "counter", "Responses by what the CDN said it did (hit, miss, unknown), by request name.");
+    e.family(
+        "stampede_cdn_responses_total",
+        "counter",
+        "Responses by what the CDN said it did (hit, miss, unknown), by request name.",
+    );
     for (n, r) in &by_name {
         for (c, v) in [("hit", r.cdn_hits), ("miss", r.cdn_misses), ("unknown", r.cdn_unknown)] {
             e.sample("stampede_cdn_responses_total", &[("name", n), ("cache", c)], v as f64);
         }
     }
-    e.family("stampede_cdn_body_bytes_total", "counter", "Response body bytes of CDN hits and misses, by request name.");
+    e.family(
+        "stampede_cdn_body_bytes_total",
+        "counter",
+        "Response body bytes of CDN hits and misses, by request name.",
+    );
     for (n, r) in &by_name {
         for (c, v) in [("hit", r.cdn_hit_bytes), ("miss", r.cdn_miss_bytes)] {
             e.sample("stampede_cdn_body_bytes_total", &[("name", n), ("cache", c)], v as f64);
         }
     }
-    e.family("stampede_cdn_hit_ratio", "gauge", "CDN hits / responses classified hit or miss since the start, by request name (absent while none was).");
+    e.family(
+        "stampede_cdn_hit_ratio",
+        "gauge",
+        "CDN hits / responses classified hit or miss since the start, by request name (absent while none was).",
+    );
     for (n, r) in &by_name {
         let den = r.cdn_hits + r.cdn_misses;
         if den > 0 {
@@ -227,7 +266,11 @@ pub fn prometheus_text(state: &LiveState) -> String {
     for (s, st) in &total.scenarios {
         e.sample("stampede_iterations_total", &[("scenario", s)], st.iterations as f64);
     }
-    e.family("stampede_dropped_iterations_total", "counter", "Arrival-rate iterations that could not start (no free VU), by scenario.");
+    e.family(
+        "stampede_dropped_iterations_total",
+        "counter",
+        "Arrival-rate iterations that could not start (no free VU), by scenario.",
+    );
     for (s, st) in &total.scenarios {
         e.sample("stampede_dropped_iterations_total", &[("scenario", s)], st.dropped_iterations as f64);
     }
@@ -239,11 +282,19 @@ pub fn prometheus_text(state: &LiveState) -> String {
     for (s, st) in &total.scenarios {
         e.summary("stampede_iteration_duration_seconds", &[("scenario", s)], &st.iteration_duration);
     }
-    e.family("stampede_intended_latency_seconds", "summary", "Open-model scenarios: scheduled start to end of iteration (coordinated-omission free), by scenario.");
+    e.family(
+        "stampede_intended_latency_seconds",
+        "summary",
+        "Open-model scenarios: scheduled start to end of iteration (coordinated-omission free), by scenario.",
+    );
     for (s, st) in total.scenarios.iter().filter(|(_, st)| !st.intended_latency.is_empty()) {
         e.summary("stampede_intended_latency_seconds", &[("scenario", s)], &st.intended_latency);
     }
-    e.family("stampede_scheduling_lag_seconds", "summary", "Open-model scenarios: scheduled start to actual start (the load generator's own lag), by scenario.");
+    e.family(
+        "stampede_scheduling_lag_seconds",
+        "summary",
+        "Open-model scenarios: scheduled start to actual start (the load generator's own lag), by scenario.",
+    );
     for (s, st) in total.scenarios.iter().filter(|(_, st)| !st.scheduling_lag.is_empty()) {
         e.summary("stampede_scheduling_lag_seconds", &[("scenario", s)], &st.scheduling_lag);
     }
@@ -252,12 +303,20 @@ pub fn prometheus_text(state: &LiveState) -> String {
     e.family("stampede_checks_total", "counter", "Check evaluations, by scenario, check and result (pass, fail).");
     for (k, c) in &total.checks {
         for (res, v) in [("pass", c.passes), ("fail", c.fails)] {
-            e.sample("stampede_checks_total", &[("scenario", &k.scenario), ("check", &k.check), ("result", res)], v as f64);
+            e.sample(
+                "stampede_checks_total",
+                &[("scenario", &k.scenario), ("check", &k.check), ("result", res)],
+                v as f64,
+            );
         }
     }
     e.family("stampede_threshold_passed", "gauge", "1 while a threshold holds on the data so far, 0 once it fails.");
     for t in &state.thresholds {
-        e.sample("stampede_threshold_passed", &[("metric", &t.metric), ("threshold", &t.threshold)], f64::from(u8::from(t.passed)));
+        e.sample(
+            "stampede_threshold_passed",
+            &[("metric", &t.metric), ("threshold", &t.threshold)],
+            f64::from(u8::from(t.passed)),
+        );
     }
 
     // === agents ===
@@ -266,7 +325,11 @@ pub fn prometheus_text(state: &LiveState) -> String {
         let n = state.agents.iter().filter(|a| a.state == s).count();
         e.sample("stampede_agents", &[("state", s.as_str())], n as f64);
     }
-    e.family("stampede_agent_up", "gauge", "1 while a load generator is connected (not lost), with its address and state.");
+    e.family(
+        "stampede_agent_up",
+        "gauge",
+        "1 while a load generator is connected (not lost), with its address and state.",
+    );
     for a in &state.agents {
         let up = f64::from(u8::from(a.state != AgentState::Lost));
         e.sample("stampede_agent_up", &[("agent", &a.name), ("address", &a.address), ("state", a.state.as_str())], up);
@@ -275,7 +338,11 @@ pub fn prometheus_text(state: &LiveState) -> String {
     for a in &state.agents {
         e.sample("stampede_agent_vus", &[("agent", &a.name)], a.vus as f64);
     }
-    e.family("stampede_agent_requests_per_second", "gauge", "Requests per second of a load generator in its latest interval.");
+    e.family(
+        "stampede_agent_requests_per_second",
+        "gauge",
+        "Requests per second of a load generator in its latest interval.",
+    );
     for a in &state.agents {
         e.sample("stampede_agent_requests_per_second", &[("agent", &a.name)], a.rps);
     }
@@ -283,13 +350,21 @@ pub fn prometheus_text(state: &LiveState) -> String {
     for a in &state.agents {
         e.sample("stampede_agent_requests_total", &[("agent", &a.name)], a.requests as f64);
     }
-    e.family("stampede_agent_scheduling_lag_p99_seconds", "gauge", "p99 of a load generator's open-model scheduling lag in its latest interval.");
+    e.family(
+        "stampede_agent_scheduling_lag_p99_seconds",
+        "gauge",
+        "p99 of a load generator's open-model scheduling lag in its latest interval.",
+    );
     for a in &state.agents {
         if let Some(ms) = a.lag_p99_ms {
             e.sample("stampede_agent_scheduling_lag_p99_seconds", &[("agent", &a.name)], ms / 1000.0);
         }
     }
-    e.family("stampede_agent_cpu_usage_cores", "gauge", "CPU used by a load generator's process in its latest interval, in cores (1 = one core busy).");
+    e.family(
+        "stampede_agent_cpu_usage_cores",
+        "gauge",
+        "CPU used by a load generator's process in its latest interval, in cores (1 = one core busy).",
+    );
     for a in &state.agents {
         if let Some(c) = a.cpu_percent {
             e.sample("stampede_agent_cpu_usage_cores", &[("agent", &a.name)], c / 100.0);
@@ -297,7 +372,11 @@ pub fn prometheus_text(state: &LiveState) -> String {
     }
     e.family("stampede_agent_heartbeat_age_seconds", "gauge", "Time since a load generator was last heard from.");
     for a in &state.agents {
-        e.sample("stampede_agent_heartbeat_age_seconds", &[("agent", &a.name)], a.last_heartbeat.elapsed().as_secs_f64());
+        e.sample(
+            "stampede_agent_heartbeat_age_seconds",
+            &[("agent", &a.name)],
+            a.last_heartbeat.elapsed().as_secs_f64(),
+        );
     }
     e.out
 }

@@ -38,9 +38,19 @@ pub enum MetricSummary {
         /// Samples per second over the run.
         rate: f64,
     },
-    Rate { rate: f64, trues: u64, total: u64 },
-    Counter { count: u64, rate: f64 },
-    Gauge { value: u64, max: u64 },
+    Rate {
+        rate: f64,
+        trues: u64,
+        total: u64,
+    },
+    Counter {
+        count: u64,
+        rate: f64,
+    },
+    Gauge {
+        value: u64,
+        max: u64,
+    },
 }
 
 /// One raw series (metric + tags) of a trend.
@@ -179,10 +189,7 @@ impl Summary {
                 Value::Trend(h) => MetricSummary::Trend { stats: TrendStats::of(&h), rate: h.len() as f64 / secs },
                 Value::Rate { trues, total } => MetricSummary::Rate { rate: trues as f64 / total as f64, trues, total },
                 Value::Counter(n) => MetricSummary::Counter { count: n, rate: n as f64 / secs },
-                Value::Gauge(n) => MetricSummary::Gauge {
-                    value: n,
-                    max: if m == Metric::Vus { vus_peak } else { n },
-                },
+                Value::Gauge(n) => MetricSummary::Gauge { value: n, max: if m == Metric::Vus { vus_peak } else { n } },
             };
             metrics.insert(m.name(), s);
         }
@@ -204,7 +211,12 @@ impl Summary {
                 tags.insert("name", k.name.to_string());
                 tags.insert("method", k.method.as_str().to_string());
                 tags.insert("status", k.status.to_string());
-                series.push(SeriesSummary { metric: m.name(), tags, stats: TrendStats::of(h), rate: h.len() as f64 / secs });
+                series.push(SeriesSummary {
+                    metric: m.name(),
+                    tags,
+                    stats: TrendStats::of(h),
+                    rate: h.len() as f64 / secs,
+                });
             }
         }
         for (name, s) in &snap.scenarios {
@@ -218,7 +230,12 @@ impl Summary {
                 }
                 let mut tags = BTreeMap::new();
                 tags.insert("scenario", name.to_string());
-                series.push(SeriesSummary { metric: m.name(), tags, stats: TrendStats::of(h), rate: h.len() as f64 / secs });
+                series.push(SeriesSummary {
+                    metric: m.name(),
+                    tags,
+                    stats: TrendStats::of(h),
+                    rate: h.len() as f64 / secs,
+                });
             }
         }
 

@@ -133,11 +133,7 @@ fn path(points: &[(f64, Option<f64>)], sx: impl Fn(f64) -> f64, sy: impl Fn(f64)
 }
 
 fn open_svg(out: &mut String, title: &str) {
-    let _ = write!(
-        out,
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}">"#,
-        esc(title)
-    );
+    let _ = write!(out, r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}">"#, esc(title));
     let _ = write!(out, "<title>{}</title>", esc(title));
 }
 
@@ -161,7 +157,8 @@ pub fn time_chart(title: &str, lines: &[Line], y_fmt: &dyn Fn(f64) -> String, y_
     let lines: Vec<Line> = lines.iter().map(|l| Line { points: reduce(&l.points, l.agg), ..l.clone() }).collect();
     let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
     let x_max = xs.fold(0.0f64, f64::max).max(1.0);
-    let y_data = lines.iter().flat_map(|l| l.points.iter().filter_map(|p| p.1)).filter(|y| y.is_finite()).fold(0.0, f64::max);
+    let y_data =
+        lines.iter().flat_map(|l| l.points.iter().filter_map(|p| p.1)).filter(|y| y.is_finite()).fold(0.0, f64::max);
     let y_step = nice_step(y_data.max(y_floor_max), 4.0);
     let y_max = ((y_data.max(y_floor_max) / y_step).ceil() * y_step).max(y_step);
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
@@ -198,15 +195,32 @@ pub fn time_chart(title: &str, lines: &[Line], y_fmt: &dyn Fn(f64) -> String, y_
         );
         x += x_step;
     }
-    let _ = write!(out, r#"<line class="axis" x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/>"#, TOP + ph, W - RIGHT, TOP + ph);
+    let _ = write!(
+        out,
+        r#"<line class="axis" x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/>"#,
+        TOP + ph,
+        W - RIGHT,
+        TOP + ph
+    );
     for l in &lines {
         let d = path(&l.points, sx, sy);
         if !d.is_empty() {
-            let _ = write!(out, r#"<path class="line" d="{}" stroke="{}"><title>{}</title></path>"#, d.trim_end(), l.color, esc(&l.label));
+            let _ = write!(
+                out,
+                r#"<path class="line" d="{}" stroke="{}"><title>{}</title></path>"#,
+                d.trim_end(),
+                l.color,
+                esc(&l.label)
+            );
         }
     }
     if lines.iter().all(|l| l.points.iter().all(|p| p.1.is_none())) {
-        let _ = write!(out, r#"<text class="empty" x="{:.0}" y="{:.0}" text-anchor="middle">no data</text>"#, LEFT + pw / 2.0, TOP + ph / 2.0);
+        let _ = write!(
+            out,
+            r#"<text class="empty" x="{:.0}" y="{:.0}" text-anchor="middle">no data</text>"#,
+            LEFT + pw / 2.0,
+            TOP + ph / 2.0
+        );
     }
     let names: Vec<(&str, &str)> = lines.iter().map(|l| (l.label.as_str(), l.color)).collect();
     if names.len() > 1 {
@@ -256,10 +270,22 @@ pub fn percentile_chart(title: &str, curve: &[(f64, f64)], color: &'static str) 
             H - 10.0
         );
     }
-    let _ = write!(out, r#"<line class="axis" x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/>"#, TOP + ph, W - RIGHT, TOP + ph);
-    let body: Vec<(f64, Option<f64>)> = curve.iter().filter(|c| c.0 < 100.0).map(|c| (percentile_x(c.0), Some(c.1))).collect();
+    let _ = write!(
+        out,
+        r#"<line class="axis" x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/>"#,
+        TOP + ph,
+        W - RIGHT,
+        TOP + ph
+    );
+    let body: Vec<(f64, Option<f64>)> =
+        curve.iter().filter(|c| c.0 < 100.0).map(|c| (percentile_x(c.0), Some(c.1))).collect();
     if body.is_empty() {
-        let _ = write!(out, r#"<text class="empty" x="{:.0}" y="{:.0}" text-anchor="middle">no samples</text>"#, LEFT + pw / 2.0, TOP + ph / 2.0);
+        let _ = write!(
+            out,
+            r#"<text class="empty" x="{:.0}" y="{:.0}" text-anchor="middle">no samples</text>"#,
+            LEFT + pw / 2.0,
+            TOP + ph / 2.0
+        );
     } else {
         let _ = write!(out, r#"<path class="line" d="{}" stroke="{color}"/>"#, path(&body, sx, sy).trim_end());
         for &(p, ms) in curve.iter().filter(|c| c.0 < 100.0) {
@@ -315,7 +341,12 @@ mod tests {
         let r = reduce(&pts, Agg::Max);
         assert!(r.len() <= MAX_POINTS);
         assert!(r.iter().any(|p| p.1 == Some(50.0)));
-        let svg = time_chart("t", &[Line { label: "a".into(), color: "#000", points: pts, agg: Agg::Max }], &|v| format!("{v}"), 0.0);
+        let svg = time_chart(
+            "t",
+            &[Line { label: "a".into(), color: "#000", points: pts, agg: Agg::Max }],
+            &|v| format!("{v}"),
+            0.0,
+        );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
     }
 

@@ -35,12 +35,11 @@ pub fn fmt_bytes(b: f64) -> String {
 pub fn fmt_observed(metric: &str, threshold: &str, observed: Option<f64>) -> String {
     let Some(v) = observed else { return "no samples matched this selector".to_string() };
     let agg = threshold.split(['<', '>', '=', '!']).next().unwrap_or("").trim();
-    let time = metric.starts_with("http_req_")
-        && !metric.starts_with("http_req_failed")
-        && !metric.starts_with("http_reqs")
-        || metric.starts_with("iteration_duration")
-        || metric.starts_with("intended_latency")
-        || metric.starts_with("scheduling_lag");
+    let time =
+        metric.starts_with("http_req_") && !metric.starts_with("http_req_failed") && !metric.starts_with("http_reqs")
+            || metric.starts_with("iteration_duration")
+            || metric.starts_with("intended_latency")
+            || metric.starts_with("scheduling_lag");
     if time && !agg.starts_with("count") {
         format!("{agg}={}", fmt_ms(v))
     } else if agg.starts_with("rate") && v <= 1.0 {
@@ -64,13 +63,7 @@ pub fn iso8601_utc(unix_ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        unix_ms % 1000
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, unix_ms % 1000)
 }
 
 /// A ratio as a percentage with two decimals.
@@ -128,7 +121,11 @@ pub fn render(s: &Summary, color: bool) -> String {
         let fails: u64 = s.checks.iter().map(|c| c.fails).sum();
         let total = passes + fails;
         line(&mut out, "checks_total", &format!("{total} {:.2}/s", total as f64 / s.run.duration_s.max(1e-9)));
-        line(&mut out, "checks_succeeded", &format!("{} {passes} out of {total}", pct(passes as f64 / total.max(1) as f64)));
+        line(
+            &mut out,
+            "checks_succeeded",
+            &format!("{} {passes} out of {total}", pct(passes as f64 / total.max(1) as f64)),
+        );
         line(&mut out, "checks_failed", &format!("{} {fails} out of {total}", pct(fails as f64 / total.max(1) as f64)));
         let _ = writeln!(out);
         for c in &s.checks {
@@ -165,7 +162,15 @@ pub fn render(s: &Summary, color: bool) -> String {
         ("CDN", &["cdn_cache_hit_ratio"]),
         (
             "EXECUTION",
-            &["iteration_duration", "iterations", "dropped_iterations", "intended_latency", "scheduling_lag", "vus", "vus_max"],
+            &[
+                "iteration_duration",
+                "iterations",
+                "dropped_iterations",
+                "intended_latency",
+                "scheduling_lag",
+                "vus",
+                "vus_max",
+            ],
         ),
         ("NETWORK", &["data_received", "data_sent"]),
         ("", &[]),

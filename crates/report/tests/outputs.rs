@@ -32,9 +32,15 @@ fn hlog_lines_decode_back_to_each_interval() {
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "#[Histogram log format version 1.3]");
-    assert!(lines[1].starts_with("#[StartTime: 1764320400.000 (seconds since epoch), 2025-11-28T09:00:00.000Z]"), "{}", lines[1]);
+    assert!(
+        lines[1].starts_with("#[StartTime: 1764320400.000 (seconds since epoch), 2025-11-28T09:00:00.000Z]"),
+        "{}",
+        lines[1]
+    );
     assert!(lines[2].starts_with("#[BaseTime: 1764320400.000 "), "{}", lines[2]);
-    assert!(lines.contains(&"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""));
+    assert!(
+        lines.contains(&"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"")
+    );
 
     // Replay the same intervals to know what each line must hold.
     let mut rng = support::Rng::new(7);
@@ -52,7 +58,8 @@ fn hlog_lines_decode_back_to_each_interval() {
             "intended_latency" => snap.scenarios.values().map(|s| s.intended_latency.len()).sum(),
             t => {
                 let enc = t.strip_prefix("http_req_duration.").expect("known tag");
-                let name = support::NAMES.iter().find(|n| stampede_report::hlog::tag_for("http_req_duration", Some(n)) == t);
+                let name =
+                    support::NAMES.iter().find(|n| stampede_report::hlog::tag_for("http_req_duration", Some(n)) == t);
                 let name = name.unwrap_or_else(|| panic!("tag {enc} maps to no request name"));
                 snap.by_name(name).duration.len()
             }
@@ -110,8 +117,10 @@ fn csv_has_one_row_per_interval_and_series() {
     let mut rng = support::Rng::new(3);
     for i in 0..5 {
         let snap = support::interval(i, 300, &mut rng);
-        let at: Vec<&csv::StringRecord> = rows.iter().filter(|r| r[col("time_s")] == format!("{}.000", i + 1)).collect();
-        let comma = at.iter().find(|r| &r[col("name")] == support::NAMES[4]).expect("name with a comma survives quoting");
+        let at: Vec<&csv::StringRecord> =
+            rows.iter().filter(|r| r[col("time_s")] == format!("{}.000", i + 1)).collect();
+        let comma =
+            at.iter().find(|r| &r[col("name")] == support::NAMES[4]).expect("name with a comma survives quoting");
         assert_eq!(comma[col("count")].parse::<u64>().unwrap(), snap.by_name(support::NAMES[4]).count);
         let checkout = at.iter().find(|r| &r[col("name")] == "checkout").unwrap();
         let c = snap.by_name("checkout");
@@ -129,7 +138,10 @@ fn junit_cases(xml: &str) -> Vec<(String, String, Option<String>)> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut cases = Vec::new();
     let attr = |e: &quick_xml::events::BytesStart, key: &[u8]| -> Option<String> {
-        e.attributes().map(Result::unwrap).find(|a| a.key.as_ref() == key).map(|a| a.unescape_value().unwrap().into_owned())
+        e.attributes()
+            .map(Result::unwrap)
+            .find(|a| a.key.as_ref() == key)
+            .map(|a| a.unescape_value().unwrap().into_owned())
     };
     loop {
         match reader.read_event().expect("well-formed XML") {
@@ -209,7 +221,16 @@ fn html_is_self_contained_with_charts_and_tables() {
     // 6 charts over time + one distribution per request name.
     assert_eq!(html.matches("<svg").count(), 6 + support::NAMES.len());
     assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
-    for section in ["Over time", "Thresholds", "Checks", "Requests", "Latency by percentile", "Scenarios", "Errors by kind", "Agents"] {
+    for section in [
+        "Over time",
+        "Thresholds",
+        "Checks",
+        "Requests",
+        "Latency by percentile",
+        "Scenarios",
+        "Errors by kind",
+        "Agents",
+    ] {
         assert!(html.contains(&format!("<h2>{section}</h2>")), "missing section {section}");
     }
     assert!(html.contains("search, q=&lt;b&gt;&amp;&quot;x&quot;"), "names are escaped");

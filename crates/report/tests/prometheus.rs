@@ -51,10 +51,7 @@ fn strict_check(text: &str) -> BTreeSet<String> {
             assert!(!line.starts_with('#') && !line.is_empty(), "unexpected line `{line}`");
             let (family, kind) = current.as_ref().unwrap_or_else(|| panic!("sample before HELP/TYPE: {line}"));
             let (series, value) = line.rsplit_once(' ').unwrap();
-            assert!(
-                value.parse::<f64>().is_ok() || ["NaN", "+Inf", "-Inf"].contains(&value),
-                "bad value in `{line}`"
-            );
+            assert!(value.parse::<f64>().is_ok() || ["NaN", "+Inf", "-Inf"].contains(&value), "bad value in `{line}`");
             let (name, labels) = match series.split_once('{') {
                 Some((n, l)) => (n, l.strip_suffix('}').expect("closing brace")),
                 None => (series, ""),
@@ -120,7 +117,9 @@ fn exposition_passes_a_strict_check_and_the_parser() {
             .iter()
             .filter(|s| s.metric == metric)
             .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
                 _ => 0.0,
             })
             .sum()
@@ -144,7 +143,11 @@ fn exposition_passes_a_strict_check_and_the_parser() {
     let fails = scrape
         .samples
         .iter()
-        .find(|s| s.metric == "stampede_checks_total" && s.labels.get("check") == Some("cart < 500ms") && s.labels.get("result") == Some("fail"))
+        .find(|s| {
+            s.metric == "stampede_checks_total"
+                && s.labels.get("check") == Some("cart < 500ms")
+                && s.labels.get("result") == Some("fail")
+        })
         .unwrap();
     assert!(matches!(fails.value, prometheus_parse::Value::Counter(v) if v == 50.0));
 }
@@ -154,7 +157,11 @@ fn label_values_are_escaped() {
     let mut state = live();
     state.scenario_file = "dir\\with \"quotes\"\nand newline.toml".into();
     let text = prometheus_text(&state);
-    assert!(text.contains(r#"stampede_run_info{scenario_file="dir\\with \"quotes\"\nand newline.toml"} 1"#), "{}", &text[..400]);
+    assert!(
+        text.contains(r#"stampede_run_info{scenario_file="dir\\with \"quotes\"\nand newline.toml"} 1"#),
+        "{}",
+        &text[..400]
+    );
     strict_check(&text);
 }
 
@@ -170,7 +177,8 @@ fn an_empty_run_is_still_valid() {
 /// Every PromQL expression in the dashboard, with the metric names it reads.
 fn dashboard_metrics() -> (usize, BTreeSet<String>) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dashboards/stampede.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("dashboard is JSON");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("dashboard is JSON");
     let mut exprs = Vec::new();
     fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
         match v {
@@ -206,7 +214,13 @@ fn the_dashboard_queries_only_exported_metrics() {
     let missing: Vec<_> = queried.difference(&exported).collect();
     assert!(missing.is_empty(), "the dashboard queries metrics prometheus_text does not export: {missing:?}");
     // And the dashboard shows the headline families.
-    for m in ["stampede_vus", "stampede_http_requests_total", "stampede_http_req_duration_seconds", "stampede_cdn_responses_total", "stampede_agents"] {
+    for m in [
+        "stampede_vus",
+        "stampede_http_requests_total",
+        "stampede_http_req_duration_seconds",
+        "stampede_cdn_responses_total",
+        "stampede_agents",
+    ] {
         assert!(queried.iter().any(|q| q.starts_with(m)), "the dashboard does not show {m}");
     }
 }
@@ -261,7 +275,11 @@ async fn serves_metrics_over_http_until_shutdown() {
     assert!(again.contains("stampede_run_phase{phase=\"done\"} 1"));
 
     assert!(get(addr, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.starts_with("HTTP/1.1 404"));
-    assert!(get(addr, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await.starts_with("HTTP/1.1 405"));
+    assert!(
+        get(addr, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 405")
+    );
 
     // An idle keep-alive connection (as Prometheus keeps) does not hold shutdown up.
     let _idle = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -49,7 +49,14 @@ pub struct Overrides {
 /// Reads and compiles a scenario file; data files are read relative to it.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
     let bytes = std::fs::read(path).map_err(|e| {
-        ScenarioError::new(path, "", None, "", format!("cannot read the scenario file: {e}"), "check the path and its permissions")
+        ScenarioError::new(
+            path,
+            "",
+            None,
+            "",
+            format!("cannot read the scenario file: {e}"),
+            "check the path and its permissions",
+        )
     })?;
     parse_bytes(&bytes, path, overrides)
 }
@@ -77,7 +84,12 @@ pub fn parse_bytes(bytes: &[u8], path: &Path, overrides: &Overrides) -> Result<P
 pub fn parse_str(source: &str, path: &Path, overrides: &Overrides) -> Result<Plan> {
     let cx = Cx { src: source, file: path };
     if source.len() > MAX_FILE_BYTES {
-        return Err(cx.err(None, "", format!("the file is larger than {} MiB", MAX_FILE_BYTES >> 20), "is this the right file?"));
+        return Err(cx.err(
+            None,
+            "",
+            format!("the file is larger than {} MiB", MAX_FILE_BYTES >> 20),
+            "is this the right file?",
+        ));
     }
     let doc = DeTable::parse(source).map_err(|e| toml_error(&cx, &e))?;
     let root = Node { path: String::new(), table: doc.get_ref(), at: 0..0 };
@@ -96,8 +108,16 @@ fn toml_error(cx: &Cx<'_>, e: &toml::de::Error) -> ScenarioError {
 
 const EXAMPLE: &str = "[scenarios.smoke] executor = \"constant-vus\", vus = 1, duration = \"10s\", flow = \"browse\" (see docs/scenarios.md)";
 const TOP_LEVEL: &[&str] = &["target", "data", "flows", "scenarios", "thresholds"];
-const TARGET_FIELDS: &[&str] =
-    &["base_url", "shop", "headers", "timeout", "connect_timeout", "http_version", "insecure_skip_tls_verify", "think_time"];
+const TARGET_FIELDS: &[&str] = &[
+    "base_url",
+    "shop",
+    "headers",
+    "timeout",
+    "connect_timeout",
+    "http_version",
+    "insecure_skip_tls_verify",
+    "think_time",
+];
 const SHOP_FIELDS: &[&str] = &["flags", "products"];
 /// Switches of the bundled shop a scenario may set (`stampede shop --help`).
 pub const SHOP_FLAGS: &[&str] = &["no-indexes", "cdn-misconfigured", "cache-inventory"];
@@ -157,13 +177,25 @@ impl<'s> Compiler<'s> {
         root.deny_unknown(&cx, TOP_LEVEL)?;
         let Some(scenarios_node) = root.table(&cx, "scenarios", "write scenarios as tables: [scenarios.NAME]")? else {
             let what = if root.table.is_empty() { "the file is empty: no scenarios" } else { "no scenarios" };
-            return Err(cx.err(None, "scenarios", format!("{what}: add a [scenarios.NAME] table"), format!("for example: {EXAMPLE}")));
+            return Err(cx.err(
+                None,
+                "scenarios",
+                format!("{what}: add a [scenarios.NAME] table"),
+                format!("for example: {EXAMPLE}"),
+            ));
         };
         if scenarios_node.table.is_empty() {
-            return Err(cx.err(Some(scenarios_node.at.clone()), "scenarios", "no scenarios: add a [scenarios.NAME] table", format!("for example: {EXAMPLE}")));
+            return Err(cx.err(
+                Some(scenarios_node.at.clone()),
+                "scenarios",
+                "no scenarios: add a [scenarios.NAME] table",
+                format!("for example: {EXAMPLE}"),
+            ));
         }
 
-        if let Some(node) = root.table(&cx, "data", "write data sets as tables: [data.NAME] file = \"data/users.csv\"")? {
+        if let Some(node) =
+            root.table(&cx, "data", "write data sets as tables: [data.NAME] file = \"data/users.csv\"")?
+        {
             self.data_sets(&node)?;
         }
         let flows_node = root.table(&cx, "flows", "write flows as tables: [flows.NAME] with [[flows.NAME.steps]]")?;
@@ -186,7 +218,11 @@ impl<'s> Compiler<'s> {
         for (key, value) in scenarios_node.entries() {
             scenarios.push(self.scenario(key.get_ref(), key.span(), value, &scenarios_node)?);
         }
-        let thresholds = match root.table(&cx, "thresholds", "write thresholds as a table: [thresholds] http_req_duration = [\"p(95)<500\"]")? {
+        let thresholds = match root.table(
+            &cx,
+            "thresholds",
+            "write thresholds as a table: [thresholds] http_req_duration = [\"p(95)<500\"]",
+        )? {
             Some(node) => self.thresholds(&node)?,
             None => Vec::new(),
         };
@@ -216,19 +252,36 @@ impl<'s> Compiler<'s> {
             let name: &str = key.get_ref();
             let field = node.field(name);
             if !is_identifier(name) {
-                return Err(cx.err(Some(key.span()), &field, format!("data set name `{name}` is not usable in templates"), "use letters, digits and `_`, e.g. [data.users]"));
+                return Err(cx.err(
+                    Some(key.span()),
+                    &field,
+                    format!("data set name `{name}` is not usable in templates"),
+                    "use letters, digits and `_`, e.g. [data.users]",
+                ));
             }
             let set = cx.table_of(value, &field, key.span(), "[data.users] file = \"data/users.csv\"")?;
             set.deny_unknown(&cx, DATA_FIELDS)?;
-            let (file, file_span) = set
-                .str(&cx, "file", "the data file's path, relative to the scenario file")?
-                .ok_or_else(|| set.missing(&cx, "file", "add file = \"data/users.csv\" (a .csv with a header row, or a .json array of objects)"))?;
+            let (file, file_span) =
+                set.str(&cx, "file", "the data file's path, relative to the scenario file")?.ok_or_else(|| {
+                    set.missing(
+                        &cx,
+                        "file",
+                        "add file = \"data/users.csv\" (a .csv with a header row, or a .json array of objects)",
+                    )
+                })?;
             let order = match set.str(&cx, "order", "sequential, random or unique")? {
                 None | Some(("sequential", _)) => DataOrder::Sequential,
                 Some(("random", _)) => DataOrder::Random,
                 Some(("unique", _)) => DataOrder::UniquePerVu,
                 Some((other, span)) => {
-                    return Err(unknown_choice(&cx, span, &set.field("order"), "order", other, &["sequential", "random", "unique"]));
+                    return Err(unknown_choice(
+                        &cx,
+                        span,
+                        &set.field("order"),
+                        "order",
+                        other,
+                        &["sequential", "random", "unique"],
+                    ));
                 }
             };
             let path: PathBuf = if Path::new(file).is_absolute() { file.into() } else { base_dir.join(file) };
@@ -259,18 +312,49 @@ impl<'s> Compiler<'s> {
     fn collect_vars(&mut self, flows: &Node<'_, '_>) -> Result<()> {
         let cx = self.cx;
         for (flow_key, flow) in flows.entries() {
-            let Some(DeValue::Array(steps)) = flow.get_ref().as_table().and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "steps")).map(|(_, v)| v.get_ref()) else { continue };
+            let Some(DeValue::Array(steps)) = flow
+                .get_ref()
+                .as_table()
+                .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "steps"))
+                .map(|(_, v)| v.get_ref())
+            else {
+                continue;
+            };
             for (i, step) in steps.iter().enumerate() {
-                let Some(DeValue::Array(extract)) = step.get_ref().as_table().and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "extract")).map(|(_, v)| v.get_ref()) else { continue };
+                let Some(DeValue::Array(extract)) = step
+                    .get_ref()
+                    .as_table()
+                    .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "extract"))
+                    .map(|(_, v)| v.get_ref())
+                else {
+                    continue;
+                };
                 for (j, extractor) in extract.iter().enumerate() {
-                    let Some(var) = extractor.get_ref().as_table().and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "var")).map(|(_, v)| v) else { continue };
+                    let Some(var) = extractor
+                        .get_ref()
+                        .as_table()
+                        .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "var"))
+                        .map(|(_, v)| v)
+                    else {
+                        continue;
+                    };
                     let field = format!("{}.steps[{i}].extract[{j}].var", join(&flows.path, flow_key.get_ref()));
                     let name = cx.str_of(var, &field, "a variable name, e.g. var = \"token\"")?;
                     if !is_identifier(name) {
-                        return Err(cx.err(Some(var.span()), &field, format!("`{name}` is not a valid variable name"), "use letters, digits and `_`, not starting with a digit"));
+                        return Err(cx.err(
+                            Some(var.span()),
+                            &field,
+                            format!("`{name}` is not a valid variable name"),
+                            "use letters, digits and `_`, not starting with a digit",
+                        ));
                     }
                     if RESERVED_NAMES.contains(&name) {
-                        return Err(cx.err(Some(var.span()), &field, format!("`{name}` is a builtin name"), format!("choose another name; reserved: {}", RESERVED_NAMES.join(", "))));
+                        return Err(cx.err(
+                            Some(var.span()),
+                            &field,
+                            format!("`{name}` is a builtin name"),
+                            format!("choose another name; reserved: {}", RESERVED_NAMES.join(", ")),
+                        ));
                     }
                     if !self.vars.iter().any(|v| &**v == name) {
                         self.vars.push(name.into());
@@ -284,7 +368,13 @@ impl<'s> Compiler<'s> {
     fn template(&self, text: &str, span: &Span, field: &str, escape: Escape) -> Result<Template> {
         let overrides = self.overrides;
         let env = |key: &str| {
-            overrides.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).or_else(|| std::env::var(key).ok())
+            overrides
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(key).ok())
         };
         let scope = Scope { vars: &self.vars, data: &self.data, env: &env };
         Template::compile(text, escape, &scope).map_err(|e| self.template_error(text, span, field, e))
@@ -337,7 +427,16 @@ impl<'s> Compiler<'s> {
             None | Some(("auto", _)) => HttpVersion::Auto,
             Some(("http1", _)) => HttpVersion::Http1,
             Some(("http2", _)) => HttpVersion::Http2,
-            Some((other, span)) => return Err(unknown_choice(&cx, span, &node.field("http_version"), "HTTP version", other, &["auto", "http1", "http2"])),
+            Some((other, span)) => {
+                return Err(unknown_choice(
+                    &cx,
+                    span,
+                    &node.field("http_version"),
+                    "HTTP version",
+                    other,
+                    &["auto", "http1", "http2"],
+                ));
+            }
         };
         let insecure_skip_tls_verify = node.bool(&cx, "insecure_skip_tls_verify")?.unwrap_or(false);
         let think_time = match node.get("think_time") {
@@ -345,7 +444,10 @@ impl<'s> Compiler<'s> {
             None => ThinkTime::None,
         };
         let shop = if self.overrides.target.is_some() { None } else { shop };
-        Ok((Target { base_url, shop, headers, timeout, connect_timeout, http_version, insecure_skip_tls_verify }, think_time))
+        Ok((
+            Target { base_url, shop, headers, timeout, connect_timeout, http_version, insecure_skip_tls_verify },
+            think_time,
+        ))
     }
 
     /// `shop = true` or `shop = { flags = [...], products = N }`.
@@ -386,7 +488,12 @@ impl<'s> Compiler<'s> {
                 let min = node.duration(&cx, "min")?.ok_or_else(|| node.missing(&cx, "min", help))?;
                 let max = node.duration(&cx, "max")?.ok_or_else(|| node.missing(&cx, "max", help))?;
                 if min > max {
-                    return Err(cx.err(Some(v.span()), field, format!("min ({}) is longer than max ({})", format_duration(min), format_duration(max)), help));
+                    return Err(cx.err(
+                        Some(v.span()),
+                        field,
+                        format!("min ({}) is longer than max ({})", format_duration(min), format_duration(max)),
+                        help,
+                    ));
                 }
                 Ok(match (min == max, min.is_zero()) {
                     (true, true) => ThinkTime::None,
@@ -405,7 +512,12 @@ impl<'s> Compiler<'s> {
             let field = node.field(key.get_ref());
             let name = header_name(&cx, key.get_ref(), key.span(), &field)?;
             if headers.iter().any(|(n, _)| *n == name) {
-                return Err(cx.err(Some(key.span()), &field, format!("header `{name}` is set twice (header names ignore case)"), "keep one of them"));
+                return Err(cx.err(
+                    Some(key.span()),
+                    &field,
+                    format!("header `{name}` is set twice (header names ignore case)"),
+                    "keep one of them",
+                ));
             }
             let text = cx.str_of(value, &field, "header values are strings (templates allowed)")?;
             let template = self.template(text, &value.span(), &field, Escape::None)?;
@@ -426,14 +538,25 @@ impl<'s> Compiler<'s> {
             let field = node.field(name);
             let flow = cx.table_of(value, &field, key.span(), "[flows.NAME] with [[flows.NAME.steps]]")?;
             flow.deny_unknown(&cx, FLOW_FIELDS)?;
-            let think_time = flow.get("think_time").map(|v| self.think_time(v, &flow.field("think_time"))).transpose()?;
+            let think_time =
+                flow.get("think_time").map(|v| self.think_time(v, &flow.field("think_time"))).transpose()?;
             let steps_help = format!("add [[flows.{name}.steps]] with url = \"/\"");
             let Some(steps_value) = flow.get("steps") else {
-                return Err(cx.err(Some(key.span()), &flow.field("steps"), format!("flow `{name}` has no steps"), steps_help));
+                return Err(cx.err(
+                    Some(key.span()),
+                    &flow.field("steps"),
+                    format!("flow `{name}` has no steps"),
+                    steps_help,
+                ));
             };
             let steps_array = cx.array_of(steps_value, &flow.field("steps"), &steps_help)?;
             if steps_array.is_empty() {
-                return Err(cx.err(Some(steps_value.span()), &flow.field("steps"), format!("flow `{name}` has no steps"), steps_help));
+                return Err(cx.err(
+                    Some(steps_value.span()),
+                    &flow.field("steps"),
+                    format!("flow `{name}` has no steps"),
+                    steps_help,
+                ));
             }
             let mut steps = Vec::with_capacity(steps_array.len());
             for (i, step) in steps_array.iter().enumerate() {
@@ -446,7 +569,12 @@ impl<'s> Compiler<'s> {
         Ok(())
     }
 
-    fn step(&mut self, node: &Node<'_, '_>, flow_think_time: Option<ThinkTime>, base_url: Option<&str>) -> Result<Step> {
+    fn step(
+        &mut self,
+        node: &Node<'_, '_>,
+        flow_think_time: Option<ThinkTime>,
+        base_url: Option<&str>,
+    ) -> Result<Step> {
         let cx = self.cx;
         node.deny_unknown(&cx, STEP_FIELDS)?;
 
@@ -458,22 +586,38 @@ impl<'s> Compiler<'s> {
                     let hint = if METHODS.contains(&upper.as_str()) {
                         format!("; did you mean `{upper}`?")
                     } else {
-                        did_you_mean(&upper, METHODS.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
+                        did_you_mean(&upper, METHODS.iter().copied())
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default()
                     };
-                    return Err(cx.err(Some(span), &node.field("method"), format!("unknown method `{text}`{hint}"), format!("methods: {}", METHODS.join(", "))));
+                    return Err(cx.err(
+                        Some(span),
+                        &node.field("method"),
+                        format!("unknown method `{text}`{hint}"),
+                        format!("methods: {}", METHODS.join(", ")),
+                    ));
                 }
                 Method::from_bytes(text.as_bytes()).unwrap_or(Method::GET)
             }
         };
 
-        let (url_text, url_span) = node
-            .str(&cx, "url", "a URL string, e.g. \"/api/products\"")?
-            .ok_or_else(|| node.missing(&cx, "url", "every step needs a url, e.g. url = \"/api/products\" (joined to [target] base_url)"))?;
+        let (url_text, url_span) = node.str(&cx, "url", "a URL string, e.g. \"/api/products\"")?.ok_or_else(|| {
+            node.missing(
+                &cx,
+                "url",
+                "every step needs a url, e.g. url = \"/api/products\" (joined to [target] base_url)",
+            )
+        })?;
         let url = self.url(url_text, &url_span, &node.field("url"), base_url)?;
 
         let name: Arc<str> = match node.str(&cx, "name", "the request name, e.g. \"home\"")? {
             Some((text, span)) if text.trim().is_empty() => {
-                return Err(cx.err(Some(span), &node.field("name"), "the request name is empty", "name the request, e.g. name = \"home\", or leave `name` out"));
+                return Err(cx.err(
+                    Some(span),
+                    &node.field("name"),
+                    "the request name is empty",
+                    "name the request, e.g. name = \"home\", or leave `name` out",
+                ));
             }
             Some((text, _)) => text.into(),
             None => format!("{method} {url_text}").into(),
@@ -487,11 +631,20 @@ impl<'s> Compiler<'s> {
 
         let body = match (node.get("body"), node.get("json")) {
             (Some(_), Some(_)) => {
-                return Err(cx.err(Some(node.key_span("json")), &node.field("json"), "a step has either `body` or `json`, not both", "use body = \"raw text\" or json = { key = \"value\" }"));
+                return Err(cx.err(
+                    Some(node.key_span("json")),
+                    &node.field("json"),
+                    "a step has either `body` or `json`, not both",
+                    "use body = \"raw text\" or json = { key = \"value\" }",
+                ));
             }
             (Some(v), None) => {
                 let field = node.field("body");
-                let text = cx.str_of(v, &field, "the raw request body as a string (templates allowed); for JSON use `json = { ... }`")?;
+                let text = cx.str_of(
+                    v,
+                    &field,
+                    "the raw request body as a string (templates allowed); for JSON use `json = { ... }`",
+                )?;
                 Some(Body::Raw(self.template(text, &v.span(), &field, Escape::None)?))
             }
             (None, Some(v)) => Some(Body::Json(self.json_template(v, &node.field("json"))?)),
@@ -538,11 +691,21 @@ impl<'s> Compiler<'s> {
         let lead = url.leading_literal().to_string();
         if lead.starts_with('/') {
             let Some(base) = base_url else {
-                return Err(cx.err(Some(span.clone()), field, format!("relative URL `{text}` but no base URL is set"), "set [target] base_url = \"http://host:port\", or pass --target URL"));
+                return Err(cx.err(
+                    Some(span.clone()),
+                    field,
+                    format!("relative URL `{text}` but no base URL is set"),
+                    "set [target] base_url = \"http://host:port\", or pass --target URL",
+                ));
             };
             url.prefix_literal(base);
         } else if lead.is_empty() && !text.trim_start().starts_with("{{") {
-            return Err(cx.err(Some(span.clone()), field, "the URL is empty", "write a path such as \"/\" or a full http:// URL"));
+            return Err(cx.err(
+                Some(span.clone()),
+                field,
+                "the URL is empty",
+                "write a path such as \"/\" or a full http:// URL",
+            ));
         } else if !lead.is_empty() && !lead.starts_with("http://") && !lead.starts_with("https://") {
             return Err(cx.err(
                 Some(span.clone()),
@@ -554,7 +717,12 @@ impl<'s> Compiler<'s> {
         if !lead.is_empty() {
             let sample = url.render_sample("1");
             if let Err(e) = check_absolute_url(&sample) {
-                return Err(cx.err(Some(span.clone()), field, format!("`{text}` is not a valid URL: {e}"), "URLs may not contain spaces or quotes; percent-encode them (%20)"));
+                return Err(cx.err(
+                    Some(span.clone()),
+                    field,
+                    format!("`{text}` is not a valid URL: {e}"),
+                    "URLs may not contain spaces or quotes; percent-encode them (%20)",
+                ));
             }
         }
         Ok(url)
@@ -617,13 +785,27 @@ impl<'s> Compiler<'s> {
             DeValue::String(s) => serde_json::Value::String(s.to_string()),
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) => n.into(),
-                Err(_) => return Err(cx.err(Some(v.span()), field, format!("{i} does not fit in a 64-bit integer"), "use a smaller number")),
+                Err(_) => {
+                    return Err(cx.err(
+                        Some(v.span()),
+                        field,
+                        format!("{i} does not fit in a 64-bit integer"),
+                        "use a smaller number",
+                    ));
+                }
             },
             DeValue::Float(f) => {
                 let x: f64 = f.as_str().parse().unwrap_or(f64::NAN);
                 match serde_json::Number::from_f64(x) {
                     Some(n) => n.into(),
-                    None => return Err(cx.err(Some(v.span()), field, format!("{f} is not a number JSON can carry"), "use a finite number (JSON has no nan or inf)")),
+                    None => {
+                        return Err(cx.err(
+                            Some(v.span()),
+                            field,
+                            format!("{f} is not a number JSON can carry"),
+                            "use a finite number (JSON has no nan or inf)",
+                        ));
+                    }
                 }
             }
             DeValue::Boolean(b) => (*b).into(),
@@ -651,12 +833,18 @@ impl<'s> Compiler<'s> {
         let help = "an extractor is { var = \"NAME\" } plus one of json = \"$.path\", regex = '...', header = \"Name\", cookie = \"name\"";
         let (var, _) = node.str(&cx, "var", help)?.ok_or_else(|| node.missing(&cx, "var", help))?;
         let slot = self.vars.iter().position(|v| &**v == var).unwrap_or(0);
-        let sources: Vec<&str> = ["json", "regex", "header", "cookie"].into_iter().filter(|k| node.get(k).is_some()).collect();
+        let sources: Vec<&str> =
+            ["json", "regex", "header", "cookie"].into_iter().filter(|k| node.get(k).is_some()).collect();
         let key = match sources.as_slice() {
             [key] => *key,
             [] => return Err(node.missing(&cx, "json", format!("say where `{var}` comes from: {help}"))),
             [_, second, ..] => {
-                return Err(cx.err(Some(node.key_span(second)), &node.field(second), format!("an extractor has one source, found {}", sources.join(" and ")), help));
+                return Err(cx.err(
+                    Some(node.key_span(second)),
+                    &node.field(second),
+                    format!("an extractor has one source, found {}", sources.join(" and ")),
+                    help,
+                ));
             }
         };
         let (text, span) = node.str(&cx, key, help)?.unwrap_or_default();
@@ -673,8 +861,15 @@ impl<'s> Compiler<'s> {
             }
             "header" => ExtractSource::Header(header_name(&cx, text, span, &field)?),
             _ => {
-                if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)) {
-                    return Err(cx.err(Some(span), &field, format!("`{text}` is not a valid cookie name"), "cookie names are letters, digits and !#$%&'*+-.^_`|~"));
+                if text.is_empty()
+                    || !text.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+                {
+                    return Err(cx.err(
+                        Some(span),
+                        &field,
+                        format!("`{text}` is not a valid cookie name"),
+                        "cookie names are letters, digits and !#$%&'*+-.^_`|~",
+                    ));
                 }
                 ExtractSource::Cookie(text.into())
             }
@@ -686,19 +881,37 @@ impl<'s> Compiler<'s> {
         let cx = self.cx;
         node.deny_unknown(&cx, CHECK_FIELDS)?;
         let help = "a check is one of { status = 200 }, { status = [200, 201] }, { body_contains = \"text\" }, { json_path = \"$.ok\", equals = true }, { header = \"Content-Type\" }, { duration_below = \"500ms\" }, with an optional name";
-        let kinds: Vec<&str> = ["status", "body_contains", "json_path", "header", "duration_below"].into_iter().filter(|k| node.get(k).is_some()).collect();
+        let kinds: Vec<&str> = ["status", "body_contains", "json_path", "header", "duration_below"]
+            .into_iter()
+            .filter(|k| node.get(k).is_some())
+            .collect();
         let key = match kinds.as_slice() {
             [key] => *key,
             [] if node.get("equals").is_some() => {
-                return Err(cx.err(Some(node.key_span("equals")), &node.field("equals"), "`equals` needs a `json_path` to compare", "write { json_path = \"$.ok\", equals = true }"));
+                return Err(cx.err(
+                    Some(node.key_span("equals")),
+                    &node.field("equals"),
+                    "`equals` needs a `json_path` to compare",
+                    "write { json_path = \"$.ok\", equals = true }",
+                ));
             }
             [] => return Err(node.missing(&cx, "status", format!("say what to check: {help}"))),
             [_, second, ..] => {
-                return Err(cx.err(Some(node.key_span(second)), &node.field(second), format!("a check tests one thing, found {}", kinds.join(" and ")), "split it into two checks"));
+                return Err(cx.err(
+                    Some(node.key_span(second)),
+                    &node.field(second),
+                    format!("a check tests one thing, found {}", kinds.join(" and ")),
+                    "split it into two checks",
+                ));
             }
         };
         if key != "json_path" && node.get("equals").is_some() {
-            return Err(cx.err(Some(node.key_span("equals")), &node.field("equals"), format!("`equals` goes with `json_path`, not `{key}`"), help));
+            return Err(cx.err(
+                Some(node.key_span("equals")),
+                &node.field("equals"),
+                format!("`equals` goes with `json_path`, not `{key}`"),
+                help,
+            ));
         }
         let value = node.get(key).unwrap_or_else(|| unreachable!("key was found above"));
         let field = node.field(key);
@@ -707,9 +920,18 @@ impl<'s> Compiler<'s> {
                 let one = |v: &Val<'_>, field: &str| cx.u64_of(v, field, 100, 599).map(|n| n as u16);
                 let codes = match value.get_ref() {
                     DeValue::Array(items) if items.is_empty() => {
-                        return Err(cx.err(Some(value.span()), &field, "empty list of status codes", "status = 200 or status = [200, 201]"));
+                        return Err(cx.err(
+                            Some(value.span()),
+                            &field,
+                            "empty list of status codes",
+                            "status = 200 or status = [200, 201]",
+                        ));
                     }
-                    DeValue::Array(items) => items.iter().enumerate().map(|(i, v)| one(v, &format!("{field}[{i}]"))).collect::<Result<Vec<_>>>()?,
+                    DeValue::Array(items) => items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| one(v, &format!("{field}[{i}]")))
+                        .collect::<Result<Vec<_>>>()?,
                     _ => vec![one(value, &field)?],
                 };
                 let text = codes.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
@@ -718,7 +940,12 @@ impl<'s> Compiler<'s> {
             "body_contains" => {
                 let text = cx.str_of(value, &field, "the text to look for")?;
                 if text.is_empty() {
-                    return Err(cx.err(Some(value.span()), &field, "empty text: every body contains it", "body_contains = \"Welcome\""));
+                    return Err(cx.err(
+                        Some(value.span()),
+                        &field,
+                        "empty text: every body contains it",
+                        "body_contains = \"Welcome\"",
+                    ));
                 }
                 (CheckKind::BodyContains(text.into()), format!("body contains {text:?}"))
             }
@@ -726,7 +953,11 @@ impl<'s> Compiler<'s> {
                 let text = cx.str_of(value, &field, JSONPATH_HELP)?;
                 let path = json_path(&cx, text, &value.span(), &field)?;
                 let Some(expected) = node.get("equals") else {
-                    return Err(node.missing(&cx, "equals", format!("say what `{text}` must equal, e.g. equals = true")));
+                    return Err(node.missing(
+                        &cx,
+                        "equals",
+                        format!("say what `{text}` must equal, e.g. equals = true"),
+                    ));
                 };
                 let expected = self.scalar_json(expected, &node.field("equals"))?;
                 let name = format!("{text} == {expected}");
@@ -734,7 +965,10 @@ impl<'s> Compiler<'s> {
             }
             "header" => {
                 let text = cx.str_of(value, &field, "a header name")?;
-                (CheckKind::HeaderPresent(header_name(&cx, text, value.span(), &field)?), format!("header {text} is present"))
+                (
+                    CheckKind::HeaderPresent(header_name(&cx, text, value.span(), &field)?),
+                    format!("header {text} is present"),
+                )
             }
             _ => {
                 let d = cx.positive_duration_of(value, &field)?;
@@ -743,7 +977,12 @@ impl<'s> Compiler<'s> {
         };
         let name: Arc<str> = match node.str(&cx, "name", "the check's name")? {
             Some((text, span)) if text.trim().is_empty() => {
-                return Err(cx.err(Some(span), &node.field("name"), "the check name is empty", "leave `name` out for a default name"));
+                return Err(cx.err(
+                    Some(span),
+                    &node.field("name"),
+                    "the check name is empty",
+                    "leave `name` out for a default name",
+                ));
             }
             Some((text, _)) => text.into(),
             None => format!("{step}: {default_name}").into(),
@@ -760,12 +999,23 @@ impl<'s> Compiler<'s> {
         let node = cx.table_of(value, &field, key_span, EXAMPLE)?;
         let executors: Vec<&str> = EXECUTORS.iter().map(|(n, _)| *n).collect();
         let executors_help = format!("executors: {}", executors.join(", "));
-        let (executor_name, executor_span) = node
-            .str(&cx, "executor", &executors_help)?
-            .ok_or_else(|| node.missing(&cx, "executor", format!("add executor = \"constant-vus\" (or another: {})", executors.join(", "))))?;
+        let (executor_name, executor_span) = node.str(&cx, "executor", &executors_help)?.ok_or_else(|| {
+            node.missing(
+                &cx,
+                "executor",
+                format!("add executor = \"constant-vus\" (or another: {})", executors.join(", ")),
+            )
+        })?;
         let Some((_, options)) = EXECUTORS.iter().find(|(n, _)| *n == executor_name) else {
-            let hint = did_you_mean(executor_name, executors.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-            return Err(cx.err(Some(executor_span), &node.field("executor"), format!("unknown executor `{executor_name}`{hint}"), executors_help));
+            let hint = did_you_mean(executor_name, executors.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(cx.err(
+                Some(executor_span),
+                &node.field("executor"),
+                format!("unknown executor `{executor_name}`{hint}"),
+                executors_help,
+            ));
         };
 
         // Executor options: an option of another executor gets its own message.
@@ -783,7 +1033,11 @@ impl<'s> Compiler<'s> {
                 Some(key.span()),
                 &node.field(k),
                 format!("`{k}` is not an option of the {executor_name} executor (it belongs to {})", owners.join(", ")),
-                format!("options of {executor_name}: {}; every scenario also takes {}", options.join(", "), SCENARIO_FIELDS.join(", ")),
+                format!(
+                    "options of {executor_name}: {}; every scenario also takes {}",
+                    options.join(", "),
+                    SCENARIO_FIELDS.join(", ")
+                ),
             ));
         }
 
@@ -799,8 +1053,15 @@ impl<'s> Compiler<'s> {
         let defined = || self.flows.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ");
         let lookup = |name: &str, span: Span, field: &str| {
             self.flows.iter().position(|f| &*f.name == name).ok_or_else(|| {
-                let hint = did_you_mean(name, self.flows.iter().map(|f| &*f.name)).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                cx.err(Some(span), field, format!("unknown flow `{name}`{hint}"), format!("flows defined in this file: {}", defined()))
+                let hint = did_you_mean(name, self.flows.iter().map(|f| &*f.name))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                cx.err(
+                    Some(span),
+                    field,
+                    format!("unknown flow `{name}`{hint}"),
+                    format!("flows defined in this file: {}", defined()),
+                )
             })
         };
         match (node.get("flow"), node.get("flows")) {
@@ -843,17 +1104,25 @@ impl<'s> Compiler<'s> {
     fn executor(&self, node: &Node<'_, '_>, name: &str) -> Result<Executor> {
         let cx = self.cx;
         let required_duration = |key: &str, example: &str| -> Result<Duration> {
-            node.positive_duration(&cx, key)?.ok_or_else(|| node.missing(&cx, key, format!("{name} needs {key}, e.g. {key} = \"{example}\"")))
+            node.positive_duration(&cx, key)?
+                .ok_or_else(|| node.missing(&cx, key, format!("{name} needs {key}, e.g. {key} = \"{example}\"")))
         };
         let required_u64 = |key: &str, min: u64, max: u64, example: u64| -> Result<u64> {
-            node.u64(&cx, key, min, max)?.ok_or_else(|| node.missing(&cx, key, format!("{name} needs {key}, e.g. {key} = {example}")))
+            node.u64(&cx, key, min, max)?
+                .ok_or_else(|| node.missing(&cx, key, format!("{name} needs {key}, e.g. {key} = {example}")))
         };
-        let time_unit = || -> Result<Duration> { Ok(node.positive_duration(&cx, "time_unit")?.unwrap_or(Duration::from_secs(1))) };
+        let time_unit =
+            || -> Result<Duration> { Ok(node.positive_duration(&cx, "time_unit")?.unwrap_or(Duration::from_secs(1))) };
         let vus_pair = || -> Result<(u64, u64)> {
             let pre = required_u64("pre_allocated_vus", 1, MAX_VUS, 10)?;
             let max = node.u64(&cx, "max_vus", 1, MAX_VUS)?.unwrap_or(pre);
             if max < pre {
-                return Err(cx.err(Some(node.get("max_vus").map_or(node.at.clone(), |v| v.span())), &node.field("max_vus"), format!("max_vus ({max}) is less than pre_allocated_vus ({pre})"), "max_vus is at least pre_allocated_vus (it defaults to it)"));
+                return Err(cx.err(
+                    Some(node.get("max_vus").map_or(node.at.clone(), |v| v.span())),
+                    &node.field("max_vus"),
+                    format!("max_vus ({max}) is less than pre_allocated_vus ({pre})"),
+                    "max_vus is at least pre_allocated_vus (it defaults to it)",
+                ));
             }
             Ok((pre, max))
         };
@@ -933,7 +1202,8 @@ impl<'s> Compiler<'s> {
         for (key, value) in node.entries() {
             let selector: &str = key.get_ref();
             let field = node.field(selector);
-            let (metric, tags) = parse_selector(selector).map_err(|e| cx.err(Some(key.span()), &field, e.message, e.help))?;
+            let (metric, tags) =
+                parse_selector(selector).map_err(|e| cx.err(Some(key.span()), &field, e.message, e.help))?;
             let list_help = format!("{selector} = [\"{}\"] (a list of expressions)", example_expression(metric));
             let items = cx.array_of(value, &field, &list_help)?;
             if items.is_empty() {
@@ -947,16 +1217,23 @@ impl<'s> Compiler<'s> {
                         let help = "{ threshold = \"rate<0.01\", abort_on_fail = true, delay_abort_eval = \"10s\" }";
                         let t = cx.table_of(item, &item_field, item.span(), help)?;
                         t.deny_unknown(&cx, THRESHOLD_FIELDS)?;
-                        let (expr, span) = t.str(&cx, "threshold", help)?.ok_or_else(|| t.missing(&cx, "threshold", help))?;
+                        let (expr, span) =
+                            t.str(&cx, "threshold", help)?.ok_or_else(|| t.missing(&cx, "threshold", help))?;
                         let abort = t.bool(&cx, "abort_on_fail")?.unwrap_or(false);
                         let delay = t.duration(&cx, "delay_abort_eval")?.unwrap_or(Duration::ZERO);
                         (expr, span, t.field("threshold"), abort, delay)
                     }
                     other => {
-                        return Err(cx.err(Some(item.span()), &item_field, format!("expected a threshold expression, found {}", describe(other)), list_help));
+                        return Err(cx.err(
+                            Some(item.span()),
+                            &item_field,
+                            format!("expected a threshold expression, found {}", describe(other)),
+                            list_help,
+                        ));
                     }
                 };
-                let (aggregation, comparison, value) = parse_expression(expr, metric).map_err(|e| cx.err(Some(expr_span), &expr_field, e.message, e.help))?;
+                let (aggregation, comparison, value) = parse_expression(expr, metric)
+                    .map_err(|e| cx.err(Some(expr_span), &expr_field, e.message, e.help))?;
                 thresholds.push(Threshold {
                     selector: selector.into(),
                     metric,
@@ -986,12 +1263,22 @@ impl<'s> Compiler<'s> {
         if let Some(vus) = ov.vus
             && !(1..=MAX_VUS).contains(&vus)
         {
-            return Err(cx.err(None, "--vus", format!("{vus} VUs is out of range"), format!("pass a number from 1 to {MAX_VUS}")));
+            return Err(cx.err(
+                None,
+                "--vus",
+                format!("{vus} VUs is out of range"),
+                format!("pass a number from 1 to {MAX_VUS}"),
+            ));
         }
         if let Some(d) = ov.duration
             && (d.is_zero() || d > MAX_DURATION)
         {
-            return Err(cx.err(None, "--duration", format!("{} is out of range", format_duration(d)), "pass a duration above 0s and at most 365d, e.g. --duration 30s"));
+            return Err(cx.err(
+                None,
+                "--duration",
+                format!("{} is out of range", format_duration(d)),
+                "pass a duration above 0s and at most 365d, e.g. --duration 30s",
+            ));
         }
         for scenario in scenarios {
             let vus = ov.vus.unwrap_or_else(|| scenario.executor.peak_vus().max(1));
@@ -1023,16 +1310,19 @@ fn intern(names: &mut Vec<Arc<str>>, ids: &mut HashMap<Arc<str>, u32>, name: &Ar
 
 fn is_identifier(s: &str) -> bool {
     let mut bytes = s.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_') && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn unknown_choice(cx: &Cx<'_>, span: Span, field: &str, what: &str, value: &str, choices: &[&str]) -> ScenarioError {
-    let hint = did_you_mean(value, choices.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+    let hint =
+        did_you_mean(value, choices.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
     cx.err(Some(span), field, format!("unknown {what} `{value}`{hint}"), format!("one of: {}", choices.join(", ")))
 }
 
 fn header_name(cx: &Cx<'_>, text: &str, span: Span, field: &str) -> Result<HeaderName> {
-    HeaderName::from_bytes(text.as_bytes()).map_err(|_| cx.err(Some(span), field, format!("invalid header name `{text}`"), HEADER_NAME_HELP))
+    HeaderName::from_bytes(text.as_bytes())
+        .map_err(|_| cx.err(Some(span), field, format!("invalid header name `{text}`"), HEADER_NAME_HELP))
 }
 
 fn json_path(cx: &Cx<'_>, text: &str, span: &Span, field: &str) -> Result<serde_json_path::JsonPath> {

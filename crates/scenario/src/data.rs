@@ -66,7 +66,9 @@ fn describe_csv_error(e: csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths { pos, expected_len, len } => {
             let line = pos.as_ref().map_or(String::new(), |p| format!("line {} ", p.line()));
-            format!("{line}has {len} fields but the header has {expected_len} (ragged CSV: every row needs one value per column)")
+            format!(
+                "{line}has {len} fields but the header has {expected_len} (ragged CSV: every row needs one value per column)"
+            )
         }
         csv::ErrorKind::Utf8 { pos, .. } => {
             let line = pos.as_ref().map_or(String::new(), |p| format!(" on line {}", p.line()));
@@ -116,7 +118,11 @@ fn json_table(bytes: &[u8]) -> Result<Table, String> {
                 serde_json::Value::String(s) => s.as_str().into(),
                 serde_json::Value::Null => "".into(),
                 v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => v.to_string().into(),
-                _ => return Err(format!("item {i}, key `{column}`: nested arrays and objects are not supported (values must be strings, numbers, booleans or null)")),
+                _ => {
+                    return Err(format!(
+                        "item {i}, key `{column}`: nested arrays and objects are not supported (values must be strings, numbers, booleans or null)"
+                    ));
+                }
             };
             row.push(text);
         }

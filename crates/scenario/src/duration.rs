@@ -6,8 +6,7 @@ use std::time::Duration;
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What a valid duration looks like (for `help:` lines).
-pub const DURATION_HELP: &str =
-    "a duration is a string of numbers with units: \"500ms\", \"10s\", \"1m30s\", \"2h\", \"1.5s\" (units: ns, us, ms, s, m, h, d)";
+pub const DURATION_HELP: &str = "a duration is a string of numbers with units: \"500ms\", \"10s\", \"1m30s\", \"2h\", \"1.5s\" (units: ns, us, ms, s, m, h, d)";
 
 /// Parses a duration: one or more `NUMBER UNIT` pairs (`1h30m`, `1.5s`), units
 /// `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`, `d`; a bare `0` is zero. Exact
@@ -76,9 +75,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             }
             other => return Err(format!("`{text}`: unknown unit `{}`", other.trim())),
         };
-        let part = whole
-            .saturating_mul(nanos_per_unit)
-            .saturating_add(frac.saturating_mul(nanos_per_unit) / frac_scale);
+        let part =
+            whole.saturating_mul(nanos_per_unit).saturating_add(frac.saturating_mul(nanos_per_unit) / frac_scale);
         total = total.saturating_add(part);
     }
     if total > MAX_DURATION.as_nanos() {
@@ -135,7 +133,21 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        for bad in ["", "10", "s", "-1s", "1x", "1.s", ".s", "NaN", "1e3s", "1 s x", "99999999999999999999999h", "400d", "1..5s"] {
+        for bad in [
+            "",
+            "10",
+            "s",
+            "-1s",
+            "1x",
+            "1.s",
+            ".s",
+            "NaN",
+            "1e3s",
+            "1 s x",
+            "99999999999999999999999h",
+            "400d",
+            "1..5s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -153,10 +153,7 @@ fn locate(source: &str, span: Range<usize>) -> Position {
     let caret_len = source[start..end.min(line_end).max(start)].chars().count();
 
     // Tabs would misalign the caret: show them as one space each.
-    let chars: Vec<char> = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let chars: Vec<char> = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let (from, caret_at) = if chars.len() <= SNIPPET_CHARS || column0 < SNIPPET_CHARS / 2 {
         (0, column0)
     } else {

@@ -79,7 +79,10 @@ pub enum ThinkTime {
     None,
     Fixed(Duration),
     /// Uniformly random in `[min, max]`.
-    Uniform { min: Duration, max: Duration },
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -174,7 +177,10 @@ pub enum CheckKind {
     /// Status is one of these.
     Status(Vec<u16>),
     BodyContains(Arc<str>),
-    JsonPathEquals { path: Arc<serde_json_path::JsonPath>, value: serde_json::Value },
+    JsonPathEquals {
+        path: Arc<serde_json_path::JsonPath>,
+        value: serde_json::Value,
+    },
     HeaderPresent(HeaderName),
     DurationBelow(Duration),
 }
@@ -210,10 +216,25 @@ pub struct Stage {
 /// k6's executors, option names in snake_case.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Executor {
-    SharedIterations { vus: u64, iterations: u64, max_duration: Duration },
-    PerVuIterations { vus: u64, iterations: u64, max_duration: Duration },
-    ConstantVus { vus: u64, duration: Duration },
-    RampingVus { start_vus: u64, stages: Vec<Stage>, graceful_ramp_down: Duration },
+    SharedIterations {
+        vus: u64,
+        iterations: u64,
+        max_duration: Duration,
+    },
+    PerVuIterations {
+        vus: u64,
+        iterations: u64,
+        max_duration: Duration,
+    },
+    ConstantVus {
+        vus: u64,
+        duration: Duration,
+    },
+    RampingVus {
+        start_vus: u64,
+        stages: Vec<Stage>,
+        graceful_ramp_down: Duration,
+    },
     ConstantArrivalRate {
         rate: u64,
         time_unit: Duration,
@@ -252,8 +273,7 @@ impl Executor {
             Executor::RampingVus { start_vus, stages, .. } => {
                 stages.iter().map(|s| s.target).fold(*start_vus, u64::max)
             }
-            Executor::ConstantArrivalRate { max_vus, .. }
-            | Executor::RampingArrivalRate { max_vus, .. } => *max_vus,
+            Executor::ConstantArrivalRate { max_vus, .. } | Executor::RampingArrivalRate { max_vus, .. } => *max_vus,
         }
     }
 
@@ -261,10 +281,10 @@ impl Executor {
     /// (`max_duration` for iterations-based executors, the sum of stages for ramping ones).
     pub fn planned_duration(&self) -> Duration {
         match self {
-            Executor::SharedIterations { max_duration, .. }
-            | Executor::PerVuIterations { max_duration, .. } => *max_duration,
-            Executor::ConstantVus { duration, .. }
-            | Executor::ConstantArrivalRate { duration, .. } => *duration,
+            Executor::SharedIterations { max_duration, .. } | Executor::PerVuIterations { max_duration, .. } => {
+                *max_duration
+            }
+            Executor::ConstantVus { duration, .. } | Executor::ConstantArrivalRate { duration, .. } => *duration,
             Executor::RampingVus { stages, .. } | Executor::RampingArrivalRate { stages, .. } => {
                 stages.iter().map(|s| s.duration).sum()
             }

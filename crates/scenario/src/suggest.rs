@@ -14,7 +14,10 @@ pub(crate) fn did_you_mean<'a>(input: &str, candidates: impl Iterator<Item = &'a
         let candidate_normal = normalize(candidate);
         let distance = if candidate_normal == normal {
             0
-        } else if candidate_normal.len() >= 4 && normal.len() >= 4 && (normal.starts_with(&candidate_normal) || candidate_normal.starts_with(&normal)) {
+        } else if candidate_normal.len() >= 4
+            && normal.len() >= 4
+            && (normal.starts_with(&candidate_normal) || candidate_normal.starts_with(&normal))
+        {
             // A longer or shorter spelling of the same word (`random_integer`).
             limit
         } else {

@@ -406,9 +406,7 @@ fn lex(source: &str, open: usize) -> Result<(Vec<(Tok, Range<usize>)>, usize), T
                 Tok::Int(n)
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
-                while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'.' | b'-'))
-                {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'.' | b'-')) {
                     i += 1;
                 }
                 Tok::Name(source[start..i].to_string())
@@ -441,11 +439,7 @@ fn parse_placeholder(source: &str, open: usize, scope: &Scope<'_>) -> Result<(Pi
             call(name, range.clone(), args, whole.clone())?
         }
         _ => {
-            return Err(terr(
-                whole,
-                format!("cannot read placeholder `{}`", &source[open..end]),
-                PLACEHOLDER_HELP,
-            ));
+            return Err(terr(whole, format!("cannot read placeholder `{}`", &source[open..end]), PLACEHOLDER_HELP));
         }
     };
     Ok((piece, end))
@@ -459,7 +453,11 @@ fn resolve_name(name: &str, range: Range<usize>, scope: &Scope<'_>) -> Result<Pi
         "uuid" => Part::Uuid,
         "timestamp_ms" => Part::TimestampMs,
         "random_int" => {
-            return Err(terr(range, "`random_int` needs its bounds", "write `{{ random_int(1, 100) }}` (both inclusive)"));
+            return Err(terr(
+                range,
+                "`random_int` needs its bounds",
+                "write `{{ random_int(1, 100) }}` (both inclusive)",
+            ));
         }
         "random_choice" => {
             return Err(terr(range, "`random_choice` needs its choices", "write `{{ random_choice(\"a\", \"b\") }}`"));
@@ -506,7 +504,11 @@ fn unknown_variable(name: &str, range: Range<usize>, scope: &Scope<'_>) -> Templ
 
 fn resolve_env(key: &str, range: Range<usize>, scope: &Scope<'_>) -> Result<Piece, TemplateError> {
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(terr(range, format!("`env.{key}` is not a valid environment variable name"), "write `{{ env.KEY }}` with KEY made of letters, digits and `_`"));
+        return Err(terr(
+            range,
+            format!("`env.{key}` is not a valid environment variable name"),
+            "write `{{ env.KEY }}` with KEY made of letters, digits and `_`",
+        ));
     }
     match (scope.env)(key) {
         Some(value) => Ok(Piece::Text(value)),
@@ -521,7 +523,11 @@ fn resolve_env(key: &str, range: Range<usize>, scope: &Scope<'_>) -> Result<Piec
 fn resolve_data(rest: &str, range: Range<usize>, scope: &Scope<'_>) -> Result<Part, TemplateError> {
     let mut segments = rest.split('.');
     let (Some(set_name), Some(column_name), None) = (segments.next(), segments.next(), segments.next()) else {
-        return Err(terr(range, format!("`data.{rest}` is not `data.SET.COLUMN`"), "write e.g. `{{ data.users.email }}`"));
+        return Err(terr(
+            range,
+            format!("`data.{rest}` is not `data.SET.COLUMN`"),
+            "write e.g. `{{ data.users.email }}`",
+        ));
     };
     let Some(set) = scope.data.iter().position(|d| &*d.name == set_name) else {
         let help = if scope.data.is_empty() {
@@ -548,7 +554,12 @@ fn resolve_data(rest: &str, range: Range<usize>, scope: &Scope<'_>) -> Result<Pa
     Ok(Part::Data { set, column })
 }
 
-fn call(name: &str, name_range: Range<usize>, args: &[(Tok, Range<usize>)], whole: Range<usize>) -> Result<Piece, TemplateError> {
+fn call(
+    name: &str,
+    name_range: Range<usize>,
+    args: &[(Tok, Range<usize>)],
+    whole: Range<usize>,
+) -> Result<Piece, TemplateError> {
     // Arguments are separated by commas: every odd token must be a comma.
     let mut values = Vec::new();
     for (i, (tok, range)) in args.iter().enumerate() {
@@ -595,11 +606,9 @@ fn call(name: &str, name_range: Range<usize>, args: &[(Tok, Range<usize>)], whol
             }
             Ok(Piece::Part(Part::RandomChoice(choices.into())))
         }
-        "vu" | "iter" | "scenario" | "uuid" | "timestamp_ms" => Err(terr(
-            whole,
-            format!("`{name}` takes no arguments"),
-            format!("write `{{{{ {name} }}}}`"),
-        )),
+        "vu" | "iter" | "scenario" | "uuid" | "timestamp_ms" => {
+            Err(terr(whole, format!("`{name}` takes no arguments"), format!("write `{{{{ {name} }}}}`")))
+        }
         _ => {
             let hint = did_you_mean(name, ["random_int", "random_choice"].into_iter())
                 .map(|s| format!("; did you mean `{s}`?"))
@@ -623,10 +632,7 @@ mod tests {
             name: "users".into(),
             order: DataOrder::Sequential,
             columns: vec!["id".into(), "email".into()],
-            rows: Arc::new(vec![
-                vec!["1".into(), "a@x.io".into()],
-                vec!["2".into(), "b\"@x.io".into()],
-            ]),
+            rows: Arc::new(vec![vec!["1".into(), "a@x.io".into()], vec!["2".into(), "b\"@x.io".into()]]),
             file: "users.csv".into(),
             path: "users.csv".into(),
         }]
@@ -659,9 +665,16 @@ mod tests {
 
     #[test]
     fn renders_vars_data_env_and_builtins() {
-        let t = compile("/u/{{data.users.id}}?t={{ token }}&c={{csrf}}&vu={{ vu }}&i={{iter}}&s={{ scenario }}&h={{ env.HOST }}", Escape::None).unwrap();
+        let t = compile(
+            "/u/{{data.users.id}}?t={{ token }}&c={{csrf}}&vu={{ vu }}&i={{iter}}&s={{ scenario }}&h={{ env.HOST }}",
+            Escape::None,
+        )
+        .unwrap();
         assert_eq!(render(&t), "/u/2?t=tok\"en&c=&vu=3&i=9&s=browse&h=shop.test");
-        assert_eq!(t.source(), "/u/{{data.users.id}}?t={{ token }}&c={{csrf}}&vu={{ vu }}&i={{iter}}&s={{ scenario }}&h={{ env.HOST }}");
+        assert_eq!(
+            t.source(),
+            "/u/{{data.users.id}}?t={{ token }}&c={{csrf}}&vu={{ vu }}&i={{iter}}&s={{ scenario }}&h={{ env.HOST }}"
+        );
     }
 
     #[test]
@@ -674,7 +687,11 @@ mod tests {
 
     #[test]
     fn random_builtins_stay_in_range() {
-        let t = compile("{{ random_int(-2, 2) }}|{{ random_choice(\"a\", \"b,c\") }}|{{ uuid }}|{{ timestamp_ms }}", Escape::None).unwrap();
+        let t = compile(
+            "{{ random_int(-2, 2) }}|{{ random_choice(\"a\", \"b,c\") }}|{{ uuid }}|{{ timestamp_ms }}",
+            Escape::None,
+        )
+        .unwrap();
         for _ in 0..50 {
             let out = render(&t);
             let fields: Vec<&str> = out.split('|').collect();

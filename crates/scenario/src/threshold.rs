@@ -171,13 +171,18 @@ impl Metric {
     pub fn kind(self) -> MetricKind {
         use Metric::*;
         match self {
-            HttpReqDuration | HttpReqBlocked | HttpReqConnecting | HttpReqTlsHandshaking
-            | HttpReqSending | HttpReqWaiting | HttpReqReceiving | IterationDuration
-            | IntendedLatency | SchedulingLag => MetricKind::Trend,
+            HttpReqDuration
+            | HttpReqBlocked
+            | HttpReqConnecting
+            | HttpReqTlsHandshaking
+            | HttpReqSending
+            | HttpReqWaiting
+            | HttpReqReceiving
+            | IterationDuration
+            | IntendedLatency
+            | SchedulingLag => MetricKind::Trend,
             HttpReqFailed | Checks | CdnCacheHitRatio => MetricKind::Rate,
-            HttpReqs | DataSent | DataReceived | Iterations | DroppedIterations => {
-                MetricKind::Counter
-            }
+            HttpReqs | DataSent | DataReceived | Iterations | DroppedIterations => MetricKind::Counter,
             Vus | VusMax => MetricKind::Gauge,
         }
     }

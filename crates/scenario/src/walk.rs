@@ -29,7 +29,13 @@ pub(crate) struct Cx<'s> {
 }
 
 impl<'s> Cx<'s> {
-    pub fn err(&self, span: Option<Span>, field: &str, message: impl Into<String>, help: impl Into<String>) -> ScenarioError {
+    pub fn err(
+        &self,
+        span: Option<Span>,
+        field: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> ScenarioError {
         ScenarioError::new(self.file, self.src, span, field, message, help)
     }
 
@@ -39,7 +45,11 @@ impl<'s> Cx<'s> {
         let Some(raw) = self.src.get(value_span.clone()) else { return value_span.clone() };
         for quote in ["\"\"\"", "'''", "\"", "'"] {
             let q = quote.len();
-            if raw.len() >= 2 * q && raw.starts_with(quote) && raw.ends_with(quote) && raw.get(q..raw.len() - q) == Some(content) {
+            if raw.len() >= 2 * q
+                && raw.starts_with(quote)
+                && raw.ends_with(quote)
+                && raw.get(q..raw.len() - q) == Some(content)
+            {
                 let start = value_span.start + q;
                 return (start + range.start)..(start + range.end.max(range.start));
             }
@@ -75,7 +85,9 @@ impl<'s> Cx<'s> {
         let parsed = i128::from_str_radix(int.as_str(), int.radix()).ok();
         match parsed {
             Some(n) if n < 0 && min == 0 => Err(self.err(Some(v.span()), field, format!("{n} is negative"), help)),
-            Some(n) if n < i128::from(min) => Err(self.err(Some(v.span()), field, format!("{n} is too small: the minimum is {min}"), help)),
+            Some(n) if n < i128::from(min) => {
+                Err(self.err(Some(v.span()), field, format!("{n} is too small: the minimum is {min}"), help))
+            }
             Some(n) if n <= i128::from(max) => Ok(n as u64),
             _ => Err(self.err(Some(v.span()), field, format!("{int} is too large: the maximum is {max}"), help)),
         }
@@ -84,7 +96,12 @@ impl<'s> Cx<'s> {
     pub fn duration_of(&self, v: &Val<'_>, field: &str) -> Result<Duration> {
         match v.get_ref() {
             DeValue::String(s) => parse_duration(s).map_err(|e| self.err(Some(v.span()), field, e, DURATION_HELP)),
-            DeValue::Integer(i) => Err(self.type_err(v, field, "a duration string", format!("durations are quoted strings with a unit: write \"{i}s\" or \"{i}ms\""))),
+            DeValue::Integer(i) => Err(self.type_err(
+                v,
+                field,
+                "a duration string",
+                format!("durations are quoted strings with a unit: write \"{i}s\" or \"{i}ms\""),
+            )),
             _ => Err(self.type_err(v, field, "a duration string", DURATION_HELP)),
         }
     }
@@ -210,7 +227,8 @@ impl<'a, 'i> Node<'a, 'i> {
 /// "unknown field `vuss`; did you mean `vus`?" with the allowed list.
 pub(crate) fn unknown_field(cx: &Cx<'_>, path: &str, key: &Spanned<DeString<'_>>, allowed: &[&str]) -> ScenarioError {
     let name: &str = key.get_ref();
-    let hint = did_you_mean(name, allowed.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+    let hint =
+        did_you_mean(name, allowed.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
     cx.err(
         Some(key.span()),
         &join(path, name),

@@ -23,7 +23,8 @@ fn render_all(plan: &Plan, rng: &mut fastrand::Rng) {
     let vars: Vec<Option<String>> = (0..plan.var_slots).map(|i| (i % 2 == 0).then(|| "v\"\\\n".to_string())).collect();
     let rows: Vec<usize> = plan.data.iter().map(|_| rng.usize(..1000)).collect();
     let mut out = String::new();
-    let mut ctx = RenderContext { vars: &vars, data: &plan.data, data_rows: &rows, vu_id: 1, iteration: 0, scenario: "s", rng };
+    let mut ctx =
+        RenderContext { vars: &vars, data: &plan.data, data_rows: &rows, vu_id: 1, iteration: 0, scenario: "s", rng };
     for (_, t) in &plan.target.headers {
         t.render(&mut ctx, &mut out);
     }
@@ -36,7 +37,11 @@ fn render_all(plan: &Plan, rng: &mut fastrand::Rng) {
             Some(Body::Json(t)) => {
                 let start = out.len();
                 t.render(&mut ctx, &mut out);
-                assert!(serde_json::from_str::<serde_json::Value>(&out[start..]).is_ok(), "json body renders to JSON: {}", &out[start..]);
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(&out[start..]).is_ok(),
+                    "json body renders to JSON: {}",
+                    &out[start..]
+                );
             }
             Some(Body::Raw(t)) => t.render(&mut ctx, &mut out),
             None => {}
@@ -45,9 +50,55 @@ fn render_all(plan: &Plan, rng: &mut fastrand::Rng) {
 }
 
 const TOKENS: &[&str] = &[
-    "{{", "}}", "{{ vu }}", "{{ tokn }}", "\"", "'", "[", "]", "[[", "]]", "=", "\n", ",", "{", "}", ".", "#", "\\", "-", "0", "9",
-    "99999999999999999999", "-1", "nan", "inf", "1.5", "é", "\u{0}", "\t", "\"\"\"", "s", "ms", "p(95)", "<", "rate", "vus",
-    "executor", "flow", "url", "json", "$.[", "(", ")", "random_int(", "data.terms.", "env.", "true", "[scenarios.x]", "🙂",
+    "{{",
+    "}}",
+    "{{ vu }}",
+    "{{ tokn }}",
+    "\"",
+    "'",
+    "[",
+    "]",
+    "[[",
+    "]]",
+    "=",
+    "\n",
+    ",",
+    "{",
+    "}",
+    ".",
+    "#",
+    "\\",
+    "-",
+    "0",
+    "9",
+    "99999999999999999999",
+    "-1",
+    "nan",
+    "inf",
+    "1.5",
+    "é",
+    "\u{0}",
+    "\t",
+    "\"\"\"",
+    "s",
+    "ms",
+    "p(95)",
+    "<",
+    "rate",
+    "vus",
+    "executor",
+    "flow",
+    "url",
+    "json",
+    "$.[",
+    "(",
+    ")",
+    "random_int(",
+    "data.terms.",
+    "env.",
+    "true",
+    "[scenarios.x]",
+    "🙂",
 ];
 
 fn mutate(text: &str, rng: &mut fastrand::Rng) -> String {

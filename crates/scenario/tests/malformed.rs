@@ -67,7 +67,13 @@ fn malformed_corpus_is_rejected_with_located_explained_errors() {
 fn every_located_error_in_the_corpus_points_into_the_file() {
     // Empty and comment-only files have nothing to point at; everything else does.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/malformed");
-    for name in ["unknown-field-scenario.toml", "huge-vus.toml", "ragged-csv.toml", "unclosed-template.toml", "binary-after-text.toml"] {
+    for name in [
+        "unknown-field-scenario.toml",
+        "huge-vus.toml",
+        "ragged-csv.toml",
+        "unclosed-template.toml",
+        "binary-after-text.toml",
+    ] {
         let err = load(&dir.join(name), &Overrides::default()).unwrap_err();
         assert!(err.line().is_some() && err.column().is_some(), "{name}: {err}");
     }

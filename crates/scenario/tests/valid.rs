@@ -25,7 +25,8 @@ fn parse_with(src: &str, overrides: &Overrides) -> Plan {
 
 fn render(t: &template::Template, plan: &Plan, vars: &[Option<String>], rows: &[usize]) -> String {
     let mut rng = fastrand::Rng::with_seed(1);
-    let mut ctx = RenderContext { vars, data: &plan.data, data_rows: rows, vu_id: 7, iteration: 2, scenario: "s", rng: &mut rng };
+    let mut ctx =
+        RenderContext { vars, data: &plan.data, data_rows: rows, vu_id: 7, iteration: 2, scenario: "s", rng: &mut rng };
     let mut out = String::new();
     t.render(&mut ctx, &mut out);
     out
@@ -60,14 +61,24 @@ fn smoke_toml_parses() {
 #[test]
 fn the_bundled_shop_target_is_checked() {
     let with = |target: &str| {
-        format!("[target]\n{target}\n[flows.f]\nsteps = [{{ url = \"/\" }}]\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n")
+        format!(
+            "[target]\n{target}\n[flows.f]\nsteps = [{{ url = \"/\" }}]\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n"
+        )
     };
-    let plan = parse_str(&with("shop = { flags = [\"cdn-misconfigured\"], products = 5000 }"), Path::new("s.toml"), &Overrides::default()).unwrap();
+    let plan = parse_str(
+        &with("shop = { flags = [\"cdn-misconfigured\"], products = 5000 }"),
+        Path::new("s.toml"),
+        &Overrides::default(),
+    )
+    .unwrap();
     assert_eq!(plan.target.shop.as_ref().unwrap().flags, vec!["cdn-misconfigured".to_string()]);
     assert_eq!(plan.target.shop.as_ref().unwrap().products, Some(5000));
-    let e = parse_str(&with("shop = { flags = [\"cdn-misconfigurd\"] }"), Path::new("s.toml"), &Overrides::default()).unwrap_err();
+    let e = parse_str(&with("shop = { flags = [\"cdn-misconfigurd\"] }"), Path::new("s.toml"), &Overrides::default())
+        .unwrap_err();
     assert!(e.to_string().contains("did you mean `cdn-misconfigured`"), "{e}");
-    let e = parse_str(&with("shop = true\nbase_url = \"http://127.0.0.1:1\""), Path::new("s.toml"), &Overrides::default()).unwrap_err();
+    let e =
+        parse_str(&with("shop = true\nbase_url = \"http://127.0.0.1:1\""), Path::new("s.toml"), &Overrides::default())
+            .unwrap_err();
     assert!(e.to_string().contains("`base_url` and `shop`"), "{e}");
 }
 
@@ -111,15 +122,31 @@ flow = "f"
     assert_eq!(*ex[2], Executor::ConstantVus { vus: 1, duration: Duration::from_secs(60) });
     assert_eq!(
         *ex[3],
-        Executor::RampingVus { start_vus: 1, stages: vec![Stage { duration: Duration::from_secs(30), target: 10 }], graceful_ramp_down: Duration::from_secs(30) }
+        Executor::RampingVus {
+            start_vus: 1,
+            stages: vec![Stage { duration: Duration::from_secs(30), target: 10 }],
+            graceful_ramp_down: Duration::from_secs(30)
+        }
     );
     assert_eq!(
         *ex[4],
-        Executor::ConstantArrivalRate { rate: 5, time_unit: Duration::from_secs(1), duration: Duration::from_secs(60), pre_allocated_vus: 3, max_vus: 3 }
+        Executor::ConstantArrivalRate {
+            rate: 5,
+            time_unit: Duration::from_secs(1),
+            duration: Duration::from_secs(60),
+            pre_allocated_vus: 3,
+            max_vus: 3
+        }
     );
     assert_eq!(
         *ex[5],
-        Executor::RampingArrivalRate { start_rate: 0, time_unit: Duration::from_secs(1), stages: vec![Stage { duration: Duration::from_secs(60), target: 50 }], pre_allocated_vus: 2, max_vus: 9 }
+        Executor::RampingArrivalRate {
+            start_rate: 0,
+            time_unit: Duration::from_secs(1),
+            stages: vec![Stage { duration: Duration::from_secs(60), target: 50 }],
+            pre_allocated_vus: 2,
+            max_vus: 9
+        }
     );
     for s in &plan.scenarios {
         assert_eq!(s.start_time, Duration::ZERO);
@@ -138,8 +165,13 @@ flow = "f"
 
 #[test]
 fn shared_iterations_caps_vus_at_iterations() {
-    let plan = parse(&format!("{MINIMAL}\n[scenarios.a]\nexecutor = \"shared-iterations\"\nvus = 10\niterations = 3\nflow = \"f\"\n"));
-    assert_eq!(plan.scenarios[0].executor, Executor::SharedIterations { vus: 3, iterations: 3, max_duration: Duration::from_secs(600) });
+    let plan = parse(&format!(
+        "{MINIMAL}\n[scenarios.a]\nexecutor = \"shared-iterations\"\nvus = 10\niterations = 3\nflow = \"f\"\n"
+    ));
+    assert_eq!(
+        plan.scenarios[0].executor,
+        Executor::SharedIterations { vus: 3, iterations: 3, max_duration: Duration::from_secs(600) }
+    );
 }
 
 #[test]
@@ -172,7 +204,11 @@ fn templates_render_vars_data_env_and_builtins() {
     let dir = std::env::temp_dir().join(format!("stampede-scn-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("data")).unwrap();
     std::fs::write(dir.join("data/users.csv"), "id,email\n1,a@x.io\n2,\"b\"\"q\"\"@x.io\"\n").unwrap();
-    std::fs::write(dir.join("data/items.json"), r#"[{"sku": "A-1", "price": 9.5, "live": true}, {"sku": "B\"2", "price": 3, "live": null}]"#).unwrap();
+    std::fs::write(
+        dir.join("data/items.json"),
+        r#"[{"sku": "A-1", "price": 9.5, "live": true}, {"sku": "B\"2", "price": 3, "live": null}]"#,
+    )
+    .unwrap();
     let src = r#"
 [target]
 base_url = "http://shop.test"
@@ -285,7 +321,11 @@ flow = "f"
     assert!(!b.needs_body && !b.needs_json);
     assert_eq!(plan.think_time, ThinkTime::Fixed(Duration::from_secs(1)));
     assert_eq!(a.think_time, Some(ThinkTime::None), "the step's own think time wins");
-    assert_eq!(b.think_time, Some(ThinkTime::Uniform { min: Duration::from_secs(1), max: Duration::from_secs(3) }), "the flow's default");
+    assert_eq!(
+        b.think_time,
+        Some(ThinkTime::Uniform { min: Duration::from_secs(1), max: Duration::from_secs(3) }),
+        "the flow's default"
+    );
     assert!(matches!(&a.extract[0].source, ExtractSource::Regex(_)));
     assert!(matches!(&a.extract[1].source, ExtractSource::Cookie(c) if &**c == "session"));
     assert_eq!(a.extract[1].slot, 1);
@@ -319,7 +359,10 @@ vus = ["value<100"]
     assert_eq!(&*t[3].selector, "http_req_duration{name:checkout}");
     assert!(t[4].abort_on_fail);
     assert_eq!(t[4].delay_abort_eval, Duration::from_secs(10));
-    assert_eq!((t[5].metric, t[5].aggregation, t[5].comparison, t[5].value), (Metric::Checks, Aggregation::Rate, Comparison::Ge, 0.99));
+    assert_eq!(
+        (t[5].metric, t[5].aggregation, t[5].comparison, t[5].value),
+        (Metric::Checks, Aggregation::Rate, Comparison::Ge, 0.99)
+    );
     assert_eq!(t[7].aggregation, Aggregation::Rate);
     assert_eq!(t[8].aggregation, Aggregation::Value);
 }
@@ -350,12 +393,14 @@ flow = "f"
     assert_eq!(plan.scenarios[0].executor, Executor::ConstantVus { vus: 20, duration: Duration::from_secs(5) });
     assert_eq!(plan.scenarios[1].executor, Executor::ConstantVus { vus: 12, duration: Duration::from_secs(5) });
 
-    let plan = parse_with(&src, &Overrides { target: Some("https://staging.example:8443/".into()), ..Default::default() });
+    let plan =
+        parse_with(&src, &Overrides { target: Some("https://staging.example:8443/".into()), ..Default::default() });
     assert_eq!(plan.target.base_url.as_deref(), Some("https://staging.example:8443"));
     assert_eq!(plan.flows[0].steps[0].url.as_static(), Some("https://staging.example:8443/"));
     assert!(matches!(plan.scenarios[0].executor, Executor::RampingVus { .. }), "no --vus/--duration: unchanged");
 
-    let err = parse_str(&src, Path::new("t.toml"), &Overrides { target: Some("ftp://x".into()), ..Default::default() }).unwrap_err();
+    let err = parse_str(&src, Path::new("t.toml"), &Overrides { target: Some("ftp://x".into()), ..Default::default() })
+        .unwrap_err();
     assert_eq!(err.field(), "--target");
     let err = parse_str(&src, Path::new("t.toml"), &Overrides { vus: Some(0), ..Default::default() }).unwrap_err();
     assert_eq!(err.field(), "--vus");
@@ -371,21 +416,31 @@ fn target_override_supplies_a_missing_base_url() {
 
 #[test]
 fn errors_point_at_the_offending_value() {
-    let src = format!("{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\nvuss = 3\n");
+    let src =
+        format!("{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\nvuss = 3\n");
     let err = parse_str(&src, Path::new("dir/s.toml"), &Overrides::default()).unwrap_err();
     assert_eq!(err.line(), Some(11));
     assert_eq!(err.column(), Some(1));
     assert_eq!(err.field(), "scenarios.s.vuss");
     let text = err.to_string();
-    assert!(text.starts_with("dir/s.toml:11:1: error in `scenarios.s.vuss`: unknown field `vuss`; did you mean `vus`?"), "{text}");
-    assert!(text.contains("help: allowed here: executor, flow, flows, start_time, graceful_stop, vus, duration"), "{text}");
+    assert!(
+        text.starts_with("dir/s.toml:11:1: error in `scenarios.s.vuss`: unknown field `vuss`; did you mean `vus`?"),
+        "{text}"
+    );
+    assert!(
+        text.contains("help: allowed here: executor, flow, flows, start_time, graceful_stop, vus, duration"),
+        "{text}"
+    );
     assert!(text.contains("11 | vuss = 3\n   | ^^^^"), "{text}");
 
     // Inside a template, the caret lands on the placeholder.
     let src = "[target]\nbase_url = \"http://h\"\n[flows.f]\nsteps = [{ url = \"/a/{{ tokn }}\" }]\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n";
     let err = parse_str(src, Path::new("s.toml"), &Overrides::default()).unwrap_err();
     assert_eq!((err.line(), err.column()), (Some(4), Some(25)), "{err}");
-    assert!(err.to_string().contains("4 | steps = [{ url = \"/a/{{ tokn }}\" }]\n  |                         ^^^^"), "{err}");
+    assert!(
+        err.to_string().contains("4 | steps = [{ url = \"/a/{{ tokn }}\" }]\n  |                         ^^^^"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -400,7 +455,10 @@ fn docs_examples_compile() {
     assert_eq!(plan.scenarios.len(), 2);
     assert_eq!(plan.scenarios[0].total_weight, 100);
     // The thresholds block on its own, appended to a minimal file.
-    let with_thresholds = format!("{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n{}", blocks[1]);
+    let with_thresholds = format!(
+        "{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n{}",
+        blocks[1]
+    );
     assert_eq!(parse(&with_thresholds).thresholds.len(), 6);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -176,7 +176,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
                 ok("echo ok")
             } else {
                 seen.echo_bad.fetch_add(1, Ordering::Relaxed);
-                eprintln!("echo mismatch: path token={token} header={header} body={body} cookie={cookie} query={query}");
+                eprintln!(
+                    "echo mismatch: path token={token} header={header} body={body} cookie={cookie} query={query}"
+                );
                 Ok(Response::builder().status(400).body(Full::new(Bytes::from_static(b"mismatch"))).unwrap())
             }
         }
@@ -202,7 +204,8 @@ pub async fn run_scenario(dir: &Path, scenario: &str, extra: &[&str]) -> Outcome
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"));
     cmd.arg("run").arg(&file).arg("--out").arg(format!("json={}", json.display())).arg("--quiet");
     cmd.args(extra);
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output()).await.expect("stampede finished in time").unwrap();
+    let out =
+        tokio::time::timeout(Duration::from_secs(120), cmd.output()).await.expect("stampede finished in time").unwrap();
     let summary = std::fs::read_to_string(&json).ok().and_then(|s| serde_json::from_str(&s).ok());
     Outcome {
         code: out.status.code().unwrap_or(-1),

@@ -73,7 +73,11 @@ pub fn interval(i: usize, rate: usize, rng: &mut Rng) -> Snapshot {
         let error = if timeout { Some(ErrorKind::Timeout) } else { ErrorKind::from_status(status) };
         let cache = match name {
             "home" | "product page" | "img 100%" => {
-                if rng.unit() < 0.8 { CacheOutcome::Hit } else { CacheOutcome::Miss }
+                if rng.unit() < 0.8 {
+                    CacheOutcome::Hit
+                } else {
+                    CacheOutcome::Miss
+                }
             }
             _ => CacheOutcome::Unknown,
         };
@@ -107,14 +111,13 @@ pub fn interval(i: usize, rate: usize, rng: &mut Rng) -> Snapshot {
         s.vus_max = 30;
         snap.scenarios.insert(arc(sc), s);
     }
-    let checks = [("browse", "status is 200", 0.0), ("buy", "checkout: status is 200", 0.02), ("buy", "cart < 500ms", 0.1)];
+    let checks =
+        [("browse", "status is 200", 0.0), ("buy", "checkout: status is 200", 0.02), ("buy", "cart < 500ms", 0.1)];
     for (sc, check, fail) in checks {
         let total = rate as u64 / 3;
         let fails = (total as f64 * fail) as u64;
-        snap.checks.insert(
-            CheckKey { scenario: arc(sc), check: arc(check) },
-            CheckCounts { passes: total - fails, fails },
-        );
+        snap.checks
+            .insert(CheckKey { scenario: arc(sc), check: arc(check) }, CheckCounts { passes: total - fails, fails });
     }
     snap
 }
@@ -171,7 +174,12 @@ pub fn thresholds(total: &Snapshot) -> Vec<ThresholdOutcome> {
 /// them; returns the summary and the live state.
 pub fn run(outputs: &mut [Box<dyn Output>], n: usize, rate: usize, seed: u64) -> (Summary, LiveState) {
     let mut rng = Rng::new(seed);
-    let mut live = LiveState::new("scenarios/synthetic.toml".into(), vec!["browse".into(), "buy".into()], Duration::from_secs(n as u64), 60);
+    let mut live = LiveState::new(
+        "scenarios/synthetic.toml".into(),
+        vec!["browse".into(), "buy".into()],
+        Duration::from_secs(n as u64),
+        60,
+    );
     live.phase = Phase::Running;
     live.agents = agents();
     let mut vus_peak = 0;
