@@ -4,9 +4,10 @@
 # Runs the bundled shop and `stampede run` at a constant arrival rate of 1,000 requests/s
 # (one GET per iteration: product pages, category listings and the home page, through the
 # edge) for 30 minutes, with every streaming output on (hlog, csv) and the end-of-run ones
-# (json, html, junit). Records the resident memory (VmRSS) of the stampede process every
-# 10 s and reports it at 1, 10 and 30 minutes. Target: RSS growth from minute 1 to the end
-# under 5 %. Then cross-checks the HDR log against the JSON summary (check_hlog.py).
+# (json, html, junit). Records the resident memory (VmRSS) of the coordinator (the
+# `stampede run` process) and of each agent process it starts (one per core), every
+# 10 s, and reports them at 1, 10 and 30 minutes. Target: RSS growth of each process
+# from minute 1 to the end under 5 %. Then cross-checks the HDR log against the JSON summary (check_hlog.py).
 #
 # Not run by CI (30 minutes). Every request goes to 127.0.0.1; the run stops by itself.
 #
@@ -105,6 +106,22 @@ RUN_PID=$!
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# `stampede run` is the coordinator; it starts one agent process per core as its
+# children (loopback gRPC). Wait until they are there, then sample each by pid.
+AGENTS=()
+for _ in $(seq 1 300); do
+  mapfile -t AGENTS < <(pgrep -P "$RUN_PID" -x stampede || true)
+  (( ${#AGENTS[@]} > 0 )) && break
+  kill -0 "$RUN_PID" 2>/dev/null || break
+  sleep 0.1
+done
+sleep 2
+mapfile -t AGENTS < <(pgrep -P "$RUN_PID" -x stampede || true)
+echo "coordinator pid $RUN_PID; agent pids: ${AGENTS[*]:-none}" >&2
+PROCS=( "$RUN_PID" "${AGENTS[@]}" )
+NAMES=( coordinator )
+for i in "${!AGENTS[@]}"; do NAMES+=( "agent-$i" ); done
+
 # Checkpoints in seconds: 1, 10 and 30 minutes when the run is that long, and 10 s before the end.
 END_S=$(( SOAK_MINUTES * 60 ))
 CHECKPOINTS=()
@@ -113,17 +130,22 @@ for m in 1 10 30; do
 done
 CHECKPOINTS+=( $(( END_S - 10 )) )
 
-echo "elapsed_s,stampede_rss_kb,shop_rss_kb" >"$OUT/rss.csv"
-declare -A AT
+header="elapsed_s"
+for n in "${NAMES[@]}"; do header+=",${n}_rss_kb"; done
+echo "$header,total_rss_kb,shop_rss_kb" >"$OUT/rss.csv"
+declare -A AT   # AT[checkpoint,index] = RSS in KiB; index ${#PROCS[@]} = total
 START=$(date +%s)
 next=0
 while kill -0 "$RUN_PID" 2>/dev/null; do
   now=$(( $(date +%s) - START ))
-  r=$(rss_kb "$RUN_PID"); s=$(rss_kb "$SHOP_PID")
-  echo "$now,$r,$s" >>"$OUT/rss.csv"
+  line="$now"; total=0; vals=()
+  for p in "${PROCS[@]}"; do r=$(rss_kb "$p"); vals+=( "$r" ); total=$(( total + r )); line+=",$r"; done
+  vals+=( "$total" )
+  echo "$line,$total,$(rss_kb "$SHOP_PID")" >>"$OUT/rss.csv"
   while (( next < ${#CHECKPOINTS[@]} )) && (( now >= CHECKPOINTS[next] )); do
-    AT[${CHECKPOINTS[next]}]=$r
-    echo "  at $(( now / 60 ))m$(( now % 60 ))s: stampede RSS $(( r / 1024 )) MiB" >&2
+    c=${CHECKPOINTS[next]}
+    for i in "${!vals[@]}"; do AT[$c,$i]=${vals[$i]}; done
+    echo "  at $(( now / 60 ))m$(( now % 60 ))s: RSS (MiB) $(for i in "${!NAMES[@]}"; do printf '%s %.1f  ' "${NAMES[$i]}" "$(awk -v a="${vals[$i]}" 'BEGIN{print a/1024}')"; done)total $(( total / 1024 ))" >&2
     next=$(( next + 1 ))
   done
   sleep 10
@@ -134,32 +156,42 @@ set -e
 RUN_PID=""
 echo "stampede exited with $RUN_RC" >&2
 
-BASE="${AT[60]:-0}"
+NAMES+=( total )
 LAST_AT="${CHECKPOINTS[-1]}"
-LAST="${AT[$LAST_AT]:-0}"
 VERDICT=0
+mib() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1024 }'; }
+growth() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%+.2f %%", (a - b) * 100 / b; else print "-" }'; }
 {
-  echo "## Soak: ${RATE} requests/s for ${SOAK_MINUTES} min"
+  echo "## Soak: ${RATE} requests/s for ${SOAK_MINUTES} min (stampede run: coordinator + ${#AGENTS[@]} agent processes)"
   echo
-  echo "| at | stampede RSS (MiB) | growth from 1 min |"
-  echo "|---|---:|---:|"
+  echo "RSS in MiB; growth from the 1-minute sample in parentheses."
+  echo
+  row="| at |"; sep="|---|"
+  for n in "${NAMES[@]}"; do row+=" $n |"; sep+="---:|"; done
+  echo "$row"; echo "$sep"
   for c in "${CHECKPOINTS[@]}"; do
-    v="${AT[$c]:-}"
-    if [[ -z "$v" ]]; then echo "| $(( c / 60 ))m$(( c % 60 ))s | (run ended earlier) | |"; continue; fi
-    g=$(awk -v a="$v" -v b="$BASE" 'BEGIN { if (b > 0) printf "%+.2f %%", (a - b) * 100 / b; else print "-" }')
-    echo "| $(( c / 60 ))m$(( c % 60 ))s | $(awk -v a="$v" 'BEGIN { printf "%.1f", a / 1024 }') | $g |"
+    row="| $(( c / 60 ))m$(( c % 60 ))s |"
+    for i in "${!NAMES[@]}"; do
+      v="${AT[$c,$i]:-}"
+      if [[ -z "$v" ]]; then row+=" (ended earlier) |"; continue; fi
+      if (( c == 60 )); then row+=" $(mib "$v") |"; else row+=" $(mib "$v") ($(growth "$v" "${AT[60,$i]:-0}")) |"; fi
+    done
+    echo "$row"
   done
   echo
-  if [[ "$BASE" -gt 0 && "$LAST" -gt 0 ]]; then
-    GROWTH=$(awk -v a="$LAST" -v b="$BASE" 'BEGIN { printf "%.2f", (a - b) * 100 / b }')
-    if awk -v g="$GROWTH" -v m="$MAX_GROWTH_PCT" 'BEGIN { exit !(g < m) }'; then
-      echo "RSS growth ${GROWTH} % < ${MAX_GROWTH_PCT} %: **pass**"
+  for i in "${!NAMES[@]}"; do
+    b="${AT[60,$i]:-0}"; l="${AT[$LAST_AT,$i]:-0}"
+    if [[ "$b" -gt 0 && "$l" -gt 0 ]]; then
+      g=$(awk -v a="$l" -v b="$b" 'BEGIN { printf "%.2f", (a - b) * 100 / b }')
+      if awk -v g="$g" -v m="$MAX_GROWTH_PCT" 'BEGIN { exit !(g < m) }'; then
+        echo "- ${NAMES[$i]}: RSS growth ${g} % < ${MAX_GROWTH_PCT} %: **pass**"
+      else
+        echo "- ${NAMES[$i]}: RSS growth ${g} % ≥ ${MAX_GROWTH_PCT} %: **FAIL**"; VERDICT=1
+      fi
     else
-      echo "RSS growth ${GROWTH} % ≥ ${MAX_GROWTH_PCT} %: **FAIL**"; VERDICT=1
+      echo "- ${NAMES[$i]}: RSS checkpoints missing (did stampede exit early? see $OUT/stampede.stderr): **FAIL**"; VERDICT=1
     fi
-  else
-    echo "RSS checkpoints missing (did stampede exit early? see $OUT/stampede.stderr): **FAIL**"; VERDICT=1
-  fi
+  done
   if [[ -s "$OUT/run.json" ]]; then
     python3 - "$OUT/run.json" <<'PY'
 import json, sys
@@ -173,6 +205,7 @@ print(f"\nrequests {reqs.get('count', 0)} at {reqs.get('rate', 0):.1f}/s; failed
       f"dropped iterations {dropped}; p50 {d.get('p50', 0):.2f} ms, p99 {d.get('p99', 0):.2f} ms; outcome {s['run']['outcome']}")
 PY
   fi
+  echo "stampede exit code: $RUN_RC"
 } | tee "$OUT/report.md"
 
 echo >&2
