@@ -92,7 +92,7 @@ impl AgentState {
 }
 
 /// A load generator (an agent process, or the local workers).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentInfo {
     pub name: String,
     pub address: String,
@@ -110,7 +110,7 @@ pub struct AgentInfo {
 }
 
 /// A stage of a scenario, for the progress gauge.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StageInfo {
     pub scenario: String,
     /// Start from the run start.

@@ -56,7 +56,7 @@ impl TrendStats {
 }
 
 /// A threshold's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThresholdOutcome {
     /// The selector as written, e.g. `http_req_duration{name:checkout}`.
     pub metric: Arc<str>,

@@ -12,7 +12,8 @@
 //! # Layout
 //! - [`run`]: the event loop. Keys are handled as they arrive; frames are
 //!   drawn at most [`FRAMES_PER_SECOND`] times a second, each from one short
-//!   read of the shared state. The terminal is restored on return, on error
+//!   read of the shared state, and only when what they show changed (about
+//!   once a second during a run: the live UI must cost the load < 2 %). The terminal is restored on return, on error
 //!   and on panic (`term`).
 //! - [`draw`]: the whole screen as a pure function of a [`LiveState`] and a
 //!   [`ViewState`], for tests with ratatui's `TestBackend`.
@@ -60,8 +61,9 @@ pub mod view;
 
 pub use view::{SortColumn, View, ViewState, Window};
 
-/// Frames are drawn at most this often (the state changes once per interval;
-/// more would only cost the coordinator's CPU).
+/// Frames are drawn at most this often, and only when something shown
+/// changed (the state changes once per interval; more would only cost the
+/// coordinator's CPU).
 pub const FRAMES_PER_SECOND: u32 = 10;
 
 /// What the user asked the run to do.
@@ -109,11 +111,12 @@ struct App {
 impl App {
     /// Reads the state (the lock is held only for the read) and follows a
     /// pause or stop that came from elsewhere (a signal, a threshold).
-    fn refresh(&mut self, state: &Shared) {
-        {
+    /// Returns whether anything shown changed.
+    fn refresh(&mut self, state: &Shared) -> bool {
+        let changed = {
             let s = lock(state);
-            self.model.read(&s);
-        }
+            self.model.read(&s)
+        };
         if self.model.paused != self.seen_paused {
             self.seen_paused = self.model.paused;
             self.view.paused = self.model.paused;
@@ -121,6 +124,7 @@ impl App {
         if self.model.phase == Phase::Stopping {
             self.view.stop_requested = true;
         }
+        changed
     }
 
     /// Request names in the order the Requests table shows them.
@@ -149,12 +153,19 @@ where
     let mut frames = tokio::time::interval(Duration::from_secs(1) / FRAMES_PER_SECOND);
     frames.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut input_open = true;
+    // A frame is drawn only when something on it changed: the state (once
+    // per interval), a key, the terminal's size, or, on the Agents view,
+    // the heartbeat ages (once a second). An idle tick reads a few fields
+    // under the lock and draws nothing.
+    let mut dirty = true;
+    let mut last_draw = tokio::time::Instant::now();
     loop {
         tokio::select! {
             biased;
             () = &mut done => return Ok(()),
             event = events.next(), if input_open => match event {
                 Some(Ok(Event::Key(key))) => {
+                    dirty = true;
                     let names = app.names();
                     if let Some(c) = app.view.on_key(key, &names) {
                         // The run may already be gone; the UI ends with `done` then.
@@ -165,6 +176,7 @@ where
                     }
                 }
                 // A resize is picked up by the next frame (ratatui resizes on draw).
+                Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 // No more input (stdin closed): keep showing the run.
@@ -177,10 +189,15 @@ where
                 if !terminal_ok() {
                     return Err(io::Error::other("the terminal was restored after a panic; the live UI stopped"));
                 }
-                app.refresh(state);
-                terminal
-                    .draw(|frame| render::render(frame, &app.model, &app.view))
-                    .map_err(io::Error::other)?;
+                dirty |= app.refresh(state);
+                let ages_moved = app.view.view == View::Agents && last_draw.elapsed() >= Duration::from_secs(1);
+                if dirty || ages_moved {
+                    terminal
+                        .draw(|frame| render::render(frame, &app.model, &app.view))
+                        .map_err(io::Error::other)?;
+                    dirty = false;
+                    last_draw = tokio::time::Instant::now();
+                }
             }
         }
     }
@@ -238,14 +255,16 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn returns_when_the_run_is_done_and_draws_at_most_ten_frames_a_second() {
+    async fn draws_only_on_change_at_most_ten_frames_a_second_and_returns_when_done() {
         let state = state();
         let (tx, _rx) = mpsc::unbounded_channel();
+        let (keys_tx, keys_rx) = mpsc::unbounded_channel::<io::Result<Event>>();
+        let keys = tokio_stream::wrappers::UnboundedReceiverStream::new(keys_rx);
         let (done_tx, done_rx) = oneshot::channel::<()>();
         let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
         let ui = run_on(
             &mut terminal,
-            tokio_stream::pending(),
+            keys,
             &state,
             &tx,
             async {
@@ -253,17 +272,44 @@ mod tests {
             },
             || true,
         );
-        let finish = async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            lock(&state).elapsed = Duration::from_secs(2);
+        let script = async {
+            // The state changing every 10 ms for 2 s: at most 10 frames a second.
+            for i in 0..200u64 {
+                lock(&state).elapsed = Duration::from_millis(2000 + 10 * i);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            lock(&state).elapsed = Duration::from_secs(4);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            // A key is drawn at once (the next tick) even with nothing new in the state.
+            keys_tx.send(key('?')).unwrap();
             tokio::time::sleep(Duration::from_millis(150)).await;
             done_tx.send(()).unwrap();
         };
-        let (result, ()) = tokio::join!(ui, finish);
+        let (result, ()) = tokio::join!(ui, script);
         result.unwrap();
-        assert!(screen(&terminal).contains("0:02/1:00"), "{}", screen(&terminal));
-        let frames = terminal.get_frame().count();
-        assert!((20..=23).contains(&frames), "{frames} frames in 2.15 s");
+        let screen = screen(&terminal);
+        assert!(screen.contains("0:04/1:00"), "{screen}");
+        assert!(screen.to_lowercase().contains("help"), "the help popup is drawn: {screen}");
+        let count = terminal.get_frame().count();
+        // 1 (start) + at most 21 while changing + 1 (last change) + 1 (the key).
+        assert!((18..=24).contains(&count), "{count} frames");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_state_is_drawn_once() {
+        let state = state();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let ui = run_on(
+            &mut terminal,
+            tokio_stream::pending(),
+            &state,
+            &tx,
+            tokio::time::sleep(Duration::from_secs(3)),
+            || true,
+        );
+        ui.await.unwrap();
+        assert_eq!(terminal.get_frame().count(), 1, "3 s without a change: only the first frame");
     }
 
     #[tokio::test(start_paused = true)]

@@ -287,32 +287,45 @@ impl Model {
     }
 
     /// Refreshes from `state`; the snapshot-derived parts only when the
-    /// state folded in a new interval since the last read.
-    pub fn read(&mut self, state: &LiveState) {
+    /// state folded in a new interval since the last read. Returns whether
+    /// anything a frame shows changed (the UI draws only then), copying only
+    /// what did.
+    pub fn read(&mut self, state: &LiveState) -> bool {
         self.read_at = Instant::now();
-        self.scenario_file.clone_from(&state.scenario_file);
-        self.scenario_names.clone_from(&state.scenario_names);
-        self.phase = state.phase;
-        self.paused = state.paused;
-        self.planned = state.planned;
-        self.elapsed = state.elapsed;
-        self.stages.clone_from(&state.stages);
-        self.vus_max_planned = state.vus_max_planned;
-        self.thresholds.clone_from(&state.thresholds);
-        self.agents.clone_from(&state.agents);
+        let mut changed = false;
+        fn follow<T: PartialEq + Clone>(mine: &mut T, theirs: &T, changed: &mut bool) {
+            if mine != theirs {
+                mine.clone_from(theirs);
+                *changed = true;
+            }
+        }
+        follow(&mut self.scenario_file, &state.scenario_file, &mut changed);
+        follow(&mut self.scenario_names, &state.scenario_names, &mut changed);
+        follow(&mut self.phase, &state.phase, &mut changed);
+        follow(&mut self.paused, &state.paused, &mut changed);
+        follow(&mut self.planned, &state.planned, &mut changed);
+        follow(&mut self.elapsed, &state.elapsed, &mut changed);
+        follow(&mut self.stages, &state.stages, &mut changed);
+        follow(&mut self.vus_max_planned, &state.vus_max_planned, &mut changed);
+        follow(&mut self.thresholds, &state.thresholds, &mut changed);
+        follow(&mut self.agents, &state.agents, &mut changed);
         let skip = state.events.len().saturating_sub(EVENTS);
-        self.events.clear();
-        self.events.extend(state.events.iter().skip(skip).cloned());
+        if !self.events.iter().eq(state.events.iter().skip(skip)) {
+            self.events.clear();
+            self.events.extend(state.events.iter().skip(skip).cloned());
+            changed = true;
+        }
 
         let stamp = Stamp::of(state);
         if self.stamp == Some(stamp) {
-            return;
+            return changed;
         }
         self.stamp = Some(stamp);
         self.now = state.points.back().copied();
         self.series = Series::of(state.points.iter());
         self.rows = rows(&state.total, &state.last_interval, state.last_interval_secs);
         self.totals = totals(&state.total, &self.rows);
+        true
     }
 }
 
@@ -441,13 +454,15 @@ mod tests {
         state.last_interval = snapshot(2);
         state.agents.clear();
         state.event("something");
-        m.read(&state);
+        assert!(m.read(&state), "a new event is something to draw");
         assert_eq!(m.rows, before);
         // ...while what is cheap to copy follows every frame.
         assert_eq!(m.events.len(), 1);
+        // Nothing moved: nothing to draw.
+        assert!(!m.read(&state));
         // A new interval moves the stamp.
         state.push_interval(Duration::from_secs(2), snapshot(2), 1.0);
-        m.read(&state);
+        assert!(m.read(&state));
         assert_ne!(m.rows, before);
         assert_eq!(m.rows[0].run.count, 200);
     }
