@@ -68,15 +68,25 @@ flow = "main"
 "#,
         server.url()
     );
-    let out = run_scenario(dir.path(), &scenario, &[]).await;
-    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
-    let s = out.summary.unwrap();
-    let iterations = metric(&s, "iterations")["count"].as_u64().unwrap();
-    assert!((1960..=2040).contains(&iterations), "iterations {iterations}");
-    assert_eq!(metric(&s, "dropped_iterations")["count"], 0);
-    // The generator kept its schedule: its own lag stays small.
-    let lag_p99 = metric(&s, "scheduling_lag")["p99"].as_f64().unwrap();
-    assert!(lag_p99 < 100.0, "scheduling lag p99 {lag_p99} ms");
+    // Local agent processes (the default) and in-process workers.
+    for extra in [&[][..], &["--agents", "0"][..]] {
+        let out = run_scenario(dir.path(), &scenario, extra).await;
+        assert_eq!(out.code, 0, "{extra:?} stderr: {}", out.stderr);
+        let s = out.summary.unwrap();
+        let iterations = metric(&s, "iterations")["count"].as_u64().unwrap();
+        assert!((1960..=2040).contains(&iterations), "{extra:?} iterations {iterations}");
+        assert_eq!(metric(&s, "dropped_iterations")["count"], 0);
+        // The generator kept its schedule: its own lag stays small.
+        let lag_p99 = metric(&s, "scheduling_lag")["p99"].as_f64().unwrap();
+        assert!(lag_p99 < 100.0, "{extra:?} scheduling lag p99 {lag_p99} ms");
+        // Charts over time show a steady load to the end: no interval of the
+        // series (the last, partial one included) says 0 requests/s.
+        let intervals = s["intervals"].as_array().unwrap();
+        assert!((9..=11).contains(&intervals.len()), "{extra:?} {} intervals", intervals.len());
+        for iv in intervals {
+            assert!(iv["rps"].as_f64().unwrap() > 100.0, "{extra:?} interval {iv}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,6 +69,16 @@ impl Point {
     }
 }
 
+/// Whether an interval of `secs` seconds gets its own chart point. The run's
+/// last interval is partial, often a few milliseconds after the load ended:
+/// its rates over so short a window would draw a spike or a drop that never
+/// happened. Such an interval (under half the nominal length) counts in the
+/// totals and the raw logs (hlog, CSV) but is not drawn, unless it is the
+/// run's only one.
+pub fn charted(secs: f64, nominal: Duration, first: bool) -> bool {
+    first || secs >= nominal.as_secs_f64() / 2.0
+}
+
 /// Health of a load generator as the controller sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentState {
@@ -140,6 +150,8 @@ pub struct LiveState {
     pub last_interval: Snapshot,
     /// Length of the latest interval in seconds.
     pub last_interval_secs: f64,
+    /// The nominal interval length (the last one may be shorter).
+    pub interval: Duration,
     /// Over-time chart points, oldest first, at most `MAX_POINTS`.
     pub points: VecDeque<Point>,
     /// Thresholds evaluated on `total`, in plan order.
@@ -168,6 +180,7 @@ impl LiveState {
             total: Snapshot::default(),
             last_interval: Snapshot::default(),
             last_interval_secs: 1.0,
+            interval: Duration::from_secs(1),
             points: VecDeque::new(),
             thresholds: Vec::new(),
             agents: Vec::new(),
@@ -178,7 +191,9 @@ impl LiveState {
     /// Folds in one interval of `secs` seconds ending at `t`.
     pub fn push_interval(&mut self, t: Duration, interval: Snapshot, secs: f64) {
         self.total.accumulate(&interval);
-        self.points.push_back(Point::of(t, &interval, secs));
+        if charted(secs, self.interval, self.points.is_empty()) {
+            self.points.push_back(Point::of(t, &interval, secs));
+        }
         while self.points.len() > MAX_POINTS {
             self.points.pop_front();
         }
@@ -196,5 +211,27 @@ impl LiveState {
 
     pub fn shared(self) -> Shared {
         Arc::new(Mutex::new(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_last_interval_counts_but_is_not_charted() {
+        let mut s = LiveState::new("x.toml".into(), vec![], Duration::from_secs(3), 1);
+        // A 2 ms run: its only interval is charted.
+        s.push_interval(Duration::from_millis(2), Snapshot::default(), 0.002);
+        assert_eq!(s.points.len(), 1);
+        let mut s = LiveState::new("x.toml".into(), vec![], Duration::from_secs(3), 1);
+        for t in 1..=3 {
+            s.push_interval(Duration::from_secs(t), Snapshot::default(), 1.0);
+        }
+        s.push_interval(Duration::from_millis(3004), Snapshot::default(), 0.004);
+        assert_eq!(s.points.len(), 3, "the 4 ms tail draws no point");
+        assert_eq!(s.elapsed, Duration::from_millis(3004));
+        s.push_interval(Duration::from_millis(3604), Snapshot::default(), 0.6);
+        assert_eq!(s.points.len(), 4, "over half an interval is drawn");
     }
 }

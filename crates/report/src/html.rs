@@ -506,9 +506,9 @@ pub struct HtmlOutput {
 }
 
 impl HtmlOutput {
-    pub fn create(path: &Path, _ctx: &RunContext) -> std::io::Result<HtmlOutput> {
+    pub fn create(path: &Path, ctx: &RunContext) -> std::io::Result<HtmlOutput> {
         touch(path)?;
-        Ok(HtmlOutput { path: path.to_path_buf(), collected: Collected::new()? })
+        Ok(HtmlOutput { path: path.to_path_buf(), collected: Collected::new(ctx)? })
     }
 }
 

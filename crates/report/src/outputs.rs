@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use stampede_metrics::Snapshot;
-use stampede_metrics::live::{AgentInfo, Point};
+use stampede_metrics::live::{AgentInfo, Point, charted};
 
 use crate::doc::{AgentDoc, Report};
 use crate::summary::Summary;
@@ -83,16 +83,24 @@ pub(crate) fn touch(path: &Path) -> std::io::Result<()> {
 /// memory does not grow with the run, and the latest agent list.
 pub(crate) struct Collected {
     points: PointSpill,
+    /// Nominal interval length (see [`charted`]).
+    interval: Duration,
+    charted: usize,
     pub agents: Vec<AgentDoc>,
 }
 
 impl Collected {
-    pub fn new() -> std::io::Result<Collected> {
-        Ok(Collected { points: PointSpill::new()?, agents: Vec::new() })
+    pub fn new(ctx: &RunContext) -> std::io::Result<Collected> {
+        Ok(Collected { points: PointSpill::new()?, interval: ctx.interval, charted: 0, agents: Vec::new() })
     }
 
     pub fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> std::io::Result<()> {
-        self.points.push(&Point::of(end, snapshot, (end - start).as_secs_f64()))
+        let secs = (end - start).as_secs_f64();
+        if !charted(secs, self.interval, self.charted == 0) {
+            return Ok(());
+        }
+        self.charted += 1;
+        self.points.push(&Point::of(end, snapshot, secs))
     }
 
     pub fn agents(&mut self, agents: &[AgentInfo]) {
@@ -190,9 +198,9 @@ pub struct JsonOutput {
 }
 
 impl JsonOutput {
-    pub fn create(path: &Path, _ctx: &RunContext) -> std::io::Result<JsonOutput> {
+    pub fn create(path: &Path, ctx: &RunContext) -> std::io::Result<JsonOutput> {
         touch(path)?;
-        Ok(JsonOutput { path: path.to_path_buf(), collected: Collected::new()? })
+        Ok(JsonOutput { path: path.to_path_buf(), collected: Collected::new(ctx)? })
     }
 }
 
