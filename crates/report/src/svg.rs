@@ -261,11 +261,14 @@ pub fn percentile_chart(title: &str, curve: &[(f64, f64)], color: &'static str) 
         );
         y += y_step;
     }
-    for (i, label) in ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"].iter().enumerate() {
+    const LABELS: [&str; 6] = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"];
+    for (i, label) in LABELS.iter().enumerate() {
         let px = sx(i as f64);
+        // The last label ends at its line, inside the plot's box.
+        let anchor = if i + 1 == LABELS.len() { "end" } else { "middle" };
         let _ = write!(
             out,
-            r#"<line class="grid v" x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}"/><text class="ax" x="{px:.1}" y="{:.0}" text-anchor="middle">{label}</text>"#,
+            r#"<line class="grid v" x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}"/><text class="ax" x="{px:.1}" y="{:.0}" text-anchor="{anchor}">{label}</text>"#,
             TOP + ph,
             H - 10.0
         );
