@@ -559,7 +559,7 @@ async fn drive(
             && let Some(a) = state.agents.first_mut()
         {
             a.vus = state.last_interval.vus();
-            a.rps = state.points.back().map_or(0.0, |p| p.rps);
+            a.rps = state.now.map_or(0.0, |p| p.rps);
             a.requests = state.total.total_requests();
             a.last_heartbeat = std::time::Instant::now();
         }

@@ -10,8 +10,12 @@ use std::time::{Duration, Instant};
 use crate::snapshot::Snapshot;
 use crate::summary::ThresholdOutcome;
 
-/// Points kept for charts (one per interval: an hour at 1 s).
-pub const MAX_POINTS: usize = 3600;
+/// Most chart points kept, whatever the run's length. When full, adjacent
+/// points are merged pairwise and each new point stands for twice as many
+/// intervals as before (keeping their worst values, so a one-second spike
+/// stays visible): the charts always span the whole run at one resolution,
+/// and memory stays constant (about 100 KB) in a 24-hour soak.
+pub const MAX_POINTS: usize = 960;
 
 /// The state shared by a run and its readers.
 pub type Shared = Arc<Mutex<LiveState>>;
@@ -77,6 +81,64 @@ impl Point {
 /// run's only one.
 pub fn charted(secs: f64, nominal: Duration, first: bool) -> bool {
     first || secs >= nominal.as_secs_f64() / 2.0
+}
+
+#[derive(Clone)]
+struct ChartIter<'a> {
+    points: std::collections::vec_deque::Iter<'a, Point>,
+    filling: Option<&'a Point>,
+}
+
+impl<'a> Iterator for ChartIter<'a> {
+    type Item = &'a Point;
+    fn next(&mut self) -> Option<&'a Point> {
+        self.points.next().or_else(|| self.filling.take())
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.points.len() + usize::from(self.filling.is_some());
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for ChartIter<'_> {}
+
+/// Merges adjacent points pairwise, in place: each pair becomes one point
+/// at the later time with the worse of each figure.
+fn halve(points: &mut VecDeque<Point>) {
+    let v = points.make_contiguous();
+    let mut out = 0;
+    for i in (0..v.len()).step_by(2) {
+        v[out] = match v.get(i + 1) {
+            Some(&b) => Point::worst(v[i], b),
+            None => v[i],
+        };
+        out += 1;
+    }
+    points.truncate(out);
+}
+
+impl Point {
+    /// One point for two consecutive ones (`a` before `b`): `b`'s time and
+    /// the higher rate, error rate, latency, VUs and traffic, the lower CDN
+    /// hit ratio: what a chart must not hide.
+    pub fn worst(a: Point, b: Point) -> Point {
+        Point {
+            t: b.t,
+            rps: a.rps.max(b.rps),
+            error_rate: a.error_rate.max(b.error_rate),
+            p50_ms: a.p50_ms.max(b.p50_ms),
+            p95_ms: a.p95_ms.max(b.p95_ms),
+            p99_ms: a.p99_ms.max(b.p99_ms),
+            vus: a.vus.max(b.vus),
+            cdn_hit_ratio: match (a.cdn_hit_ratio, b.cdn_hit_ratio) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            },
+            data_in_per_s: a.data_in_per_s.max(b.data_in_per_s),
+            data_out_per_s: a.data_out_per_s.max(b.data_out_per_s),
+            iterations_per_s: a.iterations_per_s.max(b.iterations_per_s),
+        }
+    }
 }
 
 /// Health of a load generator as the controller sees it.
@@ -152,8 +214,17 @@ pub struct LiveState {
     pub last_interval_secs: f64,
     /// The nominal interval length (the last one may be shorter).
     pub interval: Duration,
-    /// Over-time chart points, oldest first, at most `MAX_POINTS`.
+    /// Over-time chart points, oldest first, at most `MAX_POINTS`, each
+    /// standing for `point_span` intervals; read them with [`LiveState::chart`],
+    /// which adds the point being filled.
     pub points: VecDeque<Point>,
+    /// Intervals per chart point: 1, doubling each time `points` fills up.
+    pub point_span: u32,
+    /// The chart point being filled (fewer than `point_span` intervals) and
+    /// how many intervals it holds.
+    filling: Option<(Point, u32)>,
+    /// The latest charted interval alone (the "now" figures).
+    pub now: Option<Point>,
     /// Thresholds evaluated on `total`, in plan order.
     pub thresholds: Vec<ThresholdOutcome>,
     pub agents: Vec<AgentInfo>,
@@ -181,7 +252,10 @@ impl LiveState {
             last_interval: Snapshot::default(),
             last_interval_secs: 1.0,
             interval: Duration::from_secs(1),
-            points: VecDeque::new(),
+            points: VecDeque::with_capacity(MAX_POINTS),
+            point_span: 1,
+            filling: None,
+            now: None,
             thresholds: Vec::new(),
             agents: Vec::new(),
             events: VecDeque::new(),
@@ -191,15 +265,33 @@ impl LiveState {
     /// Folds in one interval of `secs` seconds ending at `t`.
     pub fn push_interval(&mut self, t: Duration, interval: Snapshot, secs: f64) {
         self.total.accumulate(&interval);
-        if charted(secs, self.interval, self.points.is_empty()) {
-            self.points.push_back(Point::of(t, &interval, secs));
-        }
-        while self.points.len() > MAX_POINTS {
-            self.points.pop_front();
+        if charted(secs, self.interval, self.now.is_none()) {
+            let p = Point::of(t, &interval, secs);
+            self.now = Some(p);
+            let (acc, n) = match self.filling.take() {
+                Some((a, n)) => (Point::worst(a, p), n + 1),
+                None => (p, 1),
+            };
+            if n < self.point_span {
+                self.filling = Some((acc, n));
+            } else if self.points.len() < MAX_POINTS {
+                self.points.push_back(acc);
+            } else {
+                // Full: halve the resolution; `acc` now fills half a point.
+                halve(&mut self.points);
+                self.point_span *= 2;
+                self.filling = Some((acc, n));
+            }
         }
         self.last_interval = interval;
         self.last_interval_secs = secs;
         self.elapsed = t;
+    }
+
+    /// The chart points, oldest first, ending with the one being filled.
+    pub fn chart(&self) -> impl ExactSizeIterator<Item = &Point> + Clone {
+        let filling = self.filling.as_ref().map(|(p, _)| p);
+        ChartIter { points: self.points.iter(), filling }
     }
 
     pub fn event(&mut self, msg: impl Into<String>) {
@@ -223,15 +315,47 @@ mod tests {
         let mut s = LiveState::new("x.toml".into(), vec![], Duration::from_secs(3), 1);
         // A 2 ms run: its only interval is charted.
         s.push_interval(Duration::from_millis(2), Snapshot::default(), 0.002);
-        assert_eq!(s.points.len(), 1);
+        assert_eq!(s.chart().len(), 1);
         let mut s = LiveState::new("x.toml".into(), vec![], Duration::from_secs(3), 1);
         for t in 1..=3 {
             s.push_interval(Duration::from_secs(t), Snapshot::default(), 1.0);
         }
         s.push_interval(Duration::from_millis(3004), Snapshot::default(), 0.004);
-        assert_eq!(s.points.len(), 3, "the 4 ms tail draws no point");
+        assert_eq!(s.chart().len(), 3, "the 4 ms tail draws no point");
         assert_eq!(s.elapsed, Duration::from_millis(3004));
         s.push_interval(Duration::from_millis(3604), Snapshot::default(), 0.6);
-        assert_eq!(s.points.len(), 4, "over half an interval is drawn");
+        assert_eq!(s.chart().len(), 4, "over half an interval is drawn");
+    }
+
+    #[test]
+    fn an_eight_hour_soak_spans_the_whole_run_in_constant_memory_keeping_spikes() {
+        const END: u64 = 8 * 3600;
+        let mut s = LiveState::new("x.toml".into(), vec![], Duration::from_secs(END), 1);
+        let capacity = s.points.capacity();
+        for t in 1..=END {
+            s.push_interval(Duration::from_secs(t), Snapshot::default(), 1.0);
+            if t == 5_000 {
+                // A one-second spike early in the run (in the latest point).
+                let p = match s.filling.as_mut() {
+                    Some((p, _)) => p,
+                    None => s.points.back_mut().unwrap(),
+                };
+                p.p99_ms = 900.0;
+                p.cdn_hit_ratio = Some(0.1);
+            }
+        }
+        assert!(s.points.len() <= MAX_POINTS && s.points.len() > MAX_POINTS / 2, "{}", s.points.len());
+        assert_eq!(s.points.capacity(), capacity, "no reallocation");
+        // Each point stands for at most 2 × END / MAX_POINTS intervals (60 s).
+        let first = s.points.front().unwrap().t;
+        assert!(
+            first <= Duration::from_secs(64),
+            "the charts start at the run's start: {first:?}, {} points",
+            s.points.len()
+        );
+        assert_eq!(s.points.back().unwrap().t, Duration::from_secs(END));
+        assert!(s.points.iter().any(|p| p.p99_ms == 900.0), "the spike survives merging");
+        assert!(s.points.iter().any(|p| p.cdn_hit_ratio == Some(0.1)), "so does the worst hit ratio");
+        assert!(s.points.iter().zip(s.points.iter().skip(1)).all(|(a, b)| a.t < b.t), "in time order");
     }
 }

@@ -261,7 +261,7 @@ fn the_json_document_type_covers_every_summary_field() {
     let (summary, live) = support::run(&mut [], 6, 300, 13);
     let _ = dir;
     let from_summary = serde_json::to_value(&summary).unwrap();
-    let points: Vec<_> = live.points.iter().copied().collect();
+    let points: Vec<_> = live.chart().copied().collect();
     let doc = serde_json::to_value(Report::new(&summary, &points, &[])).unwrap();
     // Whatever the summary writes, the document type reads and writes back.
     let mut doc_without_additions = doc.clone();

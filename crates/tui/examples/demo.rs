@@ -212,7 +212,7 @@ fn update(s: &mut LiveState, t: Duration) {
             abort_on_fail: false,
         },
     ];
-    let rps = s.points.back().map_or(0.0, |p| p.rps);
+    let rps = s.now.map_or(0.0, |p| p.rps);
     let vus = s.last_interval.vus();
     let lost = t >= Duration::from_secs(25);
     if s.agents.is_empty() {

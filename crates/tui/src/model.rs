@@ -41,8 +41,8 @@ impl Stamp {
     fn of(s: &LiveState) -> Stamp {
         Stamp {
             elapsed: s.elapsed,
-            points: s.points.len(),
-            last_t: s.points.back().map(|p| p.t),
+            points: s.chart().len(),
+            last_t: s.now.map(|p| p.t),
             series: s.total.requests.len(),
             requests: s.total.total_requests(),
         }
@@ -321,8 +321,8 @@ impl Model {
             return changed;
         }
         self.stamp = Some(stamp);
-        self.now = state.points.back().copied();
-        self.series = Series::of(state.points.iter());
+        self.now = state.now;
+        self.series = Series::of(state.chart());
         self.rows = rows(&state.total, &state.last_interval, state.last_interval_secs);
         self.totals = totals(&state.total, &self.rows);
         true
@@ -473,7 +473,7 @@ mod tests {
         for t in 1..=3000u64 {
             state.push_interval(Duration::from_secs(t), Snapshot::default(), 1.0);
         }
-        state.points[1234].rps = 9999.0;
+        state.points[345].rps = 9999.0;
         let m = Model::of(&state);
         assert!(m.series.rps.len() <= CHART_POINTS);
         assert!(m.series.rps.iter().any(|p| p.1 == 9999.0), "a one-interval spike survives bucketing");
