@@ -26,6 +26,7 @@ pub mod client;
 mod h1;
 mod io;
 pub mod schedule;
+mod timer;
 mod vu;
 mod worker;
 
