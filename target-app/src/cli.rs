@@ -87,21 +87,22 @@ pub struct ShopArgs {
 impl ShopArgs {
     /// The library configuration these flags describe.
     pub fn config(&self) -> ShopConfig {
-        let mut c = ShopConfig::default();
-        c.origin_listen = self.origin_listen;
-        c.edge_listen = self.edge_listen;
-        c.products = self.products;
-        c.db_path = self.db.clone();
-        c.db_pool = usize::from(self.db_pool);
-        c.no_indexes = self.no_indexes;
-        c.cdn_misconfigured = self.cdn_misconfigured;
-        c.cache_inventory = self.cache_inventory;
-        c.seed = self.seed;
-        c.origin_delay = Duration::from_millis(self.origin_delay_ms);
-        c.checkout_limit = self.checkout_limit;
-        c.checkout_window = Duration::from_secs(self.checkout_window_secs);
-        c.edge_cache_bytes = usize::try_from(self.edge_cache_mb * 1024 * 1024).unwrap_or(usize::MAX);
-        c
+        ShopConfig {
+            origin_listen: self.origin_listen,
+            edge_listen: self.edge_listen,
+            products: self.products,
+            db_path: self.db.clone(),
+            db_pool: usize::from(self.db_pool),
+            no_indexes: self.no_indexes,
+            cdn_misconfigured: self.cdn_misconfigured,
+            cache_inventory: self.cache_inventory,
+            seed: self.seed,
+            origin_delay: Duration::from_millis(self.origin_delay_ms),
+            checkout_limit: self.checkout_limit,
+            checkout_window: Duration::from_secs(self.checkout_window_secs),
+            edge_cache_bytes: usize::try_from(self.edge_cache_mb * 1024 * 1024).unwrap_or(usize::MAX),
+            ..ShopConfig::default()
+        }
     }
 }
 

@@ -26,6 +26,8 @@ use crate::exit;
 /// Descriptors kept for things other than VU connections (listeners, files,
 /// the runtime, DNS).
 pub const FD_RESERVE: u64 = 256;
+/// Length of a measurement interval: agents' snapshots, report lines, chart points.
+const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Raises the soft open-files limit to the hard one; returns the limit now in force.
 pub fn raise_nofile_limit() -> u64 {
@@ -83,7 +85,7 @@ fn open_outputs(report: &ReportArgs, file: &Path) -> anyhow::Result<(Vec<Box<dyn
     let ctx = RunContext {
         scenario_file: file.display().to_string(),
         started_at_ms: started_wall.as_millis() as u64,
-        interval: Duration::from_secs(1),
+        interval: INTERVAL,
     };
     let mut outputs = Vec::new();
     for (kind, path) in &report.out {
@@ -176,7 +178,7 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
     }
     let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
     let planned = plan_duration(&plan);
-    let live = live_state(&plan, &args.file, planned, peak).shared();
+    let live = live_state(&plan, &args.file, planned, peak, ctx.interval).shared();
     let workers = args.workers.unwrap_or_else(cores).max(1);
     let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
 
@@ -268,7 +270,7 @@ async fn coordinate_plan(
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
     let planned = plan_duration(&plan);
-    let live = live_state(&plan, &args.file, planned, plan_peak_vus(&plan)).shared();
+    let live = live_state(&plan, &args.file, planned, plan_peak_vus(&plan), ctx.interval).shared();
     let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
     let policy = match args.on_agent_loss {
         OnAgentLoss::Continue => LossPolicy::Continue,
@@ -341,7 +343,7 @@ fn coordinator_config(
         token,
         agent_timeout,
         on_agent_loss,
-        interval: Duration::from_secs(1),
+        interval: INTERVAL,
         seed,
         scenario_toml,
         scenario_name: file.display().to_string(),
@@ -703,7 +705,7 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, LiveState> {
 }
 
 /// The live state of a run, with its stages for the progress gauge.
-pub fn live_state(plan: &Plan, file: &Path, planned: Duration, peak: u64) -> LiveState {
+pub fn live_state(plan: &Plan, file: &Path, planned: Duration, peak: u64, interval: Duration) -> LiveState {
     let mut live = LiveState::new(
         file.display().to_string(),
         plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
@@ -711,6 +713,7 @@ pub fn live_state(plan: &Plan, file: &Path, planned: Duration, peak: u64) -> Liv
         peak,
     );
     live.stages = stages(plan);
+    live.interval = interval;
     live
 }
 

@@ -160,9 +160,12 @@ pub struct Coordinator {
     last_heartbeat: Instant,
     /// When the load started (after the barrier).
     pub start: Instant,
-    server: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), tonic::transport::Error>>)>,
+    server: Option<(oneshot::Sender<()>, ServerTask)>,
     pub local_addr: SocketAddr,
 }
+
+/// The gRPC server's task: it ends with the transport's error, if any.
+type ServerTask = tokio::task::JoinHandle<Result<(), tonic::transport::Error>>;
 
 impl std::fmt::Debug for Coordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

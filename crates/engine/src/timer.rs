@@ -9,7 +9,9 @@
 //! arrival-rate scenario per worker (one descriptor); where it cannot be
 //! created, tokio's sleep is used.
 
+#[cfg(target_os = "linux")]
 use std::io;
+#[cfg(target_os = "linux")]
 use std::time::Duration;
 
 use tokio::time::Instant;

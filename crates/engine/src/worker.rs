@@ -493,6 +493,10 @@ async fn arrival_rate(
             last_wake = wake_at;
         } else if run.hard.is_cancelled() {
             break;
+        } else {
+            // Behind schedule, no sleep: still give the runtime its turn
+            // (the VU tasks this loop spawns run on this same thread).
+            tokio::task::consume_budget().await;
         }
         if run.stopping.get() {
             break;

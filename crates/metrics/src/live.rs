@@ -282,9 +282,11 @@ impl LiveState {
                 self.point_span *= 2;
                 self.filling = Some((acc, n));
             }
+            // The live tables show the latest whole interval, as the charts do:
+            // a few-millisecond tail would read as a rate spike.
+            self.last_interval = interval;
+            self.last_interval_secs = secs;
         }
-        self.last_interval = interval;
-        self.last_interval_secs = secs;
         self.elapsed = t;
     }
 

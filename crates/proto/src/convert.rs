@@ -221,7 +221,7 @@ pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interne
     }
     for c in &w.checks {
         let key = CheckKey { scenario: names.get(&c.scenario), check: names.get(&c.check) };
-        let e = dst.checks.entry(key).or_insert(CheckCounts::default());
+        let e = dst.checks.entry(key).or_default();
         e.passes += c.passes;
         e.fails += c.fails;
     }

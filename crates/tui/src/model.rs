@@ -19,8 +19,9 @@ use stampede_metrics::{ErrorKind, Histogram, Snapshot, ThresholdOutcome};
 pub const DISTRIBUTION: [(f64, &str); 7] =
     [(0.50, "p50"), (0.75, "p75"), (0.90, "p90"), (0.95, "p95"), (0.99, "p99"), (0.999, "p99.9"), (0.9999, "p99.99")];
 
-/// Most chart points kept per series; longer runs are bucketed, keeping each
-/// bucket's worst value so a short spike stays visible.
+/// Chart points drawn per series (one more while the run's latest point is
+/// being filled); longer runs are bucketed, keeping each bucket's worst value
+/// so a short spike stays visible.
 pub const CHART_POINTS: usize = 480;
 
 /// Events kept for the Errors view.
@@ -173,7 +174,9 @@ pub struct Series {
 
 impl Series {
     fn of<'a>(points: impl ExactSizeIterator<Item = &'a Point>) -> Series {
-        let n = points.len();
+        // Sized without the last point, the one being filled, so that it
+        // coming and going does not shift every bucket (the chart would flicker).
+        let n = points.len().saturating_sub(1);
         let per_bucket = n.div_ceil(CHART_POINTS).max(1);
         let mut s = Series::default();
         let mut bucket: Option<Point> = None;
@@ -308,7 +311,18 @@ impl Model {
         follow(&mut self.stages, &state.stages, &mut changed);
         follow(&mut self.vus_max_planned, &state.vus_max_planned, &mut changed);
         follow(&mut self.thresholds, &state.thresholds, &mut changed);
-        follow(&mut self.agents, &state.agents, &mut changed);
+        // A heartbeat alone is no reason to draw (it arrives several times a
+        // second); the Agents view redraws its ages every second anyway.
+        if self.agents.len() == state.agents.len()
+            && self.agents.iter().zip(&state.agents).all(|(a, b)| same_but_heartbeat(a, b))
+        {
+            for (a, b) in self.agents.iter_mut().zip(&state.agents) {
+                a.last_heartbeat = b.last_heartbeat;
+            }
+        } else {
+            self.agents.clone_from(&state.agents);
+            changed = true;
+        }
         let skip = state.events.len().saturating_sub(EVENTS);
         if !self.events.iter().eq(state.events.iter().skip(skip)) {
             self.events.clear();
@@ -327,6 +341,19 @@ impl Model {
         self.totals = totals(&state.total, &self.rows);
         true
     }
+}
+
+/// Whether two agent rows differ only in their last heartbeat.
+fn same_but_heartbeat(a: &AgentInfo, b: &AgentInfo) -> bool {
+    let AgentInfo { name, address, state, vus, rps, lag_p99_ms, cpu_percent, last_heartbeat: _, requests } = a;
+    *name == b.name
+        && *address == b.address
+        && *state == b.state
+        && *vus == b.vus
+        && *rps == b.rps
+        && *lag_p99_ms == b.lag_p99_ms
+        && *cpu_percent == b.cpu_percent
+        && *requests == b.requests
 }
 
 fn rows(total: &Snapshot, interval: &Snapshot, secs: f64) -> Vec<RequestRow> {
@@ -475,8 +502,31 @@ mod tests {
         }
         state.points[345].rps = 9999.0;
         let m = Model::of(&state);
-        assert!(m.series.rps.len() <= CHART_POINTS);
+        assert!(m.series.rps.len() <= CHART_POINTS + 1);
         assert!(m.series.rps.iter().any(|p| p.1 == 9999.0), "a one-interval spike survives bucketing");
         assert_eq!(m.series.rps.last().unwrap().0, 3000.0);
+    }
+
+    #[test]
+    fn a_heartbeat_alone_is_not_drawn_but_an_agent_change_is() {
+        let mut state = LiveState::new("x.toml".into(), vec![], Duration::from_secs(10), 1);
+        state.agents = vec![AgentInfo {
+            name: "agent-0".into(),
+            address: "127.0.0.1:1".into(),
+            state: stampede_metrics::live::AgentState::Running,
+            vus: 5,
+            rps: 100.0,
+            lag_p99_ms: None,
+            cpu_percent: Some(12.0),
+            last_heartbeat: Instant::now(),
+            requests: 100,
+        }];
+        let mut m = Model::of(&state);
+        state.agents[0].last_heartbeat += Duration::from_millis(250);
+        assert!(!m.read(&state), "a heartbeat alone changes nothing on screen");
+        assert_eq!(m.agents[0].last_heartbeat, state.agents[0].last_heartbeat, "but its age stays current");
+        state.agents[0].state = stampede_metrics::live::AgentState::Lost;
+        assert!(m.read(&state));
+        assert_eq!(m.agents[0].state, stampede_metrics::live::AgentState::Lost);
     }
 }
