@@ -2,7 +2,8 @@
 # A real run of the smoke scenario against the bundled shop, checking what
 # leaves the terminal: the live Prometheus endpoint passes `promtool check
 # metrics` during the run, and the HdrHistogram interval log it wrote reads in
-# the Python hdrhistogram package and agrees with the JSON summary.
+# the Python hdrhistogram package and in HdrHistogram's Java
+# HistogramLogProcessor, both agreeing with the JSON summary.
 #   .ci/outputs-check.sh target/debug/stampede
 set -euo pipefail
 bin=$1
@@ -32,5 +33,6 @@ promtool check metrics < "$out/metrics.txt"
 echo "outputs-check: promtool accepts the live endpoint ($(grep -c '^stampede_' "$out/metrics.txt") samples)"
 wait "$pid"
 python3 bench/soak/check_hlog.py "$out/run.hlog" "$out/run.json"
+python3 bench/soak/check_hlog_java.py "$out/run.hlog" "$out/run.json"
 grep -q '<svg' "$out/run.html" && grep -q '<testsuites' "$out/run.xml"
 echo "outputs-check: ok"

@@ -119,6 +119,20 @@ def agrees(h, hlog_us, json_ms):
     return abs(hlog_us - json_us) <= tol
 
 
+def expected_series(summary):
+    """(label, hlog tag, JSON stats in ms) for every series the log must hold."""
+    expected = []
+    for r in summary.get("requests", []):
+        tag = REQUEST_PREFIX + urllib.parse.quote(r["name"], safe="_-.:/~()[]")
+        # Every request has exactly one duration sample: both counts must match the log.
+        expected.append((r["name"], tag, dict(r["duration"], count=r["count"])))
+    for metric in ("http_req_duration", "iteration_duration", "intended_latency"):
+        m = summary.get("metrics", {}).get(metric)
+        if m and m.get("type") == "trend":
+            expected.append((f"[{metric}]", metric, m))
+    return expected
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
@@ -136,17 +150,7 @@ def main(argv):
         sys.stderr.write(f"error: {json_path} is not a Stampede JSON summary (no stampede.summary/ schema)\n")
         return 2
 
-    # (label, tag, json stats in ms)
-    expected = []
-    for r in summary.get("requests", []):
-        tag = REQUEST_PREFIX + urllib.parse.quote(r["name"], safe="_-.:/~()[]")
-        # Every request has exactly one duration sample: both counts must match the log.
-        expected.append((r["name"], tag, dict(r["duration"], count=r["count"])))
-    for metric in ("http_req_duration", "iteration_duration", "intended_latency"):
-        m = summary.get("metrics", {}).get(metric)
-        if m and m.get("type") == "trend":
-            expected.append((f"[{metric}]", metric, m))
-
+    expected = expected_series(summary)
     failures = list(header_problems)
     rows = []
     for label, tag, js in expected:
