@@ -133,6 +133,17 @@ def expected_series(summary):
     return expected
 
 
+def verdict(failures, agreed):
+    """Prints the disagreements (exit code 1) or that everything agreed (0)."""
+    if failures:
+        print("\nDISAGREEMENT:")
+        for f in failures:
+            print(f"  - {f}")
+        return 1
+    print(agreed)
+    return 0
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
@@ -188,13 +199,7 @@ def main(argv):
             print("  ".join("-" * w for w in widths))
     n_intervals = max(intervals.values()) if intervals else 0
     print(f"\n{len(merged)} series, {n_intervals} intervals; latencies in ms; tolerance 0.1 % + one HDR bucket")
-    if failures:
-        print("\nDISAGREEMENT:")
-        for f in failures:
-            print(f"  - {f}")
-        return 1
-    print("hlog and JSON summary agree")
-    return 0
+    return verdict(failures, "hlog and JSON summary agree")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_hlog import expected_series  # noqa: E402
+from check_hlog import expected_series, verdict  # noqa: E402
 
 PROCESSOR = "org.HdrHistogram.HistogramLogProcessor"
 # "T:1800000 (   0.054   0.154   0.636   3.407   9.663  23.983 )": count, then
@@ -93,13 +93,7 @@ def main(argv):
             failures.append(f"{label}: java {t} vs json count={js['count']} p50={js['p50']} p99={js['p99']} max={js['max']}")
         print(f"{label:<22} {t['count']:>12} {js['count']:>12} {t['p50']:>9.3f} {js['p50']:>9.3f} "
               f"{t['p99']:>9.3f} {js['p99']:>9.3f} {t['max']:>9.3f} {js['max']:>9.3f}  {'ok' if ok else 'DIFFERS'}")
-    if failures:
-        print("\nDISAGREEMENT:")
-        for f in failures:
-            print(f"  - {f}")
-        return 1
-    print("\nJava HistogramLogProcessor reads the log and agrees with the JSON summary (ms)")
-    return 0
+    return verdict(failures, "\nJava HistogramLogProcessor reads the log and agrees with the JSON summary (ms)")
 
 
 if __name__ == "__main__":
