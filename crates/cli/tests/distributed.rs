@@ -112,6 +112,11 @@ flow = "main"
     for i in 0..3 {
         assert!(stdout.contains(&format!("agent-{i}")), "the summary lists every agent:\n{stdout}");
     }
+    // The reports' agents table shows how each ended, as the summary does.
+    let agents = s["agents"].as_array().expect("agents in the JSON");
+    assert_eq!(agents.len(), 3);
+    assert!(agents.iter().all(|a| a["state"] == "done"), "{agents:?}");
+    assert_eq!(agents.iter().map(|a| a["requests"].as_u64().unwrap()).sum::<u64>(), 10_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,6 +196,14 @@ async fn a_killed_agent_is_reported_lost_and_the_run_finishes_degraded() {
     // What the lost agent delivered before it died stays in the results.
     let agent0 = stdout.lines().find(|l| l.contains("agent-0")).expect("agents table");
     assert!(agent0.contains("lost"), "{agent0}");
+    let mut states: Vec<(&str, &str)> = s["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["state"].as_str().unwrap()))
+        .collect();
+    states.sort_unstable();
+    assert_eq!(states, [("agent-0", "lost"), ("agent-1", "done")], "the JSON's agents table");
     let delivered: u64 = agent0.split_whitespace().nth(3).unwrap().parse().unwrap();
     assert!(delivered > 0, "{agent0}");
     let total = s["metrics"]["http_reqs"]["count"].as_u64().unwrap();

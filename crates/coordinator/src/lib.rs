@@ -401,6 +401,9 @@ impl Coordinator {
                     self.next_emit = index + 1;
                     return Some(self.interval_of(index, p.snapshot));
                 }
+                // The agents' final states (done, lost) for the live view and
+                // the reports written from it.
+                self.publish_agents();
                 lock(&self.live).phase = Phase::Done;
                 return None;
             }

@@ -251,8 +251,9 @@ fn charts(o: &mut String, r: &Report) {
                 series("requests/s", BLUE, Agg::Mean, &|p| Some(p.rps)),
                 series("iterations/s", VIOLET, Agg::Mean, &|p| Some(p.iterations_per_s)),
             ],
-            &|v| format!("{v:.0}"),
+            &|v| trim_num(v),
             1.0,
+            false,
         ),
     );
     panel(
@@ -268,6 +269,7 @@ fn charts(o: &mut String, r: &Report) {
             ],
             &crate::svg::fmt_axis_ms,
             0.001,
+            false,
         ),
     );
     panel(
@@ -279,13 +281,20 @@ fn charts(o: &mut String, r: &Report) {
             &[series("error rate", RED, Agg::Mean, &|p| has_reqs(p).then_some(p.error_rate * 100.0))],
             &|v| format!("{}%", trim_num(v)),
             1.0,
+            false,
         ),
     );
     panel(
         o,
         "Virtual users",
         "",
-        &time_chart("VUs", &[series("VUs", CYAN, Agg::Max, &|p| Some(p.vus as f64))], &|v| format!("{v:.0}"), 1.0),
+        &time_chart(
+            "VUs",
+            &[series("VUs", CYAN, Agg::Max, &|p| Some(p.vus as f64))],
+            &|v| format!("{v:.0}"),
+            1.0,
+            true,
+        ),
     );
     panel(
         o,
@@ -296,6 +305,7 @@ fn charts(o: &mut String, r: &Report) {
             &[series("hit ratio", GREEN, Agg::Mean, &|p| p.cdn_hit_ratio.map(|h| h * 100.0))],
             &|v| format!("{}%", trim_num(v)),
             100.0,
+            false,
         ),
     );
     panel(
@@ -310,6 +320,7 @@ fn charts(o: &mut String, r: &Report) {
             ],
             &|v| fmt_bytes(v),
             1.0,
+            false,
         ),
     );
     o.push_str("</div>");

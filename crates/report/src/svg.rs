@@ -152,14 +152,21 @@ fn legend(out: &mut String, lines: &[(&str, &str)]) {
     }
 }
 
-/// A line chart over time: `x` in seconds from the run start.
-pub fn time_chart(title: &str, lines: &[Line], y_fmt: &dyn Fn(f64) -> String, y_floor_max: f64) -> String {
+/// A line chart over time: `x` in seconds from the run start. The y axis
+/// reaches at least `y_floor_max`; with `whole`, its ticks are whole numbers
+/// (a count such as VUs never gets a 0.5 tick, which would print as a
+/// repeated label).
+pub fn time_chart(title: &str, lines: &[Line], y_fmt: &dyn Fn(f64) -> String, y_floor_max: f64, whole: bool) -> String {
     let lines: Vec<Line> = lines.iter().map(|l| Line { points: reduce(&l.points, l.agg), ..l.clone() }).collect();
     let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
     let x_max = xs.fold(0.0f64, f64::max).max(1.0);
     let y_data =
         lines.iter().flat_map(|l| l.points.iter().filter_map(|p| p.1)).filter(|y| y.is_finite()).fold(0.0, f64::max);
-    let y_step = nice_step(y_data.max(y_floor_max), 4.0);
+    let mut y_step = nice_step(y_data.max(y_floor_max), 4.0);
+    if whole {
+        // 0.1, 0.25, 0.5 → 1; 2.5 → 2 (larger nice steps are whole already).
+        y_step = if y_step < 1.0 { 1.0 } else { y_step.floor() };
+    }
     let y_max = ((y_data.max(y_floor_max) / y_step).ceil() * y_step).max(y_step);
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let sx = |x: f64| LEFT + x / x_max * pw;
@@ -349,8 +356,33 @@ mod tests {
             &[Line { label: "a".into(), color: "#000", points: pts, agg: Agg::Max }],
             &|v| format!("{v}"),
             0.0,
+            false,
         );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+
+    /// The y-axis labels of a chart, top to bottom as drawn (text-anchor end).
+    fn y_labels(svg: &str) -> Vec<String> {
+        svg.split(r#"text-anchor="end">"#).skip(1).map(|t| t[..t.find('<').unwrap_or(0)].to_string()).collect()
+    }
+
+    #[test]
+    fn a_count_axis_has_whole_ticks_and_no_repeated_labels() {
+        for top in [1u32, 2, 3, 5, 10, 15_000] {
+            let pts = (0..60).map(|i| (f64::from(i), Some(f64::from(i % (top + 1))))).collect();
+            let svg = time_chart(
+                "VUs",
+                &[Line { label: "VUs".into(), color: "#000", points: pts, agg: Agg::Max }],
+                &|v| format!("{v:.0}"),
+                1.0,
+                true,
+            );
+            let labels = y_labels(&svg);
+            let mut unique = labels.clone();
+            unique.dedup();
+            assert_eq!(labels, unique, "max {top} VUs: labels {labels:?}");
+            assert!(labels.len() >= 2, "max {top} VUs: labels {labels:?}");
+        }
     }
 
     #[test]
