@@ -7,7 +7,8 @@
 # (json, html, junit). Records the resident memory (VmRSS) of the coordinator (the
 # `stampede run` process) and of each agent process it starts (one per core), every
 # 10 s, and reports them at 1, 10 and 30 minutes. Target: RSS growth of each process
-# from minute 1 to the end under 5 %. Then cross-checks the HDR log against the JSON summary (check_hlog.py).
+# from minute 1 to the end under 5 %. Then cross-checks the HDR log against the JSON summary
+# (check_hlog.py, Python's hdrhistogram; check_hlog_java.py, HdrHistogram's Java tool, when installed).
 #
 # Not run by CI (30 minutes). Every request goes to 127.0.0.1; the run stops by itself.
 #
@@ -216,5 +217,16 @@ if ! python3 -c 'import hdrh' 2>/dev/null; then
 fi
 if ! "$PY" "$ROOT/bench/soak/check_hlog.py" "$OUT/run.hlog" "$OUT/run.json" | tee -a "$OUT/report.md"; then
   VERDICT=1
+fi
+# HdrHistogram's own Java tool, where installed (Debian: default-jre-headless libhdrhistogram-java).
+if command -v java >/dev/null 2>&1 && [[ -f /usr/share/java/hdrhistogram.jar ]]; then
+  echo >&2
+  echo "reading the HDR log with Java's HistogramLogProcessor…" >&2
+  echo | tee -a "$OUT/report.md"
+  if ! "$PY" "$ROOT/bench/soak/check_hlog_java.py" "$OUT/run.hlog" "$OUT/run.json" | tee -a "$OUT/report.md"; then
+    VERDICT=1
+  fi
+else
+  echo "(Java's HistogramLogProcessor not installed: skipped its check)" >&2
 fi
 exit "$VERDICT"
