@@ -10,15 +10,22 @@
 # the stampede process (/usr/bin/time). Prints every round, the medians and the
 # ratio UI / headless. Target: under 1.02.
 #
+# One round's ratio scatters by a few percent on a shared 2-core machine, more
+# than the UI costs; so, where `perf` is installed (PERF=1, the default), one
+# more run of each mode is sampled with `perf record` and the samples are
+# counted per thread: the UI's own work is what the non-worker threads do more
+# than headless.
+#
 # Loopback only (the bundled shop on 127.0.0.1); every run stops by itself.
 # Not run in CI. Needs tmux and taskset.
 #
-# Usage: bench/ui.sh      Environment: RATE (10000), SECS (20), ROUNDS (5)
+# Usage: bench/ui.sh      Environment: RATE (10000), SECS (20), ROUNDS (5), PERF (1)
 # Output: bench/out/ui/{rounds.csv,report.md} and each run's JSON summary.
 set -euo pipefail
 RATE="${RATE:-10000}"
 SECS="${SECS:-20}"
 ROUNDS="${ROUNDS:-5}"
+PERF="${PERF:-1}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="$ROOT/bench/out/ui"
@@ -70,12 +77,12 @@ TOML
 # The tmux server (it renders the UI's output) starts on core 1, away from the load.
 taskset -c 1 tmux -L "$SOCK" new-session -d -x 160 -y 48 "sleep 100000"
 
-one() { # mode round
-  local mode=$1 r=$2 flags=""
+one() { # mode round [wrapper]
+  local mode=$1 r=$2 wrap=${3:-"/usr/bin/time -f '%U %S' -o '$OUT/$1-$2.time'"} flags=""
   [[ "$mode" == headless ]] && flags="--headless"
   local tag="$OUT/$mode-$r"
   tmux -L "$SOCK" new-window -d -n "$mode-$r" \
-    "/usr/bin/time -f '%U %S' -o '$tag.time' taskset -c 0 '$BIN' run '$OUT/ui.toml' --agents 0 --workers 1 $flags --out 'json=$tag.json'; tmux -L '$SOCK' wait-for -S 'done-$mode-$r'"
+    "$wrap taskset -c 0 '$BIN' run '$OUT/ui.toml' --agents 0 --workers 1 $flags --out 'json=$tag.json'; tmux -L '$SOCK' wait-for -S 'done-$mode-$r'"
   tmux -L "$SOCK" wait-for "done-$mode-$r"
 }
 
@@ -112,3 +119,26 @@ for m in ("headless", "ui"):
 print(f"\nratio UI / headless per round: {' / '.join(f'{x:.3f}' for x in ratios)}; "
       f"median {statistics.median(ratios):.3f}; ratio of medians {statistics.median(by['ui']) / statistics.median(by['headless']):.3f} (target < 1.02)")
 PY
+
+if [[ "$PERF" == 1 ]] && command -v perf >/dev/null; then
+  echo "sampling one more run of each mode with perf…" >&2
+  for mode in headless ui; do
+    one "$mode" perf "perf record -q -F 999 -o '$OUT/$mode.perf' --"
+    perf report -i "$OUT/$mode.perf" --sort comm -n --stdio 2>/dev/null | awk '/^ +[0-9.]+%/ {print $2, $3}' >"$OUT/$mode.threads"
+  done
+  python3 - "$OUT/headless.threads" "$OUT/ui.threads" <<'PY' | tee -a "$OUT/report.md"
+import sys
+def load(p):
+    d = {}
+    for line in open(p):
+        n, name = line.split(maxsplit=1)
+        d[name.strip()] = d.get(name.strip(), 0) + int(n)
+    return d
+h, u = load(sys.argv[1]), load(sys.argv[2])
+worker = lambda d: sum(n for k, n in d.items() if k.startswith("stampede-worker"))
+rest = lambda d: sum(d.values()) - worker(d)
+print(f"\nperf samples (999 Hz) by thread: headless {dict(sorted(h.items()))}; ui {dict(sorted(u.items()))}")
+print(f"the UI's own work (non-worker threads, UI minus headless): {rest(u) - rest(h)} samples = "
+      f"{(rest(u) - rest(h)) * 100 / sum(h.values()):.2f} % of the headless process; all samples UI / headless {sum(u.values()) / sum(h.values()):.3f}")
+PY
+fi
