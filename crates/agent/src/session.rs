@@ -184,6 +184,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             interval: Duration::from_millis(a.assign.interval_ms.max(100)),
                             seed: a.assign.seed,
                             start_at: std::time::Instant::now() + Duration::from_millis(s.delay_ms.min(10_000)),
+                            allow: Some(Arc::new(cfg.allow.clone())),
                         };
                         match Run::start(a.plan.clone(), opts) {
                             Ok(r) => run = Some(r),

@@ -20,6 +20,7 @@ use stampede_scenario::HttpVersion;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::allow::AllowList;
 use crate::h1::{Failure, H1, Pools};
 use crate::io::{IoStats, TimedIo};
 
@@ -29,6 +30,10 @@ pub struct ClientConfig {
     pub tls: Arc<rustls::ClientConfig>,
     pub http_version: HttpVersion,
     pub connect_timeout: Duration,
+    /// Destinations this process may connect to; `None`: any.
+    pub allow: Option<Arc<AllowList>>,
+    /// Most bytes of a response body kept for checks and extractors.
+    pub max_body: u64,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -38,7 +43,7 @@ impl std::fmt::Debug for ClientConfig {
 }
 
 impl ClientConfig {
-    pub fn new(http_version: HttpVersion, insecure: bool, connect_timeout: Duration) -> ClientConfig {
+    pub fn new(http_version: HttpVersion, insecure: bool, connect_timeout: Duration, max_body: u64) -> ClientConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -54,7 +59,7 @@ impl ClientConfig {
             HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
             HttpVersion::Http2 => vec![b"h2".to_vec()],
         };
-        ClientConfig { tls: Arc::new(tls), http_version, connect_timeout }
+        ClientConfig { tls: Arc::new(tls), http_version, connect_timeout, allow: None, max_body }
     }
 }
 
@@ -156,7 +161,8 @@ impl Connections {
 
     /// Sends one request and reads its response. The body is read to the end;
     /// it is appended to `body` only when `keep_body` (otherwise counted and
-    /// dropped). Never fails: failures come back as an `ErrorKind`. A request
+    /// dropped), up to the config's `max_body` (beyond, the exchange fails as
+    /// [`ErrorKind::BodyTooLarge`] and an HTTP/1.1 connection is closed). Never fails: failures come back as an `ErrorKind`. A request
     /// that found its reused HTTP/1.1 connection closed by the server before
     /// any response byte is retried once on a new connection.
     pub async fn exchange(
@@ -169,6 +175,7 @@ impl Connections {
         body: &mut Vec<u8>,
     ) -> Exchange {
         let mut req = Some(req);
+        let keep = keep_body.then_some(cfg.max_body);
         let mut ex = Exchange {
             response: None,
             timings: Timings::default(),
@@ -211,8 +218,8 @@ impl Connections {
             stats.arm();
             body.clear();
             let result: Result<(http::response::Parts, u64), Failure> = match &mut conn.sender {
-                Sender::H1(c) => c.exchange(pools, r, &conn.host_header, keep_body, body, &mut timings).await,
-                Sender::H1Tls(c) => c.exchange(pools, r, &conn.host_header, keep_body, body, &mut timings).await,
+                Sender::H1(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
+                Sender::H1Tls(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
                 Sender::H2(s) => {
                     let (parts, b) = req.take().expect("request present").into_parts();
                     let h2req = Request::from_parts(parts, Full::new(b));
@@ -221,7 +228,7 @@ impl Connections {
                     } else {
                         let send_start = Instant::now();
                         let resp = s.send_request(h2req).await;
-                        finish_h2(resp, send_start, &stats, keep_body, body, &mut timings)
+                        finish_h2(resp, send_start, &stats, keep, body, &mut timings)
                             .await
                             .map_err(|kind| Failure { kind, retryable: false })
                     }
@@ -258,7 +265,7 @@ async fn finish_h2(
     r: Result<Response<Incoming>, hyper::Error>,
     send_start: Instant,
     stats: &IoStats,
-    keep_body: bool,
+    keep_body: Option<u64>,
     body: &mut Vec<u8>,
     t: &mut Timings,
 ) -> Result<(http::response::Parts, u64), ErrorKind> {
@@ -274,7 +281,11 @@ async fn finish_h2(
         let frame = frame.map_err(|e| classify_hyper(&e))?;
         if let Ok(data) = frame.into_data() {
             n += data.len() as u64;
-            if keep_body {
+            if let Some(max) = keep_body {
+                if body.len() as u64 + data.len() as u64 > max {
+                    // Dropping the body resets the stream; the connection stays.
+                    return Err(ErrorKind::BodyTooLarge);
+                }
                 body.extend_from_slice(&data);
             }
         }
@@ -299,6 +310,11 @@ async fn connect(
     let host = authority.host();
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
     let addr = resolver.resolve(host, port).await?;
+    if let Some(allow) = &cfg.allow
+        && !allow.allows_destination(host, addr.ip())
+    {
+        return Err(ErrorKind::NotAllowed);
+    }
 
     let connect_start = Instant::now();
     t.blocked = (connect_start - blocked_start).as_micros() as u64;
@@ -353,6 +369,10 @@ where
 
 pub fn classify_io(e: &io::Error) -> ErrorKind {
     use io::ErrorKind as K;
+    // EMFILE (this process) and ENFILE (the whole system): out of descriptors.
+    if matches!(e.raw_os_error(), Some(24 | 23)) {
+        return ErrorKind::OpenFiles;
+    }
     match e.kind() {
         K::ConnectionRefused => ErrorKind::Refused,
         K::TimedOut => ErrorKind::Timeout,

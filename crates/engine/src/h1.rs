@@ -90,13 +90,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
 
     /// Sends `req` (URI in absolute form; written in origin form with `Host`)
     /// and reads the whole response. The body is appended to `body` when
-    /// `keep_body`, otherwise only counted.
+    /// `keep_body` gives its cap (a longer body fails as
+    /// [`ErrorKind::BodyTooLarge`]), otherwise only counted.
     pub async fn exchange(
         &mut self,
         pools: &Pools,
         req: &Request<Bytes>,
         host: &HeaderValue,
-        keep_body: bool,
+        keep_body: Option<u64>,
         body: &mut Vec<u8>,
         t: &mut Timings,
     ) -> Result<(http::response::Parts, u64), Failure> {
@@ -134,7 +135,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         &mut self,
         rb: &mut Vec<u8>,
         head_request: bool,
-        keep_body: bool,
+        keep_body: Option<u64>,
         body: &mut Vec<u8>,
         t: &mut Timings,
         sent: Instant,
@@ -183,17 +184,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         // --- body ---
         let mut pos = head_len;
         let mut total = 0u64;
+        // Set when a kept body would pass `max_body`: reading stops there.
+        let over = std::cell::Cell::new(false);
         let mut take = |data: &[u8]| {
             total += data.len() as u64;
-            if keep_body {
-                body.extend_from_slice(data);
+            if let Some(max) = keep_body {
+                if body.len() as u64 + data.len() as u64 > max {
+                    over.set(true);
+                } else {
+                    body.extend_from_slice(data);
+                }
             }
         };
+        let too_large = || (ErrorKind::BodyTooLarge, true);
         match framing {
             Framing::None => {}
             Framing::Length(mut left) => loop {
                 let avail = ((end - pos) as u64).min(left) as usize;
                 take(&rb[pos..pos + avail]);
+                if over.get() {
+                    return Err(too_large());
+                }
                 pos += avail;
                 left -= avail as u64;
                 if left == 0 {
@@ -206,6 +217,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
                 self.reusable = false;
                 loop {
                     take(&rb[pos..end]);
+                    if over.get() {
+                        return Err(too_large());
+                    }
                     match self.io.read(&mut rb[..]).await {
                         Ok(0) => {
                             pos = 0;
@@ -224,6 +238,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
                 let mut dec = Chunked::default();
                 loop {
                     let (used, done) = dec.feed(&rb[pos..end], &mut take).map_err(|_| (ErrorKind::Protocol, true))?;
+                    if over.get() {
+                        return Err(too_large());
+                    }
                     pos += used;
                     if done {
                         break;

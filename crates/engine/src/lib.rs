@@ -8,6 +8,7 @@
 //! knows nothing of gRPC (agents wrap it).
 //!
 //! # Layout
+//! - [`allow`]: the target allow-list, checked on every new connection.
 //! - [`schedule`]: segment math, arrival-rate schedules, planned durations.
 //! - `worker`: one thread and current-thread runtime per worker; executors.
 //! - `vu`: a VU's state and one iteration of a flow.
@@ -21,6 +22,7 @@
 //! and metrics shard outright; the only cross-thread traffic is one snapshot
 //! per worker per interval and the run [`Signal`] watch channel.
 
+pub mod allow;
 pub mod cdn;
 pub mod client;
 mod h1;
@@ -32,6 +34,7 @@ mod worker;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use stampede_metrics::{Layout, Snapshot};
@@ -68,6 +71,9 @@ pub struct RunOptions {
     pub seed: u64,
     /// When the load starts (a start barrier shared across processes).
     pub start_at: std::time::Instant,
+    /// Destinations the load may reach, checked on every new connection
+    /// (agents); `None`: any (a run the user started on this machine).
+    pub allow: Option<Arc<allow::AllowList>>,
 }
 
 impl RunOptions {
@@ -80,9 +86,15 @@ impl RunOptions {
             interval: Duration::from_secs(1),
             seed: fastrand::u64(..),
             start_at: std::time::Instant::now(),
+            allow: None,
         }
     }
 }
+
+/// Most bytes of one response body kept for the checks and extractors that
+/// read it, unless the plan says otherwise; a longer body fails the request
+/// as `body_too_large` (bodies nothing reads are counted, never kept).
+pub const DEFAULT_MAX_BODY: u64 = 10 << 20;
 
 pub(crate) struct WorkerReport {
     worker: usize,
@@ -140,18 +152,30 @@ impl Run {
     pub fn start(plan: Arc<Plan>, opts: RunOptions) -> std::io::Result<Run> {
         let (signal, signal_rx) = watch::channel(Signal::Run);
         let (tx, reports) = mpsc::unbounded_channel();
-        let client = client::ClientConfig::new(
+        let mut client = client::ClientConfig::new(
             plan.target.http_version,
             plan.target.insecure_skip_tls_verify,
             plan.target.connect_timeout,
+            DEFAULT_MAX_BODY,
         );
+        client.allow = opts.allow.clone().filter(|a| !a.allows_any());
         let layout = layout(&plan);
+        let span = schedule::ProcessSpan {
+            first: opts.first_worker,
+            count: opts.workers.max(1),
+            total: opts.total_workers.max(1),
+        };
+        let sequential = plan.data.iter().any(|d| d.order == stampede_scenario::DataOrder::Sequential);
+        let started_iterations: Option<Arc<[AtomicU64]>> =
+            sequential.then(|| plan.scenarios.iter().map(|_| AtomicU64::new(0)).collect());
         let mut threads = Vec::new();
         for i in 0..opts.workers {
             threads.push(worker::spawn(worker::WorkerArgs {
                 plan: plan.clone(),
                 layout: layout.clone(),
                 segment: Segment { index: opts.first_worker + i, count: opts.total_workers.max(1) },
+                span,
+                started_iterations: started_iterations.clone(),
                 local_index: i as usize,
                 client: client.clone(),
                 t0: opts.start_at,

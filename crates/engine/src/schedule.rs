@@ -50,6 +50,39 @@ impl Segment {
     }
 }
 
+/// The workers of one process in a (possibly distributed) run: global
+/// workers `first..first + count` of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessSpan {
+    pub first: u32,
+    pub count: u32,
+    pub total: u32,
+}
+
+impl ProcessSpan {
+    /// The test-wide number of this process's `n`-th iteration of a
+    /// closed-model scenario with `vus` VUs (k6's `scenario.iterationInTest`).
+    ///
+    /// VU `g` runs on worker `g % total`, so this process holds the VUs whose
+    /// worker is in its span. The test's iterations are laid on the lattice
+    /// of VUs, as k6 lays them on execution segments: every block of `vus`
+    /// numbers gives one to each VU's process. A process's iterations are
+    /// numbered consecutively from its own counter (its workers share it), so
+    /// one process with every VU numbers 0, 1, 2, … whatever its worker count,
+    /// and processes holding VUs in the same proportion interleave exactly.
+    pub fn iteration_in_test(self, n: u64, vus: u64) -> u64 {
+        let (t, w) = (self.total.max(1) as u64, self.count.max(1) as u64);
+        let mine: u64 = (self.first..self.first + self.count.max(1))
+            .map(|index| Segment { index, count: t as u32 }.share(vus))
+            .sum();
+        if mine == 0 {
+            return n;
+        }
+        let k = n % mine;
+        (n / mine) * vus + (k / w) * t + self.first as u64 + k % w
+    }
+}
+
 /// The largest number of VUs an executor can have running at once.
 pub fn peak_vus(e: &Executor) -> u64 {
     match e {
@@ -192,6 +225,28 @@ mod tests {
                 assert_eq!(prop, if weights == 0 { 0 } else { total });
             }
         }
+    }
+
+    #[test]
+    fn iterations_in_test_cover_every_number_once() {
+        // Processes (spans of workers) that run iterations in proportion to
+        // their VUs number them without gaps or repeats.
+        for (spans, vus) in [(vec![(0, 2)], 1u64), (vec![(0, 1), (1, 1)], 3), (vec![(0, 2), (2, 1)], 7)] {
+            let total: u32 = spans.iter().map(|(_, c)| c).sum();
+            let mut seen = Vec::new();
+            for &(first, count) in &spans {
+                let span = ProcessSpan { first, count, total };
+                let mine: u64 = (first..first + count).map(|index| Segment { index, count: total }.share(vus)).sum();
+                for n in 0..mine * 5 {
+                    seen.push(span.iteration_in_test(n, vus));
+                }
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (0..vus * 5).collect::<Vec<_>>(), "{spans:?} with {vus} VUs");
+        }
+        // One VU on a two-worker process: 0, 1, 2, 3 (not 0, 2, 4, …).
+        let one = ProcessSpan { first: 0, count: 2, total: 2 };
+        assert_eq!((0..4).map(|n| one.iteration_in_test(n, 1)).collect::<Vec<_>>(), [0, 1, 2, 3]);
     }
 
     #[test]

@@ -66,7 +66,9 @@ impl Vu {
 
     /// Runs one iteration: picks a flow by weight, runs its steps with think
     /// times. Returns when the last step (and its think time) is done.
-    pub async fn iteration(&mut self, w: &Worker) {
+    /// `in_test`: the iteration's test-wide number when the executor knows
+    /// it; otherwise it is drawn when a sequential data set needs it.
+    pub async fn iteration(&mut self, w: &Worker, in_test: Option<u64>) {
         let plan = &*w.plan;
         let scen = &plan.scenarios[self.scenario as usize];
         let flow_idx = if scen.flows.len() == 1 {
@@ -75,7 +77,7 @@ impl Vu {
             let r = self.rng.u32(0..scen.total_weight.max(1));
             scen.flows.iter().find(|f| f.cumulative_weight > r).unwrap_or(&scen.flows[0]).flow
         };
-        self.pick_data_rows(w);
+        self.pick_data_rows(w, in_test);
         // As k6 does by default: every iteration starts with an empty cookie
         // jar (a new visitor); connections stay open, as a browser's do.
         self.cookies.clear();
@@ -106,13 +108,15 @@ impl Vu {
         }
     }
 
-    fn pick_data_rows(&mut self, w: &Worker) {
+    /// Rows for this iteration. Sequential: the test's n-th iteration of the
+    /// scenario gets row n (k6's `data[scenario.iterationInTest % len]`).
+    fn pick_data_rows(&mut self, w: &Worker, mut in_test: Option<u64>) {
         for (i, set) in w.plan.data.iter().enumerate() {
             let rows = set.rows.len().max(1);
             self.data_rows[i] = match set.order {
                 DataOrder::Sequential => {
-                    let n = w.next_sequence(i);
-                    (w.segment.global(n) % rows as u64) as usize
+                    let n = *in_test.get_or_insert_with(|| w.next_iteration_in_test(self.scenario));
+                    (n % rows as u64) as usize
                 }
                 DataOrder::Random => self.rng.usize(0..rows),
                 DataOrder::UniquePerVu => ((self.id - 1) % rows as u64) as usize,
@@ -253,11 +257,24 @@ impl Vu {
 
     fn build_request(&mut self, w: &Worker, step: &Step) -> Option<Request<Bytes>> {
         let plan = &*w.plan;
-        let uri: Uri = self.render(w, &step.url).parse().ok()?;
+        let mut uri: Uri = self.render(w, &step.url).parse().ok()?;
+        // `user:password@` in a URL is Basic auth (as in k6 and browsers),
+        // never part of the Host header.
+        let basic = match uri.authority() {
+            Some(a) if a.as_str().contains('@') => {
+                let (auth, stripped) = split_userinfo(&uri)?;
+                uri = stripped;
+                Some(auth)
+            }
+            _ => None,
+        };
         self.host.clear();
         self.host.push_str(uri.host().unwrap_or(""));
-        let mut b = Request::builder().method(step.method.clone()).uri(uri.clone());
+        let mut b = Request::builder().method(step.method.clone()).uri(uri);
         let headers = b.headers_mut()?;
+        if let Some(auth) = basic {
+            headers.insert(http::header::AUTHORIZATION, auth);
+        }
         for (name, t) in &plan.target.headers {
             if step.headers.iter().any(|(n, _)| n == name) {
                 continue;
@@ -333,6 +350,24 @@ impl Vu {
     pub fn reset_for_reuse(&mut self) {
         self.body_in = Vec::new();
     }
+}
+
+/// The `Authorization: Basic` value of a URL's userinfo (percent-decoded, as
+/// k6 does) and the URL without it.
+fn split_userinfo(uri: &Uri) -> Option<(HeaderValue, Uri)> {
+    use base64::Engine as _;
+    let authority = uri.authority()?.as_str();
+    let (userinfo, host) = authority.rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+    let mut credentials = decode(user);
+    credentials.push(b':');
+    credentials.extend(decode(password));
+    let mut value = String::from("Basic ");
+    base64::engine::general_purpose::STANDARD.encode_string(&credentials, &mut value);
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(host.parse().ok()?);
+    Some((HeaderValue::from_str(&value).ok()?, Uri::from_parts(parts).ok()?))
 }
 
 fn set_cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {

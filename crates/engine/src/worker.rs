@@ -6,6 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use stampede_metrics::{Layout, RequestId, RequestSample, Shard};
@@ -15,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientConfig, Resolver};
-use crate::schedule::{ArrivalSchedule, Segment, peak_vus, planned_duration, ramping_target};
+use crate::schedule::{ArrivalSchedule, ProcessSpan, Segment, peak_vus, planned_duration, ramping_target};
 use crate::vu::Vu;
 use crate::{Signal, WorkerReport};
 
@@ -29,8 +30,11 @@ pub struct Worker {
     pub pools: crate::h1::Pools,
     /// The interval's measurements. Borrowed only between awaits.
     shard: RefCell<Shard>,
-    /// Per data set: this worker's count of sequential rows handed out.
-    sequences: RefCell<Vec<u64>>,
+    /// Per scenario: iterations this process started, shared by its workers
+    /// (one relaxed add per iteration, only when a data set is sequential);
+    /// see [`ProcessSpan::iteration_in_test`].
+    started_iterations: Option<Arc<[AtomicU64]>>,
+    span: ProcessSpan,
     /// Index of the interval being recorded (the next one the flush sends).
     interval: Cell<u64>,
     /// Latest run signal, mirrored from the watch channel for cheap reads.
@@ -51,11 +55,11 @@ impl Worker {
         self.shard.borrow_mut().check(scenario, check, passed);
     }
 
-    pub fn next_sequence(&self, set: usize) -> u64 {
-        let mut s = self.sequences.borrow_mut();
-        let n = s[set];
-        s[set] += 1;
-        n
+    /// The test-wide number of a closed-model iteration starting now.
+    pub fn next_iteration_in_test(&self, scenario: u16) -> u64 {
+        let Some(counters) = &self.started_iterations else { return 0 };
+        let n = counters[scenario as usize].fetch_add(1, Ordering::Relaxed);
+        self.span.iteration_in_test(n, peak_vus(&self.plan.scenarios[scenario as usize].executor))
     }
 
     async fn wait_while_paused(&self) {
@@ -99,6 +103,8 @@ pub(crate) struct WorkerArgs {
     pub plan: Arc<Plan>,
     pub layout: Arc<Layout>,
     pub segment: Segment,
+    pub span: ProcessSpan,
+    pub started_iterations: Option<Arc<[AtomicU64]>>,
     pub local_index: usize,
     pub client: ClientConfig,
     pub t0: std::time::Instant,
@@ -123,7 +129,20 @@ pub(crate) fn spawn(args: WorkerArgs) -> std::io::Result<std::thread::JoinHandle
 }
 
 async fn run(args: WorkerArgs) {
-    let WorkerArgs { plan, layout, segment, local_index, client, t0, interval, mut signal, reports, seed } = args;
+    let WorkerArgs {
+        plan,
+        layout,
+        segment,
+        span,
+        started_iterations,
+        local_index,
+        client,
+        t0,
+        interval,
+        mut signal,
+        reports,
+        seed,
+    } = args;
     let t0 = Instant::from_std(t0);
     let w = Rc::new(Worker {
         segment,
@@ -131,7 +150,8 @@ async fn run(args: WorkerArgs) {
         resolver: Resolver::default(),
         pools: Default::default(),
         shard: RefCell::new(Shard::new(layout)),
-        sequences: RefCell::new(vec![0; plan.data.len()]),
+        started_iterations,
+        span,
         interval: Cell::new(0),
         signal: Cell::new(*signal.borrow()),
         signal_changed: Notify::new(),
@@ -281,12 +301,19 @@ fn new_vu(w: &Worker, run: &ScenarioRun, local_j: u64) -> Box<Vu> {
 }
 
 /// Runs one iteration unless a hard stop interrupts it; records it.
-async fn one_iteration(w: &Worker, run: &ScenarioRun, vu: &mut Vu, cancel: &CancellationToken) -> bool {
+/// `in_test`: its test-wide number when the executor knows it (open model).
+async fn one_iteration(
+    w: &Worker,
+    run: &ScenarioRun,
+    vu: &mut Vu,
+    cancel: &CancellationToken,
+    in_test: Option<u64>,
+) -> bool {
     let started = Instant::now();
     let done = tokio::select! {
         biased;
         _ = cancel.cancelled() => false,
-        _ = vu.iteration(w) => true,
+        _ = vu.iteration(w, in_test) => true,
     };
     let mut shard = w.shard.borrow_mut();
     let stats = shard.scenario(run.idx);
@@ -317,7 +344,7 @@ async fn closed_model(
                 if run.stopping.get() || !more(&vu, j) {
                     break;
                 }
-                if !one_iteration(&w, &run, &mut vu, &run.hard).await {
+                if !one_iteration(&w, &run, &mut vu, &run.hard, None).await {
                     break;
                 }
             }
@@ -385,7 +412,7 @@ async fn ramping_vus(
                     if run.stopping.get() || target.get() <= j || cancel.is_cancelled() {
                         break;
                     }
-                    if !one_iteration(&w, &run, &mut vu, &cancel).await {
+                    if !one_iteration(&w, &run, &mut vu, &cancel, None).await {
                         break;
                     }
                 }
@@ -468,6 +495,11 @@ async fn arrival_rate(
     let busy = Rc::new(Cell::new(0u64));
     let done = Rc::new(Notify::new());
     let m = max_vus.max(1);
+    // Slot `s` of the `m` VU slots belongs to worker `s % count`: a worker
+    // whose index is `m` or more owns none, and runs none of the iterations.
+    if g.index as u64 >= m {
+        return;
+    }
     let timer = crate::timer::PreciseTimer::new();
     let mut last_wake = Instant::now();
     let mut i = 0u64;
@@ -477,6 +509,7 @@ async fn arrival_rate(
             i += 1;
         }
         let Some(due) = sched.due(i) else { break };
+        let in_test = i;
         i += 1;
         let intended = start + Duration::from_secs_f64(due);
         if intended > Instant::now() {
@@ -526,7 +559,7 @@ async fn arrival_rate(
         run.active.set(run.active.get() + 1);
         let (w, run, idle, busy, done) = (w.clone(), run.clone(), idle.clone(), busy.clone(), done.clone());
         tokio::task::spawn_local(async move {
-            if one_iteration(&w, &run, &mut vu, &run.hard).await {
+            if one_iteration(&w, &run, &mut vu, &run.hard, Some(in_test)).await {
                 let latency = Instant::now().saturating_duration_since(intended).as_micros() as u64;
                 let mut shard = w.shard.borrow_mut();
                 stampede_metrics::hist::record(&mut shard.scenario(run.idx).intended_latency, latency);

@@ -25,10 +25,19 @@ pub enum ErrorKind {
     Status4xx,
     /// A 5xx response.
     Status5xx,
+    /// This process is out of file descriptors (its open-files limit): the
+    /// load generator, not the target, is at fault.
+    OpenFiles,
+    /// A response body that a check or extractor needed grew past the
+    /// target's `max_body_size`; the rest was not read.
+    BodyTooLarge,
+    /// The destination is not in the agent's `--allow-target` list; nothing
+    /// was sent.
+    NotAllowed,
 }
 
 impl ErrorKind {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 12;
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::Refused,
         ErrorKind::Timeout,
@@ -39,6 +48,9 @@ impl ErrorKind {
         ErrorKind::Other,
         ErrorKind::Status4xx,
         ErrorKind::Status5xx,
+        ErrorKind::OpenFiles,
+        ErrorKind::BodyTooLarge,
+        ErrorKind::NotAllowed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +64,9 @@ impl ErrorKind {
             ErrorKind::Other => "other",
             ErrorKind::Status4xx => "status_4xx",
             ErrorKind::Status5xx => "status_5xx",
+            ErrorKind::OpenFiles => "open_files",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::NotAllowed => "not_allowed",
         }
     }
 

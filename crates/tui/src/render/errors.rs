@@ -93,6 +93,9 @@ fn short(k: ErrorKind) -> &'static str {
     match k {
         ErrorKind::Status4xx => "4xx",
         ErrorKind::Status5xx => "5xx",
+        ErrorKind::OpenFiles => "no fds",
+        ErrorKind::BodyTooLarge => "big body",
+        ErrorKind::NotAllowed => "blocked",
         other => other.as_str(),
     }
 }
