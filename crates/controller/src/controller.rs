@@ -1,0 +1,188 @@
+//! The interval loop of one run.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stampede_engine::Signal;
+use stampede_engine::schedule::plan_duration;
+use stampede_metrics::Snapshot;
+use stampede_metrics::live::{AgentState, LiveState, Phase, Shared};
+use stampede_metrics::summary::evaluate;
+use stampede_report::{RunInfo, Summary};
+use stampede_scenario::Plan;
+use stampede_scenario::threshold::Threshold;
+
+use crate::outcome::{Outcome, exit};
+use crate::recorder::{OutputError, Recorder};
+use crate::source::{Source, SourceEnd};
+
+/// What a run is, beyond its source.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub plan: Arc<Plan>,
+    /// The scenario file, as the summary names it.
+    pub scenario_file: String,
+    /// Unix time of the start in milliseconds (the summary's `started_at_ms`).
+    pub started_at_ms: u64,
+    /// Nominal interval length.
+    pub interval: Duration,
+}
+
+/// One merged interval, as an [`Observer`] sees it.
+#[derive(Debug)]
+pub struct Progress<'a> {
+    /// Time since the load started.
+    pub elapsed: Duration,
+    pub planned: Duration,
+    /// This interval's measurements and length in seconds.
+    pub interval: &'a Snapshot,
+    pub secs: f64,
+    /// Everything so far.
+    pub total: &'a Snapshot,
+}
+
+/// Hears what a run does, to print it (the controller prints nothing).
+pub trait Observer {
+    /// After each merged interval.
+    fn interval(&mut self, _progress: &Progress<'_>) {}
+    /// A threshold with `abort_on_fail` failed: the run is being aborted.
+    fn threshold_abort(&mut self, _threshold: &Threshold, _observed: Option<f64>) {}
+    /// An output failed for the first time; the run goes on without it.
+    fn output_failed(&mut self, _error: &OutputError) {}
+}
+
+impl Observer for () {}
+
+/// How a run ended, with everything it measured.
+#[derive(Debug)]
+pub struct Finished {
+    pub outcome: Outcome,
+    pub exit_code: i32,
+    pub summary: Summary,
+    pub end: SourceEnd,
+    /// Outputs that failed (each reported once to the observer too).
+    pub output_errors: Vec<OutputError>,
+}
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, LiveState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `source` to its end: feeds `live` and `recorder` every interval,
+/// evaluates thresholds live (aborting on an `abort_on_fail` failure once its
+/// `delay_abort_eval` has passed), asks for a graceful stop when `shutdown`
+/// resolves, and returns the outcome once everything measured has been
+/// recorded. A stop or abort sent through the source's signaller by anyone
+/// else (a second Ctrl-C, the UI) makes the outcome `Interrupted`.
+pub async fn run<S: Source>(
+    spec: &RunSpec,
+    mut source: S,
+    recorder: &mut Recorder,
+    live: &Shared,
+    observer: &mut dyn Observer,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Finished {
+    let plan = &spec.plan;
+    let signaller = source.signaller();
+    let signals = signaller.subscribe();
+    let planned = plan_duration(plan);
+    let graceful = {
+        let (signaller, live) = (signaller.clone(), live.clone());
+        tokio::spawn(async move {
+            shutdown.await;
+            if matches!(*signaller.borrow(), Signal::Run | Signal::Pause) {
+                lock(&live).phase = Phase::Stopping;
+                let _ = signaller.send(Signal::Stop);
+            }
+        })
+    };
+
+    let mut vus_peak = 0u64;
+    let mut aborted_by_threshold = false;
+    let mut output_errors = Vec::new();
+    lock(live).phase = Phase::Running;
+    while let Some(iv) = source.next_interval().await {
+        let elapsed = source.started().elapsed();
+        let end = (iv.start + spec.interval).min(elapsed.max(iv.start));
+        for e in recorder.interval(iv.start, end, &iv.snapshot) {
+            lock(live).event(e.to_string());
+            observer.output_failed(&e);
+            output_errors.push(e);
+        }
+        vus_peak = vus_peak.max(iv.snapshot.vus());
+        let secs = (end - iv.start).as_secs_f64();
+        let mut guard = lock(live);
+        let state = &mut *guard;
+        state.push_interval(end, iv.snapshot, secs);
+        state.thresholds = evaluate(&plan.thresholds, &state.total, elapsed);
+        if source.in_process()
+            && let Some(a) = state.agents.first_mut()
+        {
+            a.vus = state.last_interval.vus();
+            a.rps = state.now.map_or(0.0, |p| p.rps);
+            a.requests = state.total.total_requests();
+            a.last_heartbeat = std::time::Instant::now();
+        }
+        observer.interval(&Progress { elapsed, planned, interval: &state.last_interval, secs, total: &state.total });
+        if !aborted_by_threshold {
+            let failing = plan
+                .thresholds
+                .iter()
+                .zip(state.thresholds.iter())
+                .find(|(t, o)| !o.passed && t.abort_on_fail && elapsed >= t.delay_abort_eval);
+            if let Some((t, o)) = failing {
+                observer.threshold_abort(t, o.observed);
+                state.event(format!("threshold {} '{}' failed with abort_on_fail: run aborted", t.selector, t.source));
+                aborted_by_threshold = true;
+                let _ = signaller.send(Signal::Abort);
+            }
+        }
+    }
+    graceful.abort();
+    let elapsed = source.started().elapsed();
+    let stopped_from_outside = matches!(*signals.borrow(), Signal::Stop | Signal::Abort) && !aborted_by_threshold;
+    let in_process = source.in_process();
+    let end = source.finish().await;
+
+    let outcome = if aborted_by_threshold {
+        Outcome::AbortedByThreshold
+    } else if stopped_from_outside {
+        Outcome::Interrupted
+    } else if !end.lost.is_empty() {
+        Outcome::Degraded
+    } else {
+        Outcome::Completed
+    };
+    let (total, agents) = {
+        let mut state = lock(live);
+        state.phase = Phase::Done;
+        if in_process && let Some(a) = state.agents.first_mut() {
+            a.state = AgentState::Done;
+        }
+        (std::mem::take(&mut state.total), state.agents.clone())
+    };
+    let outcomes = evaluate(&plan.thresholds, &total, elapsed);
+    let passed = outcomes.iter().all(|o| o.passed);
+    let mut exit_code = outcome.exit_code(passed);
+    if !output_errors.is_empty() && matches!(exit_code, exit::OK | exit::DEGRADED) {
+        exit_code = exit::ERROR;
+    }
+    let info = RunInfo {
+        scenario_file: spec.scenario_file.clone(),
+        started_at_ms: spec.started_at_ms,
+        duration_s: elapsed.as_secs_f64(),
+        planned_duration_s: planned.as_secs_f64(),
+        outcome: outcome.as_str().into(),
+        exit_code,
+    };
+    let summary = Summary::build(info, &total, outcomes, vus_peak);
+    for e in recorder.finish(&summary, &agents) {
+        observer.output_failed(&e);
+        output_errors.push(e);
+    }
+    if !output_errors.is_empty() && matches!(exit_code, exit::OK | exit::DEGRADED) {
+        exit_code = exit::ERROR;
+    }
+    Finished { outcome, exit_code, summary, end, output_errors }
+}

@@ -1,0 +1,70 @@
+//! How a run ended, and the process exit code that tells a CI job.
+
+/// Exit codes (documented in the README; k6's where k6 has one).
+pub mod exit {
+    /// The run completed and every threshold passed.
+    pub const OK: i32 = 0;
+    /// Something outside the plan went wrong (I/O, an output that could not
+    /// be written).
+    pub const ERROR: i32 = 1;
+    /// A threshold failed (k6: 99), including an abort by `abort_on_fail`.
+    pub const THRESHOLDS_FAILED: i32 = 99;
+    /// The scenario file or a flag is invalid (k6: 104 "invalid config").
+    pub const INVALID_INPUT: i32 = 104;
+    /// The run was stopped from outside (Ctrl-C, SIGTERM) before its end (k6: 105).
+    pub const INTERRUPTED: i32 = 105;
+    /// The run completed and its thresholds passed, but an agent was lost on
+    /// the way: the results cover what the others (and it, until lost) delivered.
+    pub const DEGRADED: i32 = 110;
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every scenario ran to its end.
+    Completed,
+    /// Completed, but an agent was lost on the way.
+    Degraded,
+    /// Stopped from outside (Ctrl-C, SIGTERM, the UI, a coordinator's stop).
+    Interrupted,
+    /// A threshold with `abort_on_fail` failed.
+    AbortedByThreshold,
+}
+
+impl Outcome {
+    /// The name written in summaries (`run.outcome` in the JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Degraded => "degraded",
+            Outcome::Interrupted => "interrupted",
+            Outcome::AbortedByThreshold => "aborted_by_threshold",
+        }
+    }
+
+    /// The exit code of a run that ended so, with its thresholds' verdict.
+    pub fn exit_code(self, thresholds_passed: bool) -> i32 {
+        match self {
+            Outcome::Interrupted => exit::INTERRUPTED,
+            Outcome::AbortedByThreshold => exit::THRESHOLDS_FAILED,
+            _ if !thresholds_passed => exit::THRESHOLDS_FAILED,
+            Outcome::Degraded => exit::DEGRADED,
+            Outcome::Completed => exit::OK,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_outrank_degraded_and_interruption_outranks_both() {
+        assert_eq!(Outcome::Completed.exit_code(true), exit::OK);
+        assert_eq!(Outcome::Completed.exit_code(false), exit::THRESHOLDS_FAILED);
+        assert_eq!(Outcome::Degraded.exit_code(true), exit::DEGRADED);
+        assert_eq!(Outcome::Degraded.exit_code(false), exit::THRESHOLDS_FAILED);
+        assert_eq!(Outcome::Interrupted.exit_code(false), exit::INTERRUPTED);
+        assert_eq!(Outcome::AbortedByThreshold.exit_code(true), exit::THRESHOLDS_FAILED);
+    }
+}
