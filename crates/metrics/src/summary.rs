@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stampede_scenario::threshold::{Aggregation, Threshold};
 
 use crate::hist::{Histogram, us_to_ms};
 use crate::snapshot::{Snapshot, Value};
 
 /// A trend's statistics in milliseconds (k6's unit).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct TrendStats {
     pub count: u64,
     pub min: f64,
@@ -56,7 +56,7 @@ impl TrendStats {
 }
 
 /// A threshold's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdOutcome {
     /// The selector as written, e.g. `http_req_duration{name:checkout}`.
     pub metric: Arc<str>,
@@ -67,6 +67,7 @@ pub struct ThresholdOutcome {
     /// no sample matched the selector (the threshold then passes, as in k6,
     /// but the summary warns).
     pub observed: Option<f64>,
+    #[serde(default)]
     pub abort_on_fail: bool,
 }
 

@@ -2,7 +2,7 @@
 //! charts drawn here, no script, no font, nothing fetched, so it opens
 //! offline, attaches to a ticket and archives as it is.
 //!
-//! Rendered from a [`Report`] only, so `stampede report RUN.json --html`
+//! Rendered from a [`Summary`] only, so `stampede report RUN.json --html`
 //! later gives the same page the run would have written.
 
 use std::fmt::Write as _;
@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use stampede_metrics::Snapshot;
+use stampede_metrics::TrendStats as Trend;
 use stampede_metrics::live::AgentInfo;
 
-use crate::doc::{MetricDoc, Report, Trend};
 use crate::junit::xml_escape as esc;
 use crate::outputs::{Collected, Output, RunContext, touch};
-use crate::summary::Summary;
+use crate::summary::{IntervalSummary, MetricSummary, Summary};
 use crate::svg::{Agg, Line, percentile_chart, time_chart};
 use crate::text::{fmt_bytes, fmt_ms, fmt_observed, iso8601_utc, pct};
 
@@ -101,14 +101,14 @@ fn kpi(out: &mut String, label: &str, value: &str, sub: &str, class: &str) {
     );
 }
 
-fn trend_of<'a>(r: &'a Report, name: &str) -> Option<&'a Trend> {
+fn trend_of<'a>(r: &'a Summary, name: &str) -> Option<&'a Trend> {
     match r.metric(name) {
-        Some(MetricDoc::Trend { stats, .. }) => Some(stats),
+        Some(MetricSummary::Trend { stats, .. }) => Some(stats),
         _ => None,
     }
 }
 
-fn outcome_badge(r: &Report) -> (&'static str, String) {
+fn outcome_badge(r: &Summary) -> (&'static str, String) {
     let failed = r.thresholds.iter().filter(|t| !t.passed).count();
     match r.run.outcome.as_str() {
         "completed" if failed == 0 => ("ok", "passed".into()),
@@ -120,7 +120,7 @@ fn outcome_badge(r: &Report) -> (&'static str, String) {
 }
 
 /// Renders the whole page.
-pub fn render(r: &Report) -> String {
+pub fn render(r: &Summary) -> String {
     let mut o = String::with_capacity(64 * 1024);
     let title = format!("Stampede report — {}", r.run.scenario_file);
     let _ = write!(
@@ -156,9 +156,9 @@ pub fn render(r: &Report) -> String {
     o
 }
 
-fn run_section(o: &mut String, r: &Report) {
+fn run_section(o: &mut String, r: &Summary) {
     let vus_max = match r.metric("vus_max") {
-        Some(MetricDoc::Gauge { value, max }) => (*value).max(*max),
+        Some(MetricSummary::Gauge { value, max }) => (*value).max(*max),
         _ => r.scenarios.iter().map(|s| s.vus_max).sum(),
     };
     let rows = [
@@ -180,10 +180,10 @@ fn run_section(o: &mut String, r: &Report) {
     o.push_str("</dl>");
 }
 
-fn kpis(o: &mut String, r: &Report) {
+fn kpis(o: &mut String, r: &Summary) {
     o.push_str("<div class=\"kpis\">");
     let (reqs, rps) = match r.metric("http_reqs") {
-        Some(MetricDoc::Counter { count, rate }) => (*count, *rate),
+        Some(MetricSummary::Counter { count, rate }) => (*count, *rate),
         _ => (0, 0.0),
     };
     kpi(o, "Requests", &n0(reqs), &format!("{rps:.1}/s"), "");
@@ -191,7 +191,7 @@ fn kpis(o: &mut String, r: &Report) {
         kpi(o, "Latency p95", &fmt_ms(t.p95), &format!("p50 {} · p99 {}", fmt_ms(t.p50), fmt_ms(t.p99)), "");
         kpi(o, "Latency max", &fmt_ms(t.max), &format!("mean {}", fmt_ms(t.mean)), "");
     }
-    if let Some(MetricDoc::Rate { rate, trues, total }) = r.metric("http_req_failed") {
+    if let Some(MetricSummary::Rate { rate, trues, total }) = r.metric("http_req_failed") {
         let class = if *trues > 0 { "bad" } else { "ok" };
         kpi(o, "Errors", &pct(*rate), &format!("{} of {}", n0(*trues), n0(*total)), class);
     }
@@ -206,13 +206,13 @@ fn kpis(o: &mut String, r: &Report) {
         let class = if passed == r.thresholds.len() { "ok" } else { "bad" };
         kpi(o, "Thresholds", &format!("{passed}/{}", r.thresholds.len()), "passed", class);
     }
-    if let Some(MetricDoc::Rate { rate, trues, total }) = r.metric("cdn_cache_hit_ratio") {
+    if let Some(MetricSummary::Rate { rate, trues, total }) = r.metric("cdn_cache_hit_ratio") {
         kpi(o, "CDN hit ratio", &pct(*rate), &format!("{} hits of {} classified", n0(*trues), n0(*total)), "");
     }
-    if let Some(MetricDoc::Counter { count, rate }) = r.metric("data_received") {
+    if let Some(MetricSummary::Counter { count, rate }) = r.metric("data_received") {
         kpi(o, "Data received", &fmt_bytes(*count as f64), &format!("{}/s", fmt_bytes(*rate)), "");
     }
-    if let Some(MetricDoc::Counter { count, rate }) = r.metric("iterations") {
+    if let Some(MetricSummary::Counter { count, rate }) = r.metric("iterations") {
         kpi(o, "Iterations", &n0(*count), &format!("{rate:.1}/s"), "");
     }
     o.push_str("</div>");
@@ -227,14 +227,17 @@ fn panel(o: &mut String, title: &str, note: &str, svg: &str) {
     o.push_str("</div>");
 }
 
-fn charts(o: &mut String, r: &Report) {
+fn charts(o: &mut String, r: &Summary) {
     if r.intervals.is_empty() {
         return;
     }
-    let series = |label: &str, color: &'static str, agg: Agg, f: &dyn Fn(&crate::doc::IntervalDoc) -> Option<f64>| {
-        Line { label: label.to_string(), color, agg, points: r.intervals.iter().map(|p| (p.t, f(p))).collect() }
+    let series = |label: &str, color: &'static str, agg: Agg, f: &dyn Fn(&IntervalSummary) -> Option<f64>| Line {
+        label: label.to_string(),
+        color,
+        agg,
+        points: r.intervals.iter().map(|p| (p.t, f(p))).collect(),
     };
-    let has_reqs = |p: &crate::doc::IntervalDoc| p.rps > 0.0;
+    let has_reqs = |p: &IntervalSummary| p.rps > 0.0;
     o.push_str("<h2>Over time</h2><div class=\"charts\">");
     let bucketed = if r.intervals.len() > crate::svg::MAX_POINTS {
         "Long run: intervals are grouped; rates show the group mean, latencies and VUs the group max."
@@ -326,7 +329,7 @@ fn charts(o: &mut String, r: &Report) {
     o.push_str("</div>");
 }
 
-fn thresholds(o: &mut String, r: &Report) {
+fn thresholds(o: &mut String, r: &Summary) {
     if r.thresholds.is_empty() {
         return;
     }
@@ -345,7 +348,7 @@ fn thresholds(o: &mut String, r: &Report) {
     o.push_str("</table></div>");
 }
 
-fn checks(o: &mut String, r: &Report) {
+fn checks(o: &mut String, r: &Summary) {
     if r.checks.is_empty() {
         return;
     }
@@ -365,7 +368,7 @@ fn checks(o: &mut String, r: &Report) {
     o.push_str("</table></div>");
 }
 
-fn requests(o: &mut String, r: &Report) {
+fn requests(o: &mut String, r: &Summary) {
     if r.requests.is_empty() {
         return;
     }
@@ -401,7 +404,7 @@ fn requests(o: &mut String, r: &Report) {
     o.push_str("</table></div>");
 }
 
-fn distributions(o: &mut String, r: &Report) {
+fn distributions(o: &mut String, r: &Summary) {
     let mut reqs: Vec<_> = r.requests.iter().filter(|q| !q.duration_percentiles.is_empty()).collect();
     if reqs.is_empty() {
         return;
@@ -432,7 +435,7 @@ fn distributions(o: &mut String, r: &Report) {
     }
 }
 
-fn scenarios(o: &mut String, r: &Report) {
+fn scenarios(o: &mut String, r: &Summary) {
     if r.scenarios.is_empty() {
         return;
     }
@@ -461,7 +464,7 @@ fn scenarios(o: &mut String, r: &Report) {
     o.push_str("</table></div>");
 }
 
-fn errors(o: &mut String, r: &Report) {
+fn errors(o: &mut String, r: &Summary) {
     if r.errors.is_empty() {
         return;
     }
@@ -482,7 +485,7 @@ fn errors(o: &mut String, r: &Report) {
     o.push_str("</table></div>");
 }
 
-fn agents(o: &mut String, r: &Report) {
+fn agents(o: &mut String, r: &Summary) {
     o.push_str("<h2>Agents</h2>");
     if r.agents.is_empty() {
         o.push_str("<p class=\"muted\">No agent information was recorded for this run.</p>");

@@ -10,9 +10,9 @@
 //! `stampede-metrics`).
 //!
 //! # Layout
-//! - [`summary`]: the summary structure built from the merged run.
-//! - [`doc`]: the JSON document as owned, deserializable data
-//!   (`stampede.summary/v1`, `docs/json-summary.md`); HTML and JUnit render from it.
+//! - [`summary`]: the summary document (`stampede.summary/v1`,
+//!   `docs/json-summary.md`): built from the merged run, written as JSON, read
+//!   back; the text, HTML and JUnit renderings all come from it.
 //! - [`text`]: the terminal rendering, in the spirit of k6's, and shared formatting.
 //! - [`outputs`]: the [`Output`](outputs::Output) trait, `--out` kinds, the JSON
 //!   writer and [`rerender`].
@@ -23,7 +23,6 @@
 //! - [`prometheus`]: `/metrics` text and its HTTP server.
 
 pub mod csvlog;
-pub mod doc;
 pub mod hlog;
 pub mod html;
 pub mod junit;
@@ -33,7 +32,6 @@ pub mod summary;
 pub mod svg;
 pub mod text;
 
-pub use doc::Report;
 pub use outputs::rerender;
 pub use prometheus::{prometheus_text, serve_metrics};
 pub use summary::{RunInfo, Summary};

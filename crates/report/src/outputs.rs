@@ -13,8 +13,7 @@ use std::time::Duration;
 use stampede_metrics::Snapshot;
 use stampede_metrics::live::{AgentInfo, Point, charted};
 
-use crate::doc::{AgentDoc, Report};
-use crate::summary::Summary;
+use crate::summary::{AgentSummary, Summary};
 
 /// What an output knows about the run before it starts.
 #[derive(Debug, Clone)]
@@ -86,7 +85,7 @@ pub(crate) struct Collected {
     /// Nominal interval length (see [`charted`]).
     interval: Duration,
     charted: usize,
-    pub agents: Vec<AgentDoc>,
+    pub agents: Vec<AgentSummary>,
 }
 
 impl Collected {
@@ -104,11 +103,11 @@ impl Collected {
     }
 
     pub fn agents(&mut self, agents: &[AgentInfo]) {
-        self.agents = agents.iter().map(AgentDoc::from).collect();
+        self.agents = agents.iter().map(AgentSummary::from).collect();
     }
 
-    pub fn report(&mut self, summary: &Summary) -> std::io::Result<Report> {
-        Ok(Report::new(summary, &self.points.read_all()?, &self.agents))
+    pub fn report(&mut self, summary: &Summary) -> std::io::Result<Summary> {
+        Ok(summary.with_timeline(&self.points.read_all()?, &self.agents))
     }
 }
 
@@ -221,7 +220,7 @@ impl Output for JsonOutput {
 /// Re-renders reports from a JSON summary saved by `--out json=PATH`
 /// (`stampede report RUN.json --html OUT.html --junit OUT.xml`).
 pub fn rerender(json_path: &Path, html: Option<&Path>, junit: Option<&Path>) -> std::io::Result<()> {
-    let report = Report::load(json_path)?;
+    let report = Summary::load(json_path)?;
     if let Some(path) = html {
         std::fs::write(path, crate::html::render(&report))?;
     }

@@ -1,10 +1,17 @@
-//! The end-of-test summary: one serde structure that the text summary and
-//! the JSON file are both made from, so they never disagree.
+//! The end-of-test summary: one serde document that the text summary, the
+//! JSON file and the HTML and JUnit reports are all made from, so they never
+//! disagree. A run builds it from its merged measurements
+//! ([`Summary::build`]); `stampede report RUN.json` reads it back
+//! ([`Summary::load`]) and renders exactly what the run would have. Unknown
+//! fields are ignored and missing optional ones default, so a newer file
+//! still renders. Schema: `docs/json-summary.md`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stampede_metrics::hist::us_to_ms;
+use stampede_metrics::live::{AgentInfo, Point};
 use stampede_metrics::snapshot::Value;
 use stampede_metrics::{ErrorKind, Histogram, RequestStats, Snapshot, ThresholdOutcome, TrendStats};
 use stampede_scenario::threshold::{Metric, MetricKind};
@@ -12,8 +19,11 @@ use stampede_scenario::threshold::{Metric, MetricKind};
 /// Version of the JSON summary schema (`docs/json-summary.md`).
 pub const SCHEMA: &str = "stampede.summary/v1";
 
+/// The prefix every version of the schema shares.
+pub const SCHEMA_FAMILY: &str = "stampede.summary/";
+
 /// Facts about the run that are not measurements.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub scenario_file: String,
     /// Unix time of the start, in milliseconds.
@@ -22,14 +32,14 @@ pub struct RunInfo {
     pub duration_s: f64,
     /// Planned length (graceful stops excluded).
     pub planned_duration_s: f64,
-    /// How the run ended: `completed`, `interrupted` (Ctrl-C / stop),
-    /// `aborted_by_threshold`, `aborted`.
+    /// How the run ended: `completed`, `degraded`, `interrupted` (Ctrl-C /
+    /// stop), `aborted_by_threshold`.
     pub outcome: String,
     /// The process exit code this summary leads to.
     pub exit_code: i32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MetricSummary {
     Trend {
@@ -54,16 +64,16 @@ pub enum MetricSummary {
 }
 
 /// One raw series (metric + tags) of a trend.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesSummary {
-    pub metric: &'static str,
-    pub tags: BTreeMap<&'static str, String>,
+    pub metric: String,
+    pub tags: BTreeMap<String, String>,
     #[serde(flatten)]
     pub stats: TrendStats,
     pub rate: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CdnSummary {
     pub hits: u64,
     pub misses: u64,
@@ -89,7 +99,7 @@ impl CdnSummary {
 }
 
 /// One point of a latency-by-percentile curve.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PercentilePoint {
     /// Percentile, 0–100.
     pub p: f64,
@@ -117,7 +127,7 @@ pub fn percentile_curve(h: &Histogram) -> Vec<PercentilePoint> {
 }
 
 /// Per request name, every scenario, method and status merged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestSummary {
     pub name: String,
     pub count: u64,
@@ -127,16 +137,20 @@ pub struct RequestSummary {
     pub duration: TrendStats,
     /// `http_req_duration` by percentile, read off the merged HDR histogram
     /// ([`PERCENTILES`], then 100 = max): what the HTML report plots.
+    #[serde(default)]
     pub duration_percentiles: Vec<PercentilePoint>,
     pub waiting: TrendStats,
+    #[serde(default)]
     pub statuses: BTreeMap<String, u64>,
-    pub errors: BTreeMap<&'static str, u64>,
+    #[serde(default)]
+    pub errors: BTreeMap<String, u64>,
+    #[serde(default)]
     pub cdn: CdnSummary,
     pub data_sent: u64,
     pub data_received: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckSummary {
     pub scenario: String,
     pub name: String,
@@ -145,7 +159,7 @@ pub struct CheckSummary {
     pub rate: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     pub name: String,
     pub iterations: u64,
@@ -159,21 +173,97 @@ pub struct ScenarioSummary {
     pub vus_max: u64,
 }
 
-/// The whole summary (`--out json=PATH` writes exactly this).
-#[derive(Debug, Clone, Serialize)]
+/// One interval of the over-time series (a live [`Point`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSummary {
+    /// End of the interval, seconds from the run start.
+    pub t: f64,
+    pub rps: f64,
+    pub error_rate: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub vus: u64,
+    pub cdn_hit_ratio: Option<f64>,
+    pub data_in_per_s: f64,
+    pub data_out_per_s: f64,
+    pub iterations_per_s: f64,
+}
+
+impl From<&Point> for IntervalSummary {
+    fn from(p: &Point) -> IntervalSummary {
+        IntervalSummary {
+            t: p.t.as_secs_f64(),
+            rps: p.rps,
+            error_rate: p.error_rate,
+            p50_ms: p.p50_ms,
+            p95_ms: p.p95_ms,
+            p99_ms: p.p99_ms,
+            vus: p.vus,
+            cdn_hit_ratio: p.cdn_hit_ratio,
+            data_in_per_s: p.data_in_per_s,
+            data_out_per_s: p.data_out_per_s,
+            iterations_per_s: p.iterations_per_s,
+        }
+    }
+}
+
+/// A load generator as the end of the run saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSummary {
+    pub name: String,
+    pub address: String,
+    pub state: String,
+    pub vus: u64,
+    pub rps: f64,
+    pub requests: u64,
+    pub lag_p99_ms: Option<f64>,
+    pub cpu_percent: Option<f64>,
+}
+
+impl From<&AgentInfo> for AgentSummary {
+    fn from(a: &AgentInfo) -> AgentSummary {
+        AgentSummary {
+            name: a.name.clone(),
+            address: a.address.clone(),
+            state: a.state.as_str().to_string(),
+            vus: a.vus,
+            rps: a.rps,
+            requests: a.requests,
+            lag_p99_ms: a.lag_p99_ms,
+            cpu_percent: a.cpu_percent,
+        }
+    }
+}
+
+/// The whole summary: `--out json=PATH` writes exactly this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    pub schema: &'static str,
+    pub schema: String,
     pub run: RunInfo,
     /// Every built-in metric aggregated over all its series (k6's view).
-    pub metrics: BTreeMap<&'static str, MetricSummary>,
+    pub metrics: BTreeMap<String, MetricSummary>,
     /// Every trend series: metric × {scenario, name, method, status}.
+    #[serde(default)]
     pub series: Vec<SeriesSummary>,
+    #[serde(default)]
     pub requests: Vec<RequestSummary>,
+    #[serde(default)]
     pub checks: Vec<CheckSummary>,
+    #[serde(default)]
     pub thresholds: Vec<ThresholdOutcome>,
     /// Failed requests by kind, over the whole run.
-    pub errors: BTreeMap<&'static str, u64>,
+    #[serde(default)]
+    pub errors: BTreeMap<String, u64>,
+    #[serde(default)]
     pub scenarios: Vec<ScenarioSummary>,
+    /// One entry per charted interval, oldest first (written by the outputs
+    /// that keep the time line; empty in a summary built in memory).
+    #[serde(default)]
+    pub intervals: Vec<IntervalSummary>,
+    /// Load generators; empty when none was reported.
+    #[serde(default)]
+    pub agents: Vec<AgentSummary>,
 }
 
 impl Summary {
@@ -191,7 +281,7 @@ impl Summary {
                 Value::Counter(n) => MetricSummary::Counter { count: n, rate: n as f64 / secs },
                 Value::Gauge(n) => MetricSummary::Gauge { value: n, max: if m == Metric::Vus { vus_peak } else { n } },
             };
-            metrics.insert(m.name(), s);
+            metrics.insert(m.name().to_string(), s);
         }
 
         let mut series = Vec::new();
@@ -206,13 +296,14 @@ impl Summary {
                 Metric::HttpReqReceiving,
             ] {
                 let h = r.trend(m).expect("request trend");
-                let mut tags = BTreeMap::new();
-                tags.insert("scenario", k.scenario.to_string());
-                tags.insert("name", k.name.to_string());
-                tags.insert("method", k.method.as_str().to_string());
-                tags.insert("status", k.status.to_string());
+                let tags = BTreeMap::from([
+                    ("scenario".to_string(), k.scenario.to_string()),
+                    ("name".to_string(), k.name.to_string()),
+                    ("method".to_string(), k.method.as_str().to_string()),
+                    ("status".to_string(), k.status.to_string()),
+                ]);
                 series.push(SeriesSummary {
-                    metric: m.name(),
+                    metric: m.name().to_string(),
                     tags,
                     stats: TrendStats::of(h),
                     rate: h.len() as f64 / secs,
@@ -228,10 +319,9 @@ impl Summary {
                 if h.is_empty() {
                     continue;
                 }
-                let mut tags = BTreeMap::new();
-                tags.insert("scenario", name.to_string());
+                let tags = BTreeMap::from([("scenario".to_string(), name.to_string())]);
                 series.push(SeriesSummary {
-                    metric: m.name(),
+                    metric: m.name().to_string(),
                     tags,
                     stats: TrendStats::of(h),
                     rate: h.len() as f64 / secs,
@@ -239,7 +329,7 @@ impl Summary {
             }
         }
 
-        let mut errors: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut errors: BTreeMap<String, u64> = BTreeMap::new();
         let mut requests = Vec::new();
         for name in snap.request_names() {
             let r = snap.by_name(&name);
@@ -252,8 +342,8 @@ impl Summary {
             for kind in ErrorKind::ALL {
                 let n = r.errors[kind.index()];
                 if n > 0 {
-                    errs.insert(kind.as_str(), n);
-                    *errors.entry(kind.as_str()).or_insert(0) += n;
+                    errs.insert(kind.as_str().to_string(), n);
+                    *errors.entry(kind.as_str().to_string()).or_insert(0) += n;
                 }
             }
             requests.push(RequestSummary {
@@ -300,14 +390,58 @@ impl Summary {
             })
             .collect();
 
-        Summary { schema: SCHEMA, run, metrics, series, requests, checks, thresholds, errors, scenarios }
+        Summary {
+            schema: SCHEMA.to_string(),
+            run,
+            metrics,
+            series,
+            requests,
+            checks,
+            thresholds,
+            errors,
+            scenarios,
+            intervals: Vec::new(),
+            agents: Vec::new(),
+        }
+    }
+
+    /// The same summary with the run's time line and load generators, as
+    /// the JSON and HTML outputs write it.
+    pub fn with_timeline(&self, points: &[Point], agents: &[AgentSummary]) -> Summary {
+        Summary {
+            intervals: points.iter().map(IntervalSummary::from).collect(),
+            agents: agents.to_vec(),
+            ..self.clone()
+        }
+    }
+
+    /// Reads a JSON summary written by `--out json=PATH`.
+    pub fn load(path: &Path) -> std::io::Result<Summary> {
+        let text = std::fs::read_to_string(path)?;
+        Summary::parse(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+    }
+
+    /// Parses a JSON summary; says what is wrong when it is not one.
+    pub fn parse(text: &str) -> Result<Summary, String> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        match v.get("schema").and_then(|s| s.as_str()) {
+            Some(s) if s.starts_with(SCHEMA_FAMILY) => {}
+            Some(s) => return Err(format!("schema `{s}` is not a Stampede summary (expected {SCHEMA_FAMILY}v1)")),
+            None => {
+                return Err(format!(
+                    "no `schema` field: not a Stampede JSON summary (expected {SCHEMA_FAMILY}v1, written by --out json=PATH)"
+                ));
+            }
+        }
+        serde_json::from_value(v).map_err(|e| format!("not a valid {SCHEMA_FAMILY}v1 document: {e}"))
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("summary serializes")
     }
 
-    pub fn thresholds_passed(&self) -> bool {
-        self.thresholds.iter().all(|t| t.passed)
+    pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
+        self.metrics.get(name)
     }
 }

@@ -176,7 +176,7 @@ pub fn render(s: &Summary, color: bool) -> String {
         ("", &[]),
     ];
     for (title, names) in groups {
-        let present: Vec<_> = names.iter().filter_map(|n| s.metrics.get(n).map(|m| (*n, m))).collect();
+        let present: Vec<_> = names.iter().filter_map(|n| s.metrics.get(*n).map(|m| (*n, m))).collect();
         if present.is_empty() {
             continue;
         }
