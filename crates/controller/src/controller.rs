@@ -7,7 +7,7 @@ use std::time::Duration;
 use stampede_engine::Signal;
 use stampede_engine::schedule::plan_duration;
 use stampede_metrics::Snapshot;
-use stampede_metrics::live::{AgentState, LiveState, Phase, Shared};
+use stampede_metrics::live::{AgentState, Phase, Shared, lock};
 use stampede_metrics::summary::evaluate;
 use stampede_report::{RunInfo, Summary};
 use stampede_scenario::Plan;
@@ -63,10 +63,6 @@ pub struct Finished {
     pub end: SourceEnd,
     /// Outputs that failed (each reported once to the observer too).
     pub output_errors: Vec<OutputError>,
-}
-
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, LiveState> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs `source` to its end: feeds `live` and `recorder` every interval,

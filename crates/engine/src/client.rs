@@ -146,15 +146,6 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// Number of open connections (for memory accounting and tests).
-    pub fn len(&self) -> usize {
-        self.conns.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
-    }
-
     pub fn clear(&mut self) {
         self.conns.clear();
     }

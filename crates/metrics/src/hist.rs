@@ -202,6 +202,12 @@ pub fn us_to_ms(us: f64) -> f64 {
     us / 1000.0
 }
 
+/// The value at quantile `q` (0–1) of a µs histogram, in milliseconds; 0
+/// for an empty one.
+pub fn quantile_ms(h: &Histogram, q: f64) -> f64 {
+    if h.is_empty() { 0.0 } else { us_to_ms(h.value_at_quantile(q) as f64) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,13 @@ pub const MAX_POINTS: usize = 960;
 /// The state shared by a run and its readers.
 pub type Shared = Arc<Mutex<LiveState>>;
 
+/// Locks the shared state. A reader that panicked while holding it leaves
+/// the state as it was (every writer updates it whole), so poisoning is
+/// ignored rather than taking the run down with the reader.
+pub fn lock(s: &Shared) -> std::sync::MutexGuard<'_, LiveState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Where a run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -55,7 +62,7 @@ impl Point {
     pub fn of(t: Duration, interval: &Snapshot, secs: f64) -> Point {
         let all = interval.all_requests();
         let secs = secs.max(1e-3);
-        let q = |p: f64| if all.duration.is_empty() { 0.0 } else { all.duration.value_at_quantile(p) as f64 / 1000.0 };
+        let q = |p: f64| crate::hist::quantile_ms(&all.duration, p);
         let den = all.cdn_hits + all.cdn_misses;
         Point {
             t,

@@ -325,10 +325,6 @@ impl Shard {
         }
     }
 
-    pub fn layout(&self) -> &Arc<Layout> {
-        &self.layout
-    }
-
     /// The series for a request id, created on first use in this interval.
     #[inline]
     pub fn request(&mut self, id: RequestId) -> &mut RequestStats {
@@ -355,10 +351,6 @@ impl Shard {
         let n = self.layout.check_names.len();
         let c = &mut self.checks[scenario as usize * n + check as usize];
         if passed { c.passes += 1 } else { c.fails += 1 }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.requests.is_empty() && self.scenarios.iter().all(|s| s.iterations == 0 && s.dropped_iterations == 0)
     }
 
     /// Moves this shard's contents out, leaving it empty but keeping gauges.

@@ -76,21 +76,6 @@ impl Snapshot {
         }
     }
 
-    /// Nothing was measured: no request, check, iteration (started,
-    /// dropped or interrupted) or latency sample; gauges aside.
-    pub fn measured_nothing(&self) -> bool {
-        self.requests.values().all(|r| r.count == 0)
-            && self.checks.values().all(|c| c.passes == 0 && c.fails == 0)
-            && self.scenarios.values().all(|s| {
-                s.iterations == 0
-                    && s.dropped_iterations == 0
-                    && s.interrupted_iterations == 0
-                    && s.iteration_duration.is_empty()
-                    && s.intended_latency.is_empty()
-                    && s.scheduling_lag.is_empty()
-            })
-    }
-
     pub fn total_requests(&self) -> u64 {
         self.requests.values().map(|r| r.count).sum()
     }

@@ -6,15 +6,10 @@
 //! later gives the same page the run would have written.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use stampede_metrics::Snapshot;
 use stampede_metrics::TrendStats as Trend;
-use stampede_metrics::live::AgentInfo;
 
-use crate::junit::xml_escape as esc;
-use crate::outputs::{Collected, Output, RunContext, touch};
+use crate::markup::xml_escape as esc;
 use crate::summary::{IntervalSummary, MetricSummary, Summary};
 use crate::svg::{Agg, Line, percentile_chart, time_chart};
 use crate::text::{fmt_bytes, fmt_ms, fmt_observed, iso8601_utc, pct};
@@ -511,31 +506,4 @@ fn agents(o: &mut String, r: &Summary) {
         );
     }
     o.push_str("</table></div>");
-}
-
-/// The writer behind `html=PATH` (written at the end).
-pub struct HtmlOutput {
-    path: PathBuf,
-    collected: Collected,
-}
-
-impl HtmlOutput {
-    pub fn create(path: &Path, ctx: &RunContext) -> std::io::Result<HtmlOutput> {
-        touch(path)?;
-        Ok(HtmlOutput { path: path.to_path_buf(), collected: Collected::new(ctx)? })
-    }
-}
-
-impl Output for HtmlOutput {
-    fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> std::io::Result<()> {
-        self.collected.interval(start, end, snapshot)
-    }
-
-    fn agents(&mut self, agents: &[AgentInfo]) {
-        self.collected.agents(agents);
-    }
-
-    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
-        std::fs::write(&self.path, render(&self.collected.report(summary)?))
-    }
 }

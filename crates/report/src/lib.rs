@@ -20,12 +20,14 @@
 //! - [`csvlog`]: CSV time series writer (streamed).
 //! - [`html`] and [`svg`]: the self-contained HTML report and its charts.
 //! - [`junit`]: JUnit XML of thresholds and checks.
+//! - [`markup`]: escaping shared by the XML, HTML and SVG writers.
 //! - [`prometheus`]: `/metrics` text and its HTTP server.
 
 pub mod csvlog;
 pub mod hlog;
 pub mod html;
 pub mod junit;
+pub mod markup;
 pub mod outputs;
 pub mod prometheus;
 pub mod summary;

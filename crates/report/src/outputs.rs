@@ -63,10 +63,10 @@ pub fn parse_spec(spec: &str) -> Result<(String, PathBuf), String> {
 /// Opens an output; fails early (before any load) when the path cannot be written.
 pub fn open(kind: &str, path: &Path, ctx: &RunContext) -> std::io::Result<Box<dyn Output>> {
     match kind {
-        "json" => Ok(Box::new(JsonOutput::create(path, ctx)?)),
+        "json" => Ok(Box::new(DocumentOutput::create(path, ctx, Summary::to_json)?)),
         "hlog" => Ok(Box::new(crate::hlog::HlogOutput::create(path, ctx)?)),
         "csv" => Ok(Box::new(crate::csvlog::CsvOutput::create(path, ctx)?)),
-        "html" => Ok(Box::new(crate::html::HtmlOutput::create(path, ctx)?)),
+        "html" => Ok(Box::new(DocumentOutput::create(path, ctx, crate::html::render)?)),
         "junit" => Ok(Box::new(crate::junit::JunitOutput::create(path, ctx)?)),
         other => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("unknown output kind `{other}`"))),
     }
@@ -77,10 +77,10 @@ pub(crate) fn touch(path: &Path) -> std::io::Result<()> {
     std::fs::OpenOptions::new().create(true).append(true).open(path).map(drop)
 }
 
-/// What the end-of-run reports keep while a run goes on: one [`Point`] per
+/// What the end-of-run documents keep while a run goes on: one [`Point`] per
 /// interval, spilled to an unlinked temporary file (88 bytes each) so their
 /// memory does not grow with the run, and the latest agent list.
-pub(crate) struct Collected {
+struct Collected {
     points: PointSpill,
     /// Nominal interval length (see [`charted`]).
     interval: Duration,
@@ -190,20 +190,22 @@ impl PointSpill {
     }
 }
 
-/// `json=PATH`: the summary plus the per-interval time series, written at the end.
-pub struct JsonOutput {
+/// An end-of-run document (`json=PATH`, `html=PATH`): the summary with the
+/// run's time line and load generators, rendered and written at the end.
+pub struct DocumentOutput {
     path: PathBuf,
     collected: Collected,
+    render: fn(&Summary) -> String,
 }
 
-impl JsonOutput {
-    pub fn create(path: &Path, ctx: &RunContext) -> std::io::Result<JsonOutput> {
+impl DocumentOutput {
+    pub fn create(path: &Path, ctx: &RunContext, render: fn(&Summary) -> String) -> std::io::Result<DocumentOutput> {
         touch(path)?;
-        Ok(JsonOutput { path: path.to_path_buf(), collected: Collected::new(ctx)? })
+        Ok(DocumentOutput { path: path.to_path_buf(), collected: Collected::new(ctx)?, render })
     }
 }
 
-impl Output for JsonOutput {
+impl Output for DocumentOutput {
     fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> std::io::Result<()> {
         self.collected.interval(start, end, snapshot)
     }
@@ -213,7 +215,7 @@ impl Output for JsonOutput {
     }
 
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
-        std::fs::write(&self.path, self.collected.report(summary)?.to_json())
+        std::fs::write(&self.path, (self.render)(&self.collected.report(summary)?))
     }
 }
 

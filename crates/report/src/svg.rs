@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::junit::xml_escape as esc;
+use crate::markup::xml_escape as esc;
 
 /// Points kept per line; longer series are bucketed (see [`Agg`]).
 pub const MAX_POINTS: usize = 720;

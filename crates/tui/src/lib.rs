@@ -42,13 +42,13 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{Event, EventStream};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use stampede_metrics::live::{LiveState, Phase, Shared};
+use stampede_metrics::live::{LiveState, Phase, Shared, lock};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::MissedTickBehavior;
 use tokio_stream::{Stream, StreamExt};
@@ -201,10 +201,6 @@ where
             }
         }
     }
-}
-
-fn lock(s: &Shared) -> MutexGuard<'_, LiveState> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ pub struct Figures {
 impl Figures {
     fn of(r: &ByName) -> Figures {
         let h = &*r.duration;
-        let q = |p: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(p) as f64 / 1000.0 };
+        let q = |p: f64| stampede_metrics::hist::quantile_ms(h, p);
         let mut distribution = [0.0; DISTRIBUTION.len() + 1];
         for (d, (p, _)) in distribution.iter_mut().zip(DISTRIBUTION) {
             *d = q(p);
