@@ -79,7 +79,9 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
         Ok(c) => c,
         Err(e) => return Ok(SessionEnd::Unreachable(describe(&e))),
     };
-    let mut client = CoordinatorClient::new(channel);
+    let mut client = CoordinatorClient::new(channel)
+        .max_decoding_message_size(stampede_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(stampede_proto::MAX_MESSAGE_BYTES);
     let (tx, rx) = mpsc::channel::<v1::AgentMessage>(64);
     let hello = v1::Hello {
         protocol_version: stampede_proto::PROTOCOL_VERSION,
@@ -309,7 +311,7 @@ fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<Plan, String> {
         vus: (o.vus > 0).then_some(o.vus),
         duration: (o.duration_ms > 0).then(|| Duration::from_millis(o.duration_ms)),
         env: o.env.into_iter().collect(),
-        data_files: a.data_files.iter().map(|f| (f.path.clone(), f.content.clone())).collect(),
+        data_files: a.data_files.iter().map(|f| (f.path.clone(), f.content.to_vec())).collect(),
     };
     let plan = stampede_scenario::parse_str(&a.scenario_toml, Path::new(&a.scenario_name), &overrides)
         .map_err(|e| e.to_string())?;

@@ -460,3 +460,39 @@ flow = "main"
     let p50 = merged["p50"].as_f64().unwrap();
     assert!((50.0..60.0).contains(&p50), "p50 {p50}");
 }
+
+/// A data file over gRPC's 4 MB default message size reaches local agents
+/// (`stampede run`) as it does the in-process run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_six_mb_data_file_reaches_local_agents() {
+    let server = Server::start().await;
+    let dir = tempdir();
+    let mut csv = String::from("id,padding\n");
+    let padding = "x".repeat(54);
+    for i in 0..100_000 {
+        csv.push_str(&format!("{i:07},{padding}\n"));
+    }
+    assert!(csv.len() > 6_000_000);
+    std::fs::write(dir.path().join("users.csv"), &csv).unwrap();
+    let scenario = format!(
+        r#"
+[target]
+base_url = "{}"
+[data.users]
+file = "users.csv"
+[[flows.main.steps]]
+url = "/ok?user={{{{ data.users.id }}}}"
+[scenarios.main]
+executor = "shared-iterations"
+vus = 4
+iterations = 400
+flow = "main"
+"#,
+        server.url()
+    );
+    let out = support::run_scenario(dir.path(), &scenario, &["--agents", "2", "--workers", "2"]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stderr, out.stdout);
+    let s = out.summary.expect("a summary");
+    assert_eq!(s["metrics"]["http_reqs"]["count"], 400);
+    assert_eq!(server.seen.requests.load(Ordering::Relaxed), 400);
+}

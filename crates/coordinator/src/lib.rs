@@ -71,6 +71,8 @@ pub enum CoordinatorError {
     Refused { agent: String, reason: String },
     #[error("agent {agent} left before the start")]
     LeftEarly { agent: String },
+    #[error(transparent)]
+    AssignmentTooLarge(#[from] stampede_proto::TooLarge),
     #[error("the gRPC server failed: {0}")]
     Server(String),
 }
@@ -185,6 +187,22 @@ impl Coordinator {
         tls: Option<tonic::transport::ServerTlsConfig>,
         live: Shared,
     ) -> Result<Coordinator, CoordinatorError> {
+        // Refused here, before any agent waits or any load starts.
+        stampede_proto::assignment_fits(&v1::Assign {
+            scenario_toml: cfg.scenario_toml.clone(),
+            scenario_name: cfg.scenario_name.clone(),
+            data_files: cfg
+                .data_files
+                .iter()
+                .map(|(path, content)| v1::DataFile { path: path.clone(), content: content.clone().into() })
+                .collect(),
+            overrides: Some(cfg.overrides.clone()),
+            first_worker: u32::MAX,
+            workers: u32::MAX,
+            total_workers: u32::MAX,
+            interval_ms: u64::MAX,
+            seed: u64::MAX,
+        })?;
         let local_addr = listener.local_addr().map_err(|e| CoordinatorError::Server(e.to_string()))?;
         let (events_tx, events) = mpsc::channel(1024);
         let svc = service::AttachService::new(cfg.token.clone(), events_tx);
@@ -195,7 +213,10 @@ impl Coordinator {
             builder = builder.tls_config(tls).map_err(|e| CoordinatorError::Server(e.to_string()))?;
         }
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let router = builder.add_service(stampede_proto::v1::coordinator_server::CoordinatorServer::new(svc));
+        let server = stampede_proto::v1::coordinator_server::CoordinatorServer::new(svc)
+            .max_decoding_message_size(stampede_proto::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(stampede_proto::MAX_MESSAGE_BYTES);
+        let router = builder.add_service(server);
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
@@ -322,7 +343,7 @@ impl Coordinator {
                     .cfg
                     .data_files
                     .iter()
-                    .map(|(p, c)| v1::DataFile { path: p.clone(), content: c.clone() })
+                    .map(|(p, c)| v1::DataFile { path: p.clone(), content: c.clone().into() })
                     .collect(),
                 overrides: Some(self.cfg.overrides.clone()),
                 first_worker: first,

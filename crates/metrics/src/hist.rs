@@ -36,9 +36,42 @@ pub fn encode(h: &Histogram) -> Vec<u8> {
 }
 
 /// Decodes V2 or V2 + DEFLATE bytes.
+///
+/// The payload is inflated and its counts checked here before hdrhistogram's
+/// deserializer sees them: that one negates a zero run of 2^63 buckets,
+/// which overflows (a panic in debug builds) on bytes a peer can send.
 pub fn decode(bytes: &[u8]) -> Result<Histogram, DecodeError> {
-    let mut h: Histogram =
-        Deserializer::new().deserialize(&mut &bytes[..]).map_err(|e| DecodeError(format!("{e:?}")))?;
+    match be_u32(bytes, 0)? {
+        V2_COOKIE => deserialize_v2(bytes),
+        V2_COMPRESSED_COOKIE => {
+            let len = be_u32(bytes, 4)? as usize;
+            let deflated = bytes.get(8..8 + len).ok_or_else(|| DecodeError("truncated payload".into()))?;
+            // Not the thread-local buffer: `add_v2` calls here while holding it.
+            let mut z = flate2::Decompress::new(true);
+            let mut buf = Vec::with_capacity(4096);
+            inflate(&mut z, deflated, &mut buf)?;
+            if be_u32(&buf, 0)? != V2_COOKIE {
+                return Err(DecodeError("inner payload is not V2".into()));
+            }
+            deserialize_v2(&buf)
+        }
+        other => Err(DecodeError(format!("unknown cookie {other:#x}"))),
+    }
+}
+
+/// Uncompressed V2 through hdrhistogram, once its counts are known safe.
+fn deserialize_v2(b: &[u8]) -> Result<Histogram, DecodeError> {
+    let payload_len = be_u32(b, 4)? as usize;
+    let counts = b.get(V2_HEADER..V2_HEADER + payload_len).ok_or_else(|| DecodeError("truncated counts".into()))?;
+    let mut pos = 0usize;
+    while pos < counts.len() {
+        let (raw, used) = varint(&counts[pos..])?;
+        if raw == u64::MAX {
+            return Err(DecodeError("a zero run of 2^63 buckets".into()));
+        }
+        pos += used;
+    }
+    let mut h: Histogram = Deserializer::new().deserialize(&mut &b[..]).map_err(|e| DecodeError(format!("{e:?}")))?;
     h.auto(true);
     Ok(h)
 }
@@ -154,12 +187,16 @@ fn add_v2(dst: &mut Histogram, b: &[u8]) -> Result<(), DecodeError> {
             index = index.saturating_add(count.unsigned_abs());
         } else {
             if count > 0 {
+                // Sub-buckets hold 11 bits: past bucket 53 a value leaves u64.
+                if (index >> HALF_MAGNITUDE) > 54 {
+                    return Err(DecodeError(format!("count at bucket index {index}, beyond any u64 value")));
+                }
                 let v = value_for(index);
                 if dst.record_n(v, count as u64).is_err() {
                     dst.saturating_record_n(v, count as u64);
                 }
             }
-            index += 1;
+            index = index.saturating_add(1);
         }
     }
     Ok(())
@@ -258,6 +295,42 @@ mod tests {
         }
         assert!(decode_into(&mut fast, b"garbage!").is_err());
         assert!(decode_into(&mut fast, &[0x1c, 0x84, 0x93, 0x14, 0, 0, 0, 200, 1]).is_err());
+    }
+
+    /// Uncompressed V2 (cookie, counts length, offset, digits, lowest,
+    /// highest, ratio), as a peer can send it.
+    fn raw_v2(digits: u32, counts: &[u8]) -> Vec<u8> {
+        let mut b = V2_COOKIE.to_be_bytes().to_vec();
+        b.extend_from_slice(&(counts.len() as u32).to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&digits.to_be_bytes());
+        b.extend_from_slice(&1u64.to_be_bytes());
+        b.extend_from_slice(&2048u64.to_be_bytes());
+        b.extend_from_slice(&1.0f64.to_bits().to_be_bytes());
+        b.extend_from_slice(counts);
+        b
+    }
+
+    #[test]
+    fn hostile_counts_are_errors_not_panics() {
+        // A zero run of 2^45 buckets, then a count: beyond any u64 value
+        // (was a shift overflow).
+        let mut far = Vec::new();
+        let mut v = (1u64 << 46) - 1; // zig-zag of -(2^45)
+        while v >= 0x80 {
+            far.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        far.extend_from_slice(&[v as u8, 2]);
+        for digits in [3, 2] {
+            let mut h = new_histogram();
+            assert!(decode_into(&mut h, &raw_v2(digits, &far)).is_err(), "digits {digits}");
+        }
+        // A zero run of 2^63 buckets (zig-zag of u64::MAX), which
+        // hdrhistogram's deserializer negates (was an overflow panic).
+        let min = [0xff; 9];
+        assert!(decode(&raw_v2(2, &min)).is_err());
+        assert!(decode_into(&mut new_histogram(), &raw_v2(2, &min)).is_err());
     }
 
     #[test]

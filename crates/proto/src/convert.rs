@@ -3,18 +3,13 @@
 use std::sync::Arc;
 
 use stampede_metrics::hist::{self, DecodeError, Histogram};
-use stampede_metrics::shard::CheckCounts;
 use stampede_metrics::snapshot::CheckKey;
-use stampede_metrics::{ErrorKind, Method, RequestKey, RequestStats, ScenarioStats, Snapshot};
+use stampede_metrics::{Method, RequestKey, Snapshot};
 
 use crate::v1;
 
 fn enc(h: &Histogram) -> Vec<u8> {
     if h.is_empty() { Vec::new() } else { hist::encode(h) }
-}
-
-fn dec(b: &[u8]) -> Result<Histogram, DecodeError> {
-    if b.is_empty() { Ok(hist::new_histogram()) } else { hist::decode(b) }
 }
 
 fn method_of(s: &str) -> Method {
@@ -107,79 +102,93 @@ impl Interner {
     }
 }
 
-/// Decodes a wire snapshot; a malformed histogram fails the whole snapshot.
-pub fn from_wire(w: &v1::Snapshot, names: &mut Interner) -> Result<Snapshot, DecodeError> {
-    let mut s = Snapshot::default();
+/// The most one counter of one series may grow by in one interval: 2^40
+/// (10^12 requests, or a terabyte, per second and series: beyond any real
+/// load generator). A peer that reports more is broken or hostile; bounding
+/// it here keeps every later sum (cumulative totals over 2^24 intervals, six
+/// months of 1 s intervals) inside `u64`, so no merge downstream can overflow.
+pub const MAX_INTERVAL_COUNT: u64 = 1 << 40;
+
+/// Why a wire snapshot was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    #[error("series `{series}`, {field}: {source}")]
+    Histogram {
+        series: String,
+        field: &'static str,
+        #[source]
+        source: DecodeError,
+    },
+    #[error(
+        "series `{series}`: {field} is {value}, more than one interval can hold (at most {MAX_INTERVAL_COUNT}, 2^40)"
+    )]
+    Implausible { series: String, field: &'static str, value: u64 },
+}
+
+/// Checks every counter of `w` against [`MAX_INTERVAL_COUNT`] before anything
+/// is merged, so a refused snapshot leaves no counter half-added.
+fn check_counters(w: &v1::Snapshot) -> Result<(), WireError> {
+    let check = |series: &dyn Fn() -> String, field: &'static str, value: u64| {
+        if value > MAX_INTERVAL_COUNT { Err(WireError::Implausible { series: series(), field, value }) } else { Ok(()) }
+    };
     for r in &w.requests {
-        let mut errors = [0u64; ErrorKind::COUNT];
-        for (dst, src) in errors.iter_mut().zip(&r.errors) {
-            *dst = *src;
+        let series = || format!("{} {} {} {}", r.scenario, r.name, r.method, r.status);
+        for (field, value) in [
+            ("count", r.count),
+            ("failed", r.failed),
+            ("data_sent", r.data_sent),
+            ("data_received", r.data_received),
+            ("cdn_hits", r.cdn_hits),
+            ("cdn_misses", r.cdn_misses),
+            ("cdn_unknown", r.cdn_unknown),
+            ("cdn_hit_bytes", r.cdn_hit_bytes),
+            ("cdn_miss_bytes", r.cdn_miss_bytes),
+        ] {
+            check(&series, field, value)?;
         }
-        let key = RequestKey {
-            scenario: names.get(&r.scenario),
-            name: names.get(&r.name),
-            method: method_of(&r.method),
-            status: r.status.min(u16::MAX as u32) as u16,
-        };
-        let stats = RequestStats {
-            duration: dec(&r.duration)?,
-            blocked: dec(&r.blocked)?,
-            connecting: dec(&r.connecting)?,
-            tls_handshaking: dec(&r.tls_handshaking)?,
-            sending: dec(&r.sending)?,
-            waiting: dec(&r.waiting)?,
-            receiving: dec(&r.receiving)?,
-            count: r.count,
-            failed: r.failed,
-            data_sent: r.data_sent,
-            data_received: r.data_received,
-            cdn_hits: r.cdn_hits,
-            cdn_misses: r.cdn_misses,
-            cdn_unknown: r.cdn_unknown,
-            cdn_hit_bytes: r.cdn_hit_bytes,
-            cdn_miss_bytes: r.cdn_miss_bytes,
-            errors,
-        };
-        match s.requests.get_mut(&key) {
-            Some(e) => e.merge(&stats),
-            None => {
-                s.requests.insert(key, stats);
-            }
+        for &e in &r.errors {
+            check(&series, "errors", e)?;
         }
     }
     for sc in &w.scenarios {
-        let stats = ScenarioStats {
-            iterations: sc.iterations,
-            iteration_duration: dec(&sc.iteration_duration)?,
-            dropped_iterations: sc.dropped_iterations,
-            interrupted_iterations: sc.interrupted_iterations,
-            intended_latency: dec(&sc.intended_latency)?,
-            scheduling_lag: dec(&sc.scheduling_lag)?,
-            vus: sc.vus,
-            vus_max: sc.vus_max,
-        };
-        let name = names.get(&sc.name);
-        match s.scenarios.get_mut(&name) {
-            Some(e) => e.merge(&stats),
-            None => {
-                s.scenarios.insert(name, stats);
-            }
+        let series = || sc.name.clone();
+        for (field, value) in [
+            ("iterations", sc.iterations),
+            ("dropped_iterations", sc.dropped_iterations),
+            ("interrupted_iterations", sc.interrupted_iterations),
+            ("vus", sc.vus),
+            ("vus_max", sc.vus_max),
+        ] {
+            check(&series, field, value)?;
         }
     }
     for c in &w.checks {
-        let key = CheckKey { scenario: names.get(&c.scenario), check: names.get(&c.check) };
-        let e = s.checks.entry(key).or_insert(CheckCounts::default());
-        e.passes += c.passes;
-        e.fails += c.fails;
+        let series = || format!("{} {}", c.scenario, c.check);
+        check(&series, "passes", c.passes)?;
+        check(&series, "fails", c.fails)?;
     }
+    Ok(())
+}
+
+/// Decodes a wire snapshot on its own; a malformed histogram or an
+/// implausible counter fails the whole snapshot.
+pub fn from_wire(w: &v1::Snapshot, names: &mut Interner) -> Result<Snapshot, WireError> {
+    let mut s = Snapshot::default();
+    merge_wire_into(w, &mut s, names)?;
     Ok(s)
 }
 
 /// Adds a wire snapshot straight into `dst`: histograms are decoded into the
 /// destination's buckets (no intermediate histograms), which is what keeps a
 /// coordinator's merge cheap with many agents and series.
-pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interner) -> Result<(), DecodeError> {
+///
+/// Counters are checked first ([`MAX_INTERVAL_COUNT`]); a histogram that
+/// fails to decode ends the merge where it is, so on that error `dst` holds
+/// part of `w` (the caller stops trusting that peer).
+pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interner) -> Result<(), WireError> {
     use stampede_metrics::hist::decode_into;
+    check_counters(w)?;
     for r in &w.requests {
         let key = RequestKey {
             scenario: names.get(&r.scenario),
@@ -188,42 +197,53 @@ pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interne
             status: r.status.min(u16::MAX as u32) as u16,
         };
         let e = dst.requests.entry(key).or_default();
-        decode_into(&mut e.duration, &r.duration)?;
-        decode_into(&mut e.blocked, &r.blocked)?;
-        decode_into(&mut e.connecting, &r.connecting)?;
-        decode_into(&mut e.tls_handshaking, &r.tls_handshaking)?;
-        decode_into(&mut e.sending, &r.sending)?;
-        decode_into(&mut e.waiting, &r.waiting)?;
-        decode_into(&mut e.receiving, &r.receiving)?;
-        e.count += r.count;
-        e.failed += r.failed;
-        e.data_sent += r.data_sent;
-        e.data_received += r.data_received;
-        e.cdn_hits += r.cdn_hits;
-        e.cdn_misses += r.cdn_misses;
-        e.cdn_unknown += r.cdn_unknown;
-        e.cdn_hit_bytes += r.cdn_hit_bytes;
-        e.cdn_miss_bytes += r.cdn_miss_bytes;
+        let hist = |field: &'static str| {
+            move |source| WireError::Histogram {
+                series: format!("{} {} {} {}", r.scenario, r.name, r.method, r.status),
+                field,
+                source,
+            }
+        };
+        decode_into(&mut e.duration, &r.duration).map_err(hist("duration"))?;
+        decode_into(&mut e.blocked, &r.blocked).map_err(hist("blocked"))?;
+        decode_into(&mut e.connecting, &r.connecting).map_err(hist("connecting"))?;
+        decode_into(&mut e.tls_handshaking, &r.tls_handshaking).map_err(hist("tls_handshaking"))?;
+        decode_into(&mut e.sending, &r.sending).map_err(hist("sending"))?;
+        decode_into(&mut e.waiting, &r.waiting).map_err(hist("waiting"))?;
+        decode_into(&mut e.receiving, &r.receiving).map_err(hist("receiving"))?;
+        // Saturating: the bound above keeps real sums far from the top, and a
+        // sum must never be what panics.
+        e.count = e.count.saturating_add(r.count);
+        e.failed = e.failed.saturating_add(r.failed);
+        e.data_sent = e.data_sent.saturating_add(r.data_sent);
+        e.data_received = e.data_received.saturating_add(r.data_received);
+        e.cdn_hits = e.cdn_hits.saturating_add(r.cdn_hits);
+        e.cdn_misses = e.cdn_misses.saturating_add(r.cdn_misses);
+        e.cdn_unknown = e.cdn_unknown.saturating_add(r.cdn_unknown);
+        e.cdn_hit_bytes = e.cdn_hit_bytes.saturating_add(r.cdn_hit_bytes);
+        e.cdn_miss_bytes = e.cdn_miss_bytes.saturating_add(r.cdn_miss_bytes);
+        // More kinds than this build knows (a newer peer) are ignored, not an index error.
         for (a, b) in e.errors.iter_mut().zip(&r.errors) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
     }
     for sc in &w.scenarios {
         let e = dst.scenarios.entry(names.get(&sc.name)).or_default();
-        e.iterations += sc.iterations;
-        decode_into(&mut e.iteration_duration, &sc.iteration_duration)?;
-        e.dropped_iterations += sc.dropped_iterations;
-        e.interrupted_iterations += sc.interrupted_iterations;
-        decode_into(&mut e.intended_latency, &sc.intended_latency)?;
-        decode_into(&mut e.scheduling_lag, &sc.scheduling_lag)?;
-        e.vus += sc.vus;
-        e.vus_max += sc.vus_max;
+        let hist = |field: &'static str| move |source| WireError::Histogram { series: sc.name.clone(), field, source };
+        e.iterations = e.iterations.saturating_add(sc.iterations);
+        decode_into(&mut e.iteration_duration, &sc.iteration_duration).map_err(hist("iteration_duration"))?;
+        e.dropped_iterations = e.dropped_iterations.saturating_add(sc.dropped_iterations);
+        e.interrupted_iterations = e.interrupted_iterations.saturating_add(sc.interrupted_iterations);
+        decode_into(&mut e.intended_latency, &sc.intended_latency).map_err(hist("intended_latency"))?;
+        decode_into(&mut e.scheduling_lag, &sc.scheduling_lag).map_err(hist("scheduling_lag"))?;
+        e.vus = e.vus.saturating_add(sc.vus);
+        e.vus_max = e.vus_max.saturating_add(sc.vus_max);
     }
     for c in &w.checks {
         let key = CheckKey { scenario: names.get(&c.scenario), check: names.get(&c.check) };
         let e = dst.checks.entry(key).or_default();
-        e.passes += c.passes;
-        e.fails += c.fails;
+        e.passes = e.passes.saturating_add(c.passes);
+        e.fails = e.fails.saturating_add(c.fails);
     }
     Ok(())
 }
