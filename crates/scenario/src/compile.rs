@@ -12,6 +12,7 @@ use toml::de::{DeTable, DeValue};
 use crate::data;
 use crate::duration::{DURATION_HELP, MAX_DURATION, format_duration};
 use crate::error::ScenarioError;
+use crate::input::{MAX_SCENARIO_BYTES, ReadError, format_bytes, read_bounded};
 use crate::plan::*;
 use crate::suggest::did_you_mean;
 use crate::template::{Escape, Part, RESERVED_NAMES, Scope, Template, TemplateError};
@@ -26,8 +27,8 @@ pub const MAX_ITERATIONS: u64 = 1_000_000_000_000;
 pub const MAX_RATE: u64 = 10_000_000;
 /// Highest flow weight.
 pub const MAX_WEIGHT: u64 = 1_000_000;
-/// Largest scenario file accepted.
-pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest scenario file accepted (see [`crate::input`]).
+pub const MAX_FILE_BYTES: usize = crate::input::MAX_SCENARIO_BYTES as usize;
 
 /// Command-line settings that take precedence over the file.
 #[derive(Debug, Default, Clone)]
@@ -48,15 +49,18 @@ pub struct Overrides {
 
 /// Reads and compiles a scenario file; data files are read relative to it.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        ScenarioError::new(
-            path,
-            "",
-            None,
-            "",
-            format!("cannot read the scenario file: {e}"),
-            "check the path and its permissions",
-        )
+    let bytes = read_bounded(path, MAX_SCENARIO_BYTES, "scenario file").map_err(|e| {
+        let (message, help) = match e {
+            ReadError::TooLarge { limit, .. } => (
+                format!("the file is larger than {} (reading stopped there)", format_bytes(limit)),
+                "is this the right file? Scenario files are at most that size (docs/scenarios.md#limits); \
+                 move test data into [data.NAME] files",
+            ),
+            ReadError::Io { source, .. } => {
+                (format!("cannot read the scenario file: {source}"), "check the path and its permissions")
+            }
+        };
+        ScenarioError::new(path, "", None, "", message, help)
     })?;
     parse_bytes(&bytes, path, overrides)
 }
