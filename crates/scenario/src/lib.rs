@@ -46,8 +46,8 @@ pub mod threshold;
 mod walk;
 
 pub use compile::{
-    MAX_FILE_BYTES, MAX_ITERATIONS, MAX_RATE, MAX_VUS, MAX_WEIGHT, Overrides, SHOP_FLAGS, SHOP_PLACEHOLDER, load,
-    parse_bytes, parse_str,
+    MAX_FILE_BYTES, MAX_ITERATIONS, MAX_RATE, MAX_RATE_PER_SECOND, MAX_VUS, MAX_WEIGHT, Overrides, SHOP_FLAGS,
+    SHOP_PLACEHOLDER, load, parse_bytes, parse_str,
 };
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use error::ScenarioError;

@@ -462,3 +462,35 @@ fn docs_examples_compile() {
     assert_eq!(parse(&with_thresholds).thresholds.len(), 6);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn non_ascii_in_urls_is_percent_encoded_as_browsers_do() {
+    let dir = std::env::temp_dir().join(format!("stampede-scn-url-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("terms.csv"), "q\nsmörgås bord\n").unwrap();
+    let src = r#"
+[target]
+base_url = "http://shop.test/bücher"
+[data.terms]
+file = "terms.csv"
+[[flows.f.steps]]
+url = "/suche/größe?q={{ data.terms.q }}&page=1%202"
+[[flows.f.steps]]
+url = "http://127.0.0.1:8080/ü"
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+"#;
+    let plan = parse_str(src, &dir.join("t.toml"), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+    let steps = &plan.flows[0].steps;
+    // Literal parts at plan time, substituted values when rendered; `%20` already encoded stays.
+    assert_eq!(
+        render(&steps[0].url, &plan, &[], &[0]),
+        "http://shop.test/b%C3%BCcher/suche/gr%C3%B6%C3%9Fe?q=sm%C3%B6rg%C3%A5s%20bord&page=1%202"
+    );
+    assert_eq!(steps[1].url.as_static(), Some("http://127.0.0.1:8080/%C3%BC"));
+    // The request name keeps the URL as written.
+    assert_eq!(&*steps[1].name, "GET http://127.0.0.1:8080/ü");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
