@@ -161,6 +161,7 @@ struct Compiler<'s> {
     request_ids: HashMap<Arc<str>, u32>,
     check_names: Vec<Arc<str>>,
     check_ids: HashMap<Arc<str>, u32>,
+    warnings: Vec<ScenarioError>,
 }
 
 impl<'s> Compiler<'s> {
@@ -175,6 +176,7 @@ impl<'s> Compiler<'s> {
             request_ids: HashMap::new(),
             check_names: Vec::new(),
             check_ids: HashMap::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -229,7 +231,7 @@ impl<'s> Compiler<'s> {
             "thresholds",
             "write thresholds as a table: [thresholds] http_req_duration = [\"p(95)<500\"]",
         )? {
-            Some(node) => self.thresholds(&node)?,
+            Some(node) => self.thresholds(&node, &scenarios)?,
             None => Vec::new(),
         };
         self.apply_overrides(&mut scenarios)?;
@@ -246,6 +248,7 @@ impl<'s> Compiler<'s> {
             check_names: self.check_names,
             var_slots: self.vars.len(),
             var_names: self.vars,
+            warnings: self.warnings,
         })
     }
 
@@ -1269,7 +1272,7 @@ impl<'s> Compiler<'s> {
 
     // === thresholds ===
 
-    fn thresholds(&self, node: &Node<'_, '_>) -> Result<Vec<Threshold>> {
+    fn thresholds(&mut self, node: &Node<'_, '_>, scenarios: &[Scenario]) -> Result<Vec<Threshold>> {
         let cx = self.cx;
         let mut thresholds = Vec::new();
         for (key, value) in node.entries() {
@@ -1277,6 +1280,7 @@ impl<'s> Compiler<'s> {
             let field = node.field(selector);
             let (metric, tags) =
                 parse_selector(selector).map_err(|e| cx.err(Some(key.span()), &field, e.message, e.help))?;
+            self.warn_unknown_tag_values(&tags, key.span(), &field, scenarios);
             let list_help = format!("{selector} = [\"{}\"] (a list of expressions)", example_expression(metric));
             let items = cx.array_of(value, &field, &list_help)?;
             if items.is_empty() {
@@ -1321,6 +1325,46 @@ impl<'s> Compiler<'s> {
             }
         }
         Ok(thresholds)
+    }
+
+    /// A sub-metric on a request, check or scenario name that does not exist
+    /// selects no sample and passes vacuously (as in k6): valid, but almost
+    /// always a typo, so it is a warning that lists the known names.
+    fn warn_unknown_tag_values(
+        &mut self,
+        tags: &[(Arc<str>, Arc<str>)],
+        key_span: Span,
+        field: &str,
+        scenarios: &[Scenario],
+    ) {
+        for (tag, value) in tags {
+            let (what, known): (&str, Vec<&str>) = match &**tag {
+                "name" => ("request name", self.request_names.iter().map(|n| &**n).collect()),
+                "check" => ("check name", self.check_names.iter().map(|n| &**n).collect()),
+                "scenario" => ("scenario", scenarios.iter().map(|s| &*s.name).collect()),
+                _ => continue,
+            };
+            if known.contains(&&**value) {
+                continue;
+            }
+            let hint = did_you_mean(value, known.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            let at = key_span.clone();
+            let listed: Vec<String> = known.iter().map(|n| format!("`{n}`")).collect();
+            self.warnings.push(
+                self.cx
+                    .err(
+                        Some(at),
+                        field,
+                        format!(
+                            "no {what} is `{value}`{hint}: this threshold selects nothing and passes without a sample"
+                        ),
+                        format!("{what}s in this file: {}", listed.join(", ")),
+                    )
+                    .into_warning(),
+            );
+        }
     }
 
     // === overrides ===

@@ -47,6 +47,8 @@ struct Inner {
     field: String,
     message: String,
     help: String,
+    /// A warning (the plan still compiles; see `Plan::warnings`) rather than an error.
+    warning: bool,
 }
 
 impl ScenarioError {
@@ -66,8 +68,20 @@ impl ScenarioError {
                 field: field.into(),
                 message: message.into(),
                 help: help.into(),
+                warning: false,
             }),
         }
+    }
+
+    /// The same mistake reported as a warning: the plan is still valid.
+    pub(crate) fn into_warning(mut self) -> ScenarioError {
+        self.inner.warning = true;
+        self
+    }
+
+    /// Whether this is a warning (from `Plan::warnings`) rather than an error.
+    pub fn is_warning(&self) -> bool {
+        self.inner.warning
     }
 
     /// The scenario file.
@@ -108,10 +122,11 @@ impl fmt::Display for ScenarioError {
         if let Some(p) = &self.inner.position {
             write!(f, ":{}:{}", p.line, p.column)?;
         }
+        let severity = if self.inner.warning { "warning" } else { "error" };
         if self.inner.field.is_empty() {
-            write!(f, ": error: {}", self.inner.message)?;
+            write!(f, ": {severity}: {}", self.inner.message)?;
         } else {
-            write!(f, ": error in `{}`: {}", self.inner.field, self.inner.message)?;
+            write!(f, ": {severity} in `{}`: {}", self.inner.field, self.inner.message)?;
         }
         if !self.inner.help.is_empty() {
             write!(f, "\n  help: {}", self.inner.help)?;

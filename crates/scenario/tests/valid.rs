@@ -494,3 +494,71 @@ flow = "f"
     assert_eq!(&*steps[1].name, "GET http://127.0.0.1:8080/ü");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_threshold_on_an_unknown_name_compiles_with_a_located_warning() {
+    let src = r#"[target]
+base_url = "http://localhost:8080"
+[[flows.f.steps]]
+name = "checkout"
+url = "/checkout"
+checks = [{ status = 200, name = "paid" }]
+[thresholds]
+"http_req_duration{name:chekout}" = ["p(95)<500"]
+"checks{check:paid}" = ["rate>0.9"]
+"checks{scenario:smoke}" = ["rate>0.9"]
+"http_reqs{name:checkout}" = ["count>0"]
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+"#;
+    let plan = parse(src);
+    assert_eq!(plan.thresholds.len(), 4, "still valid, as in k6");
+    let texts: Vec<String> = plan.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(plan.warnings.iter().all(|w| w.is_warning()));
+    assert!(texts[0].starts_with("test.toml:8:1: warning in `thresholds.\"http_req_duration{name:chekout}\"`: no request name is `chekout`; did you mean `checkout`?"), "{}", texts[0]);
+    assert!(texts[0].contains("help: request names in this file: `checkout`"), "{}", texts[0]);
+    assert!(
+        texts[1].contains("no scenario is `smoke`") && texts[1].contains("scenarios in this file: `s`"),
+        "{}",
+        texts[1]
+    );
+}
+
+#[test]
+fn connections_per_vu_count_the_origins_a_flow_reaches() {
+    let src = r#"
+[target]
+base_url = "http://localhost:8080"
+[[flows.one.steps]]
+url = "/a"
+[[flows.one.steps]]
+url = "/b?x={{ vu }}"
+[[flows.three.steps]]
+url = "/a"
+[[flows.three.steps]]
+url = "https://cdn.test/img/{{ vu }}.png"
+[[flows.three.steps]]
+url = "https://cdn.test"
+[[flows.three.steps]]
+url = "{{ next }}"
+extract = [{ var = "next", header = "Location" }]
+[scenarios.single]
+executor = "constant-vus"
+vus = 10
+duration = "1s"
+flow = "one"
+[scenarios.mixed]
+executor = "constant-vus"
+vus = 5
+duration = "1s"
+flows = { one = 1, three = 1 }
+"#;
+    let plan = parse(src);
+    // `three`: localhost:8080, cdn.test (twice, one origin), and a templated origin.
+    assert_eq!(plan.connections_per_vu(&plan.scenarios[0]), 1);
+    assert_eq!(plan.connections_per_vu(&plan.scenarios[1]), 3);
+    assert_eq!(plan.peak_connections(), 10 + 5 * 3);
+}
