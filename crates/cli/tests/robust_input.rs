@@ -214,8 +214,8 @@ async fn flag_errors_found_before_load_exit_104_and_say_what_is_wrong() {
                 .push(format!("`{what}`: exit {:?}, expected 104 and {expected:?}; stderr:\n{}", out.code, out.stderr));
         }
     }
-    assert!(!std::path::Path::new(same).exists() || std::fs::read(same).unwrap().is_empty());
     assert!(failures.is_empty(), "{} of {} cases:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(!Path::new(same).exists() || std::fs::read(same).unwrap().is_empty(), "nothing was written");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
