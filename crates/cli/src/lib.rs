@@ -113,8 +113,9 @@ pub fn report(args: &cli::ReportFileArgs) -> i32 {
     }
     match stampede_report::rerender(&args.json, args.html.as_deref(), args.junit.as_deref()) {
         Ok(()) => exit::OK,
+        // The messages name their file (the summary read, or the report written).
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("error: {}: {e}", args.json.display());
+            eprintln!("error: {e}");
             exit::INVALID_INPUT
         }
         Err(e) => {

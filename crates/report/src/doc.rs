@@ -15,6 +15,10 @@ use stampede_metrics::live::{AgentInfo, Point};
 
 use crate::summary::Summary;
 
+/// Largest JSON summary `stampede report` reads (a day-long run at one point
+/// per second is a few tens of MiB).
+pub const MAX_SUMMARY_BYTES: u64 = 256 * 1024 * 1024;
+
 /// The prefix every version of the schema shares.
 pub const SCHEMA_FAMILY: &str = "stampede.summary/";
 
@@ -241,9 +245,17 @@ impl Report {
         r
     }
 
-    /// Reads a JSON summary written by `--out json=PATH`.
+    /// Reads a JSON summary written by `--out json=PATH` (at most [`MAX_SUMMARY_BYTES`],
+    /// checked while reading: the path comes from the user and may be endless).
     pub fn load(path: &Path) -> std::io::Result<Report> {
-        let text = std::fs::read_to_string(path)?;
+        use stampede_scenario::input::{ReadError, read_bounded};
+        let bytes = read_bounded(path, MAX_SUMMARY_BYTES, "JSON summary").map_err(|e| match e {
+            ReadError::Io { source, .. } => std::io::Error::new(source.kind(), format!("{}: {source}", path.display())),
+            too_large => std::io::Error::new(std::io::ErrorKind::InvalidData, too_large.to_string()),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: not UTF-8 text", path.display()))
+        })?;
         Report::parse(&text)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
     }
