@@ -15,8 +15,18 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
         Some(f) => Some(crate::run::pem_certificates("--tls-ca", f)?.0),
         None => None,
     };
-    // Checked now, so a bad path is a flag error and not a message at the first run.
+    // Checked now, so a bad path is a flag error and not a message at the first
+    // run (the files themselves are created per run).
     crate::run::check_distinct_outputs(&args.out, "--out")?;
+    for (kind, path) in &args.out {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+            return Err(crate::invalid(format!(
+                "--out {kind}={}: the directory {} does not exist (create it first)",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
     let limit = crate::run::raise_nofile_limit();
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let name = args.name.clone().unwrap_or_else(|| {

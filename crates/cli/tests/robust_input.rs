@@ -203,6 +203,12 @@ async fn flag_errors_found_before_load_exit_104_and_say_what_is_wrong() {
             vec!["agent".into(), "--coordinator".into(), "http://127.0.0.1:9".into(), "--workers".into(), "0".into()],
             vec!["--workers"],
         ),
+        (
+            ["agent", "--coordinator", "http://127.0.0.1:9", "--once", "--out", "hlog=/nonexistent-dir/a.hlog"]
+                .map(String::from)
+                .to_vec(),
+            vec!["--out hlog=/nonexistent-dir/a.hlog: the directory /nonexistent-dir does not exist"],
+        ),
     ];
     let mut failures = Vec::new();
     for (args, expected) in &cases {
