@@ -1,6 +1,5 @@
 //! `stampede agent`: flags to an [`AgentConfig`], then the agent library.
 
-use anyhow::Context as _;
 use stampede_agent::allow::AllowList;
 use stampede_agent::{AgentConfig, AgentError};
 
@@ -9,23 +8,35 @@ use crate::exit;
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
     let token = match &args.token_file {
-        Some(f) => {
-            let t = std::fs::read_to_string(f).with_context(|| format!("reading token file {}", f.display()))?;
-            Some(t.trim().to_string())
-        }
+        Some(f) => Some(crate::run::read_token(f)?),
         None => None,
     };
     let tls_ca = match &args.tls_ca {
-        Some(f) => Some(std::fs::read(f).with_context(|| format!("reading --tls-ca {}", f.display()))?),
+        Some(f) => Some(crate::run::pem_certificates("--tls-ca", f)?.0),
         None => None,
     };
+    // Checked now, so a bad path is a flag error and not a message at the first
+    // run (the files themselves are created per run).
+    crate::run::check_distinct_outputs(&args.out, "--out")?;
+    for (kind, path) in &args.out {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+            return Err(crate::invalid(format!(
+                "--out {kind}={}: the directory {} does not exist (create it first)",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
     let limit = crate::run::raise_nofile_limit();
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let name = args.name.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "agent".into());
         format!("{}-{}", host.trim(), std::process::id())
     });
-    // Never accept more VUs than descriptors allow (one connection each).
+    // Never accept more VUs than descriptors allow. The plan is not known
+    // yet, so this counts one connection per VU; a plan whose flows reach
+    // several origins needs `Plan::connections_per_vu` descriptors per VU,
+    // which the agent library must check when it receives the plan.
     let fd_cap = limit.saturating_sub(crate::run::FD_RESERVE);
     let max_vus = if args.max_vus == 0 { fd_cap } else { args.max_vus.min(fd_cap) };
     let local_record = if args.out.is_empty() {
@@ -69,8 +80,10 @@ async fn record_locally(
     specs: Vec<(String, std::path::PathBuf)>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Option<stampede_engine::IntervalSnapshot>>,
 ) {
-    use stampede_report::outputs::{Output, RunContext};
-    let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+    use stampede_report::outputs::RunContext;
+    let mut outputs: Vec<crate::run::NamedOutput> = Vec::new();
+    // Whether this run's outputs were opened (an open that failed is not retried every interval).
+    let mut opened = false;
     let mut total = stampede_metrics::Snapshot::default();
     let mut started = std::time::Instant::now();
     let ctx = || RunContext {
@@ -84,19 +97,20 @@ async fn record_locally(
     while let Some(msg) = rx.recv().await {
         match msg {
             Some(iv) => {
-                if outputs.is_empty() {
+                if !opened {
+                    opened = true;
                     started = std::time::Instant::now();
                     let c = ctx();
-                    for (kind, path) in &specs {
-                        match stampede_report::outputs::open(kind, path, &c) {
-                            Ok(o) => outputs.push(o),
-                            Err(e) => eprintln!("agent: cannot write {kind} output {}: {e}", path.display()),
-                        }
+                    match crate::run::open_named_outputs(&specs, &c, "--out") {
+                        Ok(o) => outputs = o,
+                        Err(e) => eprintln!("agent: {e}"),
                     }
                 }
                 let end = iv.start + std::time::Duration::from_secs(1);
                 for o in outputs.iter_mut() {
-                    let _ = o.interval(iv.start, end, &iv.snapshot);
+                    if let Some(message) = o.interval(iv.start, end, &iv.snapshot) {
+                        eprintln!("agent: {message}");
+                    }
                 }
                 total.accumulate(&iv.snapshot);
             }
@@ -110,12 +124,13 @@ async fn record_locally(
                     exit_code: 0,
                 };
                 let summary = stampede_report::Summary::build(info, &total, Vec::new(), total.vus_max());
-                for o in outputs.iter_mut() {
-                    if let Err(e) = o.finish(&summary) {
-                        eprintln!("agent: writing an output failed: {e}");
+                for o in outputs.iter_mut().filter(|o| !o.failed) {
+                    if let Err(e) = o.output.finish(&summary) {
+                        eprintln!("agent: cannot write {}: {e}", o.label);
                     }
                 }
                 outputs.clear();
+                opened = false;
                 total = stampede_metrics::Snapshot::default();
             }
         }

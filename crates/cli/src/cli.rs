@@ -81,8 +81,8 @@ pub struct ReportArgs {
     /// See docs/outputs.md.
     #[arg(long = "out", short = 'o', value_name = "KIND=PATH", value_parser = stampede_report::outputs::parse_spec)]
     pub out: Vec<(String, PathBuf)>,
-    /// Seconds between live progress lines on stderr.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    /// Seconds between live progress lines on stderr (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub progress_every: u64,
     /// Print no progress lines.
     #[arg(long, short = 'q')]
@@ -114,8 +114,8 @@ pub struct RunArgs {
     /// core). 0 runs the load inside this process instead.
     #[arg(long, value_name = "N")]
     pub agents: Option<u32>,
-    /// Load worker threads in total (default: one per core).
-    #[arg(long, value_name = "N")]
+    /// Load worker threads in total (default: one per core; at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub workers: Option<u32>,
 }
 
@@ -189,10 +189,10 @@ pub struct AgentArgs {
     pub max_vus: u64,
     /// Hosts this agent may load, besides loopback (repeatable; `*.example.com`
     /// matches subdomains; `*` allows any host).
-    #[arg(long = "allow-target", value_name = "HOST")]
+    #[arg(long = "allow-target", value_name = "HOST", value_parser = parse_allow_target)]
     pub allow_target: Vec<String>,
-    /// Load worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
+    /// Load worker threads (default: one per core; at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub workers: Option<u32>,
     /// Exit after one run instead of waiting for the next.
     #[arg(long)]
@@ -218,6 +218,19 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got `{s}`")),
     }
+}
+
+fn parse_allow_target(s: &str) -> Result<String, String> {
+    // An empty pattern would silently allow nothing (or, worse, be read as "any").
+    if s.trim().is_empty() {
+        return Err("an empty host; name a host (api.example.com), a domain (*.example.com) or * for any".into());
+    }
+    if s.trim() != s || s.contains(['/', ' ']) {
+        return Err(format!(
+            "`{s}` is not a host name: write the host only, e.g. api.example.com (no scheme, path or spaces)"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 fn parse_shop_flag(s: &str) -> Result<String, String> {

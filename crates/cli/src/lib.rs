@@ -32,10 +32,43 @@ pub mod exit {
     pub const DEGRADED: i32 = 110;
 }
 
+/// A mistake in the flags or in a file a flag names (an `--out` path that
+/// cannot be created, an address that cannot be listened on, an empty token
+/// file, a TLS certificate that does not parse), found before any load.
+/// `main` exits with [`exit::INVALID_INPUT`] when an error chain holds one.
+#[derive(Debug)]
+pub struct InvalidInput(pub String);
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidInput {}
+
+/// An [`InvalidInput`] as an `anyhow` error.
+pub fn invalid(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(InvalidInput(message.into()))
+}
+
+/// The exit code for an error that ended a command.
+pub fn exit_code_of(e: &anyhow::Error) -> i32 {
+    if e.chain().any(|c| c.is::<InvalidInput>()) { exit::INVALID_INPUT } else { exit::ERROR }
+}
+
+/// Prints a plan's warnings (valid but probably not meant) on stderr.
+pub fn print_warnings(plan: &stampede_scenario::Plan) {
+    for w in &plan.warnings {
+        eprintln!("{w}");
+    }
+}
+
 /// `stampede validate FILE`.
 pub fn validate(args: &cli::ValidateArgs) -> i32 {
     match load_plan(&args.file, &args.overrides) {
         Ok(plan) => {
+            print_warnings(&plan);
             let vus = stampede_engine::schedule::plan_peak_vus(&plan);
             let dur = stampede_engine::schedule::plan_duration(&plan);
             println!(
@@ -80,8 +113,9 @@ pub fn report(args: &cli::ReportFileArgs) -> i32 {
     }
     match stampede_report::rerender(&args.json, args.html.as_deref(), args.junit.as_deref()) {
         Ok(()) => exit::OK,
+        // The messages name their file (the summary read, or the report written).
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("error: {}: {e}", args.json.display());
+            eprintln!("error: {e}");
             exit::INVALID_INPUT
         }
         Err(e) => {

@@ -40,7 +40,7 @@ fn block_on(fut: impl std::future::Future<Output = anyhow::Result<i32>>) -> i32 
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            exit::ERROR
+            stampede::exit_code_of(&e)
         }
     }
 }

@@ -73,28 +73,187 @@ impl Source {
     }
 }
 
-fn load(file: &Path, o: &crate::cli::OverrideArgs) -> Result<Arc<Plan>, i32> {
-    crate::load_plan(file, o).map(Arc::new).map_err(|e| {
-        eprintln!("{e}");
-        exit::INVALID_INPUT
-    })
+/// Loads the plan; `warn` prints its warnings (once per command, not per load).
+fn load(file: &Path, o: &crate::cli::OverrideArgs, warn: bool) -> Result<Arc<Plan>, i32> {
+    match crate::load_plan(file, o) {
+        Ok(plan) => {
+            if warn {
+                crate::print_warnings(&plan);
+            }
+            Ok(Arc::new(plan))
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Err(exit::INVALID_INPUT)
+        }
+    }
 }
 
-fn open_outputs(report: &ReportArgs, file: &Path) -> anyhow::Result<(Vec<Box<dyn Output>>, RunContext)> {
+/// One `--out` destination and what it is called in messages.
+pub(crate) struct NamedOutput {
+    /// `json output summary.json`
+    pub label: String,
+    pub output: Box<dyn Output>,
+    /// Set at the first failed write: the output is then left alone (its
+    /// file is incomplete) and the run exits with [`exit::ERROR`].
+    pub failed: bool,
+}
+
+impl NamedOutput {
+    /// Feeds one interval; reports the first failure (once) and returns it.
+    pub fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> Option<String> {
+        if self.failed {
+            return None;
+        }
+        let e = self.output.interval(start, end, snapshot).err()?;
+        self.failed = true;
+        Some(format!(
+            "cannot write {}: {e}; it is incomplete from {:.0}s on, the run goes on with the other outputs and will exit with code {}",
+            self.label,
+            start.as_secs_f64(),
+            exit::ERROR
+        ))
+    }
+}
+
+/// Refuses two `--out` flags that name the same file (the second would
+/// silently overwrite the first).
+pub(crate) fn check_distinct_outputs(specs: &[(String, std::path::PathBuf)], flag: &str) -> anyhow::Result<()> {
+    fn normalized(p: &Path) -> std::path::PathBuf {
+        if let Ok(c) = p.canonicalize() {
+            return c;
+        }
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        match (abs.parent().and_then(|d| d.canonicalize().ok()), abs.file_name()) {
+            (Some(dir), Some(name)) => dir.join(name),
+            _ => abs,
+        }
+    }
+    for (i, (kind, path)) in specs.iter().enumerate() {
+        for (earlier_kind, earlier) in &specs[..i] {
+            if path == earlier || normalized(path) == normalized(earlier) {
+                return Err(crate::invalid(format!(
+                    "{flag} {earlier_kind}={} and {flag} {kind}={} write the same file (one would overwrite the other); give each output its own path",
+                    earlier.display(),
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens the `--out` files before any load: a path that cannot be written is a flag error.
+pub(crate) fn open_named_outputs(
+    specs: &[(String, std::path::PathBuf)],
+    ctx: &RunContext,
+    flag: &str,
+) -> anyhow::Result<Vec<NamedOutput>> {
+    check_distinct_outputs(specs, flag)?;
+    let mut outputs = Vec::new();
+    for (kind, path) in specs {
+        let output = stampede_report::outputs::open(kind, path, ctx).map_err(|e| {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            let hint = match dir {
+                Some(d) if e.kind() == std::io::ErrorKind::NotFound && !d.exists() => {
+                    format!(": the directory {} does not exist (create it first)", d.display())
+                }
+                _ => String::new(),
+            };
+            crate::invalid(format!("{flag} {kind}={}: cannot create the file: {e}{hint}", path.display()))
+        })?;
+        outputs.push(NamedOutput { label: format!("{kind} output {}", path.display()), output, failed: false });
+    }
+    Ok(outputs)
+}
+
+fn open_outputs(report: &ReportArgs, file: &Path) -> anyhow::Result<(Vec<NamedOutput>, RunContext)> {
     let started_wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let ctx = RunContext {
         scenario_file: file.display().to_string(),
         started_at_ms: started_wall.as_millis() as u64,
         interval: INTERVAL,
     };
-    let mut outputs = Vec::new();
-    for (kind, path) in &report.out {
-        outputs.push(
-            stampede_report::outputs::open(kind, path, &ctx)
-                .with_context(|| format!("cannot write {kind} output {}", path.display()))?,
-        );
-    }
+    let outputs = open_named_outputs(&report.out, &ctx, "--out")?;
     Ok((outputs, ctx))
+}
+
+/// Binds an address a flag names; failure is a flag error.
+async fn bind_flag(flag: &str, addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        crate::invalid(format!(
+            "{flag} {addr}: cannot listen there: {e} (give HOST:PORT of this machine, e.g. 127.0.0.1:9650, with a free port)"
+        ))
+    })
+}
+
+/// Reads a file a flag names with the size bound of [`read_bounded`]; failure is a flag error.
+///
+/// [`read_bounded`]: stampede_scenario::input::read_bounded
+pub(crate) fn read_flag_file(flag: &'static str, path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    stampede_scenario::input::read_bounded(path, limit, flag).map_err(|e| crate::invalid(e.to_string()))
+}
+
+/// The shared token of a `--token-file`: its text, trimmed, never empty.
+pub(crate) fn read_token(f: &Path) -> anyhow::Result<String> {
+    let bytes = read_flag_file("--token-file", f, stampede_scenario::input::MAX_TOKEN_BYTES)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| crate::invalid(format!("--token-file `{}` is not text (UTF-8)", f.display())))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(crate::invalid(format!(
+            "--token-file `{}` is empty: write the shared token in it (the coordinator and its agents use the same file)",
+            f.display()
+        )));
+    }
+    Ok(token.to_string())
+}
+
+/// Certificates of a PEM file a flag names (at least one).
+pub(crate) fn pem_certificates(
+    flag: &'static str,
+    path: &Path,
+) -> anyhow::Result<(Vec<u8>, Vec<rustls::pki_types::CertificateDer<'static>>)> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let pem = read_flag_file(flag, path, stampede_scenario::input::MAX_PEM_BYTES)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| crate::invalid(format!("{flag} `{}` is not a valid PEM certificate file: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(crate::invalid(format!(
+            "{flag} `{}` holds no certificate: expected PEM text with -----BEGIN CERTIFICATE-----",
+            path.display()
+        )));
+    }
+    Ok((pem, certs))
+}
+
+/// `--tls-cert` and `--tls-key`, checked before any agent connects (tonic
+/// only says "transport error" about a bad identity, and only once serving).
+fn server_tls(cert: &Path, key: &Path) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let (cert_pem, chain) = pem_certificates("--tls-cert", cert)?;
+    let key_pem = read_flag_file("--tls-key", key, stampede_scenario::input::MAX_PEM_BYTES)?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        crate::invalid(format!(
+            "--tls-key `{}` holds no usable private key ({e}): expected PEM text with -----BEGIN PRIVATE KEY----- (PKCS#8, RSA or EC)",
+            key.display()
+        ))
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private))
+        .map_err(|e| {
+            crate::invalid(format!(
+                "--tls-cert `{}` and --tls-key `{}` cannot serve TLS together: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?;
+    Ok(tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert_pem, key_pem)))
 }
 
 fn cores() -> u32 {
@@ -110,7 +269,7 @@ async fn load_with_shop(
     shop_flags: &[String],
     quiet: bool,
 ) -> anyhow::Result<Result<(Arc<Plan>, crate::cli::OverrideArgs, Option<crate::shop::ShopProcess>), i32>> {
-    let plan = match load(file, overrides) {
+    let plan = match load(file, overrides, true) {
         Ok(p) => p,
         Err(code) => return Ok(Err(code)),
     };
@@ -141,7 +300,7 @@ async fn load_with_shop(
     }
     let mut effective = overrides.clone();
     effective.target = Some(shop.edge.clone());
-    match load(file, &effective) {
+    match load(file, &effective, false) {
         Ok(p) => Ok(Ok((p, effective, Some(shop)))),
         Err(code) => {
             shop.stop().await;
@@ -168,15 +327,23 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
     let agents = args.agents.unwrap_or_else(cores);
     let limit = raise_nofile_limit();
     let peak = plan_peak_vus(&plan);
-    let per_process = if agents == 0 { peak } else { peak.div_ceil(agents as u64) };
-    if per_process + FD_RESERVE > limit {
+    // A VU keeps a connection per origin its flows reach, not just one.
+    let connections = plan.peak_connections();
+    let per_vu = plan.scenarios.iter().map(|s| plan.connections_per_vu(s)).max().unwrap_or(1);
+    let per_process = if agents == 0 { connections } else { connections.div_ceil(agents as u64) };
+    if per_process.saturating_add(FD_RESERVE) > limit {
         eprintln!(
-            "error: this plan can run {peak} VUs at once, each with its own connection, but a load process here may open only {limit} files \
-             (hard limit, `ulimit -Hn`).\n  help: lower the VUs, use more --agents, raise the hard limit, or spread the run over several machines"
+            "error: this plan can run {peak} VUs at once with up to {per_vu} connection(s) each (one per origin its flows reach), \
+             {connections} connections in all, but a load process here may open only {limit} files (hard limit, `ulimit -Hn`).\n  \
+             help: lower the VUs, use more --agents, raise the hard limit, or spread the run over several machines"
         );
         return Ok(exit::INVALID_INPUT);
     }
     let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
+    let metrics = match &args.report.metrics_listen {
+        Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),
+        None => None,
+    };
     let planned = plan_duration(&plan);
     let live = live_state(&plan, &args.file, planned, peak, ctx.interval).shared();
     let workers = args.workers.unwrap_or_else(cores).max(1);
@@ -221,7 +388,7 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
         }
         Source::Cluster(Box::new(coord))
     };
-    let code = drive(&plan, &args.file, &args.report, source, outputs, ctx, live).await;
+    let code = drive(&plan, &args.file, &args.report, source, outputs, metrics, ctx, live).await;
     for mut c in children {
         if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_err() {
             let _ = c.kill().await;
@@ -258,17 +425,15 @@ async fn coordinate_plan(
         None => None,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => {
-            let cert = std::fs::read(c).with_context(|| format!("reading --tls-cert {}", c.display()))?;
-            let key = std::fs::read(k).with_context(|| format!("reading --tls-key {}", k.display()))?;
-            Some(tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key)))
-        }
+        (Some(c), Some(k)) => Some(server_tls(c, k)?),
         _ => None,
     };
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = bind_flag("--listen", &args.listen).await?;
     let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
+    let metrics = match &args.report.metrics_listen {
+        Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),
+        None => None,
+    };
     let planned = plan_duration(&plan);
     let live = live_state(&plan, &args.file, planned, plan_peak_vus(&plan), ctx.interval).shared();
     let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
@@ -312,7 +477,7 @@ async fn coordinate_plan(
         eprintln!("error: {e}");
         return Ok(exit::INVALID_INPUT);
     }
-    drive(&plan, &args.file, &args.report, Source::Cluster(Box::new(coord)), outputs, ctx, live).await
+    drive(&plan, &args.file, &args.report, Source::Cluster(Box::new(coord)), outputs, metrics, ctx, live).await
 }
 
 /// Whether the live UI will run (stdout is a terminal and not `--headless`).
@@ -332,11 +497,13 @@ fn coordinator_config(
     agent_timeout: Duration,
     on_agent_loss: LossPolicy,
 ) -> anyhow::Result<CoordinatorConfig> {
-    let scenario_toml = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    use stampede_scenario::input::{MAX_DATA_BYTES, MAX_SCENARIO_BYTES, read_bounded};
+    // Read again for the agents: bounded, since the file may have changed since it was compiled.
+    let scenario_toml = String::from_utf8(read_bounded(file, MAX_SCENARIO_BYTES, "scenario file")?)
+        .with_context(|| format!("scenario file {} is no longer UTF-8 text", file.display()))?;
     let mut data_files = Vec::new();
     for d in &plan.data {
-        let bytes = std::fs::read(&d.path).with_context(|| format!("reading data file {}", d.path.display()))?;
-        data_files.push((d.file.clone(), bytes));
+        data_files.push((d.file.clone(), read_bounded(&d.path, MAX_DATA_BYTES, "data file")?));
     }
     Ok(CoordinatorConfig {
         expected_agents: agents,
@@ -356,13 +523,6 @@ fn coordinator_config(
             env: o.env.iter().cloned().collect(),
         },
     })
-}
-
-fn read_token(f: &Path) -> anyhow::Result<String> {
-    let t = std::fs::read_to_string(f).with_context(|| format!("reading token file {}", f.display()))?;
-    let t = t.trim().to_string();
-    anyhow::ensure!(!t.is_empty(), "token file {} is empty", f.display());
-    Ok(t)
 }
 
 /// A private file holding `content`, removed on drop.
@@ -435,23 +595,25 @@ fn local_agent() -> AgentInfo {
     }
 }
 
+// Everything `drive` needs is set up by its two callers before any load; the
+// controller crate (to come) replaces this run loop and its argument list.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     plan: &Arc<Plan>,
     file: &Path,
     report: &ReportArgs,
     mut source: Source,
-    mut outputs: Vec<Box<dyn Output>>,
+    mut outputs: Vec<NamedOutput>,
+    metrics: Option<tokio::net::TcpListener>,
     ctx: RunContext,
     live: Shared,
 ) -> anyhow::Result<i32> {
     let signaller = source.signaller();
     let planned = plan_duration(plan);
-    // Live Prometheus endpoint, for as long as the run lasts.
+    // Live Prometheus endpoint, for as long as the run lasts (bound before
+    // the load started, so a bad --metrics-listen stops nothing midway).
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-    if let Some(addr) = &report.metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on --metrics-listen {addr}"))?;
+    if let Some(listener) = metrics {
         if !report.quiet && !ui_wanted(report.headless) {
             eprintln!("Prometheus metrics on http://{}/metrics", listener.local_addr()?);
         }
@@ -535,19 +697,16 @@ async fn drive(
         );
     }
     lock(&live).phase = Phase::Running;
-    let mut output_failed = false;
     while let Some(iv) = source.next_interval().await {
         let elapsed = source.start().elapsed();
         let end = (iv.start + ctx.interval).min(elapsed.max(iv.start));
         for o in outputs.iter_mut() {
-            if let Err(e) = o.interval(iv.start, end, &iv.snapshot)
-                && !output_failed
-            {
-                lock(&live).event(format!("an output failed: {e}"));
+            if let Some(message) = o.interval(iv.start, end, &iv.snapshot) {
+                // Said once per output, at its first failed write; the UI shows it as an event.
                 if ui.is_none() {
-                    eprintln!("warning: an output failed: {e}");
+                    eprintln!("error: {message}");
                 }
-                output_failed = true;
+                lock(&live).event(message);
             }
         }
         window.accumulate(&iv.snapshot);
@@ -631,7 +790,10 @@ async fn drive(
     };
     let outcomes = evaluate(&plan.thresholds, &total, elapsed);
     let passed = outcomes.iter().all(|o| o.passed);
+    let outputs_failed = outputs.iter().any(|o| o.failed);
     let code = match outcome {
+        // Results the user asked for are incomplete: that outranks what they say.
+        _ if outputs_failed => exit::ERROR,
         Outcome::Interrupted => exit::INTERRUPTED,
         Outcome::AbortedByThreshold => exit::THRESHOLDS_FAILED,
         Outcome::Completed if !passed => exit::THRESHOLDS_FAILED,
@@ -652,7 +814,21 @@ async fn drive(
         .into(),
         exit_code: code,
     };
-    let summary = Summary::build(info, &total, outcomes, vus_peak);
+    let mut summary = Summary::build(info, &total, outcomes, vus_peak);
+    let _ = metrics_stop.send(());
+    // Every output gets its chance: one that fails does not keep the others from being written.
+    let agents = lock(&live).agents.clone();
+    let mut failed_at_finish = Vec::new();
+    for o in outputs.iter_mut().filter(|o| !o.failed) {
+        o.output.agents(&agents);
+        if let Err(e) = o.output.finish(&summary) {
+            o.failed = true;
+            failed_at_finish.push(format!("error: cannot write {}: {e}", o.label));
+        }
+    }
+    let code = if failed_at_finish.is_empty() { code } else { exit::ERROR };
+    summary.run.exit_code = code;
+    let failed: Vec<&str> = outputs.iter().filter(|o| o.failed).map(|o| o.label.as_str()).collect();
     let color = std::io::stdout().is_terminal();
     let mut text = stampede_report::text::render(&summary, color);
     if !agent_lines.is_empty() {
@@ -667,14 +843,11 @@ async fn drive(
         let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
     }
-    let _ = metrics_stop.send(());
-    let agents = lock(&live).agents.clone();
-    for o in outputs.iter_mut() {
-        o.agents(&agents);
-        if let Err(e) = o.finish(&summary) {
-            eprintln!("error: writing an output failed: {e}");
-            return Ok(exit::ERROR);
-        }
+    for message in &failed_at_finish {
+        eprintln!("{message}");
+    }
+    if !failed.is_empty() {
+        eprintln!("error: incomplete output(s): {}; exit code {code}", failed.join(", "));
     }
     Ok(code)
 }

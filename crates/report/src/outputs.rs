@@ -223,11 +223,15 @@ impl Output for DocumentOutput {
 /// (`stampede report RUN.json --html OUT.html --junit OUT.xml`).
 pub fn rerender(json_path: &Path, html: Option<&Path>, junit: Option<&Path>) -> std::io::Result<()> {
     let report = Summary::load(json_path)?;
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+    };
     if let Some(path) = html {
-        std::fs::write(path, crate::html::render(&report))?;
+        write(path, crate::html::render(&report))?;
     }
     if let Some(path) = junit {
-        std::fs::write(path, crate::junit::render(&report))?;
+        write(path, crate::junit::render(&report))?;
     }
     Ok(())
 }

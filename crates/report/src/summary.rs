@@ -22,6 +22,10 @@ pub const SCHEMA: &str = "stampede.summary/v1";
 /// The prefix every version of the schema shares.
 pub const SCHEMA_FAMILY: &str = "stampede.summary/";
 
+/// Largest JSON summary `stampede report` reads (a day-long run at one point
+/// per second is a few tens of MiB).
+pub const MAX_SUMMARY_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Facts about the run that are not measurements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -415,9 +419,17 @@ impl Summary {
         }
     }
 
-    /// Reads a JSON summary written by `--out json=PATH`.
+    /// Reads a JSON summary written by `--out json=PATH` (at most [`MAX_SUMMARY_BYTES`],
+    /// checked while reading: the path comes from the user and may be endless).
     pub fn load(path: &Path) -> std::io::Result<Summary> {
-        let text = std::fs::read_to_string(path)?;
+        use stampede_scenario::input::{ReadError, read_bounded};
+        let bytes = read_bounded(path, MAX_SUMMARY_BYTES, "JSON summary").map_err(|e| match e {
+            ReadError::Io { source, .. } => std::io::Error::new(source.kind(), format!("{}: {source}", path.display())),
+            too_large => std::io::Error::new(std::io::ErrorKind::InvalidData, too_large.to_string()),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: not UTF-8 text", path.display()))
+        })?;
         Summary::parse(&text)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
     }

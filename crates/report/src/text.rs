@@ -1,5 +1,6 @@
 //! The end-of-test summary for a terminal, in the spirit of k6's.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use crate::summary::{MetricSummary, Summary};
@@ -97,6 +98,24 @@ fn metric_value(m: &MetricSummary, name: &str) -> String {
     }
 }
 
+/// Text from the scenario (request, check, scenario names, thresholds) made
+/// safe for a terminal: control characters are written as JSON writes them
+/// (`\u001b`), so a name cannot move the cursor, recolour or clear the screen.
+pub fn terminal_safe(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Renders the summary. `color` adds ANSI colours to ✓/✗.
 pub fn render(s: &Summary, color: bool) -> String {
     let (ok, bad, reset) = if color { ("\x1b[32m", "\x1b[31m", "\x1b[0m") } else { ("", "", "") };
@@ -106,12 +125,12 @@ pub fn render(s: &Summary, color: bool) -> String {
         let mut last = "";
         for t in &s.thresholds {
             if &*t.metric != last {
-                let _ = writeln!(out, "    {}", t.metric);
+                let _ = writeln!(out, "    {}", terminal_safe(&t.metric));
                 last = &t.metric;
             }
             let (mark, c) = if t.passed { ("✓", ok) } else { ("✗", bad) };
             let observed = fmt_observed(&t.metric, &t.threshold, t.observed);
-            let _ = writeln!(out, "    {c}{mark}{reset} '{}' {observed}", t.threshold);
+            let _ = writeln!(out, "    {c}{mark}{reset} '{}' {observed}", terminal_safe(&t.threshold));
         }
     }
 
@@ -130,12 +149,12 @@ pub fn render(s: &Summary, color: bool) -> String {
         let _ = writeln!(out);
         for c in &s.checks {
             if c.fails == 0 {
-                let _ = writeln!(out, "    {ok}✓{reset} {}", c.name);
+                let _ = writeln!(out, "    {ok}✓{reset} {}", terminal_safe(&c.name));
             } else {
                 let _ = writeln!(
                     out,
                     "    {bad}✗{reset} {}\n      ↳  {:.0}% — ✓ {} / ✗ {}",
-                    c.name,
+                    terminal_safe(&c.name),
                     c.rate * 100.0,
                     c.passes,
                     c.fails
@@ -193,14 +212,14 @@ pub fn render(s: &Summary, color: bool) -> String {
 
     if !s.requests.is_empty() {
         let _ = writeln!(out, "    REQUESTS");
-        let w = s.requests.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).clamp(4, 40);
+        let w = s.requests.iter().map(|r| terminal_safe(&r.name).chars().count()).max().unwrap_or(4).clamp(4, 40);
         let _ = writeln!(
             out,
             "    {:<w$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6}",
             "name", "count", "p50", "p95", "p99", "max", "err", "cdn"
         );
         for r in &s.requests {
-            let name: String = r.name.chars().take(w).collect();
+            let name: String = terminal_safe(&r.name).chars().take(w).collect();
             let cdn = r.cdn.hit_ratio.map_or("-".to_string(), |h| format!("{:.0}%", h * 100.0));
             let _ = writeln!(
                 out,
@@ -217,7 +236,7 @@ pub fn render(s: &Summary, color: bool) -> String {
         let _ = writeln!(out);
     }
     if !s.errors.is_empty() {
-        let list: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let list: Vec<String> = s.errors.iter().map(|(k, v)| format!("{}={v}", terminal_safe(k))).collect();
         let _ = writeln!(out, "    ERRORS  {}\n", list.join(" "));
     }
     for sc in &s.scenarios {
@@ -225,7 +244,7 @@ pub fn render(s: &Summary, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "    {}: open model, from scheduled start: p50={} p99={} max={}; generator lag p99={}",
-                sc.name,
+                terminal_safe(&sc.name),
                 fmt_ms(il.p50),
                 fmt_ms(il.p99),
                 fmt_ms(il.max),
@@ -243,7 +262,7 @@ pub fn render(s: &Summary, color: bool) -> String {
             _ => "run aborted",
         },
         s.run.duration_s,
-        s.run.scenario_file,
+        terminal_safe(&s.run.scenario_file),
         s.run.exit_code
     );
     out

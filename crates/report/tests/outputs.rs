@@ -275,6 +275,11 @@ fn rerender_says_what_is_wrong_with_other_files() {
     assert!(err.to_string().contains("not a Stampede JSON summary"), "{err}");
     let err = rerender(&dir.path().join("missing.json"), None, None).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    assert!(err.to_string().contains("missing.json"), "{err}");
+    // An endless file (size 0 to metadata) stops at the limit instead of filling memory.
+    let err = rerender(std::path::Path::new("/dev/zero"), Some(&dir.path().join("x.html")), None).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("JSON summary `/dev/zero` is larger than 256 MiB"), "{err}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use toml::de::{DeTable, DeValue};
 use crate::data;
 use crate::duration::{DURATION_HELP, MAX_DURATION, format_duration};
 use crate::error::ScenarioError;
+use crate::input::{MAX_SCENARIO_BYTES, ReadError, format_bytes, read_bounded};
 use crate::plan::*;
 use crate::suggest::did_you_mean;
 use crate::template::{Escape, Part, RESERVED_NAMES, Scope, Template, TemplateError};
@@ -24,10 +25,12 @@ pub const MAX_VUS: u64 = 1_000_000;
 pub const MAX_ITERATIONS: u64 = 1_000_000_000_000;
 /// Highest arrival rate (iterations per `time_unit`).
 pub const MAX_RATE: u64 = 10_000_000;
+/// Highest arrival rate once `time_unit` is taken into account (iterations per second).
+pub const MAX_RATE_PER_SECOND: u64 = 10_000_000;
 /// Highest flow weight.
 pub const MAX_WEIGHT: u64 = 1_000_000;
-/// Largest scenario file accepted.
-pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest scenario file accepted (see [`crate::input`]).
+pub const MAX_FILE_BYTES: usize = crate::input::MAX_SCENARIO_BYTES as usize;
 
 /// Command-line settings that take precedence over the file.
 #[derive(Debug, Default, Clone)]
@@ -48,15 +51,18 @@ pub struct Overrides {
 
 /// Reads and compiles a scenario file; data files are read relative to it.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        ScenarioError::new(
-            path,
-            "",
-            None,
-            "",
-            format!("cannot read the scenario file: {e}"),
-            "check the path and its permissions",
-        )
+    let bytes = read_bounded(path, MAX_SCENARIO_BYTES, "scenario file").map_err(|e| {
+        let (message, help) = match e {
+            ReadError::TooLarge { limit, .. } => (
+                format!("the file is larger than {} (reading stopped there)", format_bytes(limit)),
+                "is this the right file? Scenario files are at most that size (docs/scenarios.md#limits); \
+                 move test data into [data.NAME] files",
+            ),
+            ReadError::Io { source, .. } => {
+                (format!("cannot read the scenario file: {source}"), "check the path and its permissions")
+            }
+        };
+        ScenarioError::new(path, "", None, "", message, help)
     })?;
     parse_bytes(&bytes, path, overrides)
 }
@@ -155,6 +161,7 @@ struct Compiler<'s> {
     request_ids: HashMap<Arc<str>, u32>,
     check_names: Vec<Arc<str>>,
     check_ids: HashMap<Arc<str>, u32>,
+    warnings: Vec<ScenarioError>,
 }
 
 impl<'s> Compiler<'s> {
@@ -169,6 +176,7 @@ impl<'s> Compiler<'s> {
             request_ids: HashMap::new(),
             check_names: Vec::new(),
             check_ids: HashMap::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -223,7 +231,7 @@ impl<'s> Compiler<'s> {
             "thresholds",
             "write thresholds as a table: [thresholds] http_req_duration = [\"p(95)<500\"]",
         )? {
-            Some(node) => self.thresholds(&node)?,
+            Some(node) => self.thresholds(&node, &scenarios)?,
             None => Vec::new(),
         };
         self.apply_overrides(&mut scenarios)?;
@@ -240,6 +248,7 @@ impl<'s> Compiler<'s> {
             check_names: self.check_names,
             var_slots: self.vars.len(),
             var_names: self.vars,
+            warnings: self.warnings,
         })
     }
 
@@ -647,7 +656,21 @@ impl<'s> Compiler<'s> {
                 )?;
                 Some(Body::Raw(self.template(text, &v.span(), &field, Escape::None)?))
             }
-            (None, Some(v)) => Some(Body::Json(self.json_template(v, &node.field("json"))?)),
+            (None, Some(v)) => {
+                let field = node.field("json");
+                if !matches!(v.get_ref(), DeValue::Table(_) | DeValue::Array(_)) {
+                    // A scalar would be sent as a bare JSON value; `json = '{"a": 1}'`
+                    // would even send a JSON *string*. Both are almost always mistakes.
+                    return Err(cx.type_err(
+                        v,
+                        &field,
+                        "a table or an array",
+                        "write the JSON document as TOML, e.g. json = { qty = 1 } or json = [1, 2]; \
+                         for any other body (a bare number, JSON text you wrote yourself) use body = '…'",
+                    ));
+                }
+                Some(Body::Json(self.json_template(v, &field)?))
+            }
             (None, None) => None,
         };
 
@@ -687,7 +710,16 @@ impl<'s> Compiler<'s> {
 
     fn url(&self, text: &str, span: &Span, field: &str, base_url: Option<&str>) -> Result<Template> {
         let cx = self.cx;
-        let mut url = self.template(text, span, field, Escape::None)?;
+        if let Some(host) = non_ascii_host(text) {
+            let at = text.find(host).map_or(0..text.len(), |i| i..i + host.len());
+            return Err(cx.err(
+                Some(cx.inner_span(span, text, &at)),
+                field,
+                format!("the host `{host}` is not ASCII"),
+                "write an international domain name in its ASCII (punycode) form, e.g. xn--bcher-kva.example for bücher.example",
+            ));
+        }
+        let mut url = self.template(text, span, field, Escape::Url)?;
         let lead = url.leading_literal().to_string();
         if lead.starts_with('/') {
             let Some(base) = base_url else {
@@ -1142,14 +1174,24 @@ impl<'s> Compiler<'s> {
                 vus: node.u64(&cx, "vus", 1, MAX_VUS)?.unwrap_or(1),
                 duration: required_duration("duration", "30s")?,
             },
-            "ramping-vus" => Executor::RampingVus {
-                start_vus: node.u64(&cx, "start_vus", 0, MAX_VUS)?.unwrap_or(1),
-                stages: self.stages(node, name, MAX_VUS)?,
-                graceful_ramp_down: node.duration(&cx, "graceful_ramp_down")?.unwrap_or(Duration::from_secs(30)),
-            },
+            "ramping-vus" => {
+                let start_vus = node.u64(&cx, "start_vus", 0, MAX_VUS)?.unwrap_or(1);
+                let stages = self.stages(node, name, MAX_VUS)?;
+                if start_vus == 0 && stages.iter().all(|s| s.target == 0) {
+                    return Err(cx.err(
+                        node.get("stages").map(|v| v.span()),
+                        &node.field("stages"),
+                        "start_vus and every stage target are 0: no VU would ever start",
+                        "give a stage a target above 0, e.g. stages = [{ duration = \"1m\", target = 10 }]",
+                    ));
+                }
+                let graceful_ramp_down = node.duration(&cx, "graceful_ramp_down")?.unwrap_or(Duration::from_secs(30));
+                Executor::RampingVus { start_vus, stages, graceful_ramp_down }
+            }
             "constant-arrival-rate" => {
                 let rate = required_u64("rate", 1, MAX_RATE, 50)?;
                 let time_unit = time_unit()?;
+                self.check_rate_per_second(node, "rate", rate, time_unit)?;
                 let duration = required_duration("duration", "1m")?;
                 let (pre_allocated_vus, max_vus) = vus_pair()?;
                 Executor::ConstantArrivalRate { rate, time_unit, duration, pre_allocated_vus, max_vus }
@@ -1158,10 +1200,44 @@ impl<'s> Compiler<'s> {
                 let start_rate = node.u64(&cx, "start_rate", 0, MAX_RATE)?.unwrap_or(0);
                 let time_unit = time_unit()?;
                 let stages = self.stages(node, name, MAX_RATE)?;
+                let peak = stages.iter().map(|s| s.target).fold(start_rate, u64::max);
+                if peak == 0 {
+                    return Err(cx.err(
+                        node.get("stages").map(|v| v.span()),
+                        &node.field("stages"),
+                        "start_rate and every stage target are 0: no iteration would ever start",
+                        "give a stage a target above 0, e.g. stages = [{ duration = \"1m\", target = 50 }]",
+                    ));
+                }
+                let peak_key = if start_rate == peak { "start_rate" } else { "stages" };
+                self.check_rate_per_second(node, peak_key, peak, time_unit)?;
                 let (pre_allocated_vus, max_vus) = vus_pair()?;
                 Executor::RampingArrivalRate { start_rate, time_unit, stages, pre_allocated_vus, max_vus }
             }
         })
+    }
+
+    /// Refuses rates no load generator could approach (`rate = 10000000` per
+    /// `time_unit = "1ns"` is 10^16 iterations per second): the per-`time_unit`
+    /// bound alone lets a tiny `time_unit` multiply it without limit.
+    fn check_rate_per_second(&self, node: &Node<'_, '_>, key: &str, rate: u64, time_unit: Duration) -> Result<()> {
+        let per_second = rate as f64 / time_unit.as_secs_f64();
+        if per_second <= MAX_RATE_PER_SECOND as f64 {
+            return Ok(());
+        }
+        let (at, field) = match node.get("time_unit") {
+            Some(v) => (v.span(), node.field("time_unit")),
+            None => (node.get(key).map_or(node.at.clone(), |v| v.span()), node.field(key)),
+        };
+        Err(self.cx.err(
+            Some(at),
+            &field,
+            format!(
+                "{rate} iterations per {} is {per_second:.3e} per second; the most is {MAX_RATE_PER_SECOND} per second",
+                format_duration(time_unit)
+            ),
+            "use a longer time_unit or a lower rate (the bound is for the whole test, over all agents)",
+        ))
     }
 
     fn stages(&self, node: &Node<'_, '_>, executor: &str, max_target: u64) -> Result<Vec<Stage>> {
@@ -1196,7 +1272,7 @@ impl<'s> Compiler<'s> {
 
     // === thresholds ===
 
-    fn thresholds(&self, node: &Node<'_, '_>) -> Result<Vec<Threshold>> {
+    fn thresholds(&mut self, node: &Node<'_, '_>, scenarios: &[Scenario]) -> Result<Vec<Threshold>> {
         let cx = self.cx;
         let mut thresholds = Vec::new();
         for (key, value) in node.entries() {
@@ -1204,6 +1280,7 @@ impl<'s> Compiler<'s> {
             let field = node.field(selector);
             let (metric, tags) =
                 parse_selector(selector).map_err(|e| cx.err(Some(key.span()), &field, e.message, e.help))?;
+            self.warn_unknown_tag_values(&tags, key.span(), &field, scenarios);
             let list_help = format!("{selector} = [\"{}\"] (a list of expressions)", example_expression(metric));
             let items = cx.array_of(value, &field, &list_help)?;
             if items.is_empty() {
@@ -1248,6 +1325,46 @@ impl<'s> Compiler<'s> {
             }
         }
         Ok(thresholds)
+    }
+
+    /// A sub-metric on a request, check or scenario name that does not exist
+    /// selects no sample and passes vacuously (as in k6): valid, but almost
+    /// always a typo, so it is a warning that lists the known names.
+    fn warn_unknown_tag_values(
+        &mut self,
+        tags: &[(Arc<str>, Arc<str>)],
+        key_span: Span,
+        field: &str,
+        scenarios: &[Scenario],
+    ) {
+        for (tag, value) in tags {
+            let (what, known): (&str, Vec<&str>) = match &**tag {
+                "name" => ("request name", self.request_names.iter().map(|n| &**n).collect()),
+                "check" => ("check name", self.check_names.iter().map(|n| &**n).collect()),
+                "scenario" => ("scenario", scenarios.iter().map(|s| &*s.name).collect()),
+                _ => continue,
+            };
+            if known.contains(&&**value) {
+                continue;
+            }
+            let hint = did_you_mean(value, known.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            let at = key_span.clone();
+            let listed: Vec<String> = known.iter().map(|n| format!("`{n}`")).collect();
+            self.warnings.push(
+                self.cx
+                    .err(
+                        Some(at),
+                        field,
+                        format!(
+                            "no {what} is `{value}`{hint}: this threshold selects nothing and passes without a sample"
+                        ),
+                        format!("{what}s in this file: {}", listed.join(", ")),
+                    )
+                    .into_warning(),
+            );
+        }
     }
 
     // === overrides ===
@@ -1342,11 +1459,29 @@ fn base_url(text: &str) -> std::result::Result<String, String> {
     if !text.contains("://") {
         return Err(format!("`{text}` has no scheme; write `http://{text}`"));
     }
+    if let Some(host) = non_ascii_host(text) {
+        return Err(format!(
+            "the host `{host}` is not ASCII: write an international domain name in its ASCII (punycode) form, e.g. xn--bcher-kva.example"
+        ));
+    }
+    // A non-ASCII path prefix is percent-encoded, as for step URLs.
+    let text = &crate::template::encode_non_ascii(text);
     check_absolute_url(text).map_err(|e| format!("`{text}` is not a valid base URL: {e}"))?;
     if text.contains('?') || text.contains('#') {
         return Err(format!("`{text}`: a base URL cannot have a query or fragment"));
     }
     Ok(text.trim_end_matches('/').to_string())
+}
+
+/// The host of an absolute URL (up to a placeholder) when it has non-ASCII
+/// characters: percent-encoding would not make it resolvable, punycode would.
+fn non_ascii_host(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("http://").or_else(|| text.strip_prefix("https://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest[..end].find("{{").unwrap_or(end);
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_ascii()).then_some(host)
 }
 
 /// Checks an absolute http(s) URL with a host.
@@ -1358,7 +1493,19 @@ fn check_absolute_url(text: &str) -> std::result::Result<(), String> {
         None => return Err("no scheme (use http:// or https://)".into()),
     }
     match uri.host() {
-        Some(host) if !host.is_empty() => Ok(()),
-        _ => Err("no host".into()),
+        Some(host) if !host.is_empty() => {}
+        _ => return Err("no host".into()),
     }
+    // `http::Uri` accepts any digits as a port (and then reports none): 99999
+    // would only fail when connecting, mid-run.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let after_host = host_port.rfind(']').map_or(host_port, |i| &host_port[i + 1..]);
+    if let Some((_, port)) = after_host.rsplit_once(':')
+        && !port.is_empty()
+        && !matches!(port.parse::<u32>(), Ok(1..=65535))
+    {
+        return Err(format!("port {port} is out of range (1 to 65535)"));
+    }
+    Ok(())
 }

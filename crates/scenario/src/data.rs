@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-/// Largest data file read into memory.
-const MAX_DATA_BYTES: u64 = 256 * 1024 * 1024;
+use crate::input::{MAX_DATA_BYTES, format_bytes, read_bounded};
 
 /// A data file's columns and rows (`rows` never empty, every row as wide as `columns`).
 pub(crate) struct Table {
@@ -21,11 +20,7 @@ pub(crate) fn read(path: &Path) -> Result<Table, String> {
     if !matches!(extension.as_deref(), Some("csv" | "json")) {
         return Err(format!("data file `{shown}` is neither .csv nor .json"));
     }
-    let size = std::fs::metadata(path).map_err(|e| format!("cannot read data file `{shown}`: {e}"))?.len();
-    if size > MAX_DATA_BYTES {
-        return Err(format!("data file `{shown}` is larger than {} MiB", MAX_DATA_BYTES >> 20));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read data file `{shown}`: {e}"))?;
+    let bytes = read_bounded(path, MAX_DATA_BYTES, "data file").map_err(|e| e.to_string())?;
     parse(path, &bytes)
 }
 
@@ -37,7 +32,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Table, String> {
         return Err(format!("data file `{shown}` is neither .csv nor .json"));
     }
     if bytes.len() as u64 > MAX_DATA_BYTES {
-        return Err(format!("data file `{shown}` is larger than {} MiB", MAX_DATA_BYTES >> 20));
+        return Err(format!(
+            "data file `{shown}` is larger than {}: split or trim it (limits: docs/scenarios.md#limits)",
+            format_bytes(MAX_DATA_BYTES)
+        ));
     }
     let table = if extension.as_deref() == Some("csv") { csv_table(bytes) } else { json_table(bytes) }
         .map_err(|e| format!("data file `{shown}`: {e}"))?;

@@ -47,6 +47,8 @@ struct Inner {
     field: String,
     message: String,
     help: String,
+    /// A warning (the plan still compiles; see `Plan::warnings`) rather than an error.
+    warning: bool,
 }
 
 impl ScenarioError {
@@ -66,8 +68,20 @@ impl ScenarioError {
                 field: field.into(),
                 message: message.into(),
                 help: help.into(),
+                warning: false,
             }),
         }
+    }
+
+    /// The same mistake reported as a warning: the plan is still valid.
+    pub(crate) fn into_warning(mut self) -> ScenarioError {
+        self.inner.warning = true;
+        self
+    }
+
+    /// Whether this is a warning (from `Plan::warnings`) rather than an error.
+    pub fn is_warning(&self) -> bool {
+        self.inner.warning
     }
 
     /// The scenario file.
@@ -108,13 +122,18 @@ impl fmt::Display for ScenarioError {
         if let Some(p) = &self.inner.position {
             write!(f, ":{}:{}", p.line, p.column)?;
         }
-        if self.inner.field.is_empty() {
-            write!(f, ": error: {}", self.inner.message)?;
+        let severity = if self.inner.warning { "warning" } else { "error" };
+        // Messages quote the file's text, which may hold control characters
+        // (ESC could recolour or clear the terminal the error is printed on).
+        let (field, message, help) =
+            (printable(&self.inner.field), printable(&self.inner.message), printable(&self.inner.help));
+        if field.is_empty() {
+            write!(f, ": {severity}: {message}")?;
         } else {
-            write!(f, ": error in `{}`: {}", self.inner.field, self.inner.message)?;
+            write!(f, ": {severity} in `{field}`: {message}")?;
         }
-        if !self.inner.help.is_empty() {
-            write!(f, "\n  help: {}", self.inner.help)?;
+        if !help.is_empty() {
+            write!(f, "\n  help: {help}")?;
         }
         if let Some(p) = &self.inner.position {
             let number = p.line.to_string();
@@ -129,6 +148,22 @@ impl fmt::Display for ScenarioError {
         }
         Ok(())
     }
+}
+
+/// `text` with control characters other than newlines written as `\u001b`.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Longest snippet shown; longer lines are cut around the caret.
@@ -193,6 +228,16 @@ mod tests {
         assert!(text.starts_with("s.toml:2:1: error in `scenarios.a.vuss`: unknown field"));
         assert!(text.contains("\n  help: allowed here: vus"));
         assert!(text.contains("2 | vuss = 10\n  | ^^^^"), "{text}");
+    }
+
+    #[test]
+    fn control_characters_from_the_file_are_not_printed_raw() {
+        let src = "method = \"GE\u{1b}[2JT\"\n";
+        let e =
+            ScenarioError::new(Path::new("s.toml"), src, Some(9..16), "method", "unknown method `GE\u{1b}[2JT`", "");
+        let text = e.to_string();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(text.contains("unknown method `GE\\u001b[2JT`"), "{text}");
     }
 
     #[test]

@@ -25,6 +25,8 @@
 //! - [`threshold`]: threshold selectors and expressions (k6 syntax) and the
 //!   metric catalogue. Evaluation belongs to the metrics crate.
 //! - `data`: reading CSV/JSON data files into rows.
+//! - [`input`]: reading any file the user names with a size bound checked
+//!   while reading (also used by the CLI for tokens and TLS files).
 //! - `duration`: [`parse_duration`] (also used for `--duration`).
 //! - `error`: [`ScenarioError`] and its rendering (location, help, caret snippet).
 //! - `suggest`: "did you mean" for misspelt names.
@@ -36,6 +38,7 @@ mod compile;
 mod data;
 mod duration;
 mod error;
+pub mod input;
 pub mod plan;
 mod suggest;
 pub mod template;
@@ -43,8 +46,8 @@ pub mod threshold;
 mod walk;
 
 pub use compile::{
-    MAX_FILE_BYTES, MAX_ITERATIONS, MAX_RATE, MAX_VUS, MAX_WEIGHT, Overrides, SHOP_FLAGS, SHOP_PLACEHOLDER, load,
-    parse_bytes, parse_str,
+    MAX_FILE_BYTES, MAX_ITERATIONS, MAX_RATE, MAX_RATE_PER_SECOND, MAX_VUS, MAX_WEIGHT, Overrides, SHOP_FLAGS,
+    SHOP_PLACEHOLDER, load, parse_bytes, parse_str,
 };
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use error::ScenarioError;

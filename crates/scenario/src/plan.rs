@@ -35,6 +35,57 @@ pub struct Plan {
     pub var_slots: usize,
     /// Slot names, indexed by slot (for messages).
     pub var_names: Vec<Arc<str>>,
+    /// Things that are valid but probably not meant, located like errors
+    /// (e.g. a threshold on a request name no step has, which would pass
+    /// vacuously). Callers print them before any load.
+    pub warnings: Vec<crate::ScenarioError>,
+}
+
+impl Plan {
+    /// Connections one VU of `scenario` may hold at once: the most distinct
+    /// origins (scheme, host, port) among the flows the scenario runs, since
+    /// a VU keeps one connection per origin it has talked to. A step URL
+    /// whose origin is a template counts as one more origin. At least 1.
+    pub fn connections_per_vu(&self, scenario: &Scenario) -> u64 {
+        scenario
+            .flows
+            .iter()
+            .filter_map(|w| self.flows.get(w.flow))
+            .map(|flow| {
+                let mut origins: Vec<&str> = Vec::new();
+                let mut templated = 0u64;
+                for step in &flow.steps {
+                    match literal_origin(step.url.leading_literal(), step.url.as_static().is_some()) {
+                        Some(origin) if !origins.contains(&origin) => origins.push(origin),
+                        Some(_) => {}
+                        None => templated += 1,
+                    }
+                }
+                origins.len() as u64 + templated
+            })
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Connections the whole plan may hold at once: for each scenario, its
+    /// peak VUs × [`Plan::connections_per_vu`] (scenarios are assumed to overlap).
+    pub fn peak_connections(&self) -> u64 {
+        self.scenarios.iter().map(|s| s.executor.peak_vus().saturating_mul(self.connections_per_vu(s))).sum()
+    }
+}
+
+/// `scheme://authority` of a URL's leading literal, when the literal holds all
+/// of it (the authority ends at `/`, `?` or `#` inside the literal, or the
+/// literal is the whole URL).
+fn literal_origin(lead: &str, whole: bool) -> Option<&str> {
+    let after_scheme = lead.find("://")? + 3;
+    let end = match lead[after_scheme..].find(['/', '?', '#']) {
+        Some(i) => after_scheme + i,
+        None if whole => lead.len(),
+        None => return None,
+    };
+    Some(&lead[..end])
 }
 
 #[derive(Debug, Clone)]

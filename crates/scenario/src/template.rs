@@ -36,6 +36,11 @@ pub(crate) enum Escape {
     None,
     /// Inside a JSON string literal: `"` `\` and control characters escaped.
     JsonString,
+    /// In a URL: non-ASCII characters (literal or substituted), and controls
+    /// and spaces in substituted values, are percent-encoded as UTF-8, as
+    /// browsers do; everything else (`/`, `?`, `&`, `%`, …) is kept, so a
+    /// value may carry an already-encoded piece of URL.
+    Url,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,7 +204,7 @@ impl Template {
     }
 
     /// The leading literal text (empty when the template starts with a placeholder).
-    pub(crate) fn leading_literal(&self) -> &str {
+    pub fn leading_literal(&self) -> &str {
         match self.parts.first() {
             Some(Part::Lit(text)) => text,
             _ => "",
@@ -212,7 +217,33 @@ pub(crate) fn push_escaped(out: &mut String, value: &str, escape: Escape) {
     match escape {
         Escape::None => out.push_str(value),
         Escape::JsonString => push_json_escaped(out, value),
+        Escape::Url => push_url_escaped(out, value, |b| b <= b' ' || b == 0x7f),
     }
+}
+
+/// Appends `value`, percent-encoding (as UTF-8) every non-ASCII character and
+/// the ASCII bytes `encode_ascii` selects.
+pub(crate) fn push_url_escaped(out: &mut String, value: &str, encode_ascii: impl Fn(u8) -> bool) {
+    let mut start = 0;
+    for (i, c) in value.char_indices() {
+        if c.is_ascii() && !encode_ascii(c as u8) {
+            continue;
+        }
+        out.push_str(&value[start..i]);
+        let mut buf = [0u8; 4];
+        for b in c.encode_utf8(&mut buf).bytes() {
+            let _ = write!(out, "%{b:02X}");
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&value[start..]);
+}
+
+/// Percent-encodes the non-ASCII characters of literal URL text.
+pub(crate) fn encode_non_ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_url_escaped(&mut out, text, |_| false);
+    out
 }
 
 /// Appends `value` as the inside of a JSON string literal.
@@ -279,6 +310,11 @@ fn parse_parts(source: &str, escape: Escape, scope: &Scope<'_>) -> Result<Vec<Pa
         if !lit.is_empty() {
             let text = match escape {
                 Escape::None => std::mem::take(lit),
+                Escape::Url => {
+                    let escaped = encode_non_ascii(lit);
+                    lit.clear();
+                    escaped
+                }
                 Escape::JsonString => {
                     let mut escaped = String::with_capacity(lit.len());
                     push_json_escaped(&mut escaped, lit);

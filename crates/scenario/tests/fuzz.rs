@@ -1,5 +1,10 @@
-//! No input may panic the parser: random bytes, and random mutations of a
-//! valid file (seeded, so a failure names its seed and can be replayed).
+//! No input may panic the parser: random bytes, and random mutations of
+//! valid files (seeded, so a failure names its seed and can be replayed).
+//!
+//! Budget: 2,000 random inputs + 3,000 mutations of `scenarios/smoke.toml` +
+//! 3,000 mutations of [`RICH`] per `cargo test` (CI runs them; a few seconds
+//! in a debug build). `STAMPEDE_FUZZ_CASES=N` sets every test's count for a
+//! longer hunt (docs/scenarios.md, "Limits").
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -99,7 +104,60 @@ const TOKENS: &[&str] = &[
     "true",
     "[scenarios.x]",
     "🙂",
+    // Reach the plan-time checks of issue 13: ports, hosts, rates, ramps, bodies, threshold names.
+    ":99999",
+    ":0",
+    "bücher",
+    "/ü",
+    "1ns",
+    "time_unit",
+    "10000000",
+    "target = 0",
+    "start_rate = 0",
+    "json = 5",
+    "json = '{}'",
+    "{name:chekout}",
+    "ramping-arrival-rate",
 ];
+
+/// A valid file that exercises what smoke.toml does not: arrival rates with a
+/// `time_unit`, ramps, absolute URLs with ports, non-ASCII paths, JSON bodies,
+/// threshold selectors on names.
+const RICH: &str = r#"
+[target]
+base_url = "http://127.0.0.1:8081/shop"
+
+[[flows.buy.steps]]
+name = "home"
+url = "/größe?q={{ vu }}"
+
+[[flows.buy.steps]]
+name = "cart"
+method = "POST"
+url = "http://localhost:8082/cart/{{ iter }}"
+json = { sku = "A-{{ vu }}", qty = 1, tags = ["x", 2.5] }
+checks = [{ status = 200, name = "added" }]
+
+[scenarios.open]
+executor = "ramping-arrival-rate"
+start_rate = 1
+time_unit = "1s"
+pre_allocated_vus = 2
+stages = [{ duration = "1s", target = 5 }, { duration = "1s", target = 0 }]
+flow = "buy"
+
+[scenarios.fixed]
+executor = "constant-arrival-rate"
+rate = 10
+time_unit = "100ms"
+duration = "1s"
+pre_allocated_vus = 1
+flow = "buy"
+
+[thresholds]
+"http_req_duration{name:cart}" = ["p(95)<500"]
+"checks{check:added}" = ["rate>0.9"]
+"#;
 
 fn mutate(text: &str, rng: &mut fastrand::Rng) -> String {
     let mut bytes = text.as_bytes().to_vec();
@@ -187,6 +245,28 @@ fn mutations_of_smoke_toml_never_panic() {
     }
     // Some mutations (in comments, in strings) keep the file valid: the
     // renderer is exercised too.
+    assert!(parsed > 50, "only {parsed} mutations parsed");
+}
+
+#[test]
+fn mutations_of_a_rich_scenario_never_panic() {
+    let path = Path::new("rich.toml");
+    let overrides = Overrides::default();
+    assert!(parse_str(RICH, path, &overrides).is_ok_and(|p| p.warnings.is_empty()), "RICH is valid");
+    let mut parsed = 0;
+    for seed in 0..cases(3_000) {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let input = mutate(RICH, &mut rng);
+        if let Some(plan) = no_panic("rich mutation", seed, input.as_bytes(), path) {
+            parsed += 1;
+            let _ = plan.peak_connections();
+            for w in &plan.warnings {
+                assert!(w.is_warning() && w.to_string().contains("rich.toml"), "seed {seed}: {w}");
+            }
+            catch_unwind(AssertUnwindSafe(|| render_all(&plan, &mut rng)))
+                .unwrap_or_else(|_| panic!("rendering the plan of rich mutation seed {seed} panicked:\n{input}"));
+        }
+    }
     assert!(parsed > 50, "only {parsed} mutations parsed");
 }
 

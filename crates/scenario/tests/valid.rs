@@ -462,3 +462,103 @@ fn docs_examples_compile() {
     assert_eq!(parse(&with_thresholds).thresholds.len(), 6);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn non_ascii_in_urls_is_percent_encoded_as_browsers_do() {
+    let dir = std::env::temp_dir().join(format!("stampede-scn-url-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("terms.csv"), "q\nsmörgås bord\n").unwrap();
+    let src = r#"
+[target]
+base_url = "http://shop.test/bücher"
+[data.terms]
+file = "terms.csv"
+[[flows.f.steps]]
+url = "/suche/größe?q={{ data.terms.q }}&page=1%202"
+[[flows.f.steps]]
+url = "http://127.0.0.1:8080/ü"
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+"#;
+    let plan = parse_str(src, &dir.join("t.toml"), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+    let steps = &plan.flows[0].steps;
+    // Literal parts at plan time, substituted values when rendered; `%20` already encoded stays.
+    assert_eq!(
+        render(&steps[0].url, &plan, &[], &[0]),
+        "http://shop.test/b%C3%BCcher/suche/gr%C3%B6%C3%9Fe?q=sm%C3%B6rg%C3%A5s%20bord&page=1%202"
+    );
+    assert_eq!(steps[1].url.as_static(), Some("http://127.0.0.1:8080/%C3%BC"));
+    // The request name keeps the URL as written.
+    assert_eq!(&*steps[1].name, "GET http://127.0.0.1:8080/ü");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_threshold_on_an_unknown_name_compiles_with_a_located_warning() {
+    let src = r#"[target]
+base_url = "http://localhost:8080"
+[[flows.f.steps]]
+name = "checkout"
+url = "/checkout"
+checks = [{ status = 200, name = "paid" }]
+[thresholds]
+"http_req_duration{name:chekout}" = ["p(95)<500"]
+"checks{check:paid}" = ["rate>0.9"]
+"checks{scenario:smoke}" = ["rate>0.9"]
+"http_reqs{name:checkout}" = ["count>0"]
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+"#;
+    let plan = parse(src);
+    assert_eq!(plan.thresholds.len(), 4, "still valid, as in k6");
+    let texts: Vec<String> = plan.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(plan.warnings.iter().all(|w| w.is_warning()));
+    assert!(texts[0].starts_with("test.toml:8:1: warning in `thresholds.\"http_req_duration{name:chekout}\"`: no request name is `chekout`; did you mean `checkout`?"), "{}", texts[0]);
+    assert!(texts[0].contains("help: request names in this file: `checkout`"), "{}", texts[0]);
+    assert!(
+        texts[1].contains("no scenario is `smoke`") && texts[1].contains("scenarios in this file: `s`"),
+        "{}",
+        texts[1]
+    );
+}
+
+#[test]
+fn connections_per_vu_count_the_origins_a_flow_reaches() {
+    let src = r#"
+[target]
+base_url = "http://localhost:8080"
+[[flows.one.steps]]
+url = "/a"
+[[flows.one.steps]]
+url = "/b?x={{ vu }}"
+[[flows.three.steps]]
+url = "/a"
+[[flows.three.steps]]
+url = "https://cdn.test/img/{{ vu }}.png"
+[[flows.three.steps]]
+url = "https://cdn.test"
+[[flows.three.steps]]
+url = "{{ next }}"
+extract = [{ var = "next", header = "Location" }]
+[scenarios.single]
+executor = "constant-vus"
+vus = 10
+duration = "1s"
+flow = "one"
+[scenarios.mixed]
+executor = "constant-vus"
+vus = 5
+duration = "1s"
+flows = { one = 1, three = 1 }
+"#;
+    let plan = parse(src);
+    // `three`: localhost:8080, cdn.test (twice, one origin), and a templated origin.
+    assert_eq!(plan.connections_per_vu(&plan.scenarios[0]), 1);
+    assert_eq!(plan.connections_per_vu(&plan.scenarios[1]), 3);
+    assert_eq!(plan.peak_connections(), 10 + 5 * 3);
+}
