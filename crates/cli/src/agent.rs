@@ -81,7 +81,7 @@ async fn record_locally(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Option<stampede_engine::IntervalSnapshot>>,
 ) {
     use stampede_report::outputs::RunContext;
-    let mut outputs: Vec<crate::run::NamedOutput> = Vec::new();
+    let mut recorder = stampede_controller::Recorder::default();
     // Whether this run's outputs were opened (an open that failed is not retried every interval).
     let mut opened = false;
     let mut total = stampede_metrics::Snapshot::default();
@@ -102,15 +102,13 @@ async fn record_locally(
                     started = std::time::Instant::now();
                     let c = ctx();
                     match crate::run::open_named_outputs(&specs, &c, "--out") {
-                        Ok(o) => outputs = o,
+                        Ok(o) => recorder = stampede_controller::Recorder::new(o),
                         Err(e) => eprintln!("agent: {e}"),
                     }
                 }
                 let end = iv.start + std::time::Duration::from_secs(1);
-                for o in outputs.iter_mut() {
-                    if let Some(message) = o.interval(iv.start, end, &iv.snapshot) {
-                        eprintln!("agent: {message}");
-                    }
+                for e in recorder.interval(iv.start, end, &iv.snapshot) {
+                    eprintln!("agent: {e}");
                 }
                 total.accumulate(&iv.snapshot);
             }
@@ -124,12 +122,10 @@ async fn record_locally(
                     exit_code: 0,
                 };
                 let summary = stampede_report::Summary::build(info, &total, Vec::new(), total.vus_max());
-                for o in outputs.iter_mut().filter(|o| !o.failed) {
-                    if let Err(e) = o.output.finish(&summary) {
-                        eprintln!("agent: cannot write {}: {e}", o.label);
-                    }
+                for e in recorder.finish(&summary, &[]) {
+                    eprintln!("agent: {e}");
                 }
-                outputs.clear();
+                recorder = stampede_controller::Recorder::default();
                 opened = false;
                 total = stampede_metrics::Snapshot::default();
             }

@@ -2,8 +2,10 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line (clap).
-//! - [`run`]: `stampede run`: plan → engine → live progress, thresholds,
-//!   Ctrl-C handling → summary, files, exit code.
+//! - [`run`]: `stampede run` and `stampede coordinator`: flags → plan,
+//!   outputs and a source (local agent processes, the coordinator), then the
+//!   run through `stampede-controller`, with the UI, progress lines, Ctrl-C
+//!   and the printed summary around it.
 //! - [`agent`]: `stampede agent`.
 //! - [`shop`]: starting the bundled shop for `[target] shop` scenarios.
 //! - [`exit`]: the documented exit codes.
@@ -16,21 +18,7 @@ pub mod shop;
 use stampede_scenario::Overrides;
 
 /// Exit codes (documented in the README; k6's where k6 has one).
-pub mod exit {
-    /// The run completed and every threshold passed.
-    pub const OK: i32 = 0;
-    /// Something outside the plan went wrong (I/O, a file that cannot be written).
-    pub const ERROR: i32 = 1;
-    /// A threshold failed (k6: 99), including an abort by `abort_on_fail`.
-    pub const THRESHOLDS_FAILED: i32 = 99;
-    /// The scenario file or a flag is invalid (k6: 104 "invalid config").
-    pub const INVALID_INPUT: i32 = 104;
-    /// The run was stopped from outside (Ctrl-C, SIGTERM) before its end (k6: 105).
-    pub const INTERRUPTED: i32 = 105;
-    /// The run completed and its thresholds passed, but an agent was lost on
-    /// the way: the results cover what the others (and it, until lost) delivered.
-    pub const DEGRADED: i32 = 110;
-}
+pub use stampede_controller::exit;
 
 /// A mistake in the flags or in a file a flag names (an `--out` path that
 /// cannot be created, an address that cannot be listened on, an empty token

@@ -1,7 +1,8 @@
-//! Running a plan: `stampede run` (local agents, or in-process with
-//! `--agents 0`) and `stampede coordinator` (remote agents) share one loop:
-//! live progress, live thresholds, graceful Ctrl-C, outputs, a summary and
-//! an exit code.
+//! `stampede run` (local agents, or in-process with `--agents 0`) and
+//! `stampede coordinator` (remote agents): flags to a plan, outputs and a
+//! source of intervals (child agent processes, the coordinator's barrier),
+//! then the run itself through [`stampede_controller::run`], with the live UI,
+//! progress lines, Ctrl-C and the printed summary around it.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -9,16 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+use stampede_controller::{Cluster, InProcess, Observer, OutputError, Progress, Recorder, RunSpec, Source};
 use stampede_coordinator::{Coordinator, CoordinatorConfig, LossPolicy};
 use stampede_engine::schedule::{plan_duration, plan_peak_vus};
-use stampede_engine::{IntervalSnapshot, Run, RunOptions, Signal};
+use stampede_engine::{Run, RunOptions, Signal};
 use stampede_metrics::Snapshot;
-use stampede_metrics::live::{AgentInfo, AgentState, LiveState, Phase, Shared, StageInfo};
-use stampede_metrics::summary::evaluate;
+use stampede_metrics::live::{AgentInfo, AgentState, LiveState, Phase, Shared, StageInfo, lock};
 use stampede_report::outputs::{Output, RunContext};
-use stampede_report::{RunInfo, Summary};
 use stampede_scenario::Plan;
-use tokio::sync::watch;
+use stampede_scenario::threshold::Threshold;
 
 use crate::cli::{CoordinatorArgs, OnAgentLoss, ReportArgs, RunArgs};
 use crate::exit;
@@ -34,45 +34,6 @@ pub fn raise_nofile_limit() -> u64 {
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024)
 }
 
-/// How the run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Completed,
-    Interrupted,
-    AbortedByThreshold,
-}
-
-/// Where merged intervals come from.
-enum Source {
-    /// Worker threads of this process.
-    InProcess(Run),
-    /// Agents through a coordinator (local child processes or remote).
-    Cluster(Box<Coordinator>),
-}
-
-impl Source {
-    async fn next_interval(&mut self) -> Option<IntervalSnapshot> {
-        match self {
-            Source::InProcess(r) => r.next_interval().await,
-            Source::Cluster(c) => c.next_interval().await,
-        }
-    }
-
-    fn signaller(&self) -> watch::Sender<Signal> {
-        match self {
-            Source::InProcess(r) => r.signaller(),
-            Source::Cluster(c) => c.signaller(),
-        }
-    }
-
-    fn start(&self) -> Instant {
-        match self {
-            Source::InProcess(r) => r.start,
-            Source::Cluster(c) => c.start,
-        }
-    }
-}
-
 /// Loads the plan; `warn` prints its warnings (once per command, not per load).
 fn load(file: &Path, o: &crate::cli::OverrideArgs, warn: bool) -> Result<Arc<Plan>, i32> {
     match crate::load_plan(file, o) {
@@ -86,33 +47,6 @@ fn load(file: &Path, o: &crate::cli::OverrideArgs, warn: bool) -> Result<Arc<Pla
             eprintln!("{e}");
             Err(exit::INVALID_INPUT)
         }
-    }
-}
-
-/// One `--out` destination and what it is called in messages.
-pub(crate) struct NamedOutput {
-    /// `json output summary.json`
-    pub label: String,
-    pub output: Box<dyn Output>,
-    /// Set at the first failed write: the output is then left alone (its
-    /// file is incomplete) and the run exits with [`exit::ERROR`].
-    pub failed: bool,
-}
-
-impl NamedOutput {
-    /// Feeds one interval; reports the first failure (once) and returns it.
-    pub fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> Option<String> {
-        if self.failed {
-            return None;
-        }
-        let e = self.output.interval(start, end, snapshot).err()?;
-        self.failed = true;
-        Some(format!(
-            "cannot write {}: {e}; it is incomplete from {:.0}s on, the run goes on with the other outputs and will exit with code {}",
-            self.label,
-            start.as_secs_f64(),
-            exit::ERROR
-        ))
     }
 }
 
@@ -148,7 +82,7 @@ pub(crate) fn open_named_outputs(
     specs: &[(String, std::path::PathBuf)],
     ctx: &RunContext,
     flag: &str,
-) -> anyhow::Result<Vec<NamedOutput>> {
+) -> anyhow::Result<Vec<(String, Box<dyn Output>)>> {
     check_distinct_outputs(specs, flag)?;
     let mut outputs = Vec::new();
     for (kind, path) in specs {
@@ -162,12 +96,12 @@ pub(crate) fn open_named_outputs(
             };
             crate::invalid(format!("{flag} {kind}={}: cannot create the file: {e}{hint}", path.display()))
         })?;
-        outputs.push(NamedOutput { label: format!("{kind} output {}", path.display()), output, failed: false });
+        outputs.push((format!("{kind} output {}", path.display()), output));
     }
     Ok(outputs)
 }
 
-fn open_outputs(report: &ReportArgs, file: &Path) -> anyhow::Result<(Vec<NamedOutput>, RunContext)> {
+fn open_outputs(report: &ReportArgs, file: &Path) -> anyhow::Result<(Recorder, RunContext)> {
     let started_wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let ctx = RunContext {
         scenario_file: file.display().to_string(),
@@ -175,7 +109,7 @@ fn open_outputs(report: &ReportArgs, file: &Path) -> anyhow::Result<(Vec<NamedOu
         interval: INTERVAL,
     };
     let outputs = open_named_outputs(&report.out, &ctx, "--out")?;
-    Ok((outputs, ctx))
+    Ok((Recorder::new(outputs), ctx))
 }
 
 /// Binds an address a flag names; failure is a flag error.
@@ -350,11 +284,12 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
     let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
 
     let mut children = Vec::new();
-    let source = if agents == 0 {
+    let code = if agents == 0 {
         let mut opts = RunOptions::local(workers);
         opts.seed = seed;
         lock(&live).agents.push(local_agent());
-        Source::InProcess(Run::start(plan.clone(), opts).context("starting worker threads")?)
+        let source = InProcess(Run::start(plan.clone(), opts).context("starting worker threads")?);
+        present(&plan, &args.file, &args.report, source, outputs, metrics, ctx, live).await
     } else {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the local coordinator")?;
         let addr = listener.local_addr()?;
@@ -386,9 +321,8 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
                 return Ok(exit::INVALID_INPUT);
             }
         }
-        Source::Cluster(Box::new(coord))
+        present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live).await
     };
-    let code = drive(&plan, &args.file, &args.report, source, outputs, metrics, ctx, live).await;
     for mut c in children {
         if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_err() {
             let _ = c.kill().await;
@@ -477,7 +411,7 @@ async fn coordinate_plan(
         eprintln!("error: {e}");
         return Ok(exit::INVALID_INPUT);
     }
-    drive(&plan, &args.file, &args.report, Source::Cluster(Box::new(coord)), outputs, metrics, ctx, live).await
+    present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live).await
 }
 
 /// Whether the live UI will run (stdout is a terminal and not `--headless`).
@@ -595,21 +529,66 @@ fn local_agent() -> AgentInfo {
     }
 }
 
-// Everything `drive` needs is set up by its two callers before any load; the
-// controller crate (to come) replaces this run loop and its argument list.
+/// Prints progress, threshold aborts and output failures when no live UI
+/// shows them.
+struct Printer {
+    /// Progress lines and messages go to stderr (no UI, not `--quiet`).
+    progress: bool,
+    /// Messages the UI would otherwise show as events.
+    messages: bool,
+    every: Duration,
+    last: Instant,
+    /// Measurements since the last progress line.
+    window: Snapshot,
+    window_start: Duration,
+}
+
+impl Observer for Printer {
+    fn interval(&mut self, p: &Progress<'_>) {
+        self.window.accumulate(p.interval);
+        if self.progress && self.last.elapsed() >= self.every {
+            let span = p.elapsed.saturating_sub(self.window_start).as_secs_f64().max(1e-3);
+            eprintln!("{}", progress_line(p.elapsed, p.planned, &self.window, p.total, span));
+            self.window = Snapshot::default();
+            self.window_start = p.elapsed;
+            self.last = Instant::now();
+        }
+    }
+
+    fn threshold_abort(&mut self, t: &Threshold, observed: Option<f64>) {
+        if self.messages {
+            eprintln!(
+                "threshold {} '{}' failed (observed {}) and has abort_on_fail: aborting the run",
+                t.selector,
+                t.source,
+                observed.map_or("-".into(), |v| format!("{v:.3}"))
+            );
+        }
+    }
+
+    fn output_failed(&mut self, e: &OutputError) {
+        if self.messages {
+            eprintln!("error: {e}; the run will exit with code {}", exit::ERROR);
+        }
+    }
+}
+
+/// Runs a started source to its end through the controller, with what a
+/// person sees around it: the live UI or progress lines, the Prometheus
+/// endpoint, Ctrl-C (first: graceful stop; second: abort), and the summary
+/// printed at the end. Returns the exit code.
 #[allow(clippy::too_many_arguments)]
-async fn drive(
+async fn present(
     plan: &Arc<Plan>,
     file: &Path,
     report: &ReportArgs,
-    mut source: Source,
-    mut outputs: Vec<NamedOutput>,
+    source: impl Source,
+    mut recorder: Recorder,
     metrics: Option<tokio::net::TcpListener>,
     ctx: RunContext,
     live: Shared,
 ) -> anyhow::Result<i32> {
     let signaller = source.signaller();
-    let planned = plan_duration(plan);
     // Live Prometheus endpoint, for as long as the run lasts (bound before
     // the load started, so a bad --metrics-listen stops nothing midway).
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -621,27 +600,20 @@ async fn drive(
             let _ = metrics_stopped.await;
         }));
     }
-    let peak = plan_peak_vus(plan);
-    // Ctrl-C: first asks for a graceful stop, second aborts.
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Ctrl-C or SIGTERM: the first asks the controller for a graceful stop,
+    // a second aborts.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     {
-        let (signaller, interrupted) = (signaller.clone(), interrupted.clone());
+        let signaller = signaller.clone();
         tokio::spawn(async move {
-            let mut presses = 0;
-            loop {
-                if !wait_for_stop_signal().await {
-                    return;
-                }
-                presses += 1;
-                interrupted.store(true, std::sync::atomic::Ordering::Relaxed);
-                if presses == 1 {
-                    eprintln!("\nstopping gracefully: in-flight iterations may finish (Ctrl-C again to abort now)");
-                    let _ = signaller.send(Signal::Stop);
-                } else {
-                    eprintln!("\naborting");
-                    let _ = signaller.send(Signal::Abort);
-                    return;
-                }
+            if !wait_for_stop_signal().await {
+                return;
+            }
+            eprintln!("\nstopping gracefully: in-flight iterations may finish (Ctrl-C again to abort now)");
+            let _ = stop_tx.send(());
+            if wait_for_stop_signal().await {
+                eprintln!("\naborting");
+                let _ = signaller.send(Signal::Abort);
             }
         });
     }
@@ -650,20 +622,16 @@ async fn drive(
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let ui = ui_wanted(report.headless).then(|| {
         let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (signaller, live2, interrupted) = (signaller.clone(), live.clone(), interrupted.clone());
+        let (signaller, live2) = (signaller.clone(), live.clone());
         tokio::spawn(async move {
             while let Some(c) = ctl_rx.recv().await {
                 use stampede_tui::Control;
                 let sig = match c {
                     Control::Stop => {
-                        interrupted.store(true, std::sync::atomic::Ordering::Relaxed);
                         lock(&live2).phase = Phase::Stopping;
                         Signal::Stop
                     }
-                    Control::Abort => {
-                        interrupted.store(true, std::sync::atomic::Ordering::Relaxed);
-                        Signal::Abort
-                    }
+                    Control::Abort => Signal::Abort,
                     Control::Pause => {
                         lock(&live2).paused = true;
                         Signal::Pause
@@ -681,156 +649,45 @@ async fn drive(
         }))
     });
 
-    let mut vus_peak = 0u64;
-    let mut aborted_by_threshold = false;
-    let mut last_progress = Instant::now();
-    let mut window = Snapshot::default();
-    let mut window_start = Duration::ZERO;
-    let progress = !report.quiet && ui.is_none();
-    let every = Duration::from_secs(report.progress_every.max(1));
-    if progress {
+    let planned = plan_duration(plan);
+    let mut printer = Printer {
+        progress: !report.quiet && ui.is_none(),
+        messages: ui.is_none(),
+        every: Duration::from_secs(report.progress_every.max(1)),
+        last: Instant::now(),
+        window: Snapshot::default(),
+        window_start: Duration::ZERO,
+    };
+    if printer.progress {
         eprintln!(
-            "running {} — {} scenario(s), up to {peak} VUs, {:.0?} planned",
+            "running {} — {} scenario(s), up to {} VUs, {:.0?} planned",
             file.display(),
             plan.scenarios.len(),
+            plan_peak_vus(plan),
             planned
         );
     }
-    lock(&live).phase = Phase::Running;
-    while let Some(iv) = source.next_interval().await {
-        let elapsed = source.start().elapsed();
-        let end = (iv.start + ctx.interval).min(elapsed.max(iv.start));
-        for o in outputs.iter_mut() {
-            if let Some(message) = o.interval(iv.start, end, &iv.snapshot) {
-                // Said once per output, at its first failed write; the UI shows it as an event.
-                if ui.is_none() {
-                    eprintln!("error: {message}");
-                }
-                lock(&live).event(message);
-            }
-        }
-        window.accumulate(&iv.snapshot);
-        vus_peak = vus_peak.max(iv.snapshot.vus());
-        let secs = (end - iv.start).as_secs_f64();
-        let mut guard = lock(&live);
-        let state = &mut *guard;
-        state.push_interval(end, iv.snapshot, secs);
-        state.thresholds = evaluate(&plan.thresholds, &state.total, elapsed);
-        if let Source::InProcess(_) = source
-            && let Some(a) = state.agents.first_mut()
-        {
-            a.vus = state.last_interval.vus();
-            a.rps = state.now.map_or(0.0, |p| p.rps);
-            a.requests = state.total.total_requests();
-            a.last_heartbeat = std::time::Instant::now();
-        }
-        let total = &state.total;
-        if progress && last_progress.elapsed() >= every {
-            let span = elapsed.saturating_sub(window_start).as_secs_f64().max(1e-3);
-            eprintln!("{}", progress_line(elapsed, planned, &window, total, span));
-            window = Snapshot::default();
-            window_start = elapsed;
-            last_progress = Instant::now();
-        }
-        if !aborted_by_threshold && !plan.thresholds.is_empty() {
-            for (t, o) in plan.thresholds.iter().zip(state.thresholds.iter()) {
-                if !o.passed && t.abort_on_fail && elapsed >= t.delay_abort_eval {
-                    if ui.is_none() {
-                        eprintln!(
-                            "threshold {} '{}' failed (observed {}) and has abort_on_fail: aborting the run",
-                            t.selector,
-                            t.source,
-                            o.observed.map_or("-".into(), |v| format!("{v:.3}"))
-                        );
-                    }
-                    aborted_by_threshold = true;
-                    let _ = signaller.send(Signal::Abort);
-                    break;
-                }
-            }
-        }
-        if aborted_by_threshold {
-            state.event("a threshold with abort_on_fail failed: run aborted");
-        }
-    }
-    let elapsed = source.start().elapsed();
+    let spec = RunSpec {
+        plan: plan.clone(),
+        scenario_file: file.display().to_string(),
+        started_at_ms: ctx.started_at_ms,
+        interval: ctx.interval,
+    };
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let finished = stampede_controller::run(&spec, source, &mut recorder, &live, &mut printer, stop).await;
     let _ = done_tx.send(());
     if let Some(ui) = ui
         && let Ok(Err(e)) = ui.await
     {
         eprintln!("warning: live UI: {e}");
     }
-    let (lost, agent_lines) = match source {
-        Source::InProcess(run) => {
-            run.join();
-            (Vec::new(), Vec::new())
-        }
-        Source::Cluster(c) => {
-            let lost = c.lost_agents().to_vec();
-            let lines = agent_lines(&c.agent_reports());
-            c.shutdown().await;
-            (lost, lines)
-        }
-    };
-
-    let outcome = if aborted_by_threshold {
-        Outcome::AbortedByThreshold
-    } else if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
-        Outcome::Interrupted
-    } else {
-        Outcome::Completed
-    };
-    let total = {
-        let mut state = lock(&live);
-        state.phase = Phase::Done;
-        if let Some(a) = state.agents.iter_mut().find(|a| a.address == "in-process") {
-            a.state = AgentState::Done;
-        }
-        std::mem::take(&mut state.total)
-    };
-    let outcomes = evaluate(&plan.thresholds, &total, elapsed);
-    let passed = outcomes.iter().all(|o| o.passed);
-    let outputs_failed = outputs.iter().any(|o| o.failed);
-    let code = match outcome {
-        // Results the user asked for are incomplete: that outranks what they say.
-        _ if outputs_failed => exit::ERROR,
-        Outcome::Interrupted => exit::INTERRUPTED,
-        Outcome::AbortedByThreshold => exit::THRESHOLDS_FAILED,
-        Outcome::Completed if !passed => exit::THRESHOLDS_FAILED,
-        Outcome::Completed if !lost.is_empty() => exit::DEGRADED,
-        Outcome::Completed => exit::OK,
-    };
-    let info = RunInfo {
-        scenario_file: file.display().to_string(),
-        started_at_ms: ctx.started_at_ms,
-        duration_s: elapsed.as_secs_f64(),
-        planned_duration_s: planned.as_secs_f64(),
-        outcome: match outcome {
-            Outcome::Completed if !lost.is_empty() => "degraded",
-            Outcome::Completed => "completed",
-            Outcome::Interrupted => "interrupted",
-            Outcome::AbortedByThreshold => "aborted_by_threshold",
-        }
-        .into(),
-        exit_code: code,
-    };
-    let mut summary = Summary::build(info, &total, outcomes, vus_peak);
     let _ = metrics_stop.send(());
-    // Every output gets its chance: one that fails does not keep the others from being written.
-    let agents = lock(&live).agents.clone();
-    let mut failed_at_finish = Vec::new();
-    for o in outputs.iter_mut().filter(|o| !o.failed) {
-        o.output.agents(&agents);
-        if let Err(e) = o.output.finish(&summary) {
-            o.failed = true;
-            failed_at_finish.push(format!("error: cannot write {}: {e}", o.label));
-        }
-    }
-    let code = if failed_at_finish.is_empty() { code } else { exit::ERROR };
-    summary.run.exit_code = code;
-    let failed: Vec<&str> = outputs.iter().filter(|o| o.failed).map(|o| o.label.as_str()).collect();
+
     let color = std::io::stdout().is_terminal();
-    let mut text = stampede_report::text::render(&summary, color);
+    let mut text = stampede_report::text::render(&finished.summary, color);
+    let agent_lines = agent_lines(&finished.end.agents);
     if !agent_lines.is_empty() {
         text.push_str("\n  █ AGENTS\n\n");
         for l in &agent_lines {
@@ -843,13 +700,11 @@ async fn drive(
         let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
     }
-    for message in &failed_at_finish {
-        eprintln!("{message}");
-    }
+    let failed = recorder.failed();
     if !failed.is_empty() {
-        eprintln!("error: incomplete output(s): {}; exit code {code}", failed.join(", "));
+        eprintln!("error: incomplete output(s): {}; exit code {}", failed.join(", "), finished.exit_code);
     }
-    Ok(code)
+    Ok(finished.exit_code)
 }
 
 /// Who delivered what, for the summary.
@@ -873,10 +728,6 @@ fn agent_lines(reports: &[stampede_coordinator::AgentReport]) -> Vec<String> {
         .collect()
 }
 
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, LiveState> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The live state of a run, with its stages for the progress gauge.
 pub fn live_state(plan: &Plan, file: &Path, planned: Duration, peak: u64, interval: Duration) -> LiveState {
     let mut live = LiveState::new(
@@ -893,7 +744,7 @@ pub fn live_state(plan: &Plan, file: &Path, planned: Duration, peak: u64, interv
 fn progress_line(elapsed: Duration, planned: Duration, window: &Snapshot, total: &Snapshot, span: f64) -> String {
     let all = window.all_requests();
     let rps = all.count as f64 / span;
-    let p95 = if all.duration.is_empty() { 0.0 } else { all.duration.value_at_quantile(0.95) as f64 / 1000.0 };
+    let p95 = stampede_metrics::hist::quantile_ms(&all.duration, 0.95);
     let err = if all.count > 0 { all.failed as f64 * 100.0 / all.count as f64 } else { 0.0 };
     format!(
         "[{:>6.1}s/{:.0}s] vus {:>5}/{:<5} rps {:>8.1} p95 {:>9} errors {:>5.2}% reqs {}",

@@ -160,10 +160,8 @@ pub async fn run<S: Source>(
     };
     let outcomes = evaluate(&plan.thresholds, &total, elapsed);
     let passed = outcomes.iter().all(|o| o.passed);
-    let mut exit_code = outcome.exit_code(passed);
-    if !output_errors.is_empty() && matches!(exit_code, exit::OK | exit::DEGRADED) {
-        exit_code = exit::ERROR;
-    }
+    // Results the user asked for are incomplete: that outranks what they say.
+    let exit_code = if output_errors.is_empty() { outcome.exit_code(passed) } else { exit::ERROR };
     let info = RunInfo {
         scenario_file: spec.scenario_file.clone(),
         started_at_ms: spec.started_at_ms,
@@ -172,13 +170,14 @@ pub async fn run<S: Source>(
         outcome: outcome.as_str().into(),
         exit_code,
     };
-    let summary = Summary::build(info, &total, outcomes, vus_peak);
+    let mut summary = Summary::build(info, &total, outcomes, vus_peak);
     for e in recorder.finish(&summary, &agents) {
         observer.output_failed(&e);
         output_errors.push(e);
     }
-    if !output_errors.is_empty() && matches!(exit_code, exit::OK | exit::DEGRADED) {
-        exit_code = exit::ERROR;
+    if !output_errors.is_empty() {
+        summary.run.exit_code = exit::ERROR;
     }
+    let exit_code = summary.run.exit_code;
     Finished { outcome, exit_code, summary, end, output_errors }
 }

@@ -161,12 +161,12 @@ iterations = 100
     let ctx = RunContext { scenario_file: "t.toml".into(), started_at_ms: 1, interval: Duration::from_secs(1) };
     // /dev/full accepts the open and fails every write with ENOSPC, as a full
     // disk does: the HTML report, written at the end, is lost.
-    let specs = vec![
-        ("json".to_string(), json.clone()),
-        ("html".to_string(), "/dev/full".into()),
-        ("csv".to_string(), csv.clone()),
-    ];
-    let mut recorder = Recorder::open(&specs, ctx).unwrap();
+    let open = |kind: &str, path: &Path| {
+        let output = stampede_report::outputs::open(kind, path, &ctx).unwrap();
+        (format!("{kind} output {}", path.display()), output)
+    };
+    let mut recorder =
+        Recorder::new(vec![open("json", &json), open("html", Path::new("/dev/full")), open("csv", &csv)]);
     let mut seen = Seen::default();
     let f = run(&spec(&p), in_process(&p), &mut recorder, &live(&p), &mut seen, never()).await;
     assert_eq!(f.outcome, Outcome::Completed);

@@ -114,15 +114,12 @@ pub(crate) struct WorkerArgs {
     pub seed: u64,
 }
 
+/// Starts a worker thread. Its runtime is built here, on the caller's
+/// thread, so a failure (out of descriptors, say) is an error of the run's
+/// start rather than a worker that silently runs nothing.
 pub(crate) fn spawn(args: WorkerArgs) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name(format!("stampede-worker-{}", args.local_index)).spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("stampede: cannot start worker runtime: {e}");
-                return;
-            }
-        };
         let local = tokio::task::LocalSet::new();
         local.block_on(&rt, run(args));
     })
