@@ -91,11 +91,6 @@ impl RunOptions {
     }
 }
 
-/// Most bytes of one response body kept for the checks and extractors that
-/// read it, unless the plan says otherwise; a longer body fails the request
-/// as `body_too_large` (bodies nothing reads are counted, never kept).
-pub const DEFAULT_MAX_BODY: u64 = 10 << 20;
-
 pub(crate) struct WorkerReport {
     worker: usize,
     index: u64,
@@ -156,7 +151,7 @@ impl Run {
             plan.target.http_version,
             plan.target.insecure_skip_tls_verify,
             plan.target.connect_timeout,
-            DEFAULT_MAX_BODY,
+            plan.target.max_body_size,
         );
         client.allow = opts.allow.clone().filter(|a| !a.allows_any());
         let layout = layout(&plan);

@@ -205,3 +205,36 @@ graceful_stop = "1s"
     let peak = peak_rss();
     assert!(peak < 600 << 20, "peak RSS {} MiB", peak >> 20);
 }
+
+/// `max_body_size` sets the cap: a body over it fails, one under it is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_cap_is_the_targets_max_body_size() {
+    let server = Server::start().await;
+    let toml = format!(
+        r#"
+[target]
+base_url = "{}"
+max_body_size = "64KiB"
+[[flows.f.steps]]
+name = "small"
+url = "/bytes/65536"
+checks = [{{ body_contains = "x" }}]
+[[flows.f.steps]]
+name = "large"
+url = "/bytes/65537"
+checks = [{{ body_contains = "x" }}]
+[scenarios.s]
+executor = "shared-iterations"
+flow = "f"
+vus = 1
+iterations = 3
+"#,
+        server.url()
+    );
+    let s = run(plan(&toml, &Overrides::default()), RunOptions::local(1), Duration::from_secs(15)).await;
+    let (small, large) = (s.by_name("small"), s.by_name("large"));
+    assert_eq!((small.count, small.failed), (3, 0));
+    assert_eq!((large.count, large.errors[ErrorKind::BodyTooLarge.index()]), (3, 3));
+    let checks: u64 = s.checks.values().map(|c| c.passes).sum();
+    assert_eq!(checks, 3, "the small body is checked, the large one is not");
+}

@@ -123,8 +123,14 @@ const TARGET_FIELDS: &[&str] = &[
     "http_version",
     "insecure_skip_tls_verify",
     "think_time",
+    "max_body_size",
 ];
 const SHOP_FIELDS: &[&str] = &["flags", "products"];
+/// Default `[target] max_body_size`: most bytes of one response body kept
+/// for the checks and extractors that read it.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 << 20;
+/// The largest `max_body_size` accepted (one body per VU can be held at once).
+pub const MAX_BODY_SIZE: u64 = 1 << 30;
 /// Switches of the bundled shop a scenario may set (`stampede shop --help`).
 pub const SHOP_FLAGS: &[&str] = &["no-indexes", "cdn-misconfigured", "cache-inventory"];
 /// What relative URLs are joined to while the bundled shop is not started yet
@@ -448,13 +454,23 @@ impl<'s> Compiler<'s> {
             }
         };
         let insecure_skip_tls_verify = node.bool(&cx, "insecure_skip_tls_verify")?.unwrap_or(false);
+        let max_body_size = node.size(&cx, "max_body_size", MAX_BODY_SIZE)?.unwrap_or(DEFAULT_MAX_BODY_SIZE);
         let think_time = match node.get("think_time") {
             Some(v) => self.think_time(v, &node.field("think_time"))?,
             None => ThinkTime::None,
         };
         let shop = if self.overrides.target.is_some() { None } else { shop };
         Ok((
-            Target { base_url, shop, headers, timeout, connect_timeout, http_version, insecure_skip_tls_verify },
+            Target {
+                base_url,
+                shop,
+                headers,
+                timeout,
+                connect_timeout,
+                http_version,
+                insecure_skip_tls_verify,
+                max_body_size,
+            },
             think_time,
         ))
     }

@@ -104,6 +104,9 @@ pub struct Target {
     pub http_version: HttpVersion,
     /// Skip TLS certificate verification (test targets only).
     pub insecure_skip_tls_verify: bool,
+    /// Most bytes of a response body kept for the checks and extractors that
+    /// read it; a longer one fails its request as `body_too_large`.
+    pub max_body_size: u64,
 }
 
 /// How to start the bundled shop for a scenario.

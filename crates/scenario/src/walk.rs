@@ -93,6 +93,26 @@ impl<'s> Cx<'s> {
         }
     }
 
+    /// A size in bytes, written `"10MiB"`, `"512KB"`, `"1GB"` or as a whole
+    /// number of bytes, in `1..=max`.
+    pub fn size_of(&self, v: &Val<'_>, field: &str, max: u64) -> Result<u64> {
+        let help = "a size with a unit, e.g. \"10MiB\", \"512KiB\" or \"1GB\" (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)";
+        let n = match v.get_ref() {
+            DeValue::Integer(_) => self.u64_of(v, field, 1, max)?,
+            DeValue::String(s) => parse_size(s).map_err(|e| self.err(Some(v.span()), field, e, help))?,
+            _ => return Err(self.type_err(v, field, "a size", help)),
+        };
+        if n == 0 || n > max {
+            return Err(self.err(
+                Some(v.span()),
+                field,
+                format!("{n} bytes is out of range: from 1 byte to {max}"),
+                help,
+            ));
+        }
+        Ok(n)
+    }
+
     pub fn duration_of(&self, v: &Val<'_>, field: &str) -> Result<Duration> {
         match v.get_ref() {
             DeValue::String(s) => parse_duration(s).map_err(|e| self.err(Some(v.span()), field, e, DURATION_HELP)),
@@ -215,6 +235,10 @@ impl<'a, 'i> Node<'a, 'i> {
         self.get(key).map(|v| cx.duration_of(v, &self.field(key))).transpose()
     }
 
+    pub fn size(&self, cx: &Cx<'_>, key: &str, max: u64) -> Result<Option<u64>> {
+        self.get(key).map(|v| cx.size_of(v, &self.field(key), max)).transpose()
+    }
+
     pub fn positive_duration(&self, cx: &Cx<'_>, key: &str) -> Result<Option<Duration>> {
         self.get(key).map(|v| cx.positive_duration_of(v, &self.field(key))).transpose()
     }
@@ -235,4 +259,37 @@ pub(crate) fn unknown_field(cx: &Cx<'_>, path: &str, key: &Spanned<DeString<'_>>
         format!("unknown field `{name}`{hint}"),
         format!("allowed here: {}", allowed.join(", ")),
     )
+}
+
+/// `"10MiB"` → 10 485 760. Units: B, KB, MB, GB (10³ⁿ), KiB, MiB, GiB (2¹⁰ⁿ).
+pub(crate) fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a size: it must start with a whole number"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}`")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes_parse_with_decimal_and_binary_units() {
+        use super::parse_size;
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("512 KB"), Ok(512_000));
+        assert_eq!(parse_size("7"), Ok(7));
+        assert!(parse_size("10 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999GiB").unwrap_err().contains("too large"));
+    }
 }

@@ -42,8 +42,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// `/endless` answers an endless chunked body (for at most 20 s); every
-    /// other path answers `ok`.
+    /// `/endless` answers an endless chunked body (for at most 20 s),
+    /// `/bytes/N` a body of N bytes; every other path answers `ok`.
     pub async fn start() -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -81,6 +81,9 @@ async fn handle(seen: Arc<Seen>, req: Request<Incoming>) -> Result<Reply, Infall
     seen.authorizations.lock().unwrap().push(header(http::header::AUTHORIZATION));
     seen.targets.lock().unwrap().push(target.clone());
     let _ = req.into_body().collect().await;
+    if let Some(n) = target.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok()) {
+        return Ok(Response::new(Either::Left(Full::new(Bytes::from(vec![b'x'; n])))));
+    }
     if target.starts_with("/endless") {
         let until = tokio::time::Instant::now() + Duration::from_secs(20);
         return Ok(Response::new(Either::Right(Endless { chunk: Bytes::from(vec![b'x'; 64 * 1024]), until })));
