@@ -325,7 +325,7 @@ fn planned_vus(plan: &Plan, a: &v1::Assign) -> u64 {
     (a.first_worker..a.first_worker + a.workers.max(1))
         .map(|index| {
             let seg = Segment { index, count: total };
-            plan.scenarios.iter().map(|s| seg.share(stampede_engine::schedule::peak_vus(&s.executor))).sum::<u64>()
+            plan.scenarios.iter().map(|s| seg.share(s.executor.peak_vus())).sum::<u64>()
         })
         .sum()
 }

@@ -57,8 +57,8 @@ pub fn validate(args: &cli::ValidateArgs) -> i32 {
     match load_plan(&args.file, &args.overrides) {
         Ok(plan) => {
             print_warnings(&plan);
-            let vus = stampede_engine::schedule::plan_peak_vus(&plan);
-            let dur = stampede_engine::schedule::plan_duration(&plan);
+            let vus = plan.peak_vus();
+            let dur = plan.planned_duration();
             println!(
                 "{}: ok — {} scenario(s), {} flow(s), {} request name(s), {} threshold(s); up to {} VUs for {:.0?}",
                 args.file.display(),

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use stampede_controller::{Cluster, InProcess, Observer, OutputError, Progress, Recorder, RunSpec, Source};
 use stampede_coordinator::{Coordinator, CoordinatorConfig, LossPolicy};
-use stampede_engine::schedule::{plan_duration, plan_peak_vus};
 use stampede_engine::{Run, RunOptions, Signal};
 use stampede_metrics::Snapshot;
 use stampede_metrics::live::{AgentInfo, AgentState, LiveState, Phase, Shared, StageInfo, lock};
@@ -260,7 +259,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
 async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::OverrideArgs) -> anyhow::Result<i32> {
     let agents = args.agents.unwrap_or_else(cores);
     let limit = raise_nofile_limit();
-    let peak = plan_peak_vus(&plan);
+    let peak = plan.peak_vus();
     // A VU keeps a connection per origin its flows reach, not just one.
     let connections = plan.peak_connections();
     let per_vu = plan.scenarios.iter().map(|s| plan.connections_per_vu(s)).max().unwrap_or(1);
@@ -278,7 +277,7 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
         Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),
         None => None,
     };
-    let planned = plan_duration(&plan);
+    let planned = plan.planned_duration();
     let live = live_state(&plan, &args.file, planned, peak, ctx.interval).shared();
     let workers = args.workers.unwrap_or_else(cores).max(1);
     let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
@@ -368,8 +367,8 @@ async fn coordinate_plan(
         Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),
         None => None,
     };
-    let planned = plan_duration(&plan);
-    let live = live_state(&plan, &args.file, planned, plan_peak_vus(&plan), ctx.interval).shared();
+    let planned = plan.planned_duration();
+    let live = live_state(&plan, &args.file, planned, plan.peak_vus(), ctx.interval).shared();
     let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
     let policy = match args.on_agent_loss {
         OnAgentLoss::Continue => LossPolicy::Continue,
@@ -649,7 +648,7 @@ async fn present(
         }))
     });
 
-    let planned = plan_duration(plan);
+    let planned = plan.planned_duration();
     let mut printer = Printer {
         progress: !report.quiet && ui.is_none(),
         messages: ui.is_none(),
@@ -663,7 +662,7 @@ async fn present(
             "running {} — {} scenario(s), up to {} VUs, {:.0?} planned",
             file.display(),
             plan.scenarios.len(),
-            plan_peak_vus(plan),
+            plan.peak_vus(),
             planned
         );
     }

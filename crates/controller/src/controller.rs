@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stampede_engine::Signal;
-use stampede_engine::schedule::plan_duration;
 use stampede_metrics::Snapshot;
 use stampede_metrics::live::{AgentState, Phase, Shared, lock};
 use stampede_metrics::summary::evaluate;
@@ -82,7 +81,7 @@ pub async fn run<S: Source>(
     let plan = &spec.plan;
     let signaller = source.signaller();
     let signals = signaller.subscribe();
-    let planned = plan_duration(plan);
+    let planned = plan.planned_duration();
     let graceful = {
         let (signaller, live) = (signaller.clone(), live.clone());
         tokio::spawn(async move {

@@ -330,10 +330,7 @@ impl Coordinator {
             s.planned_vus = (first..first + workers)
                 .map(|index| {
                     let seg = Segment { index, count: total };
-                    plan.scenarios
-                        .iter()
-                        .map(|sc| seg.share(stampede_engine::schedule::peak_vus(&sc.executor)))
-                        .sum::<u64>()
+                    plan.scenarios.iter().map(|sc| seg.share(sc.executor.peak_vus())).sum::<u64>()
                 })
                 .sum();
             let assign = v1::Assign {

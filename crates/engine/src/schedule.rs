@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use stampede_scenario::{Executor, Plan, Stage};
+use stampede_scenario::{Executor, Stage};
 
 /// Which part of the plan a worker runs: worker `index` of `count` workers in
 /// the whole (possibly distributed) run.
@@ -81,45 +81,6 @@ impl ProcessSpan {
         let k = n % mine;
         (n / mine) * vus + (k / w) * t + self.first as u64 + k % w
     }
-}
-
-/// The largest number of VUs an executor can have running at once.
-pub fn peak_vus(e: &Executor) -> u64 {
-    match e {
-        Executor::SharedIterations { vus, iterations, .. } => (*vus).min(*iterations),
-        Executor::PerVuIterations { vus, .. } | Executor::ConstantVus { vus, .. } => *vus,
-        Executor::RampingVus { start_vus, stages, .. } => {
-            stages.iter().map(|s| s.target).max().unwrap_or(0).max(*start_vus)
-        }
-        Executor::ConstantArrivalRate { max_vus, pre_allocated_vus, .. }
-        | Executor::RampingArrivalRate { max_vus, pre_allocated_vus, .. } => (*max_vus).max(*pre_allocated_vus),
-    }
-}
-
-/// The planned length of an executor's active part (without graceful stop);
-/// for iteration-based executors, their `max_duration`.
-pub fn planned_duration(e: &Executor) -> Duration {
-    match e {
-        Executor::SharedIterations { max_duration, .. } | Executor::PerVuIterations { max_duration, .. } => {
-            *max_duration
-        }
-        Executor::ConstantVus { duration, .. } | Executor::ConstantArrivalRate { duration, .. } => *duration,
-        Executor::RampingVus { stages, .. } | Executor::RampingArrivalRate { stages, .. } => {
-            stages.iter().map(|s| s.duration).sum()
-        }
-    }
-}
-
-/// The planned length of the whole test: the latest scenario end, graceful
-/// stops excluded.
-pub fn plan_duration(plan: &Plan) -> Duration {
-    plan.scenarios.iter().map(|s| s.start_time + planned_duration(&s.executor)).max().unwrap_or_default()
-}
-
-/// Most VUs the plan can have at once, summed over scenarios (a safe upper
-/// bound on the connections it needs).
-pub fn plan_peak_vus(plan: &Plan) -> u64 {
-    plan.scenarios.iter().map(|s| peak_vus(&s.executor)).sum()
 }
 
 /// VU target of ramping-vus at `t` after the scenario start (linear ramps).

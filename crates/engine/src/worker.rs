@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientConfig, Resolver};
-use crate::schedule::{ArrivalSchedule, ProcessSpan, Segment, peak_vus, planned_duration, ramping_target};
+use crate::schedule::{ArrivalSchedule, ProcessSpan, Segment, ramping_target};
 use crate::vu::Vu;
 use crate::{Signal, WorkerReport};
 
@@ -59,7 +59,7 @@ impl Worker {
     pub fn next_iteration_in_test(&self, scenario: u16) -> u64 {
         let Some(counters) = &self.started_iterations else { return 0 };
         let n = counters[scenario as usize].fetch_add(1, Ordering::Relaxed);
-        self.span.iteration_in_test(n, peak_vus(&self.plan.scenarios[scenario as usize].executor))
+        self.span.iteration_in_test(n, self.plan.scenarios[scenario as usize].executor.peak_vus())
     }
 
     async fn wait_while_paused(&self) {
@@ -170,7 +170,7 @@ async fn run(args: WorkerArgs) {
                 allocated: Cell::new(0),
                 vu_base,
             });
-            vu_base += peak_vus(&s.executor);
+            vu_base += s.executor.peak_vus();
             r
         })
         .collect();
@@ -248,7 +248,7 @@ async fn run_scenario(w: Rc<Worker>, run: Rc<ScenarioRun>, t0: Instant) {
         return;
     }
     // Time limit of the executor, then graceful stop.
-    let end = start + planned_duration(&s.executor);
+    let end = start + s.executor.planned_duration();
     let timer = {
         let (run, grace) = (run.clone(), s.graceful_stop);
         tokio::task::spawn_local(async move {
@@ -257,8 +257,8 @@ async fn run_scenario(w: Rc<Worker>, run: Rc<ScenarioRun>, t0: Instant) {
         })
     };
     match &s.executor {
-        Executor::SharedIterations { vus, iterations, .. } => {
-            let vus_all = (*vus).min(*iterations);
+        Executor::SharedIterations { iterations, .. } => {
+            let vus_all = s.executor.peak_vus();
             let local_vus = w.segment.share(vus_all);
             let remaining = Rc::new(Cell::new(w.segment.proportional(*iterations, vus_all)));
             closed_model(&w, &run, local_vus, move |_vu: &Vu, _j| {
@@ -281,11 +281,10 @@ async fn run_scenario(w: Rc<Worker>, run: Rc<ScenarioRun>, t0: Instant) {
         Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
             ramping_vus(&w, &run, start, *start_vus, stages, *graceful_ramp_down).await;
         }
-        Executor::ConstantArrivalRate { pre_allocated_vus, max_vus, .. }
-        | Executor::RampingArrivalRate { pre_allocated_vus, max_vus, .. } => {
+        Executor::ConstantArrivalRate { pre_allocated_vus, .. }
+        | Executor::RampingArrivalRate { pre_allocated_vus, .. } => {
             let sched = ArrivalSchedule::from_executor(&s.executor).expect("arrival-rate executor");
-            let max = (*max_vus).max(*pre_allocated_vus);
-            arrival_rate(&w, &run, start, sched, w.segment.share(*pre_allocated_vus), max).await;
+            arrival_rate(&w, &run, start, sched, w.segment.share(*pre_allocated_vus), s.executor.peak_vus()).await;
         }
     }
     timer.abort();

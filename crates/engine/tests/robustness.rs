@@ -238,3 +238,19 @@ iterations = 3
     let checks: u64 = s.checks.values().map(|c| c.passes).sum();
     assert_eq!(checks, 3, "the small body is checked, the large one is not");
 }
+
+/// Shared iterations never start more VUs than iterations, and the plan says
+/// so too (the plan and the engine used to disagree: 10 against 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_iterations_peak_vus_is_what_the_engine_starts() {
+    let server = Server::start().await;
+    let toml = format!(
+        "[target]\nbase_url = \"{}\"\n[[flows.f.steps]]\nurl = \"/\"\n[scenarios.s]\nexecutor = \"shared-iterations\"\nflow = \"f\"\nvus = 10\niterations = 3\n",
+        server.url()
+    );
+    let p = plan(&toml, &Overrides::default());
+    assert_eq!(p.peak_vus(), 3);
+    let s = run(p, RunOptions::local(2), Duration::from_secs(15)).await;
+    assert_eq!(s.iterations(), 3);
+    assert_eq!(s.vus_max(), 3, "VUs allocated over both workers");
+}

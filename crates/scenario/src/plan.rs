@@ -70,6 +70,17 @@ impl Plan {
 
     /// Connections the whole plan may hold at once: for each scenario, its
     /// peak VUs × [`Plan::connections_per_vu`] (scenarios are assumed to overlap).
+    /// Most VUs the whole plan can have at once, summed over scenarios.
+    pub fn peak_vus(&self) -> u64 {
+        self.scenarios.iter().map(|s| s.executor.peak_vus()).sum()
+    }
+
+    /// The planned length of the whole test: the latest scenario end,
+    /// graceful stops excluded.
+    pub fn planned_duration(&self) -> Duration {
+        self.scenarios.iter().map(|s| s.start_time + s.executor.planned_duration()).max().unwrap_or_default()
+    }
+
     pub fn peak_connections(&self) -> u64 {
         self.scenarios.iter().map(|s| s.executor.peak_vus().saturating_mul(self.connections_per_vu(s))).sum()
     }
@@ -318,12 +329,14 @@ impl Executor {
         }
     }
 
-    /// Most VUs the executor may have at once (`max_vus` for arrival-rate executors).
+    /// Most VUs the executor may have at once: `max_vus` for arrival-rate
+    /// executors, and for shared-iterations no more VUs than iterations (the
+    /// engine starts only those). The one definition the engine, the
+    /// coordinator's split and the descriptor checks all use.
     pub fn peak_vus(&self) -> u64 {
         match self {
-            Executor::SharedIterations { vus, .. }
-            | Executor::PerVuIterations { vus, .. }
-            | Executor::ConstantVus { vus, .. } => *vus,
+            Executor::SharedIterations { vus, iterations, .. } => (*vus).min(*iterations),
+            Executor::PerVuIterations { vus, .. } | Executor::ConstantVus { vus, .. } => *vus,
             Executor::RampingVus { start_vus, stages, .. } => {
                 stages.iter().map(|s| s.target).fold(*start_vus, u64::max)
             }

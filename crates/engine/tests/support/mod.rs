@@ -121,7 +121,7 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions, limit: Duration) -> Snapshot
     let mut total = Snapshot::default();
     let collect = async {
         while let Some(iv) = run.next_interval().await {
-            total.merge(&iv.snapshot);
+            total.accumulate(&iv.snapshot);
         }
     };
     if tokio::time::timeout(limit, collect).await.is_err() {
