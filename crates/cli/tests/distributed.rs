@@ -303,7 +303,8 @@ async fn a_protocol_version_mismatch_is_refused_with_a_clear_message() {
     let status = client.attach(tokio_stream::iter(vec![hello])).await.expect_err("refused");
     assert_eq!(status.code(), tonic::Code::FailedPrecondition);
     assert!(
-        status.message().contains("protocol version 99") && status.message().contains("speaks 1"),
+        status.message().contains("protocol version 99")
+            && status.message().contains(&format!("speaks {}", stampede_proto::PROTOCOL_VERSION)),
         "{}",
         status.message()
     );

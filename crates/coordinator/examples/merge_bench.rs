@@ -95,8 +95,8 @@ fn main() {
         }
         naive_t.push(t.elapsed());
         assert_eq!(
-            naive.all_requests().duration.value_at_quantile(0.99),
-            merged.all_requests().duration.value_at_quantile(0.99)
+            naive.all_requests().duration().value_at_quantile(0.99),
+            merged.all_requests().duration().value_at_quantile(0.99)
         );
         // Reference: the same merge from in-memory snapshots (no wire).
         let t = Instant::now();

@@ -586,7 +586,13 @@ impl Coordinator {
                             return;
                         }
                         // Per-agent figures for the live view, from the counters.
-                        let count: u64 = w.requests.iter().map(|r| r.count).sum();
+                        let count: u64 = w
+                            .requests
+                            .iter()
+                            .map(|r| {
+                                r.counters.get(stampede_metrics::RequestCounter::Count as usize).copied().unwrap_or(0)
+                            })
+                            .sum();
                         s.requests += count;
                         s.iterations += w.scenarios.iter().map(|x| x.iterations).sum::<u64>();
                         s.vus = w.scenarios.iter().map(|x| x.vus).sum();

@@ -39,7 +39,7 @@ iterations = 1
     // One worker: its runtime exists before its VUs take descriptors.
     let s = support::run(plan, RunOptions::local(1), Duration::from_secs(20)).await;
     let all = s.all_requests();
-    assert_eq!(all.count, 100);
+    assert_eq!(all.count(), 100);
     let (open_files, other) = (all.errors[ErrorKind::OpenFiles.index()], all.errors[ErrorKind::Other.index()]);
     assert!(open_files >= 30, "open_files {open_files}, other {other}");
     assert_eq!(other, 0);

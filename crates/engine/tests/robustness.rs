@@ -233,8 +233,8 @@ iterations = 3
     );
     let s = run(plan(&toml, &Overrides::default()), RunOptions::local(1), Duration::from_secs(15)).await;
     let (small, large) = (s.by_name("small"), s.by_name("large"));
-    assert_eq!((small.count, small.failed), (3, 0));
-    assert_eq!((large.count, large.errors[ErrorKind::BodyTooLarge.index()]), (3, 3));
+    assert_eq!((small.count(), small.failed()), (3, 0));
+    assert_eq!((large.count(), large.errors[ErrorKind::BodyTooLarge.index()]), (3, 3));
     let checks: u64 = s.checks.values().map(|c| c.passes).sum();
     assert_eq!(checks, 3, "the small body is checked, the large one is not");
 }

@@ -24,6 +24,8 @@ pub mod summary;
 
 pub use hist::Histogram;
 pub use kinds::{CacheOutcome, ErrorKind};
-pub use shard::{Layout, Method, RequestId, RequestSample, RequestStats, ScenarioStats, Shard, Timings};
+pub use shard::{
+    Layout, Method, RequestCounter, RequestId, RequestSample, RequestStats, RequestTrend, ScenarioStats, Shard, Timings,
+};
 pub use snapshot::{RequestKey, Snapshot, Value};
 pub use summary::{ThresholdOutcome, TrendStats};

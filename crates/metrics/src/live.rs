@@ -62,19 +62,19 @@ impl Point {
     pub fn of(t: Duration, interval: &Snapshot, secs: f64) -> Point {
         let all = interval.all_requests();
         let secs = secs.max(1e-3);
-        let q = |p: f64| crate::hist::quantile_ms(&all.duration, p);
-        let den = all.cdn_hits + all.cdn_misses;
+        let q = |p: f64| crate::hist::quantile_ms(all.duration(), p);
+        let den = all.cdn_hits() + all.cdn_misses();
         Point {
             t,
-            rps: all.count as f64 / secs,
-            error_rate: if all.count > 0 { all.failed as f64 / all.count as f64 } else { 0.0 },
+            rps: all.count() as f64 / secs,
+            error_rate: if all.count() > 0 { all.failed() as f64 / all.count() as f64 } else { 0.0 },
             p50_ms: q(0.5),
             p95_ms: q(0.95),
             p99_ms: q(0.99),
             vus: interval.vus(),
-            cdn_hit_ratio: (den > 0).then(|| all.cdn_hits as f64 / den as f64),
-            data_in_per_s: all.data_received as f64 / secs,
-            data_out_per_s: all.data_sent as f64 / secs,
+            cdn_hit_ratio: (den > 0).then(|| all.cdn_hits() as f64 / den as f64),
+            data_in_per_s: all.data_received() as f64 / secs,
+            data_out_per_s: all.data_sent() as f64 / secs,
             iterations_per_s: interval.iterations() as f64 / secs,
         }
     }

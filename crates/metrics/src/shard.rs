@@ -7,6 +7,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::hist::{Histogram, new_histogram, record};
+use stampede_scenario::threshold::Metric;
+
 use crate::kinds::{CacheOutcome, ErrorKind};
 
 /// Names behind the numeric ids a shard is keyed by, fixed at plan time.
@@ -110,119 +112,183 @@ pub struct RequestSample {
     pub cache: CacheOutcome,
 }
 
+/// Defines the request series' schema once: the trends (k6's request
+/// phases, one histogram each) and the counters, as enums that index the
+/// arrays of [`RequestStats`], with their names (wire, logs) and accessors.
+/// Recording, merging, encoding and decoding loop over the enums, so adding
+/// a phase is one line here (plus its k6 metric name for thresholds, and the
+/// docs); the wire carries the arrays in this order.
+macro_rules! request_schema {
+    (
+        trends { $($trend:ident $tfn:ident $tname:literal $metric:ident $of:expr;)* }
+        counters { $($counter:ident $cfn:ident $cname:literal;)* }
+    ) => {
+        /// A time trend of a request series, in µs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RequestTrend { $($trend),* }
+
+        impl RequestTrend {
+            pub const ALL: [RequestTrend; [$(RequestTrend::$trend),*].len()] = [$(RequestTrend::$trend),*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Its name on the wire and in messages (`tls_handshaking`).
+            pub fn name(self) -> &'static str {
+                match self { $(RequestTrend::$trend => $tname),* }
+            }
+
+            /// The k6 metric it is (`http_req_tls_handshaking`).
+            pub fn metric(self) -> Metric {
+                match self { $(RequestTrend::$trend => Metric::$metric),* }
+            }
+
+            /// Its value in one request's timings.
+            #[inline]
+            pub fn of(self, t: &Timings) -> u64 {
+                let of: [fn(&Timings) -> u64; Self::COUNT] = [$($of),*];
+                of[self as usize](t)
+            }
+        }
+
+        /// A counter of a request series.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RequestCounter { $($counter),* }
+
+        impl RequestCounter {
+            pub const ALL: [RequestCounter; [$(RequestCounter::$counter),*].len()] = [$(RequestCounter::$counter),*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Its name on the wire and in messages (`data_sent`).
+            pub fn name(self) -> &'static str {
+                match self { $(RequestCounter::$counter => $cname),* }
+            }
+        }
+
+        impl RequestStats {
+            $(
+                #[inline]
+                pub fn $tfn(&self) -> &Histogram {
+                    &self.trends[RequestTrend::$trend as usize]
+                }
+            )*
+            $(
+                #[inline]
+                pub fn $cfn(&self) -> u64 {
+                    self.counters[RequestCounter::$counter as usize]
+                }
+            )*
+        }
+    };
+}
+
+request_schema! {
+    trends {
+        Duration duration "duration" HttpReqDuration |t| t.duration();
+        Blocked blocked "blocked" HttpReqBlocked |t| t.blocked;
+        Connecting connecting "connecting" HttpReqConnecting |t| t.connecting;
+        TlsHandshaking tls_handshaking "tls_handshaking" HttpReqTlsHandshaking |t| t.tls_handshaking;
+        Sending sending "sending" HttpReqSending |t| t.sending;
+        Waiting waiting "waiting" HttpReqWaiting |t| t.waiting;
+        Receiving receiving "receiving" HttpReqReceiving |t| t.receiving;
+    }
+    counters {
+        Count count "count";
+        Failed failed "failed";
+        DataSent data_sent "data_sent";
+        DataReceived data_received "data_received";
+        CdnHits cdn_hits "cdn_hits";
+        CdnMisses cdn_misses "cdn_misses";
+        CdnUnknown cdn_unknown "cdn_unknown";
+        CdnHitBytes cdn_hit_bytes "cdn_hit_bytes";
+        CdnMissBytes cdn_miss_bytes "cdn_miss_bytes";
+    }
+}
+
 /// Everything measured for one request series.
 #[derive(Debug, Clone)]
 pub struct RequestStats {
-    pub duration: Histogram,
-    pub blocked: Histogram,
-    pub connecting: Histogram,
-    pub tls_handshaking: Histogram,
-    pub sending: Histogram,
-    pub waiting: Histogram,
-    pub receiving: Histogram,
-    pub count: u64,
-    pub failed: u64,
-    pub data_sent: u64,
-    pub data_received: u64,
-    pub cdn_hits: u64,
-    pub cdn_misses: u64,
-    pub cdn_unknown: u64,
-    pub cdn_hit_bytes: u64,
-    pub cdn_miss_bytes: u64,
+    /// Indexed by [`RequestTrend`].
+    pub trends: [Histogram; RequestTrend::COUNT],
+    /// Indexed by [`RequestCounter`].
+    pub counters: [u64; RequestCounter::COUNT],
+    /// Failed requests, indexed by [`ErrorKind`].
     pub errors: [u64; ErrorKind::COUNT],
 }
 
 impl Default for RequestStats {
     fn default() -> Self {
         RequestStats {
-            duration: new_histogram(),
-            blocked: new_histogram(),
-            connecting: new_histogram(),
-            tls_handshaking: new_histogram(),
-            sending: new_histogram(),
-            waiting: new_histogram(),
-            receiving: new_histogram(),
-            count: 0,
-            failed: 0,
-            data_sent: 0,
-            data_received: 0,
-            cdn_hits: 0,
-            cdn_misses: 0,
-            cdn_unknown: 0,
-            cdn_hit_bytes: 0,
-            cdn_miss_bytes: 0,
+            trends: std::array::from_fn(|_| new_histogram()),
+            counters: [0; RequestCounter::COUNT],
             errors: [0; ErrorKind::COUNT],
         }
+    }
+}
+
+impl std::ops::Index<RequestTrend> for RequestStats {
+    type Output = Histogram;
+    fn index(&self, t: RequestTrend) -> &Histogram {
+        &self.trends[t as usize]
+    }
+}
+
+impl std::ops::IndexMut<RequestTrend> for RequestStats {
+    fn index_mut(&mut self, t: RequestTrend) -> &mut Histogram {
+        &mut self.trends[t as usize]
+    }
+}
+
+impl std::ops::Index<RequestCounter> for RequestStats {
+    type Output = u64;
+    fn index(&self, c: RequestCounter) -> &u64 {
+        &self.counters[c as usize]
+    }
+}
+
+impl std::ops::IndexMut<RequestCounter> for RequestStats {
+    fn index_mut(&mut self, c: RequestCounter) -> &mut u64 {
+        &mut self.counters[c as usize]
     }
 }
 
 impl RequestStats {
     #[inline]
     pub fn record(&mut self, s: &RequestSample) {
-        let t = &s.timings;
-        record(&mut self.duration, t.duration());
-        record(&mut self.blocked, t.blocked);
-        record(&mut self.connecting, t.connecting);
-        record(&mut self.tls_handshaking, t.tls_handshaking);
-        record(&mut self.sending, t.sending);
-        record(&mut self.waiting, t.waiting);
-        record(&mut self.receiving, t.receiving);
-        self.count += 1;
-        self.data_sent += s.bytes_sent;
-        self.data_received += s.bytes_received;
+        use RequestCounter as C;
+        for (t, h) in RequestTrend::ALL.into_iter().zip(&mut self.trends) {
+            record(h, t.of(&s.timings));
+        }
+        self[C::Count] += 1;
+        self[C::DataSent] += s.bytes_sent;
+        self[C::DataReceived] += s.bytes_received;
         if let Some(kind) = s.error {
-            self.failed += 1;
+            self[C::Failed] += 1;
             self.errors[kind.index()] += 1;
         }
         match s.cache {
             CacheOutcome::Hit => {
-                self.cdn_hits += 1;
-                self.cdn_hit_bytes += s.body_bytes;
+                self[C::CdnHits] += 1;
+                self[C::CdnHitBytes] += s.body_bytes;
             }
             CacheOutcome::Miss => {
-                self.cdn_misses += 1;
-                self.cdn_miss_bytes += s.body_bytes;
+                self[C::CdnMisses] += 1;
+                self[C::CdnMissBytes] += s.body_bytes;
             }
-            CacheOutcome::Unknown => self.cdn_unknown += 1,
+            CacheOutcome::Unknown => self[C::CdnUnknown] += 1,
         }
     }
 
     pub fn merge(&mut self, o: &RequestStats) {
-        use crate::hist::merge;
-        merge(&mut self.duration, &o.duration);
-        merge(&mut self.blocked, &o.blocked);
-        merge(&mut self.connecting, &o.connecting);
-        merge(&mut self.tls_handshaking, &o.tls_handshaking);
-        merge(&mut self.sending, &o.sending);
-        merge(&mut self.waiting, &o.waiting);
-        merge(&mut self.receiving, &o.receiving);
-        self.count += o.count;
-        self.failed += o.failed;
-        self.data_sent += o.data_sent;
-        self.data_received += o.data_received;
-        self.cdn_hits += o.cdn_hits;
-        self.cdn_misses += o.cdn_misses;
-        self.cdn_unknown += o.cdn_unknown;
-        self.cdn_hit_bytes += o.cdn_hit_bytes;
-        self.cdn_miss_bytes += o.cdn_miss_bytes;
-        for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
+        for (a, b) in self.trends.iter_mut().zip(&o.trends) {
+            crate::hist::merge(a, b);
+        }
+        for (a, b) in self.counters.iter_mut().chain(&mut self.errors).zip(o.counters.iter().chain(&o.errors)) {
             *a += b;
         }
     }
 
     /// The histogram holding a trend metric of this series, if it is one.
-    pub fn trend(&self, metric: stampede_scenario::threshold::Metric) -> Option<&Histogram> {
-        use stampede_scenario::threshold::Metric::*;
-        Some(match metric {
-            HttpReqDuration => &self.duration,
-            HttpReqBlocked => &self.blocked,
-            HttpReqConnecting => &self.connecting,
-            HttpReqTlsHandshaking => &self.tls_handshaking,
-            HttpReqSending => &self.sending,
-            HttpReqWaiting => &self.waiting,
-            HttpReqReceiving => &self.receiving,
-            _ => return None,
-        })
+    pub fn trend(&self, metric: Metric) -> Option<&Histogram> {
+        RequestTrend::ALL.into_iter().find(|t| t.metric() == metric).map(|t| &self[t])
     }
 }
 

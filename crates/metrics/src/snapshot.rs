@@ -77,11 +77,11 @@ impl Snapshot {
     }
 
     pub fn total_requests(&self) -> u64 {
-        self.requests.values().map(|r| r.count).sum()
+        self.requests.values().map(|r| r.count()).sum()
     }
 
     pub fn total_failed(&self) -> u64 {
-        self.requests.values().map(|r| r.failed).sum()
+        self.requests.values().map(|r| r.failed()).sum()
     }
 
     pub fn vus(&self) -> u64 {
@@ -128,8 +128,10 @@ impl Snapshot {
             }
             MetricKind::Rate => {
                 let (num, den) = match metric {
-                    Metric::HttpReqFailed => self.sum_requests(tags, |r| (r.failed, r.count)),
-                    Metric::CdnCacheHitRatio => self.sum_requests(tags, |r| (r.cdn_hits, r.cdn_hits + r.cdn_misses)),
+                    Metric::HttpReqFailed => self.sum_requests(tags, |r| (r.failed(), r.count())),
+                    Metric::CdnCacheHitRatio => {
+                        self.sum_requests(tags, |r| (r.cdn_hits(), r.cdn_hits() + r.cdn_misses()))
+                    }
                     _ => {
                         // checks
                         self.checks
@@ -142,9 +144,9 @@ impl Snapshot {
             }
             MetricKind::Counter => {
                 let n = match metric {
-                    Metric::HttpReqs => self.sum_requests(tags, |r| (r.count, 0)).0,
-                    Metric::DataSent => self.sum_requests(tags, |r| (r.data_sent, 0)).0,
-                    Metric::DataReceived => self.sum_requests(tags, |r| (r.data_received, 0)).0,
+                    Metric::HttpReqs => self.sum_requests(tags, |r| (r.count(), 0)).0,
+                    Metric::DataSent => self.sum_requests(tags, |r| (r.data_sent(), 0)).0,
+                    Metric::DataReceived => self.sum_requests(tags, |r| (r.data_received(), 0)).0,
                     Metric::Iterations => self.sum_scenarios(tags, |s| s.iterations),
                     _ => self.sum_scenarios(tags, |s| s.dropped_iterations),
                 };

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use stampede_metrics::hist::{self, DecodeError, Histogram};
 use stampede_metrics::snapshot::CheckKey;
-use stampede_metrics::{Method, RequestKey, Snapshot};
+use stampede_metrics::{Method, RequestCounter, RequestKey, RequestTrend, Snapshot};
 
 use crate::v1;
 
@@ -38,22 +38,8 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
                 name: k.name.to_string(),
                 method: k.method.as_str().to_string(),
                 status: k.status as u32,
-                duration: enc(&r.duration),
-                blocked: enc(&r.blocked),
-                connecting: enc(&r.connecting),
-                tls_handshaking: enc(&r.tls_handshaking),
-                sending: enc(&r.sending),
-                waiting: enc(&r.waiting),
-                receiving: enc(&r.receiving),
-                count: r.count,
-                failed: r.failed,
-                data_sent: r.data_sent,
-                data_received: r.data_received,
-                cdn_hits: r.cdn_hits,
-                cdn_misses: r.cdn_misses,
-                cdn_unknown: r.cdn_unknown,
-                cdn_hit_bytes: r.cdn_hit_bytes,
-                cdn_miss_bytes: r.cdn_miss_bytes,
+                trends: r.trends.iter().map(enc).collect(),
+                counters: r.counters.to_vec(),
                 errors: r.errors.to_vec(),
             })
             .collect(),
@@ -134,18 +120,8 @@ fn check_counters(w: &v1::Snapshot) -> Result<(), WireError> {
     };
     for r in &w.requests {
         let series = || format!("{} {} {} {}", r.scenario, r.name, r.method, r.status);
-        for (field, value) in [
-            ("count", r.count),
-            ("failed", r.failed),
-            ("data_sent", r.data_sent),
-            ("data_received", r.data_received),
-            ("cdn_hits", r.cdn_hits),
-            ("cdn_misses", r.cdn_misses),
-            ("cdn_unknown", r.cdn_unknown),
-            ("cdn_hit_bytes", r.cdn_hit_bytes),
-            ("cdn_miss_bytes", r.cdn_miss_bytes),
-        ] {
-            check(&series, field, value)?;
+        for (c, &value) in RequestCounter::ALL.iter().zip(&r.counters) {
+            check(&series, c.name(), value)?;
         }
         for &e in &r.errors {
             check(&series, "errors", e)?;
@@ -204,24 +180,16 @@ pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interne
                 source,
             }
         };
-        decode_into(&mut e.duration, &r.duration).map_err(hist("duration"))?;
-        decode_into(&mut e.blocked, &r.blocked).map_err(hist("blocked"))?;
-        decode_into(&mut e.connecting, &r.connecting).map_err(hist("connecting"))?;
-        decode_into(&mut e.tls_handshaking, &r.tls_handshaking).map_err(hist("tls_handshaking"))?;
-        decode_into(&mut e.sending, &r.sending).map_err(hist("sending"))?;
-        decode_into(&mut e.waiting, &r.waiting).map_err(hist("waiting"))?;
-        decode_into(&mut e.receiving, &r.receiving).map_err(hist("receiving"))?;
+        // More trends or counters than this build knows (a newer peer) are
+        // ignored; fewer leave the rest as they are.
+        for ((t, dst), src) in RequestTrend::ALL.iter().zip(&mut e.trends).zip(&r.trends) {
+            decode_into(dst, src).map_err(hist(t.name()))?;
+        }
         // Saturating: the bound above keeps real sums far from the top, and a
         // sum must never be what panics.
-        e.count = e.count.saturating_add(r.count);
-        e.failed = e.failed.saturating_add(r.failed);
-        e.data_sent = e.data_sent.saturating_add(r.data_sent);
-        e.data_received = e.data_received.saturating_add(r.data_received);
-        e.cdn_hits = e.cdn_hits.saturating_add(r.cdn_hits);
-        e.cdn_misses = e.cdn_misses.saturating_add(r.cdn_misses);
-        e.cdn_unknown = e.cdn_unknown.saturating_add(r.cdn_unknown);
-        e.cdn_hit_bytes = e.cdn_hit_bytes.saturating_add(r.cdn_hit_bytes);
-        e.cdn_miss_bytes = e.cdn_miss_bytes.saturating_add(r.cdn_miss_bytes);
+        for (a, b) in e.counters.iter_mut().zip(&r.counters) {
+            *a = a.saturating_add(*b);
+        }
         // More kinds than this build knows (a newer peer) are ignored, not an index error.
         for (a, b) in e.errors.iter_mut().zip(&r.errors) {
             *a = a.saturating_add(*b);
@@ -286,9 +254,10 @@ mod tests {
             merged.merge(&from_wire(&back, &mut names).unwrap());
             merge_wire_into(&back, &mut direct, &mut names).unwrap();
         }
-        assert_eq!(direct.all_requests().duration.value_at_quantile(0.99), all.value_at_quantile(0.99));
-        assert_eq!(direct.all_requests().duration.len(), all.len());
-        let h = &merged.all_requests().duration;
+        assert_eq!(direct.all_requests().duration().value_at_quantile(0.99), all.value_at_quantile(0.99));
+        assert_eq!(direct.all_requests().duration().len(), all.len());
+        let merged = merged.all_requests();
+        let h = merged.duration();
         assert_eq!(h.len(), all.len());
         for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
             assert_eq!(h.value_at_quantile(q), all.value_at_quantile(q), "q={q}");

@@ -167,22 +167,9 @@ fn hostile(rng: &mut Rng, valid_hist: &[u8]) -> v1::Snapshot {
             name: "a".into(),
             method: ["GET", "BREW", ""][rng.below(3) as usize].into(),
             status: [200, 0, u32::MAX][rng.below(3) as usize],
-            duration: hist_field(rng, valid_hist),
-            blocked: hist_field(rng, valid_hist),
-            connecting: hist_field(rng, valid_hist),
-            tls_handshaking: hist_field(rng, valid_hist),
-            sending: hist_field(rng, valid_hist),
-            waiting: hist_field(rng, valid_hist),
-            receiving: hist_field(rng, valid_hist),
-            count: rng.counter(),
-            failed: rng.counter(),
-            data_sent: rng.counter(),
-            data_received: rng.counter(),
-            cdn_hits: rng.counter(),
-            cdn_misses: rng.counter(),
-            cdn_unknown: rng.counter(),
-            cdn_hit_bytes: rng.counter(),
-            cdn_miss_bytes: rng.counter(),
+            // Fewer, as many, or more trends and counters than this build knows.
+            trends: (0..rng.below(12)).map(|_| hist_field(rng, valid_hist)).collect(),
+            counters: (0..rng.below(14)).map(|_| rng.counter()).collect(),
             // Fewer, as many, or more error kinds than this build knows.
             errors: (0..rng.below(40)).map(|_| rng.counter()).collect(),
         });
@@ -224,7 +211,9 @@ fn consume(w: &v1::Snapshot, names: &mut Interner) -> bool {
         }
     }
     for r in &w.requests {
-        let _ = hist::decode(&r.duration);
+        for t in &r.trends {
+            let _ = hist::decode(t);
+        }
     }
     let mut total = Snapshot::default();
     total.accumulate(&interval);

@@ -106,8 +106,9 @@ impl CsvOutput {
     }
 
     fn request_row(&mut self, lead: &[String; 2], name: &str, r: &RequestStats, secs: f64) -> csv::Result<()> {
-        let tail = [r.failed.to_string(), ratio(r.failed, r.count), ratio(r.cdn_hits, r.cdn_hits + r.cdn_misses)];
-        self.row(lead, "http_req_duration", "", name, r.count, secs, Some(&r.duration), tail)
+        let tail =
+            [r.failed().to_string(), ratio(r.failed(), r.count()), ratio(r.cdn_hits(), r.cdn_hits() + r.cdn_misses())];
+        self.row(lead, "http_req_duration", "", name, r.count(), secs, Some(r.duration()), tail)
     }
 }
 

@@ -125,12 +125,12 @@ impl Output for HlogOutput {
             h.reset();
         }
         for (k, r) in &snapshot.requests {
-            merge(&mut self.all, &r.duration);
+            merge(&mut self.all, r.duration());
             match self.names.get_mut(&k.name) {
-                Some(h) => merge(h, &r.duration),
+                Some(h) => merge(h, r.duration()),
                 None => {
                     let mut h = new_histogram();
-                    merge(&mut h, &r.duration);
+                    merge(&mut h, r.duration());
                     self.names.insert(k.name.clone(), h);
                 }
             }

@@ -183,7 +183,7 @@ pub fn prometheus_text(state: &LiveState) -> String {
         e.sample(
             "stampede_http_requests_total",
             &[("scenario", &k.scenario), ("name", &k.name), ("method", k.method.as_str()), ("status", &status)],
-            r.count as f64,
+            r.count() as f64,
         );
     }
     e.family(
@@ -202,10 +202,10 @@ pub fn prometheus_text(state: &LiveState) -> String {
     let last = state.last_interval.all_requests();
     let last_secs = state.last_interval_secs.max(1e-3);
     e.family("stampede_http_requests_per_second", "gauge", "HTTP requests per second over the latest interval.")
-        .sample("stampede_http_requests_per_second", &[], last.count as f64 / last_secs);
+        .sample("stampede_http_requests_per_second", &[], last.count() as f64 / last_secs);
     e.family("stampede_http_req_duration_seconds", "summary", "HTTP request duration (k6 http_req_duration: sending + waiting + receiving) since the start, by request name; exact HDR quantiles.");
     for (n, r) in &by_name {
-        e.summary("stampede_http_req_duration_seconds", &[("name", n)], &r.duration);
+        e.summary("stampede_http_req_duration_seconds", &[("name", n)], r.duration());
     }
     // A gauge, not a summary (its count restarts every interval), so the
     // label is `percentile` (50, 90, 95, 99, 99.9): `quantile` belongs to summaries.
@@ -216,16 +216,16 @@ pub fn prometheus_text(state: &LiveState) -> String {
     );
     for q in QUANTILES {
         let p = format!("{}", (q * 1000.0).round() / 10.0);
-        let v = if last.duration.is_empty() { f64::NAN } else { secs(last.duration.value_at_quantile(q) as f64) };
+        let v = if last.duration().is_empty() { f64::NAN } else { secs(last.duration().value_at_quantile(q) as f64) };
         e.sample("stampede_http_req_duration_interval_seconds", &[("percentile", &p)], v);
     }
     e.family("stampede_data_received_bytes_total", "counter", "Bytes received (headers and bodies), by request name.");
     for (n, r) in &by_name {
-        e.sample("stampede_data_received_bytes_total", &[("name", n)], r.data_received as f64);
+        e.sample("stampede_data_received_bytes_total", &[("name", n)], r.data_received() as f64);
     }
     e.family("stampede_data_sent_bytes_total", "counter", "Bytes sent, by request name.");
     for (n, r) in &by_name {
-        e.sample("stampede_data_sent_bytes_total", &[("name", n)], r.data_sent as f64);
+        e.sample("stampede_data_sent_bytes_total", &[("name", n)], r.data_sent() as f64);
     }
 
     // === CDN ===
@@ -235,7 +235,7 @@ pub fn prometheus_text(state: &LiveState) -> String {
         "Responses by what the CDN said it did (hit, miss, unknown), by request name.",
     );
     for (n, r) in &by_name {
-        for (c, v) in [("hit", r.cdn_hits), ("miss", r.cdn_misses), ("unknown", r.cdn_unknown)] {
+        for (c, v) in [("hit", r.cdn_hits()), ("miss", r.cdn_misses()), ("unknown", r.cdn_unknown())] {
             e.sample("stampede_cdn_responses_total", &[("name", n), ("cache", c)], v as f64);
         }
     }
@@ -245,7 +245,7 @@ pub fn prometheus_text(state: &LiveState) -> String {
         "Response body bytes of CDN hits and misses, by request name.",
     );
     for (n, r) in &by_name {
-        for (c, v) in [("hit", r.cdn_hit_bytes), ("miss", r.cdn_miss_bytes)] {
+        for (c, v) in [("hit", r.cdn_hit_bytes()), ("miss", r.cdn_miss_bytes())] {
             e.sample("stampede_cdn_body_bytes_total", &[("name", n), ("cache", c)], v as f64);
         }
     }
@@ -255,9 +255,9 @@ pub fn prometheus_text(state: &LiveState) -> String {
         "CDN hits / responses classified hit or miss since the start, by request name (absent while none was).",
     );
     for (n, r) in &by_name {
-        let den = r.cdn_hits + r.cdn_misses;
+        let den = r.cdn_hits() + r.cdn_misses();
         if den > 0 {
-            e.sample("stampede_cdn_hit_ratio", &[("name", n)], r.cdn_hits as f64 / den as f64);
+            e.sample("stampede_cdn_hit_ratio", &[("name", n)], r.cdn_hits() as f64 / den as f64);
         }
     }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use stampede_metrics::hist::us_to_ms;
 use stampede_metrics::live::{AgentInfo, Point};
 use stampede_metrics::snapshot::Value;
-use stampede_metrics::{ErrorKind, Histogram, RequestStats, Snapshot, ThresholdOutcome, TrendStats};
+use stampede_metrics::{ErrorKind, Histogram, RequestStats, RequestTrend, Snapshot, ThresholdOutcome, TrendStats};
 use stampede_scenario::threshold::{Metric, MetricKind};
 
 /// Version of the JSON summary schema (`docs/json-summary.md`).
@@ -90,14 +90,14 @@ pub struct CdnSummary {
 
 impl CdnSummary {
     fn of(r: &RequestStats) -> CdnSummary {
-        let den = r.cdn_hits + r.cdn_misses;
-        let bytes = r.cdn_hit_bytes + r.cdn_miss_bytes;
+        let den = r.cdn_hits() + r.cdn_misses();
+        let bytes = r.cdn_hit_bytes() + r.cdn_miss_bytes();
         CdnSummary {
-            hits: r.cdn_hits,
-            misses: r.cdn_misses,
-            unknown: r.cdn_unknown,
-            hit_ratio: (den > 0).then(|| r.cdn_hits as f64 / den as f64),
-            hit_ratio_bytes: (bytes > 0).then(|| r.cdn_hit_bytes as f64 / bytes as f64),
+            hits: r.cdn_hits(),
+            misses: r.cdn_misses(),
+            unknown: r.cdn_unknown(),
+            hit_ratio: (den > 0).then(|| r.cdn_hits() as f64 / den as f64),
+            hit_ratio_bytes: (bytes > 0).then(|| r.cdn_hit_bytes() as f64 / bytes as f64),
         }
     }
 }
@@ -290,16 +290,8 @@ impl Summary {
 
         let mut series = Vec::new();
         for (k, r) in &snap.requests {
-            for m in [
-                Metric::HttpReqDuration,
-                Metric::HttpReqBlocked,
-                Metric::HttpReqConnecting,
-                Metric::HttpReqTlsHandshaking,
-                Metric::HttpReqSending,
-                Metric::HttpReqWaiting,
-                Metric::HttpReqReceiving,
-            ] {
-                let h = r.trend(m).expect("request trend");
+            for t in RequestTrend::ALL {
+                let (m, h) = (t.metric(), &r[t]);
                 let tags = BTreeMap::from([
                     ("scenario".to_string(), k.scenario.to_string()),
                     ("name".to_string(), k.name.to_string()),
@@ -340,7 +332,7 @@ impl Summary {
             let mut statuses = BTreeMap::new();
             for (k, v) in snap.requests.iter().filter(|(k, _)| k.name == name) {
                 let label = if k.status == 0 { "none".to_string() } else { k.status.to_string() };
-                *statuses.entry(label).or_insert(0) += v.count;
+                *statuses.entry(label).or_insert(0) += v.count();
             }
             let mut errs = BTreeMap::new();
             for kind in ErrorKind::ALL {
@@ -352,18 +344,18 @@ impl Summary {
             }
             requests.push(RequestSummary {
                 name: name.to_string(),
-                count: r.count,
-                rate: r.count as f64 / secs,
-                failed: r.failed,
-                error_rate: if r.count > 0 { r.failed as f64 / r.count as f64 } else { 0.0 },
-                duration: TrendStats::of(&r.duration),
-                duration_percentiles: percentile_curve(&r.duration),
-                waiting: TrendStats::of(&r.waiting),
+                count: r.count(),
+                rate: r.count() as f64 / secs,
+                failed: r.failed(),
+                error_rate: if r.count() > 0 { r.failed() as f64 / r.count() as f64 } else { 0.0 },
+                duration: TrendStats::of(r.duration()),
+                duration_percentiles: percentile_curve(r.duration()),
+                waiting: TrendStats::of(r.waiting()),
                 statuses,
                 errors: errs,
                 cdn: CdnSummary::of(&r),
-                data_sent: r.data_sent,
-                data_received: r.data_received,
+                data_sent: r.data_sent(),
+                data_received: r.data_received(),
             });
         }
 

@@ -53,7 +53,7 @@ fn hlog_lines_decode_back_to_each_interval() {
         assert_eq!(length, 1.0);
         let snap = &expected[i];
         let want = match tag.as_str() {
-            "http_req_duration" => snap.all_requests().duration.len(),
+            "http_req_duration" => snap.all_requests().duration().len(),
             "iteration_duration" => snap.scenarios.values().map(|s| s.iteration_duration.len()).sum(),
             "intended_latency" => snap.scenarios.values().map(|s| s.intended_latency.len()).sum(),
             t => {
@@ -61,7 +61,7 @@ fn hlog_lines_decode_back_to_each_interval() {
                 let name =
                     support::NAMES.iter().find(|n| stampede_report::hlog::tag_for("http_req_duration", Some(n)) == t);
                 let name = name.unwrap_or_else(|| panic!("tag {enc} maps to no request name"));
-                snap.by_name(name).duration.len()
+                snap.by_name(name).duration().len()
             }
         };
         assert_eq!(h.len(), want, "{tag} at {start}");
@@ -121,11 +121,11 @@ fn csv_has_one_row_per_interval_and_series() {
             rows.iter().filter(|r| r[col("time_s")] == format!("{}.000", i + 1)).collect();
         let comma =
             at.iter().find(|r| &r[col("name")] == support::NAMES[4]).expect("name with a comma survives quoting");
-        assert_eq!(comma[col("count")].parse::<u64>().unwrap(), snap.by_name(support::NAMES[4]).count);
+        assert_eq!(comma[col("count")].parse::<u64>().unwrap(), snap.by_name(support::NAMES[4]).count());
         let checkout = at.iter().find(|r| &r[col("name")] == "checkout").unwrap();
         let c = snap.by_name("checkout");
-        assert_eq!(checkout[col("errors")].parse::<u64>().unwrap(), c.failed);
-        assert_eq!(checkout[col("p99_ms")], format!("{:.3}", c.duration.value_at_quantile(0.99) as f64 / 1000.0));
+        assert_eq!(checkout[col("errors")].parse::<u64>().unwrap(), c.failed());
+        assert_eq!(checkout[col("p99_ms")], format!("{:.3}", c.duration().value_at_quantile(0.99) as f64 / 1000.0));
         assert_eq!(&checkout[col("cdn_hit_ratio")], "", "no CDN classification: empty, not 0");
         let vus = at.iter().find(|r| &r[col("metric")] == "vus" && &r[col("scenario")] == "buy").unwrap();
         assert_eq!(vus[col("count")].parse::<u64>().unwrap(), 10 + i as u64 % 20);

@@ -135,7 +135,7 @@ fn exposition_passes_a_strict_check_and_the_parser() {
     match &checkout_p99.value {
         prometheus_parse::Value::Summary(qs) => {
             let p99 = qs.iter().find(|q| q.quantile == 0.99).unwrap().count;
-            let want = state.total.by_name("checkout").duration.value_at_quantile(0.99) as f64 / 1e6;
+            let want = state.total.by_name("checkout").duration().value_at_quantile(0.99) as f64 / 1e6;
             assert!((p99 - want).abs() < 1e-9, "{p99} vs {want}");
         }
         other => panic!("expected a summary, got {other:?}"),

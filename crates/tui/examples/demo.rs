@@ -193,7 +193,7 @@ fn interval(layout: &Arc<Layout>, t: Duration, paused: bool, rng: &mut u64) -> S
 /// Thresholds and agents as a coordinator would keep them.
 fn update(s: &mut LiveState, t: Duration) {
     let checkout = s.total.by_name("checkout");
-    let p95 = (!checkout.duration.is_empty()).then(|| checkout.duration.value_at_quantile(0.95) as f64 / 1000.0);
+    let p95 = (!checkout.duration().is_empty()).then(|| checkout.duration().value_at_quantile(0.95) as f64 / 1000.0);
     let total = s.total.total_requests();
     let failed = (total > 0).then(|| s.total.total_failed() as f64 / total as f64);
     s.thresholds = vec![

@@ -127,16 +127,16 @@ fn by_name(snap: &Snapshot) -> BTreeMap<Arc<str>, ByName<'_>> {
             cdn_hits: 0,
             cdn_misses: 0,
             errors: [0; ErrorKind::COUNT],
-            duration: Cow::Borrowed(&r.duration),
+            duration: Cow::Borrowed(r.duration()),
         });
         // The first series of a name is borrowed, not merged into itself.
-        if !std::ptr::eq(&*e.duration, &r.duration) {
-            merge(e.duration.to_mut(), &r.duration);
+        if !std::ptr::eq(&*e.duration, r.duration()) {
+            merge(e.duration.to_mut(), r.duration());
         }
-        e.count += r.count;
-        e.failed += r.failed;
-        e.cdn_hits += r.cdn_hits;
-        e.cdn_misses += r.cdn_misses;
+        e.count += r.count();
+        e.failed += r.failed();
+        e.cdn_hits += r.cdn_hits();
+        e.cdn_misses += r.cdn_misses();
         for (a, b) in e.errors.iter_mut().zip(r.errors) {
             *a += b;
         }
@@ -379,14 +379,14 @@ fn totals(total: &Snapshot, rows: &[RequestRow]) -> Totals {
     let mut t = Totals { iterations: total.iterations(), vus_max: total.vus_max(), ..Totals::default() };
     let (mut hits, mut misses, mut hit_bytes, mut miss_bytes) = (0u64, 0u64, 0u64, 0u64);
     for r in total.requests.values() {
-        t.requests += r.count;
-        t.failed += r.failed;
-        t.data_in += r.data_received;
-        t.data_out += r.data_sent;
-        hits += r.cdn_hits;
-        misses += r.cdn_misses;
-        hit_bytes += r.cdn_hit_bytes;
-        miss_bytes += r.cdn_miss_bytes;
+        t.requests += r.count();
+        t.failed += r.failed();
+        t.data_in += r.data_received();
+        t.data_out += r.data_sent();
+        hits += r.cdn_hits();
+        misses += r.cdn_misses();
+        hit_bytes += r.cdn_hit_bytes();
+        miss_bytes += r.cdn_miss_bytes();
     }
     t.cdn_hit = (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
     t.cdn_hit_bytes = (hit_bytes + miss_bytes > 0).then(|| hit_bytes as f64 / (hit_bytes + miss_bytes) as f64);
@@ -445,12 +445,12 @@ mod tests {
     fn reference(snap: &Snapshot, name: &str) -> Figures {
         let r = snap.by_name(name);
         let b = ByName {
-            count: r.count,
-            failed: r.failed,
-            cdn_hits: r.cdn_hits,
-            cdn_misses: r.cdn_misses,
+            count: r.count(),
+            failed: r.failed(),
+            cdn_hits: r.cdn_hits(),
+            cdn_misses: r.cdn_misses(),
             errors: r.errors,
-            duration: Cow::Borrowed(&r.duration),
+            duration: Cow::Borrowed(r.duration()),
         };
         Figures::of(&b)
     }

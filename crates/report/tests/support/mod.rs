@@ -143,8 +143,8 @@ pub fn agents() -> Vec<AgentInfo> {
 /// Thresholds as `run` would evaluate them: one passing, one failing, one
 /// without samples.
 pub fn thresholds(total: &Snapshot) -> Vec<ThresholdOutcome> {
-    let checkout = TrendStats::of(&total.by_name("checkout").duration);
-    let all = TrendStats::of(&total.all_requests().duration);
+    let checkout = TrendStats::of(total.by_name("checkout").duration());
+    let all = TrendStats::of(total.all_requests().duration());
     vec![
         ThresholdOutcome {
             metric: arc("http_req_duration"),
