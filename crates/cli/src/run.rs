@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use stampede_coordinator::{Coordinator, CoordinatorConfig, LossPolicy};
+use stampede_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError, LossPolicy};
 use stampede_engine::schedule::{plan_duration, plan_peak_vus};
 use stampede_engine::{IntervalSnapshot, Run, RunOptions, Signal};
 use stampede_metrics::Snapshot;
@@ -203,22 +203,19 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
             Duration::from_secs(30),
             LossPolicy::Continue,
         )?;
-        let mut coord = Coordinator::serve(cfg, listener, None, live.clone())?;
+        let coord = Coordinator::serve(cfg, listener, None, live.clone())?;
         let token_file = tempfile_with(&token)?;
         let per_agent = (workers / agents).max(1);
         for i in 0..agents {
             children.push(spawn_local_agent(&addr, token_file.path(), i, per_agent)?);
         }
-        // The token file may go as soon as every agent has read it.
-        coord.wait_for_agents().await.context("starting local agents")?;
+        let coord = match start_cluster(coord, &plan).await {
+            Ok(c) => c,
+            Err(code) => return Ok(code),
+        };
+        // The token file may go once every agent has read it (and none will
+        // need it to reconnect before the start).
         drop(token_file);
-        match coord.start(&plan).await {
-            Ok(()) => {}
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(exit::INVALID_INPUT);
-            }
-        }
         Source::Cluster(Box::new(coord))
     };
     let code = drive(&plan, &args.file, &args.report, source, outputs, ctx, live).await;
@@ -290,7 +287,7 @@ async fn coordinate_plan(
         args.agent_timeout,
         policy,
     )?;
-    let mut coord = Coordinator::serve(cfg, listener, tls, live.clone())?;
+    let coord = Coordinator::serve(cfg, listener, tls, live.clone())?;
     eprintln!(
         "coordinator listening on {}{}; waiting for {} agent(s) (up to {:?})",
         coord.local_addr,
@@ -298,21 +295,35 @@ async fn coordinate_plan(
         args.agents,
         args.agent_timeout
     );
-    tokio::select! {
-        r = coord.wait_for_agents() => if let Err(e) = r {
-            eprintln!("error: {e}");
-            return Ok(exit::ERROR);
-        },
-        _ = wait_for_stop_signal() => {
-            eprintln!("interrupted while waiting for agents");
-            return Ok(exit::INTERRUPTED);
-        }
-    }
-    if let Err(e) = coord.start(&plan).await {
-        eprintln!("error: {e}");
-        return Ok(exit::INVALID_INPUT);
-    }
+    let coord = match start_cluster(coord, &plan).await {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
     drive(&plan, &args.file, &args.report, Source::Cluster(Box::new(coord)), outputs, ctx, live).await
+}
+
+/// Waits for the agents and passes the start barrier; Ctrl-C or SIGTERM
+/// meanwhile stops it (the coordinator tells attached agents to stop): 105.
+async fn start_cluster(mut coord: Coordinator, plan: &Plan) -> Result<Coordinator, i32> {
+    let signaller = coord.signaller();
+    let watcher = tokio::spawn(async move {
+        if wait_for_stop_signal().await {
+            let _ = signaller.send(Signal::Stop);
+        }
+    });
+    let started = match coord.wait_for_agents().await {
+        Ok(()) => coord.start(plan).await,
+        Err(e) => Err(e),
+    };
+    watcher.abort();
+    let Err(e) = started else { return Ok(coord) };
+    eprintln!("error: {e}");
+    coord.shutdown().await;
+    Err(match e {
+        CoordinatorError::Interrupted => exit::INTERRUPTED,
+        CoordinatorError::AgentsMissing { .. } | CoordinatorError::NotReady { .. } => exit::ERROR,
+        _ => exit::INVALID_INPUT,
+    })
 }
 
 /// Whether the live UI will run (stdout is a terminal and not `--headless`).
