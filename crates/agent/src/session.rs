@@ -374,13 +374,23 @@ fn check_segment(cfg: &AgentConfig, a: &v1::Assign) -> Result<(), String> {
         ));
     }
     match a.first_worker.checked_add(a.workers) {
-        Some(end) if end <= a.total_workers => Ok(()),
-        _ => Err(format!(
-            "the assigned segment (workers {}+{} of {}) lies outside the whole: the coordinator speaks another dialect",
-            a.first_worker, a.workers, a.total_workers
-        )),
+        Some(end) if end <= a.total_workers => {}
+        _ => {
+            return Err(format!(
+                "the assigned segment (workers {}+{} of {}) lies outside the whole: the coordinator speaks another dialect",
+                a.first_worker, a.workers, a.total_workers
+            ));
+        }
     }
+    // The engine adds intervals to instants: an absurd one would overflow.
+    if a.interval_ms > MAX_INTERVAL_MS {
+        return Err(format!("the assigned snapshot interval is {} ms; an agent accepts at most 1 hour", a.interval_ms));
+    }
+    Ok(())
 }
+
+/// The longest snapshot interval an agent accepts (one hour).
+const MAX_INTERVAL_MS: u64 = 3_600_000;
 
 /// VUs this agent's segment can run at once.
 fn planned_vus(plan: &Plan, a: &v1::Assign) -> u64 {
@@ -391,4 +401,45 @@ fn planned_vus(plan: &Plan, a: &v1::Assign) -> u64 {
             plan.scenarios.iter().map(|s| seg.share(stampede_engine::schedule::peak_vus(&s.executor))).sum::<u64>()
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(workers: u32) -> AgentConfig {
+        AgentConfig {
+            coordinator: "http://127.0.0.1:1".into(),
+            token: None,
+            name: "a".into(),
+            max_vus: 0,
+            allow: crate::allow::AllowList::new(&[]),
+            workers,
+            once: true,
+            tls_ca: None,
+            labels: Vec::new(),
+            quiet: true,
+            local_record: None,
+        }
+    }
+
+    /// What a coordinator assigns is checked before it drives threads or
+    /// arithmetic: more workers than offered, a segment past the whole (its
+    /// end would overflow u32), an interval the engine cannot add.
+    #[test]
+    fn a_segment_the_agent_cannot_run_as_told_is_refused() {
+        let ok = v1::Assign { first_worker: 2, workers: 2, total_workers: 4, interval_ms: 1000, ..Default::default() };
+        assert_eq!(check_segment(&agent(2), &ok), Ok(()));
+        let refused = [
+            (v1::Assign { workers: 3, ..ok.clone() }, "assigned 3 worker(s), but agent a offered 2"),
+            (v1::Assign { workers: 0, ..ok.clone() }, "assigned 0 worker(s)"),
+            (v1::Assign { first_worker: u32::MAX, ..ok.clone() }, "lies outside the whole"),
+            (v1::Assign { total_workers: 3, ..ok.clone() }, "lies outside the whole"),
+            (v1::Assign { interval_ms: u64::MAX, ..ok.clone() }, "at most 1 hour"),
+        ];
+        for (a, why) in refused {
+            let err = check_segment(&agent(2), &a).expect_err(why);
+            assert!(err.contains(why), "{err}");
+        }
+    }
 }

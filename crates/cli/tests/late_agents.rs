@@ -163,6 +163,7 @@ async fn agents_arriving_0_8_and_20_s_late_start_together_and_every_request_coun
     let agents = s["agents"].as_array().expect("agents in the JSON");
     assert_eq!(agents.len(), 3, "{agents:?}");
     assert!(agents.iter().all(|a| a["state"] == "done" && a["requests"].as_u64().unwrap() > 0), "{agents:?}");
+    eprintln!("coordinator's stderr:\n{stderr}");
 }
 
 /// An agent that attached and was killed before the start frees its slot; a

@@ -499,6 +499,8 @@ impl Coordinator {
         if n < self.cfg.expected_agents {
             let names = if n == 0 { String::new() } else { format!(" ({})", self.names()) };
             format!("waiting for agents: {n} of {} connected{names}", self.cfg.expected_agents)
+        } else if !self.assigned {
+            format!("all {n} agent(s) connected ({})", self.names())
         } else {
             let waiting: Vec<&str> = self.slots.iter().filter(|s| !s.ready()).map(|s| s.name.as_str()).collect();
             format!(
