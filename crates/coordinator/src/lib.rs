@@ -360,6 +360,8 @@ impl Coordinator {
     ///
     /// Returns [`CoordinatorError::Interrupted`] promptly on a Stop or Abort
     /// from [`Coordinator::signaller`], after telling attached agents to stop.
+    /// Call `start` right after: until then nobody answers new hellos or
+    /// sends heartbeats.
     pub async fn wait_for_agents(&mut self) -> Result<(), CoordinatorError> {
         self.barrier(None).await
     }
@@ -631,7 +633,7 @@ impl Coordinator {
             // Unavailable, not a refusal: the agent retries, and gets in if
             // an agent leaves before the start.
             let why = format!(
-                "this run expects {} agent(s) and has them all ({}); retrying in case one leaves before the start",
+                "this run expects {} agent(s) and has them all ({}); a slot may free up before the start",
                 self.cfg.expected_agents,
                 self.names()
             );

@@ -152,3 +152,58 @@ async fn a_peer_breaking_the_protocol_is_ignored_or_lost_never_a_panic() {
     assert!(intervals >= 1);
     drop(tx);
 }
+
+async fn attach(
+    url: &str,
+    name: &str,
+) -> Result<(mpsc::Sender<v1::AgentMessage>, tonic::Streaming<v1::CoordinatorMessage>), tonic::Status> {
+    let mut client = v1::coordinator_client::CoordinatorClient::connect(url.to_string()).await.unwrap();
+    let (tx, rx) = mpsc::channel(8);
+    tx.send(hello(name)).await.unwrap();
+    let inbound = client.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
+    Ok((tx, inbound))
+}
+
+/// A name already attached is refused while its agent is alive (two agents
+/// must not share one), and taken over once it has been silent for 2 s (the
+/// same agent, reconnecting before its old connection was seen dead). A
+/// hello while every slot is taken is told to retry, not refused. A Stop
+/// ends the barrier at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_agent_takes_over_its_silent_slot_and_a_spare_is_told_to_retry() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = live();
+    let mut coord = Coordinator::serve(config(2, Vec::new()), listener, None, live.clone()).unwrap();
+    let url = format!("http://{}", coord.local_addr);
+    let signaller = coord.signaller();
+    // These raw clients never answer their assignment: the barrier stays up.
+    let barrier = tokio::spawn(async move { coord.start(&plan()).await });
+    let first = attach(&url, "twin").await.unwrap();
+    let status = attach(&url, "twin").await.expect_err("a live agent's name is taken");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(status.message().contains("give each agent a distinct --name"), "{}", status.message());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The first one sent nothing since its hello: this is its comeback.
+    let again = attach(&url, "twin").await.expect("re-admitted");
+    let other = attach(&url, "other").await.unwrap();
+    let spare = attach(&url, "spare").await.expect_err("no slot left");
+    assert_eq!(spare.code(), tonic::Code::Unavailable, "retryable: {}", spare.message());
+    let names: Vec<String> = live.lock().unwrap().agents.iter().map(|a| a.name.clone()).collect();
+    assert_eq!(names, ["twin", "other"]);
+    // The replaced connection was closed by the coordinator.
+    let (_tx, mut old) = first;
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match old.message().await {
+                Ok(Some(_)) => continue,
+                end => return end,
+            }
+        }
+    })
+    .await;
+    assert!(matches!(end, Ok(Ok(None)) | Ok(Err(_))), "{end:?}");
+    signaller.send(stampede_engine::Signal::Stop).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), barrier).await.expect("prompt").unwrap();
+    assert!(matches!(r, Err(CoordinatorError::Interrupted)), "{r:?}");
+    drop((again, other));
+}
