@@ -317,13 +317,19 @@ async fn start_cluster(mut coord: Coordinator, plan: &Plan) -> Result<Coordinato
     };
     watcher.abort();
     let Err(e) = started else { return Ok(coord) };
-    eprintln!("error: {e}");
-    coord.shutdown().await;
-    Err(match e {
+    let code = match e {
         CoordinatorError::Interrupted => exit::INTERRUPTED,
         CoordinatorError::AgentsMissing { .. } | CoordinatorError::NotReady { .. } => exit::ERROR,
         _ => exit::INVALID_INPUT,
-    })
+    };
+    // Being interrupted is what was asked for, not an error.
+    if code == exit::INTERRUPTED {
+        eprintln!("{e}")
+    } else {
+        eprintln!("error: {e}")
+    }
+    coord.shutdown().await;
+    Err(code)
 }
 
 /// Whether the live UI will run (stdout is a terminal and not `--headless`).
