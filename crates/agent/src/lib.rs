@@ -8,7 +8,8 @@
 //! logic (the engine and metrics crates do) and no merging (the coordinator).
 //!
 //! # Layout
-//! - [`AgentConfig`] and [`run`]: the reconnecting outer loop.
+//! - [`AgentConfig`] and [`run`]: the reconnecting outer loop (an agent
+//!   dropped before the start reconnects, even with `--once`).
 //! - `session`: one attachment to a coordinator, start to done.
 //! - [`allow`]: the target allow-list.
 
@@ -85,6 +86,15 @@ pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = (
                     );
                     announced = true;
                 }
+            }
+            Ok(SessionEnd::Dropped(why)) => {
+                // Nothing ran: back in line at once (and with `--once` too,
+                // since its one run has not happened).
+                if !cfg.quiet {
+                    eprintln!("agent {}: {why}; reconnecting", cfg.name);
+                }
+                backoff = Duration::from_millis(200);
+                announced = false;
             }
             Err(AgentError::CoordinatorLost(why)) if !cfg.once => {
                 eprintln!("agent {}: lost the coordinator ({why}); load stopped, reconnecting", cfg.name);

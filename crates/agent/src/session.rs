@@ -18,6 +18,11 @@ use crate::{AgentConfig, AgentError};
 
 /// Silence from the coordinator after which the load stops.
 const COORDINATOR_SILENCE: Duration = Duration::from_secs(3);
+/// The same before the load starts, where nothing is at stake but the slot:
+/// longer, because a large assignment (data files) arrives as one message and
+/// holds back the heartbeats queued behind it; the connection's HTTP/2
+/// keepalive still notices a dead coordinator within seconds.
+const COORDINATOR_SILENCE_BEFORE_START: Duration = Duration::from_secs(10);
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A send the coordinator does not take within this long means it is stuck.
 const SEND_TIMEOUT: Duration = Duration::from_secs(3);
@@ -27,8 +32,13 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum SessionEnd {
     /// A run completed (or the coordinator ended it) and the agent said done.
     Finished,
-    /// The coordinator could not be reached; try again later.
+    /// The coordinator could not be reached, or did not take this agent yet
+    /// (all its slots are taken); try again later.
     Unreachable(String),
+    /// The connection ended before the load started (the coordinator
+    /// restarted, dropped this agent, or fell silent): nothing ran, so the
+    /// agent reconnects, even with `--once`, and is re-admitted.
+    Dropped(String),
 }
 
 pub(crate) fn endpoint(cfg: &AgentConfig) -> Result<Endpoint, AgentError> {
@@ -134,7 +144,13 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                     Ok(Some(m)) => m,
                     Ok(None) => {
                         abort(&run);
-                        return if finished { Ok(SessionEnd::Finished) } else { Err(AgentError::CoordinatorLost("the coordinator closed the stream".into())) };
+                        return if finished {
+                            Ok(SessionEnd::Finished)
+                        } else if run.is_none() {
+                            Ok(SessionEnd::Dropped("the coordinator closed the stream before the start".into()))
+                        } else {
+                            Err(AgentError::CoordinatorLost("the coordinator closed the stream".into()))
+                        };
                     }
                     Err(status) => {
                         abort(&run);
@@ -143,16 +159,42 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                         }
                         return match refusal_or_unreachable(status) {
                             Err(e) => Err(e),
-                            Ok(SessionEnd::Unreachable(why)) if run.is_none() && assigned.is_none() => Ok(SessionEnd::Unreachable(why)),
-                            Ok(SessionEnd::Unreachable(why)) => Err(AgentError::CoordinatorLost(why)),
+                            Ok(SessionEnd::Unreachable(why) | SessionEnd::Dropped(why)) if run.is_none() => Ok(SessionEnd::Dropped(why)),
+                            Ok(SessionEnd::Unreachable(why) | SessionEnd::Dropped(why)) => Err(AgentError::CoordinatorLost(why)),
                             Ok(SessionEnd::Finished) => Err(AgentError::CoordinatorLost("the stream ended".into())),
                         };
                     }
                 };
                 last_heard = Instant::now();
                 match m.msg {
+                    Some(coordinator_message::Msg::Assign(_)) if run.is_some() => {
+                        // The coordinator assigns only before the start; a
+                        // running segment is never swapped under the load.
+                    }
                     Some(coordinator_message::Msg::Assign(a)) => {
-                        match compile(cfg, &a) {
+                        // A second Assign before the start replaces the first
+                        // (the set of agents changed): answered like the first.
+                        // Compiling reads every data file: off this task, with
+                        // heartbeats going out meanwhile (the coordinator drops
+                        // an agent silent for 5 s before the start).
+                        let job = {
+                            let cfg = cfg.clone();
+                            tokio::task::spawn_blocking(move || {
+                                let compiled = check_segment(&cfg, &a).and_then(|()| compile(&cfg, &a));
+                                (a, compiled)
+                            })
+                        };
+                        tokio::pin!(job);
+                        let (a, compiled) = loop {
+                            tokio::select! {
+                                done = &mut job => break done.map_err(|e| AgentError::Refused(format!("compiling the plan failed: {e}")))?,
+                                _ = heartbeat.tick() => {
+                                    let hb = v1::Heartbeat { sent_ms: started.elapsed().as_millis() as u64, echo_ms, cpu_percent: 0.0 };
+                                    let _ = tx.try_send(msg(agent_message::Msg::Heartbeat(hb)));
+                                }
+                            }
+                        };
+                        match compiled {
                             Ok(plan) => {
                                 let planned = planned_vus(&plan, &a);
                                 if cfg.max_vus > 0 && planned > cfg.max_vus {
@@ -256,7 +298,10 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                 }
             }
             _ = heartbeat.tick() => {
-                if last_heard.elapsed() > COORDINATOR_SILENCE {
+                if run.is_none() && !finished && last_heard.elapsed() > COORDINATOR_SILENCE_BEFORE_START {
+                    return Ok(SessionEnd::Dropped(format!("no word from the coordinator for {COORDINATOR_SILENCE_BEFORE_START:?} before the start")));
+                }
+                if run.is_some() && last_heard.elapsed() > COORDINATOR_SILENCE {
                     abort(&run);
                     return Err(AgentError::CoordinatorLost(format!("no word from the coordinator for {:?}", COORDINATOR_SILENCE)));
                 }
@@ -319,6 +364,35 @@ fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<Plan, String> {
     Ok(plan)
 }
 
+/// Refuses a segment this agent cannot run as told: more workers than it
+/// offered (threads are its capacity) or a range outside the whole.
+fn check_segment(cfg: &AgentConfig, a: &v1::Assign) -> Result<(), String> {
+    let offered = cfg.workers.max(1);
+    if a.workers == 0 || a.workers > offered {
+        return Err(format!(
+            "the coordinator assigned {} worker(s), but agent {} offered {offered} (--workers)",
+            a.workers, cfg.name
+        ));
+    }
+    match a.first_worker.checked_add(a.workers) {
+        Some(end) if end <= a.total_workers => {}
+        _ => {
+            return Err(format!(
+                "the assigned segment (workers {}+{} of {}) lies outside the whole: the coordinator speaks another dialect",
+                a.first_worker, a.workers, a.total_workers
+            ));
+        }
+    }
+    // The engine adds intervals to instants: an absurd one would overflow.
+    if a.interval_ms > MAX_INTERVAL_MS {
+        return Err(format!("the assigned snapshot interval is {} ms; an agent accepts at most 1 hour", a.interval_ms));
+    }
+    Ok(())
+}
+
+/// The longest snapshot interval an agent accepts (one hour).
+const MAX_INTERVAL_MS: u64 = 3_600_000;
+
 /// VUs this agent's segment can run at once.
 fn planned_vus(plan: &Plan, a: &v1::Assign) -> u64 {
     let total = a.total_workers.max(1);
@@ -328,4 +402,45 @@ fn planned_vus(plan: &Plan, a: &v1::Assign) -> u64 {
             plan.scenarios.iter().map(|s| seg.share(s.executor.peak_vus())).sum::<u64>()
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(workers: u32) -> AgentConfig {
+        AgentConfig {
+            coordinator: "http://127.0.0.1:1".into(),
+            token: None,
+            name: "a".into(),
+            max_vus: 0,
+            allow: crate::allow::AllowList::new(&[]),
+            workers,
+            once: true,
+            tls_ca: None,
+            labels: Vec::new(),
+            quiet: true,
+            local_record: None,
+        }
+    }
+
+    /// What a coordinator assigns is checked before it drives threads or
+    /// arithmetic: more workers than offered, a segment past the whole (its
+    /// end would overflow u32), an interval the engine cannot add.
+    #[test]
+    fn a_segment_the_agent_cannot_run_as_told_is_refused() {
+        let ok = v1::Assign { first_worker: 2, workers: 2, total_workers: 4, interval_ms: 1000, ..Default::default() };
+        assert_eq!(check_segment(&agent(2), &ok), Ok(()));
+        let refused = [
+            (v1::Assign { workers: 3, ..ok.clone() }, "assigned 3 worker(s), but agent a offered 2"),
+            (v1::Assign { workers: 0, ..ok.clone() }, "assigned 0 worker(s)"),
+            (v1::Assign { first_worker: u32::MAX, ..ok.clone() }, "lies outside the whole"),
+            (v1::Assign { total_workers: 3, ..ok.clone() }, "lies outside the whole"),
+            (v1::Assign { interval_ms: u64::MAX, ..ok.clone() }, "at most 1 hour"),
+        ];
+        for (a, why) in refused {
+            let err = check_segment(&agent(2), &a).expect_err(why);
+            assert!(err.contains(why), "{err}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use stampede_controller::{Cluster, InProcess, Observer, OutputError, Progress, Recorder, RunSpec, Source};
-use stampede_coordinator::{Coordinator, CoordinatorConfig, LossPolicy};
+use stampede_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError, LossPolicy};
 use stampede_engine::{Run, RunOptions, Signal};
 use stampede_metrics::Snapshot;
 use stampede_metrics::live::{AgentInfo, AgentState, LiveState, Phase, Shared, StageInfo, lock};
@@ -304,22 +304,19 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
             Duration::from_secs(30),
             LossPolicy::Continue,
         )?;
-        let mut coord = Coordinator::serve(cfg, listener, None, live.clone())?;
+        let coord = Coordinator::serve(cfg, listener, None, live.clone())?;
         let token_file = tempfile_with(&token)?;
         let per_agent = (workers / agents).max(1);
         for i in 0..agents {
             children.push(spawn_local_agent(&addr, token_file.path(), i, per_agent)?);
         }
-        // The token file may go as soon as every agent has read it.
-        coord.wait_for_agents().await.context("starting local agents")?;
+        let coord = match start_cluster(coord, &plan).await {
+            Ok(c) => c,
+            Err(code) => return Ok(code),
+        };
+        // The token file may go once every agent has read it (and none will
+        // need it to reconnect before the start).
         drop(token_file);
-        match coord.start(&plan).await {
-            Ok(()) => {}
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(exit::INVALID_INPUT);
-            }
-        }
         present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live).await
     };
     for mut c in children {
@@ -388,7 +385,7 @@ async fn coordinate_plan(
         args.agent_timeout,
         policy,
     )?;
-    let mut coord = Coordinator::serve(cfg, listener, tls, live.clone())?;
+    let coord = Coordinator::serve(cfg, listener, tls, live.clone())?;
     eprintln!(
         "coordinator listening on {}{}; waiting for {} agent(s) (up to {:?})",
         coord.local_addr,
@@ -396,21 +393,41 @@ async fn coordinate_plan(
         args.agents,
         args.agent_timeout
     );
-    tokio::select! {
-        r = coord.wait_for_agents() => if let Err(e) = r {
-            eprintln!("error: {e}");
-            return Ok(exit::ERROR);
-        },
-        _ = wait_for_stop_signal() => {
-            eprintln!("interrupted while waiting for agents");
-            return Ok(exit::INTERRUPTED);
-        }
-    }
-    if let Err(e) = coord.start(&plan).await {
-        eprintln!("error: {e}");
-        return Ok(exit::INVALID_INPUT);
-    }
+    let coord = match start_cluster(coord, &plan).await {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
     present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live).await
+}
+
+/// Waits for the agents and passes the start barrier; Ctrl-C or SIGTERM
+/// meanwhile stops it (the coordinator tells attached agents to stop): 105.
+async fn start_cluster(mut coord: Coordinator, plan: &Plan) -> Result<Coordinator, i32> {
+    let signaller = coord.signaller();
+    let watcher = tokio::spawn(async move {
+        if wait_for_stop_signal().await {
+            let _ = signaller.send(Signal::Stop);
+        }
+    });
+    let started = match coord.wait_for_agents().await {
+        Ok(()) => coord.start(plan).await,
+        Err(e) => Err(e),
+    };
+    watcher.abort();
+    let Err(e) = started else { return Ok(coord) };
+    let code = match e {
+        CoordinatorError::Interrupted => exit::INTERRUPTED,
+        CoordinatorError::AgentsMissing { .. } | CoordinatorError::NotReady { .. } => exit::ERROR,
+        _ => exit::INVALID_INPUT,
+    };
+    // Being interrupted is what was asked for, not an error.
+    if code == exit::INTERRUPTED {
+        eprintln!("{e}")
+    } else {
+        eprintln!("error: {e}")
+    }
+    coord.shutdown().await;
+    Err(code)
 }
 
 /// Whether the live UI will run (stdout is a terminal and not `--headless`).

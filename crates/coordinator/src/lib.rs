@@ -1,9 +1,12 @@
 //! stampede-coordinator: runs one plan over many agents.
 //!
 //! Owns the coordinator side of the protocol: authenticating agents (shared
-//! token, constant-time compare), waiting for the expected number, splitting
-//! the plan into execution segments weighted by each agent's cores, the
-//! start barrier, merging snapshots exactly per interval (a slow agent never
+//! token, constant-time compare), waiting for the expected number (agents
+//! arrive whenever their machines are up: they are kept alive with heartbeats
+//! and re-admitted when they reconnect), splitting the plan into execution
+//! segments weighted by each agent's cores, the start barrier (re-assigning
+//! everybody when the set of agents changes before the start), merging
+//! snapshots exactly per interval (a slow agent never
 //! stalls the others: its late data folds into a later interval), heartbeats
 //! and loss detection, and forwarding stop/pause signals. It does not decide
 //! thresholds or print (the CLI's run loop does, on the merged data) and owns
@@ -11,26 +14,41 @@
 //!
 //! # Layout
 //! - [`Coordinator`]: the run's state machine, driven by the caller.
-//! - `service`: the tonic `Attach` handler that turns streams into events.
+//!   - the barrier: `wait_for_agents`, `start` (one loop, `barrier`);
+//!   - the run: `next_interval`, merging and loss detection.
+//! - `service`: the tonic `Attach` handler that turns streams into events,
+//!   each stream under its own connection id.
 
 mod service;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use stampede_engine::{IntervalSnapshot, Segment, Signal};
-use stampede_metrics::Snapshot;
-use stampede_metrics::live::{AgentInfo, AgentState, Phase, Shared};
+use stampede_metrics::live::{AgentInfo, AgentState, Phase, Shared, lock};
+use stampede_metrics::{RequestCounter, Snapshot};
 use stampede_proto::convert::{Interner, merge_wire_into};
 use stampede_proto::v1::{self, agent_message, coordinator_message};
 use stampede_scenario::Plan;
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Status;
 
-/// A coordinator hears nothing from an agent for this long: it is lost.
+/// A coordinator hears nothing from an agent for this long: it is lost (during
+/// the run) or dropped from the agents waiting for the start (before it).
 pub const AGENT_SILENCE: Duration = Duration::from_secs(5);
+/// Heartbeats go to every attached agent this often, in every phase: an agent
+/// waiting for the start must hear its coordinator as a running one does.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// While the barrier waits, a progress line this often (besides one per change).
+const WAIT_PROGRESS: Duration = Duration::from_secs(5);
+/// A hello under the name of an attached agent replaces it when that agent has
+/// been silent this long (it is the same agent, reconnecting); otherwise the
+/// name is taken.
+const RECONNECT_SILENCE: Duration = Duration::from_secs(2);
+/// Snapshots may run ahead of the coordinator's clock by this many intervals
+/// (network and scheduling delays); further ahead, the agent is broken.
+const MAX_INTERVALS_AHEAD: u64 = 60;
 /// Delay between sending Start and the load starting (the barrier's slack).
 const START_DELAY: Duration = Duration::from_millis(300);
 
@@ -47,7 +65,9 @@ pub struct CoordinatorConfig {
     pub expected_agents: usize,
     /// Shared secret agents must present; `None` accepts any agent (loopback-only use).
     pub token: Option<String>,
-    /// How long to wait for the expected agents.
+    /// Bound on the whole start barrier: from [`Coordinator::serve`] until
+    /// every expected agent is connected and ready (agents that come and go
+    /// meanwhile do not extend it).
     pub agent_timeout: Duration,
     pub on_agent_loss: LossPolicy,
     pub interval: Duration,
@@ -65,36 +85,51 @@ pub struct CoordinatorConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoordinatorError {
-    #[error("{expected} agent(s) expected, {arrived} connected within {timeout:?}{names}")]
+    #[error(
+        "{expected} agent(s) expected, {arrived} connected within {timeout:?}{names} \
+         (--agent-timeout bounds the wait for every agent to connect and be ready)"
+    )]
     AgentsMissing { expected: usize, arrived: usize, timeout: Duration, names: String },
+    #[error(
+        "agent(s) {agents} connected but not ready within {timeout:?} (--agent-timeout): \
+         they did not answer their assignment"
+    )]
+    NotReady { agents: String, timeout: Duration },
     #[error("agent {agent} refused the plan: {reason}")]
     Refused { agent: String, reason: String },
-    #[error("agent {agent} left before the start")]
-    LeftEarly { agent: String },
+    #[error("interrupted before the start: the attached agents were told to stop")]
+    Interrupted,
     #[error(transparent)]
     AssignmentTooLarge(#[from] stampede_proto::TooLarge),
     #[error("the gRPC server failed: {0}")]
     Server(String),
 }
 
+/// Identifies one `Attach` stream for as long as it lives. Events name the
+/// connection, never a slot position: positions change while the barrier
+/// frees the slots of agents that left, connections do not.
+pub(crate) type ConnId = u64;
+
 pub(crate) enum Event {
     Hello {
+        conn: ConnId,
         hello: v1::Hello,
         addr: Option<SocketAddr>,
         tx: mpsc::Sender<Result<v1::CoordinatorMessage, Status>>,
-        reply: oneshot::Sender<Result<usize, Status>>,
+        reply: oneshot::Sender<Result<(), Status>>,
     },
     Message {
-        id: usize,
+        conn: ConnId,
         msg: v1::AgentMessage,
     },
     Closed {
-        id: usize,
+        conn: ConnId,
         error: Option<String>,
     },
 }
 
 struct Slot {
+    conn: ConnId,
     name: String,
     address: String,
     tx: Option<mpsc::Sender<Result<v1::CoordinatorMessage, Status>>>,
@@ -102,7 +137,12 @@ struct Slot {
     cores: u32,
     last_heard: Instant,
     final_seen: bool,
-    ready: bool,
+    /// Assignments sent and Ready answers received: the agent answers each
+    /// Assign in order, so it is ready for the latest one only when the
+    /// counts match (a Ready still in flight for an older assignment, made
+    /// for another set of agents, does not count).
+    assigns_sent: u32,
+    readies: u32,
     requests: u64,
     iterations: u64,
     planned_vus: u64,
@@ -118,12 +158,18 @@ impl Slot {
         !self.final_seen && self.state != AgentState::Lost && self.state != AgentState::Done
     }
 
-    fn send(&mut self, m: coordinator_message::Msg) {
-        if let Some(tx) = &self.tx {
+    /// Queues `m`; `false` when the agent's queue is full or gone.
+    fn send(&mut self, m: coordinator_message::Msg) -> bool {
+        match &self.tx {
             // Never wait on one agent: a full queue means it is stuck, and
             // silence detection will mark it lost.
-            let _ = tx.try_send(Ok(v1::CoordinatorMessage { msg: Some(m) }));
+            Some(tx) => tx.try_send(Ok(v1::CoordinatorMessage { msg: Some(m) })).is_ok(),
+            None => false,
         }
+    }
+
+    fn ready(&self) -> bool {
+        self.assigns_sent > 0 && self.readies == self.assigns_sent
     }
 }
 
@@ -150,7 +196,20 @@ pub struct AgentReport {
 pub struct Coordinator {
     cfg: CoordinatorConfig,
     events: mpsc::Receiver<Event>,
+    /// The agents: before the start, those attached now (a slot is freed when
+    /// its agent leaves); from the start on, the run's agents, never removed.
     slots: Vec<Slot>,
+    /// Which slot each live connection feeds.
+    conns: HashMap<ConnId, usize>,
+    /// The plan's part every agent shares (scenario, data files as
+    /// reference-counted bytes), checked once against the message limit.
+    assign: v1::Assign,
+    /// Whether every current slot holds an assignment made for the current
+    /// set of agents (any arrival or departure before the start voids it).
+    assigned: bool,
+    /// The start barrier's deadline (`agent_timeout` after `serve`).
+    barrier_deadline: tokio::time::Instant,
+    last_wait_line: Instant,
     signal: watch::Sender<Signal>,
     signal_rx: watch::Receiver<Signal>,
     live: Shared,
@@ -175,33 +234,32 @@ impl std::fmt::Debug for Coordinator {
     }
 }
 
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, stampede_metrics::live::LiveState> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Coordinator {
     /// Serves the protocol on `listener` (TLS when `tls` is given).
     pub fn serve(
-        cfg: CoordinatorConfig,
+        mut cfg: CoordinatorConfig,
         listener: tokio::net::TcpListener,
         tls: Option<tonic::transport::ServerTlsConfig>,
         live: Shared,
     ) -> Result<Coordinator, CoordinatorError> {
-        // Refused here, before any agent waits or any load starts.
-        stampede_proto::assignment_fits(&v1::Assign {
+        let assign = v1::Assign {
             scenario_toml: cfg.scenario_toml.clone(),
             scenario_name: cfg.scenario_name.clone(),
-            data_files: cfg
-                .data_files
-                .iter()
-                .map(|(path, content)| v1::DataFile { path: path.clone(), content: content.clone().into() })
+            data_files: std::mem::take(&mut cfg.data_files)
+                .into_iter()
+                .map(|(path, content)| v1::DataFile { path, content: content.into() })
                 .collect(),
             overrides: Some(cfg.overrides.clone()),
+            ..Default::default()
+        };
+        // Refused here, before any agent waits or any load starts.
+        stampede_proto::assignment_fits(&v1::Assign {
             first_worker: u32::MAX,
             workers: u32::MAX,
             total_workers: u32::MAX,
             interval_ms: u64::MAX,
             seed: u64::MAX,
+            ..assign.clone()
         })?;
         let local_addr = listener.local_addr().map_err(|e| CoordinatorError::Server(e.to_string()))?;
         let (events_tx, events) = mpsc::channel(1024);
@@ -223,9 +281,14 @@ impl Coordinator {
         }));
         let (signal, signal_rx) = watch::channel(Signal::Run);
         Ok(Coordinator {
+            barrier_deadline: tokio::time::Instant::now() + cfg.agent_timeout,
             cfg,
             events,
             slots: Vec::new(),
+            conns: HashMap::new(),
+            assign,
+            assigned: false,
+            last_wait_line: Instant::now(),
             signal,
             signal_rx,
             live,
@@ -285,108 +348,34 @@ impl Coordinator {
             .collect();
     }
 
-    /// Waits until the expected agents said hello.
+    // === the start barrier ===
+
+    /// Waits until the expected agents are attached (the first half of the
+    /// barrier; [`Coordinator::start`] does the rest, and waits again if an
+    /// agent leaves meanwhile).
+    ///
+    /// Returns [`CoordinatorError::Interrupted`] promptly on a Stop or Abort
+    /// from [`Coordinator::signaller`], after telling attached agents to stop.
+    /// Call `start` right after: until then nobody answers new hellos or
+    /// sends heartbeats.
     pub async fn wait_for_agents(&mut self) -> Result<(), CoordinatorError> {
-        let deadline = tokio::time::Instant::now() + self.cfg.agent_timeout;
-        while self.live_slots() < self.cfg.expected_agents {
-            let ev = tokio::select! {
-                ev = self.events.recv() => ev,
-                _ = tokio::time::sleep_until(deadline) => None,
-            };
-            match ev {
-                Some(ev) => self.handle(ev),
-                None => {
-                    let names: Vec<&str> =
-                        self.slots.iter().filter(|s| s.tx.is_some()).map(|s| s.name.as_str()).collect();
-                    return Err(CoordinatorError::AgentsMissing {
-                        expected: self.cfg.expected_agents,
-                        arrived: names.len(),
-                        timeout: self.cfg.agent_timeout,
-                        names: if names.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (connected: {})", names.join(", "))
-                        },
-                    });
-                }
-            }
-        }
-        self.publish_agents();
-        Ok(())
+        self.barrier(None).await
     }
 
-    fn live_slots(&self) -> usize {
-        self.slots.iter().filter(|s| s.tx.is_some()).count()
-    }
-
-    /// Splits the plan, waits for every agent to be ready, and starts them together.
+    /// Splits the plan over the attached agents, waits until every one is
+    /// ready, and starts them together. An agent that leaves before the start
+    /// frees its slot: the coordinator waits for another and assigns everybody
+    /// again (segments depend on the set of agents). Bounded by
+    /// `agent_timeout` from [`Coordinator::serve`]; interrupted as
+    /// [`Coordinator::wait_for_agents`] is.
     pub async fn start(&mut self, plan: &Plan) -> Result<(), CoordinatorError> {
-        // Agents that left while waiting are forgotten before the split.
-        self.slots.retain(|s| s.tx.is_some());
-        let total: u32 = self.slots.iter().map(|s| s.cores.max(1)).sum();
-        let mut first = 0u32;
-        for s in &mut self.slots {
-            let workers = s.cores.max(1);
-            s.planned_vus = (first..first + workers)
-                .map(|index| {
-                    let seg = Segment { index, count: total };
-                    plan.scenarios.iter().map(|sc| seg.share(sc.executor.peak_vus())).sum::<u64>()
-                })
-                .sum();
-            let assign = v1::Assign {
-                scenario_toml: self.cfg.scenario_toml.clone(),
-                scenario_name: self.cfg.scenario_name.clone(),
-                data_files: self
-                    .cfg
-                    .data_files
-                    .iter()
-                    .map(|(p, c)| v1::DataFile { path: p.clone(), content: c.clone().into() })
-                    .collect(),
-                overrides: Some(self.cfg.overrides.clone()),
-                first_worker: first,
-                workers,
-                total_workers: total,
-                interval_ms: self.cfg.interval.as_millis() as u64,
-                seed: self.cfg.seed.wrapping_add(first as u64),
-            };
-            first += workers;
-            if let Some(tx) = &s.tx {
-                // Assign can be large (data files): wait for room rather than drop it.
-                let _ =
-                    tx.send(Ok(v1::CoordinatorMessage { msg: Some(coordinator_message::Msg::Assign(assign)) })).await;
-            }
-            s.state = AgentState::Connected;
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !self.slots.iter().all(|s| s.ready) {
-            let ev = tokio::select! {
-                ev = self.events.recv() => ev,
-                _ = tokio::time::sleep_until(deadline) => None,
-            };
-            let Some(ev) = ev else {
-                let waiting: Vec<&str> = self.slots.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
-                return Err(CoordinatorError::Refused {
-                    agent: waiting.join(", "),
-                    reason: "not ready within 60 s".into(),
-                });
-            };
-            match ev {
-                Event::Message { id, msg: v1::AgentMessage { msg: Some(agent_message::Msg::Refusal(r)) } } => {
-                    let agent = self.slots[id].name.clone();
-                    self.stop_all(true, "another agent refused the plan");
-                    return Err(CoordinatorError::Refused { agent, reason: r.reason });
-                }
-                Event::Closed { id, .. } if id < self.slots.len() => {
-                    let agent = self.slots[id].name.clone();
-                    self.stop_all(true, "an agent left before the start");
-                    return Err(CoordinatorError::LeftEarly { agent });
-                }
-                other => self.handle(other),
-            }
-        }
+        self.barrier(Some(plan)).await?;
+        let total: u32 = self.slots.iter().map(|s| s.cores).sum();
         for s in &mut self.slots {
             s.send(coordinator_message::Msg::Start(v1::Start { delay_ms: START_DELAY.as_millis() as u64 }));
             s.state = AgentState::Running;
+            // The run's clock starts now: silence is measured from here.
+            s.last_heard = Instant::now();
         }
         self.start = Instant::now() + START_DELAY;
         self.started = true;
@@ -395,8 +384,285 @@ impl Coordinator {
             live.phase = Phase::Running;
             live.event(format!("started {} agent(s), {total} worker(s)", self.slots.len()));
         }
+        if self.cfg.print {
+            eprintln!("coordinator: starting {} agent(s), {total} worker(s)", self.slots.len());
+        }
         self.publish_agents();
         Ok(())
+    }
+
+    /// The barrier's loop: with no plan, until the expected agents are
+    /// attached; with one, until all of them are ready for their assignment.
+    async fn barrier(&mut self, plan: Option<&Plan>) -> Result<(), CoordinatorError> {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let full = self.slots.len() >= self.cfg.expected_agents;
+            match plan {
+                None if full => break,
+                Some(plan) if full && !self.assigned => self.assign_all(plan),
+                Some(_) if full && self.slots.iter().all(Slot::ready) => break,
+                _ => {}
+            }
+            tokio::select! {
+                ev = self.events.recv() => match ev {
+                    Some(ev) => self.handle_before_start(ev)?,
+                    // Only when the server task is gone.
+                    None => return Err(CoordinatorError::Server("the gRPC server stopped".into())),
+                },
+                changed = self.signal_rx.changed() => {
+                    let sig = if changed.is_ok() { *self.signal_rx.borrow_and_update() } else { Signal::Abort };
+                    if matches!(sig, Signal::Stop | Signal::Abort) {
+                        self.stop_all(true, "the coordinator was interrupted before the start");
+                        lock(&self.live).event("interrupted before the start");
+                        return Err(CoordinatorError::Interrupted);
+                    }
+                }
+                _ = tokio::time::sleep_until(self.barrier_deadline) => return Err(self.barrier_timeout()),
+                _ = tick.tick() => self.tick_before_start(),
+            }
+        }
+        self.publish_agents();
+        Ok(())
+    }
+
+    fn barrier_timeout(&mut self) -> CoordinatorError {
+        let timeout = self.cfg.agent_timeout;
+        let err = if self.slots.len() < self.cfg.expected_agents {
+            CoordinatorError::AgentsMissing {
+                expected: self.cfg.expected_agents,
+                arrived: self.slots.len(),
+                timeout,
+                names: if self.slots.is_empty() { String::new() } else { format!(" (connected: {})", self.names()) },
+            }
+        } else {
+            let waiting: Vec<&str> = self.slots.iter().filter(|s| !s.ready()).map(|s| s.name.as_str()).collect();
+            CoordinatorError::NotReady { agents: waiting.join(", "), timeout }
+        };
+        self.stop_all(true, "the coordinator gave up waiting for its agents");
+        err
+    }
+
+    /// Sends every attached agent its segment of `plan`.
+    fn assign_all(&mut self, plan: &Plan) {
+        let total: u32 = self.slots.iter().map(|s| s.cores).sum();
+        let mut first = 0u32;
+        let mut stuck = Vec::new();
+        for s in &mut self.slots {
+            let workers = s.cores;
+            s.planned_vus = (first..first + workers)
+                .map(|index| {
+                    let seg = Segment { index, count: total };
+                    plan.scenarios.iter().map(|sc| seg.share(sc.executor.peak_vus())).sum::<u64>()
+                })
+                .sum();
+            let assign = v1::Assign {
+                first_worker: first,
+                workers,
+                total_workers: total,
+                interval_ms: self.cfg.interval.as_millis() as u64,
+                seed: self.cfg.seed.wrapping_add(first as u64),
+                ..self.assign.clone()
+            };
+            first += workers;
+            s.assigns_sent += 1;
+            s.state = AgentState::Connected;
+            if !s.send(coordinator_message::Msg::Assign(assign)) {
+                stuck.push(s.conn);
+            }
+        }
+        self.assigned = true;
+        if self.cfg.print {
+            eprintln!(
+                "coordinator: assigned {} agent(s), {total} worker(s); waiting for them to be ready",
+                self.slots.len()
+            );
+        }
+        for conn in stuck {
+            self.free(conn, "its queue is full (it does not read)");
+        }
+        self.publish_agents();
+    }
+
+    fn names(&self) -> String {
+        self.slots.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// "waiting for agents: 2 of 3 connected (a, b)" (or who is not ready yet).
+    fn wait_line(&self) -> String {
+        let n = self.slots.len();
+        if n < self.cfg.expected_agents {
+            let names = if n == 0 { String::new() } else { format!(" ({})", self.names()) };
+            format!("waiting for agents: {n} of {} connected{names}", self.cfg.expected_agents)
+        } else if !self.assigned {
+            format!("all {n} agent(s) connected ({})", self.names())
+        } else {
+            let waiting: Vec<&str> = self.slots.iter().filter(|s| !s.ready()).map(|s| s.name.as_str()).collect();
+            format!(
+                "waiting for agents: {n} of {n} connected, {} ready (waiting for {})",
+                n - waiting.len(),
+                waiting.join(", ")
+            )
+        }
+    }
+
+    /// A change in the set of agents: on stderr (unless a live UI will own
+    /// the terminal) and in the live state's events.
+    fn announce(&mut self, what: &str) {
+        let line = format!("{what}; {}", self.wait_line());
+        if self.cfg.print {
+            eprintln!("coordinator: {line}");
+        }
+        lock(&self.live).event(line);
+        self.last_wait_line = Instant::now();
+        self.publish_agents();
+    }
+
+    fn send_heartbeats(&mut self) {
+        if self.last_heartbeat.elapsed() < HEARTBEAT {
+            return;
+        }
+        self.last_heartbeat = Instant::now();
+        let sent_ms = self.start.elapsed().as_millis() as u64;
+        for s in &mut self.slots {
+            s.send(coordinator_message::Msg::Heartbeat(v1::Heartbeat { sent_ms, echo_ms: 0, cpu_percent: 0.0 }));
+        }
+    }
+
+    fn tick_before_start(&mut self) {
+        self.send_heartbeats();
+        let silent: Vec<ConnId> =
+            self.slots.iter().filter(|s| s.last_heard.elapsed() > AGENT_SILENCE).map(|s| s.conn).collect();
+        for conn in silent {
+            self.free(conn, &format!("no word for {AGENT_SILENCE:?}"));
+        }
+        if self.last_wait_line.elapsed() >= WAIT_PROGRESS {
+            // Always printed: nothing else shows the wait (a live UI starts
+            // with the run), and a wait this long deserves a line.
+            let left = self.barrier_deadline.saturating_duration_since(tokio::time::Instant::now());
+            eprintln!("coordinator: {}; {} s left (--agent-timeout)", self.wait_line(), left.as_secs());
+            self.last_wait_line = Instant::now();
+        }
+    }
+
+    /// Frees the slot of connection `conn` before the start (it left, fell
+    /// silent, or was replaced): it no longer counts, and the assignment made
+    /// for the old set of agents is void.
+    fn free(&mut self, conn: ConnId, why: &str) {
+        let Some(index) = self.conns.remove(&conn) else { return };
+        let s = self.slots.remove(index);
+        for i in self.conns.values_mut() {
+            if *i > index {
+                *i -= 1;
+            }
+        }
+        self.assigned = false;
+        // Dropping its sender ends its stream, so a live agent notices and
+        // reconnects (and is re-admitted).
+        drop(s.tx);
+        self.announce(&format!("agent {} left before the start ({why})", s.name));
+    }
+
+    fn handle_before_start(&mut self, ev: Event) -> Result<(), CoordinatorError> {
+        match ev {
+            Event::Hello { conn, hello, addr, tx, reply } => self.hello(conn, hello, addr, tx, reply),
+            Event::Closed { conn, error } => {
+                self.free(conn, &error.unwrap_or_else(|| "its stream closed".into()));
+            }
+            Event::Message { conn, msg } => {
+                let Some(&index) = self.conns.get(&conn) else { return Ok(()) };
+                let s = &mut self.slots[index];
+                s.last_heard = Instant::now();
+                match msg.msg {
+                    Some(agent_message::Msg::Ready(r)) if s.readies < s.assigns_sent => {
+                        s.readies += 1;
+                        if s.ready() {
+                            s.state = AgentState::Ready;
+                            s.planned_vus = r.planned_vus;
+                            self.publish_agents();
+                        }
+                    }
+                    Some(agent_message::Msg::Refusal(r)) => {
+                        let agent = s.name.clone();
+                        self.stop_all(true, "another agent refused the plan");
+                        return Err(CoordinatorError::Refused { agent, reason: r.reason });
+                    }
+                    Some(agent_message::Msg::Heartbeat(h)) => s.cpu_percent = Some(h.cpu_percent),
+                    // Nothing else means anything before the start (a Ready
+                    // without an Assign, snapshots, a second hello).
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn hello(
+        &mut self,
+        conn: ConnId,
+        hello: v1::Hello,
+        addr: Option<SocketAddr>,
+        tx: mpsc::Sender<Result<v1::CoordinatorMessage, Status>>,
+        reply: oneshot::Sender<Result<(), Status>>,
+    ) {
+        if self.started {
+            let why = format!("this run has already started with {} agent(s)", self.slots.len());
+            let _ = reply.send(Err(Status::resource_exhausted(why)));
+            return;
+        }
+        if let Some(old) = self.slots.iter().find(|s| s.name == hello.name) {
+            if old.last_heard.elapsed() < RECONNECT_SILENCE {
+                let why =
+                    format!("an agent named `{}` is already attached; give each agent a distinct --name", hello.name);
+                let _ = reply.send(Err(Status::resource_exhausted(why)));
+                return;
+            }
+            // The same agent, back on a new connection before its old one was
+            // noticed dead.
+            let old = old.conn;
+            self.free(old, "it reconnected");
+        }
+        if self.slots.len() >= self.cfg.expected_agents {
+            // Unavailable, not a refusal: the agent retries, and gets in if
+            // an agent leaves before the start.
+            let why = format!(
+                "this run expects {} agent(s) and has them all ({}); a slot may free up before the start",
+                self.cfg.expected_agents,
+                self.names()
+            );
+            let _ = reply.send(Err(Status::unavailable(why)));
+            return;
+        }
+        if reply.send(Ok(())).is_err() {
+            // Its handler is gone: the stream ended while the hello waited.
+            return;
+        }
+        let name = hello.name;
+        let address = addr.map_or_else(String::new, |a| a.to_string());
+        let cores = hello.cores.clamp(1, 1024);
+        self.conns.insert(conn, self.slots.len());
+        self.slots.push(Slot {
+            conn,
+            name: name.clone(),
+            address: address.clone(),
+            tx: Some(tx),
+            state: AgentState::Connected,
+            cores,
+            last_heard: Instant::now(),
+            final_seen: false,
+            assigns_sent: 0,
+            readies: 0,
+            requests: 0,
+            iterations: 0,
+            planned_vus: 0,
+            cpu_percent: None,
+            vus: 0,
+            rps: 0.0,
+            lag_p99_ms: None,
+        });
+        self.assigned = false;
+        let from = if address.is_empty() { String::new() } else { format!(" from {address}") };
+        self.announce(&format!("agent {name} attached{from} ({cores} core(s))"));
     }
 
     fn stop_all(&mut self, hard: bool, reason: &str) {
@@ -441,13 +707,7 @@ impl Coordinator {
                     }
                 }
                 _ = tick.tick() => {
-                    if self.last_heartbeat.elapsed() >= HEARTBEAT {
-                        self.last_heartbeat = Instant::now();
-                        let sent_ms = self.start.elapsed().as_millis() as u64;
-                        for s in &mut self.slots {
-                            s.send(coordinator_message::Msg::Heartbeat(v1::Heartbeat { sent_ms, echo_ms: 0, cpu_percent: 0.0 }));
-                        }
-                    }
+                    self.send_heartbeats();
                     for id in 0..self.slots.len() {
                         if self.slots[id].expected() && self.slots[id].last_heard.elapsed() > AGENT_SILENCE {
                             self.mark_lost(id, format!("no word for {AGENT_SILENCE:?}"));
@@ -516,68 +776,24 @@ impl Coordinator {
     }
 
     fn interval_of(&self, index: u64, snapshot: Snapshot) -> IntervalSnapshot {
-        IntervalSnapshot { index, start: self.cfg.interval * index as u32, snapshot }
+        let index32 = u32::try_from(index).unwrap_or(u32::MAX);
+        IntervalSnapshot { index, start: self.cfg.interval.saturating_mul(index32), snapshot }
     }
 
+    /// An event once the run has started.
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Hello { hello, addr, tx, reply } => {
-                let refuse = if self.started {
-                    Some(format!("this run has already started with {} agent(s)", self.slots.len()))
-                } else if self.live_slots() >= self.cfg.expected_agents {
-                    Some(format!("this run expects {} agent(s) and has them all", self.cfg.expected_agents))
-                } else if self.slots.iter().any(|s| s.tx.is_some() && s.name == hello.name) {
-                    Some(format!(
-                        "an agent named `{}` is already attached; give each agent a distinct --name",
-                        hello.name
-                    ))
-                } else {
-                    None
-                };
-                if let Some(why) = refuse {
-                    let _ = reply.send(Err(Status::resource_exhausted(why)));
-                    return;
-                }
-                let id = self.slots.len();
-                if self.cfg.print {
-                    eprintln!(
-                        "coordinator: agent {} attached from {} ({} core(s)) — {}/{}",
-                        hello.name,
-                        addr.map_or("?".into(), |a| a.to_string()),
-                        hello.cores,
-                        self.live_slots() + 1,
-                        self.cfg.expected_agents
-                    );
-                }
-                self.slots.push(Slot {
-                    name: hello.name,
-                    address: addr.map_or_else(String::new, |a| a.to_string()),
-                    tx: Some(tx),
-                    state: AgentState::Connected,
-                    cores: hello.cores.clamp(1, 1024),
-                    last_heard: Instant::now(),
-                    final_seen: false,
-                    ready: false,
-                    requests: 0,
-                    iterations: 0,
-                    planned_vus: 0,
-                    cpu_percent: None,
-                    vus: 0,
-                    rps: 0.0,
-                    lag_p99_ms: None,
-                });
-                let _ = reply.send(Ok(id));
-                self.publish_agents();
+            Event::Hello { reply, .. } => {
+                let why = format!("this run has already started with {} agent(s)", self.slots.len());
+                let _ = reply.send(Err(Status::resource_exhausted(why)));
             }
-            Event::Message { id, msg } => {
-                let Some(s) = self.slots.get_mut(id) else { return };
+            Event::Message { conn, msg } => {
+                let Some(&id) = self.conns.get(&conn) else { return };
+                let interval = self.cfg.interval;
+                let now_index = (self.start.elapsed().as_millis() / interval.as_millis().max(1)) as u64;
+                let s = &mut self.slots[id];
                 s.last_heard = Instant::now();
                 match msg.msg {
-                    Some(agent_message::Msg::Ready(r)) => {
-                        s.ready = true;
-                        s.state = AgentState::Ready;
-                        s.planned_vus = r.planned_vus;
-                    }
                     Some(agent_message::Msg::Heartbeat(h)) => s.cpu_percent = Some(h.cpu_percent),
                     Some(agent_message::Msg::Snapshot(w)) => {
                         if w.r#final {
@@ -585,25 +801,19 @@ impl Coordinator {
                             s.state = AgentState::Done;
                             return;
                         }
-                        // Per-agent figures for the live view, from the counters.
-                        let count: u64 = w
-                            .requests
-                            .iter()
-                            .map(|r| {
-                                r.counters.get(stampede_metrics::RequestCounter::Count as usize).copied().unwrap_or(0)
-                            })
-                            .sum();
-                        s.requests += count;
-                        s.iterations += w.scenarios.iter().map(|x| x.iterations).sum::<u64>();
-                        s.vus = w.scenarios.iter().map(|x| x.vus).sum();
-                        s.rps = count as f64 / self.cfg.interval.as_secs_f64();
-                        s.lag_p99_ms = w
-                            .scenarios
-                            .iter()
-                            .filter(|x| !x.scheduling_lag.is_empty())
-                            .filter_map(|x| stampede_metrics::hist::decode(&x.scheduling_lag).ok())
-                            .map(|h| h.value_at_quantile(0.99) as f64 / 1000.0)
-                            .reduce(f64::max);
+                        if !s.expected() {
+                            return;
+                        }
+                        if w.index > now_index.saturating_add(MAX_INTERVALS_AHEAD) {
+                            self.mark_lost(
+                                id,
+                                format!(
+                                    "sent a snapshot for interval {}, but the run is at interval {now_index}",
+                                    w.index
+                                ),
+                            );
+                            return;
+                        }
                         // Late data (its interval was already emitted) folds
                         // into the oldest interval still open.
                         let index = w.index.max(self.next_emit);
@@ -612,12 +822,30 @@ impl Coordinator {
                             snapshot: Snapshot::default(),
                             since: Instant::now(),
                         });
+                        if let Err(e) = merge_wire_into(&w, &mut p.snapshot, &mut self.names) {
+                            self.mark_lost(id, format!("sent an undecodable snapshot: {e}"));
+                            return;
+                        }
                         if index == w.index {
                             p.reported.insert(id);
                         }
-                        if let Err(e) = merge_wire_into(&w, &mut p.snapshot, &mut self.names) {
-                            self.mark_lost(id, format!("sent an undecodable snapshot: {e}"));
-                        }
+                        // Per-agent figures for the live view, from the
+                        // counters (each bounded by the merge's check).
+                        let count = w.requests.iter().fold(0u64, |a, r| {
+                            a.saturating_add(r.counters.get(RequestCounter::Count as usize).copied().unwrap_or(0))
+                        });
+                        s.requests = s.requests.saturating_add(count);
+                        let iterations = w.scenarios.iter().fold(0u64, |a, x| a.saturating_add(x.iterations));
+                        s.iterations = s.iterations.saturating_add(iterations);
+                        s.vus = w.scenarios.iter().fold(0u64, |a, x| a.saturating_add(x.vus));
+                        s.rps = count as f64 / interval.as_secs_f64();
+                        s.lag_p99_ms = w
+                            .scenarios
+                            .iter()
+                            .filter(|x| !x.scheduling_lag.is_empty())
+                            .filter_map(|x| stampede_metrics::hist::decode(&x.scheduling_lag).ok())
+                            .map(|h| stampede_metrics::hist::quantile_ms(&h, 0.99))
+                            .reduce(f64::max);
                     }
                     Some(agent_message::Msg::Done(d)) => {
                         s.state = AgentState::Done;
@@ -627,23 +855,17 @@ impl Coordinator {
                     Some(agent_message::Msg::Refusal(r)) => {
                         self.mark_lost(id, format!("refused: {}", r.reason));
                     }
-                    Some(agent_message::Msg::Hello(_)) | None => {}
+                    // A Ready (for an assignment before the start) or a
+                    // second hello mean nothing now.
+                    Some(agent_message::Msg::Ready(_)) | Some(agent_message::Msg::Hello(_)) | None => {}
                 }
             }
-            Event::Closed { id, error } => {
-                let Some(s) = self.slots.get_mut(id) else { return };
-                if !self.started {
-                    s.tx = None;
-                    if self.cfg.print {
-                        eprintln!("coordinator: agent {} left before the start", s.name);
-                    }
-                    self.publish_agents();
-                    return;
-                }
-                if s.expected() {
+            Event::Closed { conn, error } => {
+                let Some(id) = self.conns.remove(&conn) else { return };
+                if self.slots[id].expected() {
                     self.mark_lost(id, error.unwrap_or_else(|| "its stream closed".into()));
                 } else {
-                    s.tx = None;
+                    self.slots[id].tx = None;
                 }
             }
         }

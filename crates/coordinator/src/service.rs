@@ -2,6 +2,7 @@
 //! each agent's stream into events for the coordinator's single state machine.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use stampede_proto::v1::{self, agent_message};
 use subtle::ConstantTimeEq;
@@ -9,16 +10,19 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::Event;
+use crate::{ConnId, Event};
 
 pub(crate) struct AttachService {
     token: Option<String>,
     events: mpsc::Sender<Event>,
+    /// The next connection id; streams are handled concurrently, so the
+    /// counter is shared and atomic (ids are never reused).
+    next_conn: AtomicU64,
 }
 
 impl AttachService {
     pub(crate) fn new(token: Option<String>, events: mpsc::Sender<Event>) -> AttachService {
-        AttachService { token, events }
+        AttachService { token, events, next_conn: AtomicU64::new(1) }
     }
 
     fn authenticate<T>(&self, req: &Request<T>) -> Result<(), Status> {
@@ -74,19 +78,20 @@ impl v1::coordinator_server::Coordinator for AttachService {
             eprintln!("coordinator: refused an agent: {why}");
             return Err(Status::failed_precondition(why));
         }
+        let conn: ConnId = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(256);
-        let (reply, id) = oneshot::channel();
+        let (reply, admitted) = oneshot::channel();
         self.events
-            .send(Event::Hello { hello, addr, tx, reply })
+            .send(Event::Hello { conn, hello, addr, tx, reply })
             .await
             .map_err(|_| Status::unavailable("the coordinator is shutting down"))?;
-        let id = id.await.map_err(|_| Status::unavailable("the coordinator is shutting down"))??;
+        admitted.await.map_err(|_| Status::unavailable("the coordinator is shutting down"))??;
         let events = self.events.clone();
         tokio::spawn(async move {
             let error = loop {
                 match inbound.message().await {
                     Ok(Some(msg)) => {
-                        if events.send(Event::Message { id, msg }).await.is_err() {
+                        if events.send(Event::Message { conn, msg }).await.is_err() {
                             return;
                         }
                     }
@@ -94,7 +99,7 @@ impl v1::coordinator_server::Coordinator for AttachService {
                     Err(status) => break Some(status.message().to_string()),
                 }
             };
-            let _ = events.send(Event::Closed { id, error }).await;
+            let _ = events.send(Event::Closed { conn, error }).await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

@@ -1,11 +1,13 @@
-//! The coordinator in-process, on 127.0.0.1: limits are refused before any
-//! agent waits.
+//! The coordinator in-process against raw gRPC clients on 127.0.0.1 that
+//! break the protocol: nothing a peer sends may panic it, and limits are
+//! refused before any agent waits.
 
 use std::time::Duration;
 
 use stampede_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError, LossPolicy};
 use stampede_metrics::live::LiveState;
-use stampede_proto::v1;
+use stampede_proto::v1::{self, agent_message, coordinator_message};
+use tokio::sync::mpsc;
 
 const SCENARIO: &str = r#"
 [target]
@@ -44,6 +46,23 @@ async fn serve(cfg: CoordinatorConfig) -> Result<Coordinator, CoordinatorError> 
     Coordinator::serve(cfg, listener, None, live())
 }
 
+fn plan() -> stampede_scenario::Plan {
+    stampede_scenario::parse_str(SCENARIO, std::path::Path::new("hostile.toml"), &Default::default()).unwrap()
+}
+
+fn agent(m: agent_message::Msg) -> v1::AgentMessage {
+    v1::AgentMessage { msg: Some(m) }
+}
+
+fn hello(name: &str) -> v1::AgentMessage {
+    agent(agent_message::Msg::Hello(v1::Hello {
+        protocol_version: stampede_proto::PROTOCOL_VERSION,
+        name: name.into(),
+        cores: u32::MAX,
+        ..Default::default()
+    }))
+}
+
 #[tokio::test]
 async fn an_assignment_over_the_message_limit_is_refused_before_any_agent_waits() {
     let big = vec![b'x'; stampede_proto::MAX_MESSAGE_BYTES + 1];
@@ -54,4 +73,137 @@ async fn an_assignment_over_the_message_limit_is_refused_before_any_agent_waits(
     // Just under the limit is fine.
     let fits = vec![b'x'; stampede_proto::MAX_MESSAGE_BYTES - 64 * 1024];
     serve(config(1, vec![("users.csv".into(), fits)])).await.expect("fits");
+}
+
+/// A raw client walks through the protocol out of order (Ready before any
+/// Assign, snapshots before the start, more error kinds than exist, a
+/// foreign histogram layout), then sends a snapshot for an interval far in
+/// the future. The coordinator ignores what means nothing, merges what is
+/// valid, marks the agent lost for the rest, and ends the run normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_breaking_the_protocol_is_ignored_or_lost_never_a_panic() {
+    let mut coord = serve(config(1, Vec::new())).await.unwrap();
+    let url = format!("http://{}", coord.local_addr);
+    let run = tokio::spawn(async move {
+        coord.wait_for_agents().await?;
+        coord.start(&plan()).await?;
+        let mut intervals = 0;
+        while let Some(_iv) = coord.next_interval().await {
+            intervals += 1;
+        }
+        Ok::<_, CoordinatorError>((intervals, coord.lost_agents().to_vec(), coord.agent_reports()))
+    });
+
+    let mut client = v1::coordinator_client::CoordinatorClient::connect(url).await.unwrap();
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(hello("rogue")).await.unwrap();
+    // Out of order: Ready with no Assign yet, a snapshot before the start, Done.
+    tx.send(agent(agent_message::Msg::Ready(v1::Ready { planned_vus: u64::MAX }))).await.unwrap();
+    tx.send(agent(agent_message::Msg::Snapshot(v1::Snapshot { index: 3, ..Default::default() }))).await.unwrap();
+    let mut inbound = client.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let mut assigns = 0;
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), inbound.message()).await.unwrap().unwrap().unwrap();
+        match m.msg {
+            Some(coordinator_message::Msg::Assign(a)) => {
+                assigns += 1;
+                // The hello's absurd core count was clamped.
+                assert_eq!(a.workers, 1024);
+                tx.send(agent(agent_message::Msg::Ready(v1::Ready { planned_vus: 2 }))).await.unwrap();
+            }
+            Some(coordinator_message::Msg::Start(_)) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(assigns, 1);
+    let foreign = {
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 2).unwrap();
+        h.record(1234).unwrap();
+        let mut out = Vec::new();
+        hdrhistogram::serialization::Serializer::serialize(
+            &mut hdrhistogram::serialization::V2Serializer::new(),
+            &h,
+            &mut out,
+        )
+        .unwrap();
+        out
+    };
+    let odd = v1::Snapshot {
+        index: 0,
+        requests: vec![v1::RequestSeries {
+            scenario: "main".into(),
+            name: "never-declared".into(),
+            method: "BREW".into(),
+            status: u32::MAX,
+            trends: vec![foreign],
+            counters: vec![1],
+            errors: vec![1; 64],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    tx.send(agent(agent_message::Msg::Snapshot(odd))).await.unwrap();
+    let future = v1::Snapshot { index: u64::MAX - 1, ..Default::default() };
+    tx.send(agent(agent_message::Msg::Snapshot(future))).await.unwrap();
+    let (intervals, lost, reports) =
+        tokio::time::timeout(Duration::from_secs(20), run).await.expect("the run ends").expect("no panic").unwrap();
+    assert_eq!(lost, ["rogue"]);
+    assert_eq!(reports[0].requests, 1, "the valid snapshot was counted");
+    assert!(intervals >= 1);
+    drop(tx);
+}
+
+async fn attach(
+    url: &str,
+    name: &str,
+) -> Result<(mpsc::Sender<v1::AgentMessage>, tonic::Streaming<v1::CoordinatorMessage>), tonic::Status> {
+    let mut client = v1::coordinator_client::CoordinatorClient::connect(url.to_string()).await.unwrap();
+    let (tx, rx) = mpsc::channel(8);
+    tx.send(hello(name)).await.unwrap();
+    let inbound = client.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
+    Ok((tx, inbound))
+}
+
+/// A name already attached is refused while its agent is alive (two agents
+/// must not share one), and taken over once it has been silent for 2 s (the
+/// same agent, reconnecting before its old connection was seen dead). A
+/// hello while every slot is taken is told to retry, not refused. A Stop
+/// ends the barrier at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_agent_takes_over_its_silent_slot_and_a_spare_is_told_to_retry() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = live();
+    let mut coord = Coordinator::serve(config(2, Vec::new()), listener, None, live.clone()).unwrap();
+    let url = format!("http://{}", coord.local_addr);
+    let signaller = coord.signaller();
+    // These raw clients never answer their assignment: the barrier stays up.
+    let barrier = tokio::spawn(async move { coord.start(&plan()).await });
+    let first = attach(&url, "twin").await.unwrap();
+    let status = attach(&url, "twin").await.expect_err("a live agent's name is taken");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(status.message().contains("give each agent a distinct --name"), "{}", status.message());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The first one sent nothing since its hello: this is its comeback.
+    let again = attach(&url, "twin").await.expect("re-admitted");
+    let other = attach(&url, "other").await.unwrap();
+    let spare = attach(&url, "spare").await.expect_err("no slot left");
+    assert_eq!(spare.code(), tonic::Code::Unavailable, "retryable: {}", spare.message());
+    let names: Vec<String> = live.lock().unwrap().agents.iter().map(|a| a.name.clone()).collect();
+    assert_eq!(names, ["twin", "other"]);
+    // The replaced connection was closed by the coordinator.
+    let (_tx, mut old) = first;
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match old.message().await {
+                Ok(Some(_)) => continue,
+                end => return end,
+            }
+        }
+    })
+    .await;
+    assert!(matches!(end, Ok(Ok(None)) | Ok(Err(_))), "{end:?}");
+    signaller.send(stampede_engine::Signal::Stop).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), barrier).await.expect("prompt").unwrap();
+    assert!(matches!(r, Err(CoordinatorError::Interrupted)), "{r:?}");
+    drop((again, other));
 }
