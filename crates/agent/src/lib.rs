@@ -40,9 +40,29 @@ pub struct AgentConfig {
     pub labels: Vec<(String, String)>,
     /// Print only errors.
     pub quiet: bool,
-    /// Receives this agent's own measurements, interval by interval, then
-    /// `None` when its run is over (the CLI writes them to `--out` files).
-    pub local_record: Option<tokio::sync::mpsc::UnboundedSender<Option<stampede_engine::IntervalSnapshot>>>,
+    /// Receives this agent's own run: its start, its measurements interval
+    /// by interval, and how it ended (the CLI writes them to `--out` files).
+    pub local_record: Option<tokio::sync::mpsc::UnboundedSender<LocalRecord>>,
+}
+
+/// One run of this agent, as its own `--out` files record it.
+#[derive(Debug, Clone)]
+pub enum LocalRecord {
+    /// The load starts: the assigned scenario, its interval, and when (Unix
+    /// time in milliseconds, this agent's clock).
+    Started {
+        scenario: String,
+        interval: Duration,
+        started_at_ms: u64,
+        planned: Duration,
+    },
+    Interval(stampede_engine::IntervalSnapshot),
+    /// The run is over: `completed`, `interrupted`, `aborted_by_threshold`
+    /// (as the coordinator said when it stopped the run), or `aborted` (the
+    /// coordinator was lost).
+    Finished {
+        outcome: &'static str,
+    },
 }
 
 /// Errors that end the agent (others are retried).

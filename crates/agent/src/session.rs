@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
-use crate::{AgentConfig, AgentError};
+use crate::{AgentConfig, AgentError, LocalRecord};
 
 /// Silence from the coordinator after which the load stops.
 const COORDINATOR_SILENCE: Duration = Duration::from_secs(3);
@@ -118,6 +118,9 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
     let mut assigned: Option<Assigned> = None;
     let mut run: Option<Run> = None;
     let mut finished = false;
+    // How this run ends, for the agent's own outputs: what the coordinator's
+    // Stop says, else a completed run.
+    let mut outcome: &'static str = "completed";
     let mut requests = 0u64;
     let mut last_heard = Instant::now();
     let mut echo_ms = 0u64;
@@ -131,9 +134,13 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
             _ => Err(AgentError::CoordinatorLost("the coordinator stopped reading".into())),
         }
     };
+    // The load stops now; the agent's own outputs end with what they have.
     let abort = |run: &Option<Run>| {
         if let Some(r) = run {
             r.signal(Signal::Abort);
+            if let Some(rec) = &cfg.local_record {
+                let _ = rec.send(LocalRecord::Finished { outcome: "aborted" });
+            }
         }
     };
 
@@ -230,8 +237,20 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             start_at: std::time::Instant::now() + Duration::from_millis(s.delay_ms.min(10_000)),
                             allow: Some(Arc::new(cfg.allow.clone())),
                         };
+                        let start_delay = opts.start_at.saturating_duration_since(std::time::Instant::now());
                         match Run::start(a.plan.clone(), opts) {
-                            Ok(r) => run = Some(r),
+                            Ok(r) => {
+                                run = Some(r);
+                                if let Some(rec) = &cfg.local_record {
+                                    let wall = std::time::SystemTime::now() + start_delay;
+                                    let _ = rec.send(LocalRecord::Started {
+                                        scenario: a.assign.scenario_name.clone(),
+                                        interval: Duration::from_millis(a.assign.interval_ms.max(100)),
+                                        started_at_ms: wall.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
+                                        planned: a.plan.planned_duration(),
+                                    });
+                                }
+                            }
                             Err(e) => {
                                 let reason = format!("agent {} cannot start its workers: {e}", cfg.name);
                                 let _ = send(tx.clone(), msg(agent_message::Msg::Refusal(v1::Refusal { reason: reason.clone() }))).await;
@@ -240,6 +259,11 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                         }
                     }
                     Some(coordinator_message::Msg::Stop(s)) => {
+                        outcome = match s.outcome.as_str() {
+                            "interrupted" => "interrupted",
+                            "aborted_by_threshold" => "aborted_by_threshold",
+                            _ => outcome,
+                        };
                         match &run {
                             Some(r) => r.signal(if s.hard { Signal::Abort } else { Signal::Stop }),
                             None => {
@@ -265,7 +289,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                 match iv {
                     Some(iv) => {
                         if let Some(rec) = &cfg.local_record {
-                            let _ = rec.send(Some(iv.clone()));
+                            let _ = rec.send(LocalRecord::Interval(iv.clone()));
                         }
                         let IntervalSnapshot { index, snapshot, .. } = iv;
                         requests += snapshot.total_requests();
@@ -281,7 +305,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                         }
                         finished = true;
                         if let Some(rec) = &cfg.local_record {
-                            let _ = rec.send(None);
+                            let _ = rec.send(LocalRecord::Finished { outcome });
                         }
                         let last = v1::Snapshot { index: u64::MAX, r#final: true, ..Default::default() };
                         send(tx.clone(), msg(agent_message::Msg::Snapshot(last))).await?;

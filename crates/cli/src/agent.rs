@@ -1,6 +1,8 @@
 //! `stampede agent`: flags to an [`AgentConfig`], then the agent library.
 
 use stampede_agent::allow::AllowList;
+use std::time::Duration;
+
 use stampede_agent::{AgentConfig, AgentError};
 
 use crate::cli::AgentArgs;
@@ -75,59 +77,63 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// Writes this agent's own intervals to its `--out` files, one set per run.
+/// Writes this agent's own runs to its `--out` files (each run overwrites
+/// them): opened when a run starts, fed every interval, and finished with
+/// the run's true outcome, start time and interval, through the same
+/// recorder as a coordinator's outputs.
 async fn record_locally(
     specs: Vec<(String, std::path::PathBuf)>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Option<stampede_engine::IntervalSnapshot>>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<stampede_agent::LocalRecord>,
 ) {
+    use stampede_agent::LocalRecord;
+    use stampede_controller::{Outcome, Recorder};
     use stampede_report::outputs::RunContext;
-    let mut recorder = stampede_controller::Recorder::default();
-    // Whether this run's outputs were opened (an open that failed is not retried every interval).
-    let mut opened = false;
+    let mut recorder = Recorder::default();
     let mut total = stampede_metrics::Snapshot::default();
-    let mut started = std::time::Instant::now();
-    let ctx = || RunContext {
-        scenario_file: "agent".into(),
-        started_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64,
-        interval: std::time::Duration::from_secs(1),
-    };
+    let (mut ctx, mut started, mut planned) = (None::<RunContext>, std::time::Instant::now(), Duration::ZERO);
     while let Some(msg) = rx.recv().await {
         match msg {
-            Some(iv) => {
-                if !opened {
-                    opened = true;
-                    started = std::time::Instant::now();
-                    let c = ctx();
-                    match crate::run::open_named_outputs(&specs, &c, "--out") {
-                        Ok(o) => recorder = stampede_controller::Recorder::new(o),
-                        Err(e) => eprintln!("agent: {e}"),
+            LocalRecord::Started { scenario, interval, started_at_ms, planned: p } => {
+                let c = RunContext { scenario_file: scenario, started_at_ms, interval };
+                recorder = match crate::run::open_named_outputs(&specs, &c, "--out") {
+                    Ok(o) => Recorder::new(o),
+                    Err(e) => {
+                        eprintln!("agent: {e}");
+                        Recorder::default()
                     }
-                }
-                let end = iv.start + std::time::Duration::from_secs(1);
-                for e in recorder.interval(iv.start, end, &iv.snapshot) {
+                };
+                (ctx, started, planned) = (Some(c), std::time::Instant::now(), p);
+                total = stampede_metrics::Snapshot::default();
+            }
+            LocalRecord::Interval(iv) => {
+                let interval = ctx.as_ref().map_or(Duration::from_secs(1), |c| c.interval);
+                for e in recorder.interval(iv.start, iv.start + interval, &iv.snapshot) {
                     eprintln!("agent: {e}");
                 }
                 total.accumulate(&iv.snapshot);
             }
-            None => {
-                let info = stampede_report::RunInfo {
-                    scenario_file: "agent".into(),
-                    started_at_ms: 0,
-                    duration_s: started.elapsed().as_secs_f64(),
-                    planned_duration_s: 0.0,
-                    outcome: "completed".into(),
-                    exit_code: 0,
+            LocalRecord::Finished { outcome } => {
+                let Some(c) = ctx.take() else { continue };
+                let exit_code = match outcome {
+                    "interrupted" => Outcome::Interrupted.exit_code(true),
+                    "aborted_by_threshold" => Outcome::AbortedByThreshold.exit_code(true),
+                    "aborted" => exit::ERROR,
+                    _ => Outcome::Completed.exit_code(true),
                 };
+                let info = stampede_report::RunInfo {
+                    scenario_file: c.scenario_file,
+                    started_at_ms: c.started_at_ms,
+                    duration_s: started.elapsed().as_secs_f64(),
+                    planned_duration_s: planned.as_secs_f64(),
+                    outcome: outcome.into(),
+                    exit_code,
+                };
+                // Thresholds are the coordinator's (over every agent's data).
                 let summary = stampede_report::Summary::build(info, &total, Vec::new(), total.vus_max());
                 for e in recorder.finish(&summary, &[]) {
                     eprintln!("agent: {e}");
                 }
-                recorder = stampede_controller::Recorder::default();
-                opened = false;
-                total = stampede_metrics::Snapshot::default();
+                recorder = Recorder::default();
             }
         }
     }

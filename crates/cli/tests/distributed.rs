@@ -497,3 +497,30 @@ flow = "main"
     assert_eq!(s["metrics"]["http_reqs"]["count"], 400);
     assert_eq!(server.seen.requests.load(Ordering::Relaxed), 400);
 }
+
+/// An agent's own `--out` file tells the run as it was: aborted by a
+/// threshold, started when the load started, at the assigned interval (it
+/// used to say "completed", exit code 0, started at 0 — 1970).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_own_json_says_the_true_outcome_and_start() {
+    let server = Server::start().await;
+    let scenario = steady(&server.url(), 30).replace("url = \"/ok\"", "url = \"/fail\"")
+        + "[thresholds]\nhttp_req_failed = [{ threshold = \"rate<0.01\", abort_on_fail = true }]\n";
+    let own = tempdir();
+    let own_json = own.path().join("agent.json");
+    let before_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let agent_out = format!("json={}", own_json.display());
+    let (code, _, stderr, coordinator_json) = cluster(&scenario, 1, &[], &["--out", &agent_out]).await.finish().await;
+    assert_eq!(code, 99, "{stderr}");
+    assert_eq!(coordinator_json["run"]["outcome"], "aborted_by_threshold");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&own_json).unwrap()).unwrap();
+    assert_eq!(doc["run"]["outcome"], "aborted_by_threshold");
+    assert_eq!(doc["run"]["exit_code"], 99);
+    let started = doc["run"]["started_at_ms"].as_u64().unwrap();
+    let after_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(started >= before_ms && started <= after_ms, "started {started}, test ran {before_ms}..{after_ms}");
+    assert!(doc["run"]["duration_s"].as_f64().unwrap() < 20.0, "aborted long before its 30 s");
+    assert_eq!(doc["run"]["planned_duration_s"], 30.0);
+    // What the agent measured is what the coordinator merged (one agent).
+    assert_eq!(doc["metrics"]["http_reqs"]["count"], coordinator_json["metrics"]["http_reqs"]["count"]);
+}

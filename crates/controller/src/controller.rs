@@ -130,7 +130,10 @@ pub async fn run<S: Source>(
                 observer.threshold_abort(t, o.observed);
                 state.event(format!("threshold {} '{}' failed with abort_on_fail: run aborted", t.selector, t.source));
                 aborted_by_threshold = true;
-                let _ = signaller.send(Signal::Abort);
+                let selector = t.selector.clone();
+                drop(guard);
+                source.abort_by_threshold(&selector);
+                continue;
             }
         }
     }

@@ -17,6 +17,8 @@ pub trait Source {
     fn signaller(&self) -> watch::Sender<Signal>;
     /// When the load started.
     fn started(&self) -> Instant;
+    /// Aborts the load because `threshold` failed with `abort_on_fail`.
+    fn abort_by_threshold(&mut self, threshold: &str);
     /// Whether the run's live state lists one in-process load generator that
     /// the controller keeps up to date (a coordinator publishes its agents itself).
     fn in_process(&self) -> bool;
@@ -48,6 +50,9 @@ impl Source for InProcess {
     fn started(&self) -> Instant {
         self.0.start
     }
+    fn abort_by_threshold(&mut self, _threshold: &str) {
+        self.0.signal(Signal::Abort);
+    }
     fn in_process(&self) -> bool {
         true
     }
@@ -71,6 +76,10 @@ impl Source for Cluster {
     }
     fn started(&self) -> Instant {
         self.0.start
+    }
+    fn abort_by_threshold(&mut self, threshold: &str) {
+        // Through the coordinator, so its agents record why they stopped.
+        self.0.abort_by_threshold(threshold);
     }
     fn in_process(&self) -> bool {
         false

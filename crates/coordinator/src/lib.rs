@@ -666,9 +666,22 @@ impl Coordinator {
     }
 
     fn stop_all(&mut self, hard: bool, reason: &str) {
+        self.stop_all_as(hard, reason, "");
+    }
+
+    /// Stops every agent, telling them how the run ends (`outcome`, for
+    /// their own outputs).
+    fn stop_all_as(&mut self, hard: bool, reason: &str, outcome: &str) {
         for s in &mut self.slots {
-            s.send(coordinator_message::Msg::Stop(v1::Stop { hard, reason: reason.into() }));
+            s.send(coordinator_message::Msg::Stop(v1::Stop { hard, reason: reason.into(), outcome: outcome.into() }));
         }
+    }
+
+    /// Aborts the run because a threshold with `abort_on_fail` failed: every
+    /// agent stops now and records that outcome.
+    pub fn abort_by_threshold(&mut self, threshold: &str) {
+        lock(&self.live).phase = Phase::Stopping;
+        self.stop_all_as(true, &format!("threshold {threshold} failed with abort_on_fail"), "aborted_by_threshold");
     }
 
     /// The next merged interval, or `None` when every agent has finished or
@@ -723,11 +736,11 @@ impl Coordinator {
         match sig {
             Signal::Stop => {
                 lock(&self.live).phase = Phase::Stopping;
-                self.stop_all(false, "stop requested");
+                self.stop_all_as(false, "stop requested", "interrupted");
             }
             Signal::Abort => {
                 lock(&self.live).phase = Phase::Stopping;
-                self.stop_all(true, "abort requested");
+                self.stop_all_as(true, "abort requested", "interrupted");
             }
             Signal::Pause | Signal::Run => {
                 let paused = sig == Signal::Pause;
