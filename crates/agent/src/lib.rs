@@ -29,6 +29,9 @@ pub struct AgentConfig {
     pub name: String,
     /// Most VUs accepted (0: no limit).
     pub max_vus: u64,
+    /// Most connections its VUs may hold at once: the open-files limit less a
+    /// reserve (0: no limit). A plan share that needs more is refused.
+    pub max_connections: u64,
     /// Hosts the agent may send load to; see [`allow::AllowList`].
     pub allow: allow::AllowList,
     /// Load workers (threads); the agent's capacity.

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stampede_engine::{IntervalSnapshot, Run, RunOptions, Segment, Signal};
+use stampede_engine::schedule::ProcessSpan;
+use stampede_engine::{IntervalSnapshot, Run, RunOptions, Signal};
 use stampede_proto::v1::coordinator_client::CoordinatorClient;
 use stampede_proto::v1::{self, agent_message, coordinator_message};
 use stampede_scenario::{Overrides, Plan};
@@ -203,9 +204,16 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                         };
                         match compiled {
                             Ok(plan) => {
-                                let planned = planned_vus(&plan, &a);
-                                if cfg.max_vus > 0 && planned > cfg.max_vus {
-                                    let reason = format!("agent {} accepts at most {} VUs (--max-vus) but its share of the plan needs {planned}", cfg.name, cfg.max_vus);
+                                let planned = span(&a).peak_vus(&plan);
+                                let connections = span(&a).peak_connections(&plan);
+                                let refusal = if cfg.max_vus > 0 && planned > cfg.max_vus {
+                                    Some(format!("agent {} accepts at most {} VUs (--max-vus) but its share of the plan needs {planned}", cfg.name, cfg.max_vus))
+                                } else if cfg.max_connections > 0 && connections > cfg.max_connections {
+                                    Some(format!("agent {} may open {} connections (its open-files limit, less a reserve) but its share of the plan needs {connections}: {planned} VUs, each with a connection per origin its flows reach; use more agents or raise the limit", cfg.name, cfg.max_connections))
+                                } else {
+                                    None
+                                };
+                                if let Some(reason) = refusal {
                                     let _ = send(tx.clone(), msg(agent_message::Msg::Refusal(v1::Refusal { reason: reason.clone() }))).await;
                                     let _ = tokio::time::timeout(Duration::from_secs(2), inbound.message()).await;
                                     return Err(AgentError::Refused(reason));
@@ -417,15 +425,9 @@ fn check_segment(cfg: &AgentConfig, a: &v1::Assign) -> Result<(), String> {
 /// The longest snapshot interval an agent accepts (one hour).
 const MAX_INTERVAL_MS: u64 = 3_600_000;
 
-/// VUs this agent's segment can run at once.
-fn planned_vus(plan: &Plan, a: &v1::Assign) -> u64 {
-    let total = a.total_workers.max(1);
-    (a.first_worker..a.first_worker + a.workers.max(1))
-        .map(|index| {
-            let seg = Segment { index, count: total };
-            plan.scenarios.iter().map(|s| seg.share(s.executor.peak_vus())).sum::<u64>()
-        })
-        .sum()
+/// The workers an assignment gives this agent.
+fn span(a: &v1::Assign) -> ProcessSpan {
+    ProcessSpan { first: a.first_worker, count: a.workers, total: a.total_workers }
 }
 
 #[cfg(test)]
@@ -438,6 +440,7 @@ mod tests {
             token: None,
             name: "a".into(),
             max_vus: 0,
+            max_connections: 0,
             allow: crate::allow::AllowList::new(&[]),
             workers,
             once: true,

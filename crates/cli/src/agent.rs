@@ -35,12 +35,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "agent".into());
         format!("{}-{}", host.trim(), std::process::id())
     });
-    // Never accept more VUs than descriptors allow. The plan is not known
-    // yet, so this counts one connection per VU; a plan whose flows reach
-    // several origins needs `Plan::connections_per_vu` descriptors per VU,
-    // which the agent library must check when it receives the plan.
-    let fd_cap = limit.saturating_sub(crate::run::FD_RESERVE);
-    let max_vus = if args.max_vus == 0 { fd_cap } else { args.max_vus.min(fd_cap) };
+    // Never accept a share of a plan whose connections (one per VU and
+    // origin) need more descriptors than the limit allows: the agent checks
+    // each plan it is assigned against this.
+    let max_connections = limit.saturating_sub(crate::run::FD_RESERVE).max(1);
     let local_record = if args.out.is_empty() {
         None
     } else {
@@ -52,7 +50,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
         coordinator: args.coordinator.clone(),
         token,
         name,
-        max_vus,
+        max_vus: args.max_vus,
+        max_connections,
         allow: AllowList::new(&args.allow_target),
         workers: workers.max(1),
         once: args.once,

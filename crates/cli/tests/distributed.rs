@@ -524,3 +524,64 @@ async fn an_agents_own_json_says_the_true_outcome_and_start() {
     // What the agent measured is what the coordinator merged (one agent).
     assert_eq!(doc["metrics"]["http_reqs"]["count"], coordinator_json["metrics"]["http_reqs"]["count"]);
 }
+
+/// An agent counts the connections its share of a plan holds (one per VU
+/// and origin) against its open-files limit, and refuses a share that would
+/// run out mid-run; it used to count one per VU and accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_refuses_a_share_whose_connections_exceed_its_open_files() {
+    let (a, b) = (Server::start().await, Server::start().await);
+    // 100 VUs, two origins each: 200 connections; the agent may open 400
+    // files less its reserve of 256.
+    let scenario = format!(
+        "[target]\nbase_url = \"{}\"\n[[flows.main.steps]]\nurl = \"/ok\"\n[[flows.main.steps]]\nurl = \"{}/ok\"\n\
+         [scenarios.main]\nexecutor = \"constant-vus\"\nvus = 100\nduration = \"2s\"\nflow = \"main\"\n",
+        a.url(),
+        b.url()
+    );
+    let dir = tempdir();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let port = free_port();
+    let coordinator = Command::new(BIN)
+        .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--agents", "1"])
+        .args(["--agent-timeout", "20s", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let agent = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 400 && exec {BIN} agent --coordinator http://127.0.0.1:{port} --once --name small --workers 1"
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), agent.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("needs 200") && stderr.contains("connection per origin"), "{stderr}");
+    let out = tokio::time::timeout(Duration::from_secs(30), coordinator.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(104), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(a.seen.requests.load(Ordering::Relaxed) + b.seen.requests.load(Ordering::Relaxed), 0);
+}
+
+/// A step URL whose host comes from a placeholder (`{{ env.T }}` given to the
+/// coordinator) is checked where the agent connects: a loopback-only agent
+/// never reaches `0.0.0.0` (this machine, but not a loopback address); it
+/// used to, as the plan-time check could not see the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_templated_host_cannot_get_past_the_agents_allow_list() {
+    let server = Server::start().await;
+    let scenario = "[[flows.main.steps]]\nurl = \"{{ env.T }}/ok\"\n[scenarios.main]\nexecutor = \"shared-iterations\"\nvus = 2\niterations = 20\nflow = \"main\"\n";
+    let target = format!("T=http://0.0.0.0:{}", server.addr.port());
+    let (code, _, stderr, summary) = cluster(scenario, 1, &["-e", &target], &[]).await.finish().await;
+    assert_eq!(server.seen.requests.load(Ordering::Relaxed), 0, "nothing reached the destination");
+    assert_eq!(summary["errors"]["not_allowed"], 20, "{stderr}");
+    assert_eq!(summary["metrics"]["http_reqs"]["count"], 20);
+    assert_eq!(code, 0, "network faults are counted, not fatal");
+}

@@ -208,6 +208,7 @@ async fn losing_an_agent_makes_the_run_degraded_and_keeps_what_it_delivered() {
         token: None,
         name: name.into(),
         max_vus: 0,
+        max_connections: 0,
         allow: Default::default(),
         workers: 1,
         once: true,

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use stampede_engine::{IntervalSnapshot, Segment, Signal};
+use stampede_engine::{IntervalSnapshot, Signal};
 use stampede_metrics::live::{AgentInfo, AgentState, Phase, Shared, lock};
 use stampede_metrics::{RequestCounter, Snapshot};
 use stampede_proto::convert::{Interner, merge_wire_into};
@@ -450,12 +450,7 @@ impl Coordinator {
         let mut stuck = Vec::new();
         for s in &mut self.slots {
             let workers = s.cores;
-            s.planned_vus = (first..first + workers)
-                .map(|index| {
-                    let seg = Segment { index, count: total };
-                    plan.scenarios.iter().map(|sc| seg.share(sc.executor.peak_vus())).sum::<u64>()
-                })
-                .sum();
+            s.planned_vus = stampede_engine::schedule::ProcessSpan { first, count: workers, total }.peak_vus(plan);
             let assign = v1::Assign {
                 first_worker: first,
                 workers,
@@ -577,8 +572,10 @@ impl Coordinator {
                     Some(agent_message::Msg::Ready(r)) if s.readies < s.assigns_sent => {
                         s.readies += 1;
                         if s.ready() {
+                            // The agent's own count is the same function of
+                            // its assignment; the coordinator's stands.
                             s.state = AgentState::Ready;
-                            s.planned_vus = r.planned_vus;
+                            let _ = r.planned_vus;
                             self.publish_agents();
                         }
                     }

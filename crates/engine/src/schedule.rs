@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use stampede_scenario::{Executor, Stage};
+use stampede_scenario::{Executor, Plan, Stage};
 
 /// Which part of the plan a worker runs: worker `index` of `count` workers in
 /// the whole (possibly distributed) run.
@@ -80,6 +80,31 @@ impl ProcessSpan {
         }
         let k = n % mine;
         (n / mine) * vus + (k / w) * t + self.first as u64 + k % w
+    }
+}
+
+impl ProcessSpan {
+    fn segments(self) -> impl Iterator<Item = Segment> {
+        let count = self.total.max(1);
+        (self.first..self.first + self.count.max(1)).map(move |index| Segment { index, count })
+    }
+
+    /// Most VUs this process's workers can have at once.
+    pub fn peak_vus(self, plan: &Plan) -> u64 {
+        self.segments().map(|seg| plan.scenarios.iter().map(|s| seg.share(s.executor.peak_vus())).sum::<u64>()).sum()
+    }
+
+    /// Most connections this process's VUs can hold at once (one per origin
+    /// each VU's flows reach): the descriptors it needs for them.
+    pub fn peak_connections(self, plan: &Plan) -> u64 {
+        self.segments()
+            .map(|seg| {
+                plan.scenarios
+                    .iter()
+                    .map(|s| seg.share(s.executor.peak_vus()).saturating_mul(plan.connections_per_vu(s)))
+                    .sum::<u64>()
+            })
+            .sum()
     }
 }
 
