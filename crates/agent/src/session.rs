@@ -10,7 +10,7 @@ use stampede_engine::schedule::ProcessSpan;
 use stampede_engine::{IntervalSnapshot, Run, RunOptions, Signal};
 use stampede_proto::v1::coordinator_client::CoordinatorClient;
 use stampede_proto::v1::{self, agent_message, coordinator_message};
-use stampede_scenario::{Overrides, Plan};
+use stampede_scenario::Plan;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
@@ -382,14 +382,8 @@ fn refusal_or_unreachable(status: tonic::Status) -> Result<SessionEnd, AgentErro
 
 /// Compiles the assigned plan from the TOML and data files it came with.
 fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<Plan, String> {
-    let o = a.overrides.clone().unwrap_or_default();
-    let overrides = Overrides {
-        target: (!o.target.is_empty()).then_some(o.target),
-        vus: (o.vus > 0).then_some(o.vus),
-        duration: (o.duration_ms > 0).then(|| Duration::from_millis(o.duration_ms)),
-        env: o.env.into_iter().collect(),
-        data_files: a.data_files.iter().map(|f| (f.path.clone(), f.content.to_vec())).collect(),
-    };
+    let overrides =
+        stampede_proto::convert::overrides_from_wire(&a.overrides.clone().unwrap_or_default(), &a.data_files);
     let plan = stampede_scenario::parse_str(&a.scenario_toml, Path::new(&a.scenario_name), &overrides)
         .map_err(|e| e.to_string())?;
     cfg.allow.check(&plan)?;

@@ -63,6 +63,20 @@ pub struct OverrideArgs {
     pub env: Vec<(String, String)>,
 }
 
+impl OverrideArgs {
+    /// The plan overrides these flags make (the one conversion; agents get
+    /// them through `stampede_proto::convert::overrides_to_wire`).
+    pub fn to_overrides(&self) -> stampede_scenario::Overrides {
+        stampede_scenario::Overrides {
+            target: self.target.clone(),
+            vus: self.vus,
+            duration: self.duration,
+            env: self.env.clone(),
+            data_files: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ValidateArgs {
     /// The scenario file (TOML).
@@ -155,7 +169,9 @@ pub struct CoordinatorArgs {
     /// Agents to wait for before starting.
     #[arg(long, value_name = "N")]
     pub agents: usize,
-    /// How long to wait for them (e.g. 60s).
+    /// How long the start barrier may take: from the coordinator's start
+    /// until every expected agent is connected and ready (e.g. 60s); agents
+    /// may arrive apart and reconnect meanwhile.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     pub agent_timeout: Duration,
     /// File holding the shared token agents must present. Without it, only

@@ -15,8 +15,6 @@ pub mod cli;
 pub mod run;
 pub mod shop;
 
-use stampede_scenario::Overrides;
-
 /// Exit codes (documented in the README; k6's where k6 has one).
 pub use stampede_controller::exit;
 
@@ -83,14 +81,7 @@ pub fn load_plan(
     file: &std::path::Path,
     o: &cli::OverrideArgs,
 ) -> Result<stampede_scenario::Plan, stampede_scenario::ScenarioError> {
-    let overrides = Overrides {
-        target: o.target.clone(),
-        vus: o.vus,
-        duration: o.duration,
-        env: o.env.clone(),
-        data_files: Vec::new(),
-    };
-    stampede_scenario::load(file, &overrides)
+    stampede_scenario::load(file, &o.to_overrides())
 }
 
 /// `stampede report RUN.json --html OUT --junit OUT`.

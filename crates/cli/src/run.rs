@@ -14,7 +14,7 @@ use stampede_controller::{Cluster, InProcess, Observer, OutputError, Progress, R
 use stampede_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError, LossPolicy};
 use stampede_engine::{Run, RunOptions, Signal};
 use stampede_metrics::Snapshot;
-use stampede_metrics::live::{AgentInfo, AgentState, LiveState, Phase, Shared, StageInfo, lock};
+use stampede_metrics::live::{AgentInfo, AgentState, LiveState, Shared, StageInfo, lock};
 use stampede_report::outputs::{Output, RunContext};
 use stampede_scenario::Plan;
 use stampede_scenario::threshold::Threshold;
@@ -466,12 +466,7 @@ fn coordinator_config(
         scenario_name: file.display().to_string(),
         data_files,
         print: !ui_wanted(report_headless),
-        overrides: stampede_proto::v1::Overrides {
-            target: o.target.clone().unwrap_or_default(),
-            vus: o.vus.unwrap_or(0),
-            duration_ms: o.duration.map_or(0, |d| d.as_millis() as u64),
-            env: o.env.iter().cloned().collect(),
-        },
+        overrides: stampede_proto::convert::overrides_to_wire(&o.to_overrides()),
     })
 }
 
@@ -638,26 +633,17 @@ async fn present(
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let ui = ui_wanted(report.headless).then(|| {
         let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (signaller, live2) = (signaller.clone(), live.clone());
+        // The UI's keys become run signals; the controller shows their effect.
+        let signaller = signaller.clone();
         tokio::spawn(async move {
             while let Some(c) = ctl_rx.recv().await {
                 use stampede_tui::Control;
-                let sig = match c {
-                    Control::Stop => {
-                        lock(&live2).phase = Phase::Stopping;
-                        Signal::Stop
-                    }
+                let _ = signaller.send(match c {
+                    Control::Stop => Signal::Stop,
                     Control::Abort => Signal::Abort,
-                    Control::Pause => {
-                        lock(&live2).paused = true;
-                        Signal::Pause
-                    }
-                    Control::Resume => {
-                        lock(&live2).paused = false;
-                        Signal::Run
-                    }
-                };
-                let _ = signaller.send(sig);
+                    Control::Pause => Signal::Pause,
+                    Control::Resume => Signal::Run,
+                });
             }
         });
         tokio::spawn(stampede_tui::run(live.clone(), ctl_tx, async {

@@ -83,12 +83,26 @@ pub async fn run<S: Source>(
     let signals = signaller.subscribe();
     let planned = plan.planned_duration();
     let graceful = {
-        let (signaller, live) = (signaller.clone(), live.clone());
+        let signaller = signaller.clone();
         tokio::spawn(async move {
             shutdown.await;
             if matches!(*signaller.borrow(), Signal::Run | Signal::Pause) {
-                lock(&live).phase = Phase::Stopping;
                 let _ = signaller.send(Signal::Stop);
+            }
+        })
+    };
+    // The one writer of the run's phase and pause state: whoever sent a
+    // signal (Ctrl-C, the UI, a threshold), the live view shows its effect.
+    let shown = {
+        let (mut signals, live) = (signaller.subscribe(), live.clone());
+        tokio::spawn(async move {
+            while signals.changed().await.is_ok() {
+                let sig = *signals.borrow_and_update();
+                let mut state = lock(&live);
+                match sig {
+                    Signal::Pause | Signal::Run => state.paused = sig == Signal::Pause,
+                    Signal::Stop | Signal::Abort => state.phase = Phase::Stopping,
+                }
             }
         })
     };
@@ -129,6 +143,7 @@ pub async fn run<S: Source>(
             if let Some((t, o)) = failing {
                 observer.threshold_abort(t, o.observed);
                 state.event(format!("threshold {} '{}' failed with abort_on_fail: run aborted", t.selector, t.source));
+                state.phase = Phase::Stopping;
                 aborted_by_threshold = true;
                 let selector = t.selector.clone();
                 drop(guard);
@@ -138,6 +153,7 @@ pub async fn run<S: Source>(
         }
     }
     graceful.abort();
+    shown.abort();
     let elapsed = source.started().elapsed();
     let stopped_from_outside = matches!(*signals.borrow(), Signal::Stop | Signal::Abort) && !aborted_by_threshold;
     let in_process = source.in_process();

@@ -677,7 +677,6 @@ impl Coordinator {
     /// Aborts the run because a threshold with `abort_on_fail` failed: every
     /// agent stops now and records that outcome.
     pub fn abort_by_threshold(&mut self, threshold: &str) {
-        lock(&self.live).phase = Phase::Stopping;
         self.stop_all_as(true, &format!("threshold {threshold} failed with abort_on_fail"), "aborted_by_threshold");
     }
 
@@ -698,7 +697,6 @@ impl Coordinator {
                 // The agents' final states (done, lost) for the live view and
                 // the reports written from it.
                 self.publish_agents();
-                lock(&self.live).phase = Phase::Done;
                 return None;
             }
             tokio::select! {
@@ -731,17 +729,10 @@ impl Coordinator {
 
     fn forward(&mut self, sig: Signal) {
         match sig {
-            Signal::Stop => {
-                lock(&self.live).phase = Phase::Stopping;
-                self.stop_all_as(false, "stop requested", "interrupted");
-            }
-            Signal::Abort => {
-                lock(&self.live).phase = Phase::Stopping;
-                self.stop_all_as(true, "abort requested", "interrupted");
-            }
+            Signal::Stop => self.stop_all_as(false, "stop requested", "interrupted"),
+            Signal::Abort => self.stop_all_as(true, "abort requested", "interrupted"),
             Signal::Pause | Signal::Run => {
                 let paused = sig == Signal::Pause;
-                lock(&self.live).paused = paused;
                 for s in &mut self.slots {
                     s.send(coordinator_message::Msg::Control(v1::Control { paused }));
                 }

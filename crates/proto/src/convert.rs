@@ -71,6 +71,29 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
     }
 }
 
+/// The command-line overrides a coordinator hands its agents (data files
+/// travel beside them, in the assignment).
+pub fn overrides_to_wire(o: &stampede_scenario::Overrides) -> v1::Overrides {
+    v1::Overrides {
+        target: o.target.clone().unwrap_or_default(),
+        vus: o.vus.unwrap_or(0),
+        duration_ms: o.duration.map_or(0, |d| d.as_millis() as u64),
+        // A map: the last value of a repeated key wins, as in the CLI.
+        env: o.env.iter().cloned().collect(),
+    }
+}
+
+/// The overrides an agent compiles its assigned plan with.
+pub fn overrides_from_wire(o: &v1::Overrides, data_files: &[v1::DataFile]) -> stampede_scenario::Overrides {
+    stampede_scenario::Overrides {
+        target: (!o.target.is_empty()).then(|| o.target.clone()),
+        vus: (o.vus > 0).then_some(o.vus),
+        duration: (o.duration_ms > 0).then(|| std::time::Duration::from_millis(o.duration_ms)),
+        env: o.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        data_files: data_files.iter().map(|f| (f.path.clone(), f.content.to_vec())).collect(),
+    }
+}
+
 /// Interns names so that snapshots from many agents share their keys.
 #[derive(Debug, Default)]
 pub struct Interner {

@@ -9,8 +9,6 @@
 //!   `random_int(MIN, MAX)`, `random_choice("a", "b", ...)`;
 //! - a string literal, `{{ "{{" }}`, for text that would otherwise read as a
 //!   placeholder.
-//!
-//! CONTRACT (the engine relies on these signatures; the parser is yours to write).
 
 use std::fmt::Write as _;
 use std::ops::Range;
