@@ -10,16 +10,16 @@ use crate::exit;
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
     let token = match &args.token_file {
-        Some(f) => Some(crate::run::read_token(f)?),
+        Some(f) => Some(crate::flags::read_token(f)?),
         None => None,
     };
     let tls_ca = match &args.tls_ca {
-        Some(f) => Some(crate::run::pem_certificates("--tls-ca", f)?.0),
+        Some(f) => Some(crate::flags::pem_certificates("--tls-ca", f)?.0),
         None => None,
     };
     // Checked now, so a bad path is a flag error and not a message at the first
     // run (the files themselves are created per run).
-    crate::run::check_distinct_outputs(&args.out, "--out")?;
+    crate::flags::check_distinct_outputs(&args.out, "--out")?;
     for (kind, path) in &args.out {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
             return Err(crate::invalid(format!(
@@ -94,7 +94,7 @@ async fn record_locally(
         match msg {
             LocalRecord::Started { scenario, interval, started_at_ms, planned: p } => {
                 let c = RunContext { scenario_file: scenario, started_at_ms, interval };
-                recorder = match crate::run::open_named_outputs(&specs, &c, "--out") {
+                recorder = match crate::flags::open_named_outputs(&specs, &c, "--out") {
                     Ok(o) => Recorder::new(o),
                     Err(e) => {
                         eprintln!("agent: {e}");

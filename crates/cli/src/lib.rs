@@ -3,15 +3,19 @@
 //! # Layout
 //! - [`cli`]: the command line (clap).
 //! - [`run`]: `stampede run` and `stampede coordinator`: flags → plan,
-//!   outputs and a source (local agent processes, the coordinator), then the
-//!   run through `stampede-controller`, with the UI, progress lines, Ctrl-C
-//!   and the printed summary around it.
+//!   outputs and a source (local agent processes, the coordinator's
+//!   barrier), then the run through `stampede-controller`.
+//! - [`flags`]: files and addresses the flags name, checked before any load.
+//! - [`present`]: what a person sees around a run: UI, progress, Ctrl-C,
+//!   the printed summary.
 //! - [`agent`]: `stampede agent`.
 //! - [`shop`]: starting the bundled shop for `[target] shop` scenarios.
 //! - [`exit`]: the documented exit codes.
 
 pub mod agent;
 pub mod cli;
+pub mod flags;
+pub mod present;
 pub mod run;
 pub mod shop;
 

@@ -1,0 +1,154 @@
+//! Files and addresses the flags name, checked before any load: `--out`
+//! outputs (distinct, creatable), `--listen`/`--metrics-listen`, token files
+//! and TLS certificates. Each failure is a flag error (exit 104) that says
+//! what is wrong.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use stampede_controller::Recorder;
+use stampede_report::outputs::{Output, RunContext};
+
+use crate::cli::ReportArgs;
+use crate::run::INTERVAL;
+
+/// Refuses two `--out` flags that name the same file (the second would
+/// silently overwrite the first).
+pub(crate) fn check_distinct_outputs(specs: &[(String, std::path::PathBuf)], flag: &str) -> anyhow::Result<()> {
+    fn normalized(p: &Path) -> std::path::PathBuf {
+        if let Ok(c) = p.canonicalize() {
+            return c;
+        }
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        match (abs.parent().and_then(|d| d.canonicalize().ok()), abs.file_name()) {
+            (Some(dir), Some(name)) => dir.join(name),
+            _ => abs,
+        }
+    }
+    for (i, (kind, path)) in specs.iter().enumerate() {
+        for (earlier_kind, earlier) in &specs[..i] {
+            if path == earlier || normalized(path) == normalized(earlier) {
+                return Err(crate::invalid(format!(
+                    "{flag} {earlier_kind}={} and {flag} {kind}={} write the same file (one would overwrite the other); give each output its own path",
+                    earlier.display(),
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens the `--out` files before any load: a path that cannot be written is a flag error.
+pub(crate) fn open_named_outputs(
+    specs: &[(String, std::path::PathBuf)],
+    ctx: &RunContext,
+    flag: &str,
+) -> anyhow::Result<Vec<(String, Box<dyn Output>)>> {
+    check_distinct_outputs(specs, flag)?;
+    let mut outputs = Vec::new();
+    for (kind, path) in specs {
+        let output = stampede_report::outputs::open(kind, path, ctx).map_err(|e| {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            let hint = match dir {
+                Some(d) if e.kind() == std::io::ErrorKind::NotFound && !d.exists() => {
+                    format!(": the directory {} does not exist (create it first)", d.display())
+                }
+                _ => String::new(),
+            };
+            crate::invalid(format!("{flag} {kind}={}: cannot create the file: {e}{hint}", path.display()))
+        })?;
+        outputs.push((format!("{kind} output {}", path.display()), output));
+    }
+    Ok(outputs)
+}
+
+pub(crate) fn open_outputs(report: &ReportArgs, file: &Path) -> anyhow::Result<(Recorder, RunContext)> {
+    let started_wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let ctx = RunContext {
+        scenario_file: file.display().to_string(),
+        started_at_ms: started_wall.as_millis() as u64,
+        interval: INTERVAL,
+    };
+    let outputs = open_named_outputs(&report.out, &ctx, "--out")?;
+    Ok((Recorder::new(outputs), ctx))
+}
+
+/// Binds an address a flag names; failure is a flag error.
+pub(crate) async fn bind_flag(flag: &str, addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        crate::invalid(format!(
+            "{flag} {addr}: cannot listen there: {e} (give HOST:PORT of this machine, e.g. 127.0.0.1:9650, with a free port)"
+        ))
+    })
+}
+
+/// Reads a file a flag names with the size bound of [`read_bounded`]; failure is a flag error.
+///
+/// [`read_bounded`]: stampede_scenario::input::read_bounded
+pub(crate) fn read_flag_file(flag: &'static str, path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    stampede_scenario::input::read_bounded(path, limit, flag).map_err(|e| crate::invalid(e.to_string()))
+}
+
+/// The shared token of a `--token-file`: its text, trimmed, never empty.
+pub(crate) fn read_token(f: &Path) -> anyhow::Result<String> {
+    let bytes = read_flag_file("--token-file", f, stampede_scenario::input::MAX_TOKEN_BYTES)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| crate::invalid(format!("--token-file `{}` is not text (UTF-8)", f.display())))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(crate::invalid(format!(
+            "--token-file `{}` is empty: write the shared token in it (the coordinator and its agents use the same file)",
+            f.display()
+        )));
+    }
+    Ok(token.to_string())
+}
+
+/// Certificates of a PEM file a flag names (at least one).
+pub(crate) fn pem_certificates(
+    flag: &'static str,
+    path: &Path,
+) -> anyhow::Result<(Vec<u8>, Vec<rustls::pki_types::CertificateDer<'static>>)> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let pem = read_flag_file(flag, path, stampede_scenario::input::MAX_PEM_BYTES)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| crate::invalid(format!("{flag} `{}` is not a valid PEM certificate file: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(crate::invalid(format!(
+            "{flag} `{}` holds no certificate: expected PEM text with -----BEGIN CERTIFICATE-----",
+            path.display()
+        )));
+    }
+    Ok((pem, certs))
+}
+
+/// `--tls-cert` and `--tls-key`, checked before any agent connects (tonic
+/// only says "transport error" about a bad identity, and only once serving).
+pub(crate) fn server_tls(cert: &Path, key: &Path) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let (cert_pem, chain) = pem_certificates("--tls-cert", cert)?;
+    let key_pem = read_flag_file("--tls-key", key, stampede_scenario::input::MAX_PEM_BYTES)?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        crate::invalid(format!(
+            "--tls-key `{}` holds no usable private key ({e}): expected PEM text with -----BEGIN PRIVATE KEY----- (PKCS#8, RSA or EC)",
+            key.display()
+        ))
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private))
+        .map_err(|e| {
+            crate::invalid(format!(
+                "--tls-cert `{}` and --tls-key `{}` cannot serve TLS together: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?;
+    Ok(tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert_pem, key_pem)))
+}
