@@ -64,6 +64,12 @@ pub struct Finished {
     pub output_errors: Vec<OutputError>,
 }
 
+/// Time since `start` on tokio's clock (the same as the system's, except
+/// under `tokio::time::pause()`, where schedules are tested).
+fn since(start: std::time::Instant) -> Duration {
+    tokio::time::Instant::now().saturating_duration_since(tokio::time::Instant::from_std(start))
+}
+
 /// Runs `source` to its end: feeds `live` and `recorder` every interval,
 /// evaluates thresholds live (aborting on an `abort_on_fail` failure once its
 /// `delay_abort_eval` has passed), asks for a graceful stop when `shutdown`
@@ -112,7 +118,7 @@ pub async fn run<S: Source>(
     let mut output_errors = Vec::new();
     lock(live).phase = Phase::Running;
     while let Some(iv) = source.next_interval().await {
-        let elapsed = source.started().elapsed();
+        let elapsed = since(source.started());
         let end = (iv.start + spec.interval).min(elapsed.max(iv.start));
         for e in recorder.interval(iv.start, end, &iv.snapshot) {
             lock(live).event(e.to_string());
@@ -154,7 +160,7 @@ pub async fn run<S: Source>(
     }
     graceful.abort();
     shown.abort();
-    let elapsed = source.started().elapsed();
+    let elapsed = since(source.started());
     let stopped_from_outside = matches!(*signals.borrow(), Signal::Stop | Signal::Abort) && !aborted_by_threshold;
     let in_process = source.in_process();
     let end = source.finish().await;
