@@ -38,10 +38,12 @@ pub enum Phase {
     Done,
 }
 
-/// One point of the over-time charts, computed from one interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One point of the over-time charts, computed from one interval; the JSON
+/// summary's `intervals` hold these (`t` in seconds).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Point {
     /// End of the interval, from the run start.
+    #[serde(with = "seconds")]
     pub t: Duration,
     pub rps: f64,
     /// Failed requests / requests in the interval (0 when none).
@@ -55,6 +57,22 @@ pub struct Point {
     pub data_in_per_s: f64,
     pub data_out_per_s: f64,
     pub iterations_per_s: f64,
+}
+
+/// A duration as a number of seconds (`1.5`), as the JSON summary writes time.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs.max(0.0)).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Point {

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 use stampede_metrics::TrendStats as Trend;
 
 use crate::markup::xml_escape as esc;
-use crate::summary::{IntervalSummary, MetricSummary, Summary};
+use stampede_metrics::live::Point;
+
+use crate::summary::{MetricSummary, Summary};
 use crate::svg::{Agg, Line, percentile_chart, time_chart};
 use crate::text::{fmt_bytes, fmt_ms, fmt_observed, iso8601_utc, pct};
 
@@ -226,13 +228,13 @@ fn charts(o: &mut String, r: &Summary) {
     if r.intervals.is_empty() {
         return;
     }
-    let series = |label: &str, color: &'static str, agg: Agg, f: &dyn Fn(&IntervalSummary) -> Option<f64>| Line {
+    let series = |label: &str, color: &'static str, agg: Agg, f: &dyn Fn(&Point) -> Option<f64>| Line {
         label: label.to_string(),
         color,
         agg,
-        points: r.intervals.iter().map(|p| (p.t, f(p))).collect(),
+        points: r.intervals.iter().map(|p| (p.t.as_secs_f64(), f(p))).collect(),
     };
-    let has_reqs = |p: &IntervalSummary| p.rps > 0.0;
+    let has_reqs = |p: &Point| p.rps > 0.0;
     o.push_str("<h2>Over time</h2><div class=\"charts\">");
     let bucketed = if r.intervals.len() > crate::svg::MAX_POINTS {
         "Long run: intervals are grouped; rates show the group mean, latencies and VUs the group max."

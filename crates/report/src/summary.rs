@@ -177,41 +177,6 @@ pub struct ScenarioSummary {
     pub vus_max: u64,
 }
 
-/// One interval of the over-time series (a live [`Point`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct IntervalSummary {
-    /// End of the interval, seconds from the run start.
-    pub t: f64,
-    pub rps: f64,
-    pub error_rate: f64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub vus: u64,
-    pub cdn_hit_ratio: Option<f64>,
-    pub data_in_per_s: f64,
-    pub data_out_per_s: f64,
-    pub iterations_per_s: f64,
-}
-
-impl From<&Point> for IntervalSummary {
-    fn from(p: &Point) -> IntervalSummary {
-        IntervalSummary {
-            t: p.t.as_secs_f64(),
-            rps: p.rps,
-            error_rate: p.error_rate,
-            p50_ms: p.p50_ms,
-            p95_ms: p.p95_ms,
-            p99_ms: p.p99_ms,
-            vus: p.vus,
-            cdn_hit_ratio: p.cdn_hit_ratio,
-            data_in_per_s: p.data_in_per_s,
-            data_out_per_s: p.data_out_per_s,
-            iterations_per_s: p.iterations_per_s,
-        }
-    }
-}
-
 /// A load generator as the end of the run saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentSummary {
@@ -264,7 +229,7 @@ pub struct Summary {
     /// One entry per charted interval, oldest first (written by the outputs
     /// that keep the time line; empty in a summary built in memory).
     #[serde(default)]
-    pub intervals: Vec<IntervalSummary>,
+    pub intervals: Vec<Point>,
     /// Load generators; empty when none was reported.
     #[serde(default)]
     pub agents: Vec<AgentSummary>,
@@ -404,11 +369,7 @@ impl Summary {
     /// The same summary with the run's time line and load generators, as
     /// the JSON and HTML outputs write it.
     pub fn with_timeline(&self, points: &[Point], agents: &[AgentSummary]) -> Summary {
-        Summary {
-            intervals: points.iter().map(IntervalSummary::from).collect(),
-            agents: agents.to_vec(),
-            ..self.clone()
-        }
+        Summary { intervals: points.to_vec(), agents: agents.to_vec(), ..self.clone() }
     }
 
     /// Reads a JSON summary written by `--out json=PATH` (at most [`MAX_SUMMARY_BYTES`],
