@@ -1,8 +1,6 @@
 //! `stampede agent`: flags to an [`AgentConfig`], then the agent library.
 
 use stampede_agent::allow::AllowList;
-use std::time::Duration;
-
 use stampede_agent::{AgentConfig, AgentError};
 
 use crate::cli::AgentArgs;
@@ -43,7 +41,17 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
         None
     } else {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(record_locally(args.out.clone(), rx));
+        let specs = args.out.clone();
+        let open = move |c: &stampede_report::outputs::RunContext| match crate::flags::open_named_outputs(
+            &specs, c, "--out",
+        ) {
+            Ok(o) => stampede_controller::Recorder::new(o),
+            Err(e) => {
+                eprintln!("agent: {e}");
+                stampede_controller::Recorder::default()
+            }
+        };
+        tokio::spawn(stampede_controller::record_agent_runs(rx, open, |e| eprintln!("agent: {e}")));
         Some(tx)
     };
     let cfg = AgentConfig {
@@ -72,68 +80,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
         Err(e) => {
             eprintln!("error: {e}");
             Ok(exit::ERROR)
-        }
-    }
-}
-
-/// Writes this agent's own runs to its `--out` files (each run overwrites
-/// them): opened when a run starts, fed every interval, and finished with
-/// the run's true outcome, start time and interval, through the same
-/// recorder as a coordinator's outputs.
-async fn record_locally(
-    specs: Vec<(String, std::path::PathBuf)>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<stampede_agent::LocalRecord>,
-) {
-    use stampede_agent::LocalRecord;
-    use stampede_controller::{Outcome, Recorder};
-    use stampede_report::outputs::RunContext;
-    let mut recorder = Recorder::default();
-    let mut total = stampede_metrics::Snapshot::default();
-    let (mut ctx, mut started, mut planned) = (None::<RunContext>, std::time::Instant::now(), Duration::ZERO);
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            LocalRecord::Started { scenario, interval, started_at_ms, planned: p } => {
-                let c = RunContext { scenario_file: scenario, started_at_ms, interval };
-                recorder = match crate::flags::open_named_outputs(&specs, &c, "--out") {
-                    Ok(o) => Recorder::new(o),
-                    Err(e) => {
-                        eprintln!("agent: {e}");
-                        Recorder::default()
-                    }
-                };
-                (ctx, started, planned) = (Some(c), std::time::Instant::now(), p);
-                total = stampede_metrics::Snapshot::default();
-            }
-            LocalRecord::Interval(iv) => {
-                let interval = ctx.as_ref().map_or(Duration::from_secs(1), |c| c.interval);
-                for e in recorder.interval(iv.start, iv.start + interval, &iv.snapshot) {
-                    eprintln!("agent: {e}");
-                }
-                total.accumulate(&iv.snapshot);
-            }
-            LocalRecord::Finished { outcome } => {
-                let Some(c) = ctx.take() else { continue };
-                let exit_code = match outcome {
-                    "interrupted" => Outcome::Interrupted.exit_code(true),
-                    "aborted_by_threshold" => Outcome::AbortedByThreshold.exit_code(true),
-                    "aborted" => exit::ERROR,
-                    _ => Outcome::Completed.exit_code(true),
-                };
-                let info = stampede_report::RunInfo {
-                    scenario_file: c.scenario_file,
-                    started_at_ms: c.started_at_ms,
-                    duration_s: started.elapsed().as_secs_f64(),
-                    planned_duration_s: planned.as_secs_f64(),
-                    outcome: outcome.into(),
-                    exit_code,
-                };
-                // Thresholds are the coordinator's (over every agent's data).
-                let summary = stampede_report::Summary::build(info, &total, Vec::new(), total.vus_max());
-                for e in recorder.finish(&summary, &[]) {
-                    eprintln!("agent: {e}");
-                }
-                recorder = Recorder::default();
-            }
         }
     }
 }

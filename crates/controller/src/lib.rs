@@ -18,12 +18,15 @@
 //! - [`recorder`]: the outputs of a run, fed per interval, summary at the end.
 //! - [`outcome`]: how a run ended and the exit code that says so.
 //! - `controller`: the loop ([`run`]).
+//! - `agent_record`: an agent's own outputs ([`record_agent_runs`]).
 
+mod agent_record;
 mod controller;
 pub mod outcome;
 pub mod recorder;
 pub mod source;
 
+pub use agent_record::record_agent_runs;
 pub use controller::{Finished, Observer, Progress, RunSpec, run};
 pub use outcome::{Outcome, exit};
 pub use recorder::{OutputError, Recorder};
