@@ -230,7 +230,7 @@ fn progress_line(elapsed: Duration, planned: Duration, window: &Snapshot, total:
     let all = window.all_requests();
     let rps = all.count() as f64 / span;
     let p95 = stampede_metrics::hist::quantile_ms(all.duration(), 0.95);
-    let err = if all.count() > 0 { all.failed() as f64 * 100.0 / all.count() as f64 } else { 0.0 };
+    let err = all.error_rate() * 100.0;
     format!(
         "[{:>6.1}s/{:.0}s] vus {:>5}/{:<5} rps {:>8.1} p95 {:>9} errors {:>5.2}% reqs {}",
         elapsed.as_secs_f64(),

@@ -60,8 +60,6 @@ pub struct Finished {
     pub exit_code: i32,
     pub summary: Summary,
     pub end: SourceEnd,
-    /// Outputs that failed (each reported once to the observer too).
-    pub output_errors: Vec<OutputError>,
 }
 
 /// Time since `start` on tokio's clock (the same as the system's, except
@@ -115,7 +113,6 @@ pub async fn run<S: Source>(
 
     let mut vus_peak = 0u64;
     let mut aborted_by_threshold = false;
-    let mut output_errors = Vec::new();
     lock(live).phase = Phase::Running;
     while let Some(iv) = source.next_interval().await {
         let elapsed = since(source.started());
@@ -123,7 +120,6 @@ pub async fn run<S: Source>(
         for e in recorder.interval(iv.start, end, &iv.snapshot) {
             lock(live).event(e.to_string());
             observer.output_failed(&e);
-            output_errors.push(e);
         }
         vus_peak = vus_peak.max(iv.snapshot.vus());
         let secs = (end - iv.start).as_secs_f64();
@@ -185,7 +181,7 @@ pub async fn run<S: Source>(
     let outcomes = evaluate(&plan.thresholds, &total, elapsed);
     let passed = outcomes.iter().all(|o| o.passed);
     // Results the user asked for are incomplete: that outranks what they say.
-    let exit_code = if output_errors.is_empty() { outcome.exit_code(passed) } else { exit::ERROR };
+    let exit_code = if recorder.failed().is_empty() { outcome.exit_code(passed) } else { exit::ERROR };
     let info = RunInfo {
         scenario_file: spec.scenario_file.clone(),
         started_at_ms: spec.started_at_ms,
@@ -197,11 +193,8 @@ pub async fn run<S: Source>(
     let mut summary = Summary::build(info, &total, outcomes, vus_peak);
     for e in recorder.finish(&summary, &agents) {
         observer.output_failed(&e);
-        output_errors.push(e);
-    }
-    if !output_errors.is_empty() {
         summary.run.exit_code = exit::ERROR;
     }
     let exit_code = summary.run.exit_code;
-    Finished { outcome, exit_code, summary, end, output_errors }
+    Finished { outcome, exit_code, summary, end }
 }

@@ -72,18 +72,14 @@ impl ProcessSpan {
     /// and processes holding VUs in the same proportion interleave exactly.
     pub fn iteration_in_test(self, n: u64, vus: u64) -> u64 {
         let (t, w) = (self.total.max(1) as u64, self.count.max(1) as u64);
-        let mine: u64 = (self.first..self.first + self.count.max(1))
-            .map(|index| Segment { index, count: t as u32 }.share(vus))
-            .sum();
+        let mine: u64 = self.segments().map(|seg| seg.share(vus)).sum();
         if mine == 0 {
             return n;
         }
         let k = n % mine;
         (n / mine) * vus + (k / w) * t + self.first as u64 + k % w
     }
-}
 
-impl ProcessSpan {
     fn segments(self) -> impl Iterator<Item = Segment> {
         let count = self.total.max(1);
         (self.first..self.first + self.count.max(1)).map(move |index| Segment { index, count })

@@ -85,7 +85,7 @@ impl Point {
         Point {
             t,
             rps: all.count() as f64 / secs,
-            error_rate: if all.count() > 0 { all.failed() as f64 / all.count() as f64 } else { 0.0 },
+            error_rate: all.error_rate(),
             p50_ms: q(0.5),
             p95_ms: q(0.95),
             p99_ms: q(0.99),

@@ -286,6 +286,12 @@ impl RequestStats {
         }
     }
 
+    /// Failed requests / requests (0 when there were none).
+    pub fn error_rate(&self) -> f64 {
+        let count = self.count();
+        if count > 0 { self.failed() as f64 / count as f64 } else { 0.0 }
+    }
+
     /// The histogram holding a trend metric of this series, if it is one.
     pub fn trend(&self, metric: Metric) -> Option<&Histogram> {
         RequestTrend::ALL.into_iter().find(|t| t.metric() == metric).map(|t| &self[t])

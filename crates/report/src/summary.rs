@@ -312,7 +312,7 @@ impl Summary {
                 count: r.count(),
                 rate: r.count() as f64 / secs,
                 failed: r.failed(),
-                error_rate: if r.count() > 0 { r.failed() as f64 / r.count() as f64 } else { 0.0 },
+                error_rate: r.error_rate(),
                 duration: TrendStats::of(r.duration()),
                 duration_percentiles: percentile_curve(r.duration()),
                 waiting: TrendStats::of(r.waiting()),
