@@ -34,10 +34,13 @@ pub enum ErrorKind {
     /// The destination is not in the agent's `--allow-target` list; nothing
     /// was sent.
     NotAllowed,
+    /// A redirect chain longer than the step's `max_redirects`: the last
+    /// redirect response is the step's result (k6 returns it too, with a warning).
+    TooManyRedirects,
 }
 
 impl ErrorKind {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::Refused,
         ErrorKind::Timeout,
@@ -51,6 +54,7 @@ impl ErrorKind {
         ErrorKind::OpenFiles,
         ErrorKind::BodyTooLarge,
         ErrorKind::NotAllowed,
+        ErrorKind::TooManyRedirects,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +71,7 @@ impl ErrorKind {
             ErrorKind::OpenFiles => "open_files",
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::NotAllowed => "not_allowed",
+            ErrorKind::TooManyRedirects => "too_many_redirects",
         }
     }
 

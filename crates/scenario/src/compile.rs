@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue};
 use crate::data;
 use crate::duration::{DURATION_HELP, MAX_DURATION, format_duration};
 use crate::error::ScenarioError;
-use crate::input::{MAX_SCENARIO_BYTES, ReadError, format_bytes, read_bounded};
+use crate::input::{MAX_PEM_BYTES, MAX_SCENARIO_BYTES, ReadError, format_bytes, read_bounded};
 use crate::plan::*;
 use crate::suggest::did_you_mean;
 use crate::template::{Escape, Part, RESERVED_NAMES, Scope, Template, TemplateError};
@@ -47,6 +47,11 @@ pub struct Overrides {
     /// Contents of data files by the path written in `[data.NAME] file`, used
     /// instead of reading the disk (agents receive the files over the wire).
     pub data_files: Vec<(String, Vec<u8>)>,
+    /// `--hosts NAME=ADDR` (repeatable): added to `[target] hosts`, replacing
+    /// an entry of the same name.
+    pub hosts: Vec<String>,
+    /// `--local-ips LIST`: replaces `[target] local_ips`.
+    pub local_ips: Option<String>,
 }
 
 /// Reads and compiles a scenario file; data files are read relative to it.
@@ -124,7 +129,17 @@ const TARGET_FIELDS: &[&str] = &[
     "insecure_skip_tls_verify",
     "think_time",
     "max_body_size",
+    "max_redirects",
+    "hosts",
+    "local_ips",
+    "tls_ca",
 ];
+/// Redirects followed when no `max_redirects` is set (k6's default).
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+/// The largest `max_redirects` accepted.
+pub const MAX_REDIRECTS: u64 = 1000;
+/// Largest file a `multipart` part may upload.
+pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
 const SHOP_FIELDS: &[&str] = &["flags", "products"];
 /// Default `[target] max_body_size`: most bytes of one response body kept
 /// for the checks and extractors that read it.
@@ -137,8 +152,22 @@ pub const SHOP_FLAGS: &[&str] = &["no-indexes", "cdn-misconfigured", "cache-inve
 /// (`validate`); `run` replaces it with the shop's edge. `.invalid` never resolves.
 pub const SHOP_PLACEHOLDER: &str = "http://bundled-shop.invalid";
 const DATA_FIELDS: &[&str] = &["file", "order"];
-const FLOW_FIELDS: &[&str] = &["think_time", "steps"];
-const STEP_FIELDS: &[&str] = &["name", "method", "url", "headers", "body", "json", "think_time", "extract", "checks"];
+const FLOW_FIELDS: &[&str] = &["think_time", "steps", "max_redirects"];
+const STEP_FIELDS: &[&str] = &[
+    "name",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "json",
+    "form",
+    "multipart",
+    "max_redirects",
+    "think_time",
+    "extract",
+    "checks",
+];
+const MULTIPART_FIELDS: &[&str] = &["name", "value", "file", "filename", "content_type"];
 const EXTRACT_FIELDS: &[&str] = &["var", "json", "regex", "header", "cookie"];
 const CHECK_FIELDS: &[&str] = &["name", "status", "body_contains", "json_path", "equals", "header", "duration_below"];
 const SCENARIO_FIELDS: &[&str] = &["executor", "flow", "flows", "start_time", "graceful_stop"];
@@ -168,6 +197,9 @@ struct Compiler<'s> {
     check_names: Vec<Arc<str>>,
     check_ids: HashMap<Arc<str>, u32>,
     warnings: Vec<ScenarioError>,
+    /// `[target] max_redirects` (steps inherit it).
+    max_redirects: u32,
+    upload_files: Vec<UploadFile>,
 }
 
 impl<'s> Compiler<'s> {
@@ -183,6 +215,8 @@ impl<'s> Compiler<'s> {
             check_names: Vec::new(),
             check_ids: HashMap::new(),
             warnings: Vec::new(),
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            upload_files: Vec::new(),
         }
     }
 
@@ -217,6 +251,7 @@ impl<'s> Compiler<'s> {
             self.collect_vars(node)?;
         }
         let (target, think_time) = self.target(root)?;
+        self.max_redirects = target.max_redirects;
         match &flows_node {
             Some(node) if !node.table.is_empty() => self.flows(node, target.base_url.as_deref())?,
             _ => {
@@ -255,6 +290,7 @@ impl<'s> Compiler<'s> {
             var_slots: self.vars.len(),
             var_names: self.vars,
             warnings: self.warnings,
+            upload_files: self.upload_files,
         })
     }
 
@@ -402,7 +438,7 @@ impl<'s> Compiler<'s> {
 
     // === target ===
 
-    fn target(&self, root: &Node<'_, '_>) -> Result<(Target, ThinkTime)> {
+    fn target(&mut self, root: &Node<'_, '_>) -> Result<(Target, ThinkTime)> {
         let cx = self.cx;
         let node = root.table(&cx, "target", "[target] base_url = \"http://127.0.0.1:8080\"")?;
         let empty = DeTable::new();
@@ -460,6 +496,24 @@ impl<'s> Compiler<'s> {
             None => ThinkTime::None,
         };
         let shop = if self.overrides.target.is_some() { None } else { shop };
+        let max_redirects =
+            node.u64(&cx, "max_redirects", 0, MAX_REDIRECTS)?.map_or(DEFAULT_MAX_REDIRECTS, |n| n as u32);
+        let hosts = self.hosts(&node)?;
+        let local_ips = self.local_ips(&node)?;
+        let tls_ca = match node.str(&cx, "tls_ca", "a PEM file of CA certificates, relative to the scenario file")? {
+            None => None,
+            Some((file, span)) => {
+                let field = node.field("tls_ca");
+                let help = "a PEM file (-----BEGIN CERTIFICATE-----) of the CA that signed the target's certificate, relative to the scenario file";
+                let bytes = self
+                    .user_file(file, MAX_PEM_BYTES, "tls_ca file")
+                    .map_err(|m| cx.err(Some(span.clone()), &field, m, help))?;
+                if memchr_find(&bytes, b"-----BEGIN CERTIFICATE-----").is_none() {
+                    return Err(cx.err(Some(span), &field, format!("`{file}` holds no PEM certificate"), help));
+                }
+                Some(bytes)
+            }
+        };
         Ok((
             Target {
                 base_url,
@@ -470,9 +524,79 @@ impl<'s> Compiler<'s> {
                 http_version,
                 insecure_skip_tls_verify,
                 max_body_size,
+                max_redirects,
+                hosts,
+                local_ips,
+                tls_ca,
             },
             think_time,
         ))
+    }
+
+    /// `hosts = { "shop.example.com" = "127.0.0.1:8080", "*.example.com" = "127.0.0.1" }`
+    /// with `--hosts NAME=ADDR` on top.
+    fn hosts(&self, node: &Node<'_, '_>) -> Result<Vec<crate::net::HostMapping>> {
+        let cx = self.cx;
+        let help = "hosts = { \"shop.example.com\" = \"127.0.0.1:8080\", \"*.example.com\" = \"127.0.0.1\" }";
+        let mut hosts: Vec<crate::net::HostMapping> = Vec::new();
+        if let Some(table) = node.table(&cx, "hosts", help)? {
+            for (key, value) in table.entries() {
+                let name_text: &str = key.get_ref();
+                let field = table.field(name_text);
+                let name =
+                    crate::net::parse_host_name(name_text).map_err(|m| cx.err(Some(key.span()), &field, m, help))?;
+                let addr_text =
+                    cx.str_of(value, &field, "an IP address with an optional port, e.g. \"127.0.0.1:8080\"")?;
+                let (ip, port) = crate::net::parse_host_addr(addr_text).map_err(|m| {
+                    cx.err(
+                        Some(value.span()),
+                        &field,
+                        m,
+                        "e.g. \"127.0.0.1\" (the URL's port is kept) or \"127.0.0.1:8080\"",
+                    )
+                })?;
+                hosts.push(crate::net::HostMapping { name, ip, port });
+            }
+        }
+        for flag in &self.overrides.hosts {
+            let m = crate::net::parse_host_flag(flag)
+                .map_err(|m| cx.err(None, "--hosts", m, "e.g. --hosts shop.example.com=127.0.0.1:8080 (repeatable)"))?;
+            hosts.retain(|h| h.name != m.name);
+            hosts.push(m);
+        }
+        Ok(hosts)
+    }
+
+    /// `local_ips = ["127.0.0.2", "127.0.0.3-127.0.0.5", "127.0.1.0/30"]`, or `--local-ips`;
+    /// every address must be bindable here.
+    fn local_ips(&self, node: &Node<'_, '_>) -> Result<Vec<std::net::IpAddr>> {
+        let cx = self.cx;
+        let help = "local_ips = [\"127.0.0.2\", \"127.0.0.3-127.0.0.5\", \"10.0.1.0/30\"] (addresses of this machine)";
+        let mut ips = Vec::new();
+        if let Some(flag) = &self.overrides.local_ips {
+            ips = crate::net::parse_local_ips_flag(flag).map_err(|m| cx.err(None, "--local-ips", m, help))?;
+            for ip in &ips {
+                crate::net::check_local_ip(*ip).map_err(|m| cx.err(None, "--local-ips", m, help))?;
+            }
+            return Ok(ips);
+        }
+        let Some(v) = node.get("local_ips") else { return Ok(ips) };
+        let field = node.field("local_ips");
+        let items = cx.array_of(v, &field, help)?;
+        if items.is_empty() {
+            return Err(cx.err(Some(v.span()), &field, "`local_ips` is empty", format!("{help}, or leave it out")));
+        }
+        for (i, item) in items.iter().enumerate() {
+            let item_field = format!("{field}[{i}]");
+            let text = cx.str_of(item, &item_field, help)?;
+            let start = ips.len();
+            crate::net::expand_local_ips(text, &mut ips)
+                .map_err(|m| cx.err(Some(item.span()), &item_field, m, help))?;
+            for ip in &ips[start..] {
+                crate::net::check_local_ip(*ip).map_err(|m| cx.err(Some(item.span()), &item_field, m, help))?;
+            }
+        }
+        Ok(ips)
     }
 
     /// `shop = true` or `shop = { flags = [...], products = N }`.
@@ -565,6 +689,8 @@ impl<'s> Compiler<'s> {
             flow.deny_unknown(&cx, FLOW_FIELDS)?;
             let think_time =
                 flow.get("think_time").map(|v| self.think_time(v, &flow.field("think_time"))).transpose()?;
+            let max_redirects =
+                flow.u64(&cx, "max_redirects", 0, MAX_REDIRECTS)?.map_or(self.max_redirects, |n| n as u32);
             let steps_help = format!("add [[flows.{name}.steps]] with url = \"/\"");
             let Some(steps_value) = flow.get("steps") else {
                 return Err(cx.err(
@@ -587,7 +713,7 @@ impl<'s> Compiler<'s> {
             for (i, step) in steps_array.iter().enumerate() {
                 let step_field = format!("{}[{i}]", flow.field("steps"));
                 let step_node = cx.table_of(step, &step_field, step.span(), "a step is a table: { url = \"/\" }")?;
-                steps.push(self.step(&step_node, think_time, base_url)?);
+                steps.push(self.step(&step_node, think_time, max_redirects, base_url)?);
             }
             self.flows.push(Flow { name: name.into(), steps });
         }
@@ -598,6 +724,7 @@ impl<'s> Compiler<'s> {
         &mut self,
         node: &Node<'_, '_>,
         flow_think_time: Option<ThinkTime>,
+        flow_max_redirects: u32,
         base_url: Option<&str>,
     ) -> Result<Step> {
         let cx = self.cx;
@@ -654,15 +781,21 @@ impl<'s> Compiler<'s> {
             None => Vec::new(),
         };
 
+        let given: Vec<&str> =
+            ["body", "json", "form", "multipart"].into_iter().filter(|k| node.get(k).is_some()).collect();
+        if let [first, second, ..] = given[..] {
+            return Err(cx.err(
+                Some(node.key_span(second)),
+                &node.field(second),
+                format!("a step has one body: `{first}` and `{second}` are both set"),
+                "keep one of body = \"raw text\", json = { key = \"value\" }, form = { key = \"value\" } or multipart = [{ name = \"k\", value = \"v\" }]",
+            ));
+        }
+        let max_redirects = node.u64(&cx, "max_redirects", 0, MAX_REDIRECTS)?.map_or(flow_max_redirects, |n| n as u32);
         let body = match (node.get("body"), node.get("json")) {
-            (Some(_), Some(_)) => {
-                return Err(cx.err(
-                    Some(node.key_span("json")),
-                    &node.field("json"),
-                    "a step has either `body` or `json`, not both",
-                    "use body = \"raw text\" or json = { key = \"value\" }",
-                ));
-            }
+            (None, None) if node.get("form").is_some() => Some(self.form(node)?),
+            (None, None) if node.get("multipart").is_some() => Some(self.multipart(node)?),
+            (Some(_), Some(_)) => unreachable!("rejected above"),
             (Some(v), None) => {
                 let field = node.field("body");
                 let text = cx.str_of(
@@ -721,7 +854,167 @@ impl<'s> Compiler<'s> {
             || extract.iter().any(|e| matches!(e.source, ExtractSource::Regex(_)))
             || checks.iter().any(|c| matches!(c.kind, CheckKind::BodyContains(_)));
 
-        Ok(Step { name, name_id, method, url, headers, body, think_time, extract, checks, needs_body, needs_json })
+        Ok(Step {
+            name,
+            name_id,
+            method,
+            url,
+            headers,
+            body,
+            max_redirects,
+            think_time,
+            extract,
+            checks,
+            needs_body,
+            needs_json,
+        })
+    }
+
+    /// A file the plan carries to agents (uploads, `tls_ca`): from the
+    /// overrides when supplied (agents), else read from disk, bounded.
+    fn user_file(&mut self, file: &str, limit: u64, what: &'static str) -> std::result::Result<Arc<[u8]>, String> {
+        if let Some(f) = self.upload_files.iter().find(|f| f.file == file) {
+            return Ok(f.bytes.clone());
+        }
+        let bytes: Arc<[u8]> = match self.overrides.data_files.iter().find(|(f, _)| f == file) {
+            Some((_, b)) => b.as_slice().into(),
+            None => {
+                let base_dir = self.cx.file.parent().map(Path::to_path_buf).unwrap_or_default();
+                let path: PathBuf = if Path::new(file).is_absolute() { file.into() } else { base_dir.join(file) };
+                read_bounded(&path, limit, what).map_err(|e| e.to_string())?.into()
+            }
+        };
+        self.upload_files.push(UploadFile { file: file.to_owned(), bytes: bytes.clone() });
+        Ok(bytes)
+    }
+
+    /// `form = { user = "{{ data.users.name }}", password = "..." }`.
+    fn form(&self, node: &Node<'_, '_>) -> Result<Body> {
+        let cx = self.cx;
+        let help = "form = { user = \"{{ data.users.name }}\", password = \"secret\" }";
+        let table = node.table(&cx, "form", help)?.expect("present");
+        let mut fields = Vec::new();
+        for (key, value) in table.entries() {
+            let name: &str = key.get_ref();
+            let field = table.field(name);
+            let text = match value.get_ref() {
+                DeValue::String(s) => s,
+                _ => {
+                    return Err(cx.type_err(
+                        value,
+                        &field,
+                        "a string",
+                        format!("form values are strings (templates allowed): {name} = \"…\""),
+                    ));
+                }
+            };
+            let encoded: String = form_urlencoded_byte_serialize(name.as_bytes());
+            fields.push((Arc::from(encoded), self.template(text, &value.span(), &field, Escape::None)?));
+        }
+        Ok(Body::Form(fields))
+    }
+
+    /// `multipart = [{ name = "note", value = "..." }, { name = "file", file = "photo.jpg", filename = "p.jpg", content_type = "image/jpeg" }]`.
+    fn multipart(&mut self, node: &Node<'_, '_>) -> Result<Body> {
+        let cx = self.cx;
+        let help = "multipart = [{ name = \"note\", value = \"hi\" }, { name = \"file\", file = \"data/photo.jpg\", content_type = \"image/jpeg\" }]";
+        let v = node.get("multipart").expect("present");
+        let field = node.field("multipart");
+        let items = cx.array_of(v, &field, help)?;
+        if items.is_empty() {
+            return Err(cx.err(Some(v.span()), &field, "`multipart` has no parts", help));
+        }
+        let mut parts = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let pf = format!("{field}[{i}]");
+            let part = cx.table_of(item, &pf, item.span(), help)?;
+            part.deny_unknown(&cx, MULTIPART_FIELDS)?;
+            let (name, _) = part
+                .str(&cx, "name", "the form field's name")?
+                .ok_or_else(|| part.missing(&cx, "name", "every part has a name, e.g. name = \"file\""))?;
+            let quoted = |text: &str, span: Span, f: &str| -> Result<String> {
+                if text.contains(['"', '\r', '\n']) {
+                    return Err(cx.err(
+                        Some(span),
+                        f,
+                        format!("`{text}` holds a quote or a line break"),
+                        "names and file names are sent in a quoted header: leave those characters out",
+                    ));
+                }
+                Ok(text.to_owned())
+            };
+            let name = quoted(name, part.key_span("name"), &part.field("name"))?;
+            let value = part.str(&cx, "value", "the part's text (templates allowed)")?;
+            let file = part.str(&cx, "file", "the file to upload, relative to the scenario file")?;
+            let content_type = match part.str(&cx, "content_type", "a media type, e.g. \"image/jpeg\"")? {
+                Some((t, span)) => {
+                    if t.parse::<HeaderValue>().is_err() || !t.contains('/') || t.contains(['\r', '\n']) {
+                        return Err(cx.err(
+                            Some(span),
+                            &part.field("content_type"),
+                            format!("`{t}` is not a media type"),
+                            "e.g. content_type = \"image/jpeg\"",
+                        ));
+                    }
+                    Some(t.to_owned())
+                }
+                None => None,
+            };
+            let filename = match part.str(&cx, "filename", "the file name the server sees")? {
+                Some((t, span)) => Some(quoted(t, span, &part.field("filename"))?),
+                None => None,
+            };
+            let mut head = format!("Content-Disposition: form-data; name=\"{name}\"");
+            let content = match (value, file) {
+                (Some(_), Some(_)) => {
+                    return Err(cx.err(
+                        Some(part.key_span("file")),
+                        &part.field("file"),
+                        "a part has `value` or `file`, not both",
+                        help,
+                    ));
+                }
+                (None, None) => {
+                    return Err(part.missing(&cx, "value", "give the part a value = \"text\" or a file = \"path\""));
+                }
+                (Some((text, span)), None) => {
+                    if filename.is_some() {
+                        head.push_str(&format!("; filename=\"{}\"", filename.as_deref().unwrap_or_default()));
+                    }
+                    PartContent::Value(self.template(text, &span, &part.field("value"), Escape::None)?)
+                }
+                (None, Some((file, span))) => {
+                    let bytes = self.user_file(file, MAX_UPLOAD_BYTES, "upload file").map_err(|m| {
+                        cx.err(
+                            Some(span.clone()),
+                            &part.field("file"),
+                            m,
+                            "the path is relative to the scenario file; uploads are at most 64 MiB",
+                        )
+                    })?;
+                    let shown = filename.clone().unwrap_or_else(|| {
+                        Path::new(file)
+                            .file_name()
+                            .map_or_else(|| file.to_owned(), |n| n.to_string_lossy().replace(['"', '\r', '\n'], "_"))
+                    });
+                    head.push_str(&format!("; filename=\"{shown}\""));
+                    head.push_str(&format!(
+                        "\r\nContent-Type: {}",
+                        content_type.as_deref().unwrap_or("application/octet-stream")
+                    ));
+                    PartContent::File(bytes)
+                }
+            };
+            if let (Some(ct), PartContent::Value(_)) = (&content_type, &content) {
+                head.push_str(&format!("\r\nContent-Type: {ct}"));
+            }
+            head.push_str("\r\n\r\n");
+            parts.push(MultipartPart { head: head.into(), content });
+        }
+        let mut rng = fastrand::Rng::new();
+        let boundary: String = (0..30).map(|_| char::from(b"0123456789abcdef"[rng.usize(0..16)])).collect();
+        let content_type = HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}")).expect("ASCII");
+        Ok(Body::Multipart(Multipart { boundary: boundary.into(), content_type, parts }))
     }
 
     fn url(&self, text: &str, span: &Span, field: &str, base_url: Option<&str>) -> Result<Template> {
@@ -1439,6 +1732,17 @@ fn intern(names: &mut Vec<Arc<str>>, ids: &mut HashMap<Arc<str>, u32>, name: &Ar
         names.push(name.clone());
         (names.len() - 1) as u32
     })
+}
+
+/// `application/x-www-form-urlencoded` encoding of one name or value (space as `+`).
+pub fn form_urlencoded_byte_serialize(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    crate::net::form_encode(bytes, &mut out);
+    out
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -39,6 +39,7 @@ mod data;
 mod duration;
 mod error;
 pub mod input;
+pub mod net;
 pub mod plan;
 mod suggest;
 pub mod template;

@@ -39,6 +39,9 @@ pub struct Plan {
     /// (e.g. a threshold on a request name no step has, which would pass
     /// vacuously). Callers print them before any load.
     pub warnings: Vec<crate::ScenarioError>,
+    /// Files uploaded by `multipart` steps, by the path written (agents
+    /// receive them like data files).
+    pub upload_files: Vec<UploadFile>,
 }
 
 impl Plan {
@@ -118,6 +121,25 @@ pub struct Target {
     /// Most bytes of a response body kept for the checks and extractors that
     /// read it; a longer one fails its request as `body_too_large`.
     pub max_body_size: u64,
+    /// Redirects followed by default (`[target] max_redirects`, k6's
+    /// `maxRedirects`); flows and steps may override it (see `Step::max_redirects`).
+    pub max_redirects: u32,
+    /// Host name → address mappings (`[target] hosts` and `--hosts`, k6's
+    /// `hosts`), exact names first, then `*.` wildcards. Empty: DNS as usual.
+    pub hosts: Vec<crate::net::HostMapping>,
+    /// Source addresses new connections bind to, round-robin (`[target]
+    /// local_ips` and `--local-ips`, k6's `--local-ips`). Empty: the system picks.
+    pub local_ips: Vec<std::net::IpAddr>,
+    /// PEM certificates trusted besides the public roots (`[target] tls_ca`).
+    pub tls_ca: Option<Arc<[u8]>>,
+}
+
+impl Target {
+    /// The address `host` is mapped to by `hosts`, if any: an exact name wins
+    /// over wildcards, and the longest wildcard wins among them.
+    pub fn map_host(&self, host: &str) -> Option<&crate::net::HostMapping> {
+        crate::net::map_host(&self.hosts, host)
+    }
 }
 
 /// How to start the bundled shop for a scenario.
@@ -191,6 +213,9 @@ pub struct Step {
     pub url: Template,
     pub headers: Vec<(HeaderName, Template)>,
     pub body: Option<Body>,
+    /// Redirects this step follows (the step's, else its flow's, else the
+    /// target's `max_redirects`; 0: none).
+    pub max_redirects: u32,
     /// Pause after this step; `None` uses the plan's default.
     pub think_time: Option<ThinkTime>,
     pub extract: Vec<Extractor>,
@@ -209,6 +234,45 @@ pub enum Body {
     /// `json = {...}`: rendered JSON; `Content-Type: application/json` is added
     /// unless the step sets one. Template parts only appear inside string values.
     Json(Template),
+    /// `form = { k = "v" }`: `application/x-www-form-urlencoded`; names are
+    /// encoded at plan time, values rendered and encoded per request.
+    Form(Vec<(Arc<str>, Template)>),
+    /// `multipart = [...]`: `multipart/form-data` with this boundary.
+    Multipart(Multipart),
+}
+
+#[derive(Debug, Clone)]
+pub struct Multipart {
+    /// The boundary (without the leading `--`), random per step.
+    pub boundary: Arc<str>,
+    /// `multipart/form-data; boundary=…`.
+    pub content_type: http::HeaderValue,
+    pub parts: Vec<MultipartPart>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MultipartPart {
+    /// The part's headers, already written: `Content-Disposition` (and
+    /// `Content-Type` for files), each line ending in CRLF, then CRLF.
+    pub head: Arc<str>,
+    pub content: PartContent,
+}
+
+#[derive(Debug, Clone)]
+pub enum PartContent {
+    /// `value = "..."` (templates allowed).
+    Value(Template),
+    /// `file = "..."`, read at plan time.
+    File(Arc<[u8]>),
+}
+
+/// A file a step uploads (`multipart` `file = ...`), read at plan time and
+/// shipped to agents beside the data files.
+#[derive(Debug, Clone)]
+pub struct UploadFile {
+    /// The file as written in the scenario.
+    pub file: String,
+    pub bytes: Arc<[u8]>,
 }
 
 #[derive(Debug, Clone)]

@@ -49,6 +49,14 @@ fn render_all(plan: &Plan, rng: &mut fastrand::Rng) {
                 );
             }
             Some(Body::Raw(t)) => t.render(&mut ctx, &mut out),
+            Some(Body::Form(fields)) => fields.iter().for_each(|(_, t)| t.render(&mut ctx, &mut out)),
+            Some(Body::Multipart(m)) => {
+                for p in &m.parts {
+                    if let stampede_scenario::PartContent::Value(t) = &p.content {
+                        t.render(&mut ctx, &mut out);
+                    }
+                }
+            }
             None => {}
         }
     }

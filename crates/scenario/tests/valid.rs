@@ -562,3 +562,42 @@ flows = { one = 1, three = 1 }
     assert_eq!(plan.connections_per_vu(&plan.scenarios[1]), 3);
     assert_eq!(plan.peak_connections(), 10 + 5 * 3);
 }
+
+#[test]
+fn redirects_hosts_local_ips_and_bodies_compile_with_their_precedence() {
+    let src = r#"
+[target]
+base_url = "http://shop.example.com:8080"
+max_redirects = 5
+hosts = { "shop.example.com" = "127.0.0.1:18080", "*.example.com" = "127.0.0.1" }
+local_ips = ["127.0.0.2", "127.0.0.3-127.0.0.4", "127.0.1.0/31"]
+[flows.f]
+max_redirects = 3
+steps = [
+  { url = "/" },
+  { url = "/login", method = "POST", max_redirects = 0, form = { "user name" = "{{ vu }}" } },
+  { url = "/up", method = "POST", multipart = [{ name = "note", value = "hi" }] },
+]
+[flows.g]
+steps = [{ url = "/" }]
+[scenarios.s]
+executor = "constant-vus"
+vus = 1
+duration = "1s"
+flow = "f"
+"#;
+    let overrides = Overrides { hosts: vec!["api.example.com=[::1]:9000".into()], ..Overrides::default() };
+    let plan = parse_with(src, &overrides);
+    let steps = &plan.flows[0].steps;
+    assert_eq!([steps[0].max_redirects, steps[1].max_redirects, plan.flows[1].steps[0].max_redirects], [3, 0, 5]);
+    let m = plan.target.map_host("shop.example.com").unwrap();
+    assert_eq!(m.addr(8080).to_string(), "127.0.0.1:18080");
+    assert_eq!(plan.target.map_host("cdn.example.com").unwrap().addr(8080).to_string(), "127.0.0.1:8080");
+    assert_eq!(plan.target.map_host("api.example.com").unwrap().addr(80).to_string(), "[::1]:9000");
+    assert_eq!(plan.target.local_ips.len(), 5);
+    match &steps[1].body {
+        Some(Body::Form(fields)) => assert_eq!(&*fields[0].0, "user+name"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&steps[2].body, Some(Body::Multipart(m)) if m.parts.len() == 1));
+}

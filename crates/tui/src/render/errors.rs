@@ -96,6 +96,7 @@ fn short(k: ErrorKind) -> &'static str {
         ErrorKind::OpenFiles => "no fds",
         ErrorKind::BodyTooLarge => "big body",
         ErrorKind::NotAllowed => "blocked",
+        ErrorKind::TooManyRedirects => "redirect",
         other => other.as_str(),
     }
 }
