@@ -61,6 +61,24 @@ pub struct OverrideArgs {
     /// A value for `{{ env.KEY }}` in templates (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_kv)]
     pub env: Vec<(String, String)>,
+    /// Connect to NAME at ADDR (an IP, with an optional port), k6's `hosts`;
+    /// `*.example.com` maps every subdomain. TLS and `Host` keep NAME.
+    /// Repeatable; adds to `[target] hosts`.
+    #[arg(long = "hosts", value_name = "NAME=ADDR", value_parser = parse_host)]
+    pub hosts: Vec<String>,
+    /// Source addresses for new connections, round-robin: a comma-separated
+    /// list of addresses, ranges (`A-B`) and CIDR blocks, as k6's
+    /// `--local-ips`. Replaces `[target] local_ips`.
+    #[arg(long = "local-ips", value_name = "LIST", value_parser = parse_local_ips)]
+    pub local_ips: Option<String>,
+}
+
+fn parse_host(s: &str) -> Result<String, String> {
+    stampede_scenario::net::parse_host_flag(s).map(|_| s.to_owned())
+}
+
+fn parse_local_ips(s: &str) -> Result<String, String> {
+    stampede_scenario::net::parse_local_ips_flag(s).map(|_| s.to_owned())
 }
 
 impl OverrideArgs {
@@ -73,6 +91,8 @@ impl OverrideArgs {
             duration: self.duration,
             env: self.env.clone(),
             data_files: Vec::new(),
+            hosts: self.hosts.clone(),
+            local_ips: self.local_ips.clone(),
         }
     }
 }

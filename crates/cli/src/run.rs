@@ -309,6 +309,10 @@ fn coordinator_config(
     for d in &plan.data {
         data_files.push((d.file.clone(), read_bounded(&d.path, MAX_DATA_BYTES, "data file")?));
     }
+    // Uploads and `tls_ca`, as read when the plan was compiled.
+    for f in &plan.upload_files {
+        data_files.push((f.file.clone(), f.bytes.to_vec()));
+    }
     Ok(CoordinatorConfig {
         expected_agents: agents,
         token,

@@ -34,6 +34,11 @@ pub struct ClientConfig {
     pub allow: Option<Arc<AllowList>>,
     /// Most bytes of a response body kept for checks and extractors.
     pub max_body: u64,
+    /// `[target] hosts`: names connected to at a fixed address (the URL's
+    /// name stays in SNI, certificate checks and `Host`).
+    pub hosts: Arc<[stampede_scenario::net::HostMapping]>,
+    /// `[target] local_ips`: source addresses of new connections, round-robin.
+    pub local_ips: Arc<[std::net::IpAddr]>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -44,6 +49,17 @@ impl std::fmt::Debug for ClientConfig {
 
 impl ClientConfig {
     pub fn new(http_version: HttpVersion, insecure: bool, connect_timeout: Duration, max_body: u64) -> ClientConfig {
+        Self::with_ca(http_version, insecure, connect_timeout, max_body, &[])
+    }
+
+    /// As [`ClientConfig::new`], also trusting the certificates of `ca`.
+    pub fn with_ca(
+        http_version: HttpVersion,
+        insecure: bool,
+        connect_timeout: Duration,
+        max_body: u64,
+        ca: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> ClientConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -51,7 +67,8 @@ impl ClientConfig {
         let mut tls = if insecure {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify)).with_no_client_auth()
         } else {
-            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            roots.add_parsable_certificates(ca.iter().cloned());
             builder.with_root_certificates(roots).with_no_client_auth()
         };
         tls.alpn_protocols = match http_version {
@@ -59,7 +76,15 @@ impl ClientConfig {
             HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
             HttpVersion::Http2 => vec![b"h2".to_vec()],
         };
-        ClientConfig { tls: Arc::new(tls), http_version, connect_timeout, allow: None, max_body }
+        ClientConfig {
+            tls: Arc::new(tls),
+            http_version,
+            connect_timeout,
+            allow: None,
+            max_body,
+            hosts: Arc::new([]),
+            local_ips: Arc::new([]),
+        }
     }
 }
 
@@ -68,9 +93,23 @@ impl ClientConfig {
 #[derive(Debug, Default)]
 pub struct Resolver {
     cache: std::cell::RefCell<HashMap<Box<str>, SocketAddr>>,
+    /// Next `local_ips` entry (one counter per worker: no shared state).
+    next_local: std::cell::Cell<usize>,
 }
 
 impl Resolver {
+    /// The next source address of `local` of the family of `dest`, round-robin.
+    fn local_ip(&self, local: &[std::net::IpAddr], dest: &SocketAddr) -> Option<std::net::IpAddr> {
+        for _ in 0..local.len() {
+            let i = self.next_local.get() % local.len();
+            self.next_local.set(i + 1);
+            if local[i].is_ipv4() == dest.is_ipv4() {
+                return Some(local[i]);
+            }
+        }
+        None
+    }
+
     async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, ErrorKind> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
@@ -300,7 +339,10 @@ async fn connect(
     let authority = uri.authority().ok_or(ErrorKind::Other)?.clone();
     let host = authority.host();
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let addr = resolver.resolve(host, port).await?;
+    let addr = match stampede_scenario::net::map_host(&cfg.hosts, host) {
+        Some(m) => m.addr(port),
+        None => resolver.resolve(host, port).await?,
+    };
     if let Some(allow) = &cfg.allow
         && !allow.allows_destination(host, addr.ip())
     {
@@ -309,7 +351,17 @@ async fn connect(
 
     let connect_start = Instant::now();
     t.blocked = (connect_start - blocked_start).as_micros() as u64;
-    let tcp = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
+    let tcp = if cfg.local_ips.is_empty() {
+        tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await
+    } else {
+        // A source address of the destination's family (none: a clear failure).
+        let local = resolver.local_ip(&cfg.local_ips, &addr).ok_or(ErrorKind::Other)?;
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
+        let socket = socket.map_err(|e| classify_io(&e))?;
+        socket.bind(SocketAddr::new(local, 0)).map_err(|e| classify_io(&e))?;
+        tokio::time::timeout(cfg.connect_timeout, socket.connect(addr)).await
+    };
+    let tcp = match tcp {
         Err(_) => return Err(ErrorKind::Timeout),
         Ok(Err(e)) => return Err(classify_io(&e)),
         Ok(Ok(s)) => s,

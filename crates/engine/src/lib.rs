@@ -27,6 +27,7 @@ pub mod cdn;
 pub mod client;
 mod h1;
 mod io;
+mod redirect;
 pub mod schedule;
 mod timer;
 mod vu;
@@ -147,12 +148,24 @@ impl Run {
     pub fn start(plan: Arc<Plan>, opts: RunOptions) -> std::io::Result<Run> {
         let (signal, signal_rx) = watch::channel(Signal::Run);
         let (tx, reports) = mpsc::unbounded_channel();
-        let mut client = client::ClientConfig::new(
+        let ca = match &plan.target.tls_ca {
+            None => Vec::new(),
+            Some(pem) => {
+                use rustls::pki_types::pem::PemObject as _;
+                rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("[target] tls_ca: {e}"))
+                })?
+            }
+        };
+        let mut client = client::ClientConfig::with_ca(
             plan.target.http_version,
             plan.target.insecure_skip_tls_verify,
             plan.target.connect_timeout,
             plan.target.max_body_size,
+            &ca,
         );
+        client.hosts = plan.target.hosts.clone().into();
+        client.local_ips = plan.target.local_ips.clone().into();
         client.allow = opts.allow.clone().filter(|a| !a.allows_any());
         let layout = layout(&plan);
         let span = schedule::ProcessSpan {

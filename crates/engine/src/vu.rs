@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Uri};
 use stampede_metrics::{Method, RequestId, RequestSample};
 use stampede_scenario::template::{RenderContext, Template};
-use stampede_scenario::{Body, CheckKind, DataOrder, ExtractSource, Flow, Step, ThinkTime};
+use stampede_scenario::{Body, CheckKind, DataOrder, ExtractSource, Flow, PartContent, Step, ThinkTime};
 use tokio::time::Instant;
 
 use crate::cdn;
@@ -15,6 +15,17 @@ use crate::client::Connections;
 use crate::worker::Worker;
 
 static CONTENT_TYPE_JSON: HeaderValue = HeaderValue::from_static("application/json");
+static CONTENT_TYPE_FORM: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
+
+/// The next request of a redirect chain.
+struct Hop {
+    uri: Uri,
+    method: http::Method,
+    /// Repeat the step's body (307/308).
+    body: bool,
+    /// The new URL's host is the first one's or a subdomain of it.
+    same_domain: bool,
+}
 
 /// One cookie of a VU's jar.
 #[derive(Debug)]
@@ -39,6 +50,10 @@ pub struct Vu {
     body_in: Vec<u8>,
     /// Host of the request in flight (cookies are scoped by host).
     host: String,
+    /// Method of the last redirect hop sent (the final sample's method).
+    last_method: http::Method,
+    /// URL of the request in flight, when its step follows redirects.
+    url: String,
 }
 
 impl std::fmt::Debug for Vu {
@@ -61,6 +76,8 @@ impl Vu {
             buf: String::new(),
             body_in: Vec::new(),
             host: String::new(),
+            last_method: http::Method::GET,
+            url: String::new(),
         }
     }
 
@@ -151,49 +168,113 @@ impl Vu {
     async fn step(&mut self, w: &Worker, step: &Step) {
         let plan = &*w.plan;
         let started = Instant::now();
-        let req = match self.build_request(w, step) {
-            Some(r) => r,
-            None => {
-                // A rendered URL or header that is not valid HTTP: count it as
-                // a failed request of this name rather than stopping the VU.
-                let sample = RequestSample {
-                    timings: Default::default(),
-                    bytes_sent: 0,
-                    bytes_received: 0,
-                    body_bytes: 0,
-                    error: Some(stampede_metrics::ErrorKind::Other),
-                    cache: stampede_metrics::CacheOutcome::Unknown,
-                };
-                w.record_request(self.request_id(step, 0), &sample);
-                for c in &step.checks {
-                    w.record_check(self.scenario, c.id, false);
-                }
-                return;
+        // The timeout covers the whole redirect chain, as Go's client timeout
+        // (and so k6's) does.
+        let deadline = started + plan.target.timeout;
+        let Some(mut req) = self.build_request(w, step, None) else {
+            // A rendered URL or header that is not valid HTTP: count it as
+            // a failed request of this name rather than stopping the VU.
+            let sample = RequestSample {
+                timings: Default::default(),
+                bytes_sent: 0,
+                bytes_received: 0,
+                body_bytes: 0,
+                error: Some(stampede_metrics::ErrorKind::Other),
+                cache: stampede_metrics::CacheOutcome::Unknown,
+            };
+            w.record_request(self.request_id(step, &step.method, 0), &sample);
+            for c in &step.checks {
+                w.record_check(self.scenario, c.id, false);
             }
+            return;
         };
-        self.body_in.clear();
-        let exchange = {
-            let fut = self.conns.exchange(&w.client, &w.resolver, &w.pools, req, step.needs_body, &mut self.body_in);
-            match tokio::time::timeout(plan.target.timeout, fut).await {
-                Ok(ex) => ex,
-                Err(_) => {
-                    // The connection may be mid-response: drop it.
-                    self.conns.clear();
-                    crate::client::Exchange {
-                        response: None,
-                        timings: stampede_metrics::Timings {
-                            waiting: started.elapsed().as_micros() as u64,
-                            ..Default::default()
-                        },
+        let mut hops = 0u32;
+        let (exchange, status) = loop {
+            // Kept only when a redirect may follow (the next hop needs them).
+            // The method is an enum (no allocation); the URL text is in `self.url`.
+            let method = (step.max_redirects > 0).then(|| req.method().clone());
+            self.body_in.clear();
+            let mut exchange = {
+                let fut =
+                    self.conns.exchange(&w.client, &w.resolver, &w.pools, req, step.needs_body, &mut self.body_in);
+                match tokio::time::timeout_at(deadline, fut).await {
+                    Ok(ex) => ex,
+                    Err(_) => {
+                        // The connection may be mid-response: drop it.
+                        self.conns.clear();
+                        crate::client::Exchange {
+                            response: None,
+                            timings: stampede_metrics::Timings {
+                                waiting: started.elapsed().as_micros() as u64,
+                                ..Default::default()
+                            },
+                            bytes_sent: 0,
+                            bytes_received: 0,
+                            body_bytes: 0,
+                            error: Some(stampede_metrics::ErrorKind::Timeout),
+                        }
+                    }
+                }
+            };
+            let status = exchange.response.as_ref().map_or(0, |p| p.status.as_u16());
+            let Some(method) = method.filter(|_| matches!(status, 301 | 302 | 303 | 307 | 308)) else {
+                break (exchange, status);
+            };
+            let base = self.url.parse::<Uri>().ok().map(|u| match split_userinfo(&u) {
+                Some((_, stripped)) => stripped,
+                None => u,
+            });
+            let next = exchange
+                .response
+                .as_ref()
+                .and_then(|p| p.headers.get(http::header::LOCATION))
+                .zip(base)
+                .and_then(|(l, base)| crate::redirect::resolve(&base, l.as_bytes()).map(|n| (base, n)));
+            let Some((uri, (next, next_text))) = next else {
+                // No usable Location: this response is the result (Go too
+                // returns a 3xx without Location as is).
+                break (exchange, status);
+            };
+            if hops == step.max_redirects {
+                // As k6: the last redirect is the result; counted so it shows.
+                exchange.error = Some(stampede_metrics::ErrorKind::TooManyRedirects);
+                break (exchange, status);
+            }
+            hops += 1;
+            // This hop is a request sample of its own, under the step's name.
+            let parts = exchange.response.take().expect("a status came from a response");
+            w.record_request(self.request_id(step, &method, status), &self.sample(&exchange, &parts));
+            self.store_cookies(&parts.headers);
+            // Go's rules (k6's): 301/302/303 turn anything but GET/HEAD into
+            // a GET without a body; 307/308 repeat the method and the body.
+            let keep = matches!(status, 307 | 308);
+            let next_method = if keep || method == http::Method::GET || method == http::Method::HEAD {
+                method
+            } else {
+                http::Method::GET
+            };
+            let same_domain = crate::redirect::same_domain(&uri, &next);
+            self.url.clear();
+            self.url.push_str(&next_text);
+            match self.build_request(w, step, Some(Hop { uri: next, method: next_method, body: keep, same_domain })) {
+                Some(r) => req = r,
+                None => {
+                    let sample = RequestSample {
+                        timings: Default::default(),
                         bytes_sent: 0,
                         bytes_received: 0,
                         body_bytes: 0,
-                        error: Some(stampede_metrics::ErrorKind::Timeout),
+                        error: Some(stampede_metrics::ErrorKind::Other),
+                        cache: stampede_metrics::CacheOutcome::Unknown,
+                    };
+                    w.record_request(self.request_id(step, &step.method, 0), &sample);
+                    for c in &step.checks {
+                        w.record_check(self.scenario, c.id, false);
                     }
+                    return;
                 }
             }
         };
-        let status = exchange.response.as_ref().map_or(0, |p| p.status.as_u16());
         let cache =
             exchange.response.as_ref().map_or(stampede_metrics::CacheOutcome::Unknown, |p| cdn::classify(&p.headers));
         let sample = RequestSample {
@@ -204,7 +285,8 @@ impl Vu {
             error: exchange.error,
             cache,
         };
-        w.record_request(self.request_id(step, status), &sample);
+        let method = if hops == 0 { step.method.clone() } else { self.last_method.clone() };
+        w.record_request(self.request_id(step, &method, status), &sample);
 
         let Some(parts) = exchange.response else {
             for c in &step.checks {
@@ -251,13 +333,43 @@ impl Vu {
         }
     }
 
-    fn request_id(&self, step: &Step, status: u16) -> RequestId {
-        RequestId { scenario: self.scenario, name: step.name_id, method: Method::from_http(&step.method), status }
+    fn sample(&self, exchange: &crate::client::Exchange, parts: &http::response::Parts) -> RequestSample {
+        RequestSample {
+            timings: exchange.timings,
+            bytes_sent: exchange.bytes_sent,
+            bytes_received: exchange.bytes_received,
+            body_bytes: exchange.body_bytes,
+            error: exchange.error,
+            cache: cdn::classify(&parts.headers),
+        }
     }
 
-    fn build_request(&mut self, w: &Worker, step: &Step) -> Option<Request<Bytes>> {
+    fn request_id(&self, step: &Step, method: &http::Method, status: u16) -> RequestId {
+        RequestId { scenario: self.scenario, name: step.name_id, method: Method::from_http(method), status }
+    }
+
+    /// The step's request, or with `hop` the request of a redirect: its URL
+    /// and method, the step's headers (credentials only to the same domain
+    /// or a subdomain, as Go does), the cookies of the new host, and the body
+    /// only on 307/308.
+    fn build_request(&mut self, w: &Worker, step: &Step, hop: Option<Hop>) -> Option<Request<Bytes>> {
         let plan = &*w.plan;
-        let mut uri: Uri = self.render(w, &step.url).parse().ok()?;
+        let (mut uri, method, with_body, same_domain) = match hop {
+            None => {
+                let text = self.render(w, &step.url);
+                let uri = text.parse::<Uri>().ok()?;
+                if step.max_redirects > 0 {
+                    // A copy into a kept buffer: the base of a redirect, if one comes.
+                    self.url.clear();
+                    self.url.push_str(&self.buf);
+                }
+                (uri, step.method.clone(), true, true)
+            }
+            Some(h) => {
+                self.last_method = h.method.clone();
+                (h.uri, h.method, h.body, h.same_domain)
+            }
+        };
         // `user:password@` in a URL is Basic auth (as in k6 and browsers),
         // never part of the Host header.
         let basic = match uri.authority() {
@@ -270,19 +382,25 @@ impl Vu {
         };
         self.host.clear();
         self.host.push_str(uri.host().unwrap_or(""));
-        let mut b = Request::builder().method(step.method.clone()).uri(uri);
+        let mut b = Request::builder().method(method).uri(uri);
         let headers = b.headers_mut()?;
         if let Some(auth) = basic {
             headers.insert(http::header::AUTHORIZATION, auth);
         }
+        let sensitive = |n: &http::HeaderName| {
+            n == http::header::AUTHORIZATION || n == http::header::WWW_AUTHENTICATE || n == http::header::COOKIE
+        };
         for (name, t) in &plan.target.headers {
-            if step.headers.iter().any(|(n, _)| n == name) {
+            if step.headers.iter().any(|(n, _)| n == name) || (!same_domain && sensitive(name)) {
                 continue;
             }
             let v = self.header_value(w, t)?;
             headers.insert(name.clone(), v);
         }
         for (name, t) in &step.headers {
+            if !same_domain && sensitive(name) {
+                continue;
+            }
             let v = self.header_value(w, t)?;
             headers.insert(name.clone(), v);
         }
@@ -290,6 +408,7 @@ impl Vu {
             headers.insert(http::header::COOKIE, v);
         }
         let body = match &step.body {
+            _ if !with_body => Bytes::new(),
             None => Bytes::new(),
             Some(Body::Raw(t)) => Bytes::copy_from_slice(self.render(w, t).as_bytes()),
             Some(Body::Json(t)) => {
@@ -297,6 +416,50 @@ impl Vu {
                     headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_JSON.clone());
                 }
                 Bytes::copy_from_slice(self.render(w, t).as_bytes())
+            }
+            Some(Body::Form(fields)) => {
+                if !headers.contains_key(http::header::CONTENT_TYPE) {
+                    headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_FORM.clone());
+                }
+                let mut out = String::new();
+                for (i, (name, t)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push('&');
+                    }
+                    out.push_str(name);
+                    out.push('=');
+                    stampede_scenario::net::form_encode(self.render(w, t).as_bytes(), &mut out);
+                }
+                Bytes::from(out)
+            }
+            Some(Body::Multipart(m)) => {
+                if !headers.contains_key(http::header::CONTENT_TYPE) {
+                    headers.insert(http::header::CONTENT_TYPE, m.content_type.clone());
+                }
+                let files: usize = m
+                    .parts
+                    .iter()
+                    .map(|p| match &p.content {
+                        PartContent::File(b) => b.len(),
+                        PartContent::Value(_) => 0,
+                    })
+                    .sum();
+                let mut out = Vec::with_capacity(files + m.parts.len() * (m.boundary.len() + 128) + 64);
+                for p in &m.parts {
+                    out.extend_from_slice(b"--");
+                    out.extend_from_slice(m.boundary.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(p.head.as_bytes());
+                    match &p.content {
+                        PartContent::File(bytes) => out.extend_from_slice(bytes),
+                        PartContent::Value(t) => out.extend_from_slice(self.render(w, t).as_bytes()),
+                    }
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"--");
+                out.extend_from_slice(m.boundary.as_bytes());
+                out.extend_from_slice(b"--\r\n");
+                Bytes::from(out)
             }
         };
         b.body(body).ok()

@@ -80,6 +80,8 @@ pub fn overrides_to_wire(o: &stampede_scenario::Overrides) -> v1::Overrides {
         duration_ms: o.duration.map_or(0, |d| d.as_millis() as u64),
         // A map: the last value of a repeated key wins, as in the CLI.
         env: o.env.iter().cloned().collect(),
+        hosts: o.hosts.clone(),
+        local_ips: o.local_ips.clone().unwrap_or_default(),
     }
 }
 
@@ -91,6 +93,8 @@ pub fn overrides_from_wire(o: &v1::Overrides, data_files: &[v1::DataFile]) -> st
         duration: (o.duration_ms > 0).then(|| std::time::Duration::from_millis(o.duration_ms)),
         env: o.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         data_files: data_files.iter().map(|f| (f.path.clone(), f.content.to_vec())).collect(),
+        hosts: o.hosts.clone(),
+        local_ips: (!o.local_ips.is_empty()).then(|| o.local_ips.clone()),
     }
 }
 
