@@ -36,7 +36,9 @@ impl Source for Failing {
             cache: CacheOutcome::Unknown,
         };
         for _ in 0..10 {
-            shard.request(RequestId { scenario: 0, name: 0, method: Method::Get, status: 503 }).record(&failed);
+            shard
+                .request(RequestId { scenario: 0, name: 0, method: Method::Get, status: 503, group: 0, tags: 0 })
+                .record(&failed);
         }
         let iv = IntervalSnapshot {
             index: self.index,

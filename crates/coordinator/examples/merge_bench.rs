@@ -26,6 +26,8 @@ fn agent_snapshot(seed: u64) -> Snapshot {
         scenarios: vec!["shoppers".into()],
         request_names: (0..NAMES).map(|i| format!("request-{i}").into()).collect(),
         check_names: vec![],
+        groups: vec!["".into()],
+        tag_sets: vec![std::sync::Arc::from(Vec::new())],
     });
     let mut shard = Shard::new(layout);
     let mut rng = fastrand_like(seed);
@@ -43,7 +45,9 @@ fn agent_snapshot(seed: u64) -> Snapshot {
                     error: stampede_metrics::ErrorKind::from_status(status),
                     cache: if rng() % 10 < 9 { CacheOutcome::Hit } else { CacheOutcome::Miss },
                 };
-                shard.request(RequestId { scenario: 0, name, method: Method::Get, status }).record(&s);
+                shard
+                    .request(RequestId { scenario: 0, name, method: Method::Get, status, group: 0, tags: 0 })
+                    .record(&s);
             }
         }
     }

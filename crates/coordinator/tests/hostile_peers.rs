@@ -138,6 +138,7 @@ async fn a_peer_breaking_the_protocol_is_ignored_or_lost_never_a_panic() {
             trends: vec![foreign],
             counters: vec![1],
             errors: vec![1; 64],
+            ..Default::default()
         }],
         ..Default::default()
     };

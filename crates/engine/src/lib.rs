@@ -25,6 +25,7 @@
 pub mod allow;
 pub mod cdn;
 pub mod client;
+mod group;
 mod h1;
 mod io;
 mod redirect;
@@ -135,11 +136,7 @@ impl std::fmt::Debug for Run {
 
 /// The metrics layout (names behind ids) of a plan.
 pub fn layout(plan: &Plan) -> Arc<Layout> {
-    Arc::new(Layout {
-        scenarios: plan.scenarios.iter().map(|s| s.name.clone()).collect(),
-        request_names: plan.request_names.clone(),
-        check_names: plan.check_names.clone(),
-    })
+    Arc::new(Layout::of_plan(plan))
 }
 
 impl Run {

@@ -54,6 +54,8 @@ pub struct Vu {
     last_method: http::Method,
     /// URL of the request in flight, when its step follows redirects.
     url: String,
+    /// The flow's groups open in this iteration (`group_duration`).
+    groups: crate::group::OpenGroups,
 }
 
 impl std::fmt::Debug for Vu {
@@ -78,6 +80,7 @@ impl Vu {
             host: String::new(),
             last_method: http::Method::GET,
             url: String::new(),
+            groups: Default::default(),
         }
     }
 
@@ -99,13 +102,17 @@ impl Vu {
         // jar (a new visitor); connections stay open, as a browser's do.
         self.cookies.clear();
         let flow: &Flow = &plan.flows[flow_idx];
+        self.groups.reset();
         for step in &flow.steps {
+            self.groups.enter(w, self.scenario, step.group);
             self.step(w, step).await;
+            self.groups.step_done();
             let think = step.think_time.unwrap_or(plan.think_time);
             if let Some(d) = self.think_duration(think) {
                 tokio::time::sleep(d).await;
             }
         }
+        self.groups.close_all(w, self.scenario);
         self.iteration += 1;
         if self.body_in.capacity() > 64 * 1024 {
             self.body_in = Vec::new();
@@ -345,7 +352,14 @@ impl Vu {
     }
 
     fn request_id(&self, step: &Step, method: &http::Method, status: u16) -> RequestId {
-        RequestId { scenario: self.scenario, name: step.name_id, method: Method::from_http(method), status }
+        RequestId {
+            scenario: self.scenario,
+            name: step.name_id,
+            method: Method::from_http(method),
+            status,
+            group: step.group,
+            tags: step.tags,
+        }
     }
 
     /// The step's request, or with `hop` the request of a redirect: its URL

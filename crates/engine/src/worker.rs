@@ -51,6 +51,11 @@ impl Worker {
     }
 
     #[inline]
+    pub fn record_group(&self, scenario: u16, group: u32, micros: u64) {
+        self.shard.borrow_mut().group_duration(scenario, group, micros);
+    }
+
+    #[inline]
     pub fn record_check(&self, scenario: u16, check: u32, passed: bool) {
         self.shard.borrow_mut().check(scenario, check, passed);
     }

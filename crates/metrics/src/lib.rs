@@ -27,5 +27,5 @@ pub use kinds::{CacheOutcome, ErrorKind};
 pub use shard::{
     Layout, Method, RequestCounter, RequestId, RequestSample, RequestStats, RequestTrend, ScenarioStats, Shard, Timings,
 };
-pub use snapshot::{RequestKey, Snapshot, Value};
+pub use snapshot::{GroupKey, RequestKey, Snapshot, Value};
 pub use summary::{ThresholdOutcome, TrendStats};

@@ -7,6 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::hist::{Histogram, new_histogram, record};
+use stampede_scenario::TagSet;
 use stampede_scenario::threshold::Metric;
 
 use crate::kinds::{CacheOutcome, ErrorKind};
@@ -17,6 +18,28 @@ pub struct Layout {
     pub scenarios: Vec<Arc<str>>,
     pub request_names: Vec<Arc<str>>,
     pub check_names: Vec<Arc<str>>,
+    /// Group paths (`Plan::group_names`; 0 is the root `""`).
+    pub groups: Vec<Arc<str>>,
+    /// Custom tag sets (`Plan::tag_sets`; 0 is the empty set).
+    pub tag_sets: Vec<TagSet>,
+}
+
+impl Layout {
+    /// The names of a plan's ids.
+    pub fn of_plan(plan: &stampede_scenario::Plan) -> Layout {
+        Layout {
+            scenarios: plan.scenarios.iter().map(|s| s.name.clone()).collect(),
+            request_names: plan.request_names.clone(),
+            check_names: plan.check_names.clone(),
+            groups: plan.group_names.clone(),
+            tag_sets: plan.tag_sets.clone(),
+        }
+    }
+
+    /// A layout of these names with no groups and no custom tags (tests, tools).
+    pub fn plain(scenarios: Vec<Arc<str>>, request_names: Vec<Arc<str>>, check_names: Vec<Arc<str>>) -> Layout {
+        Layout { scenarios, request_names, check_names, groups: vec!["".into()], tag_sets: vec![Arc::from(Vec::new())] }
+    }
 }
 
 /// The numeric identity of a request series inside one worker.
@@ -27,15 +50,22 @@ pub struct RequestId {
     pub method: Method,
     /// 0 when no response was received.
     pub status: u16,
+    /// Index into `Layout::groups` (0: the root group).
+    pub group: u32,
+    /// Index into `Layout::tag_sets` (0: no custom tags).
+    pub tags: u32,
 }
 
 impl RequestId {
+    /// The id as one integer: the plain key in the low half, group and tag
+    /// set (both 0 for a plan without them) in the high half.
     #[inline]
-    fn packed(self) -> u64 {
-        (self.scenario as u64) << 48
+    fn packed(self) -> u128 {
+        let low = (self.scenario as u64) << 48
             | (self.name as u64 & 0xff_ffff) << 24
             | (self.method as u64) << 16
-            | self.status as u64
+            | self.status as u64;
+        ((self.group as u128) << 96) | ((self.tags as u128) << 64) | low as u128
     }
 }
 
@@ -371,15 +401,23 @@ impl Hasher for IdHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
     }
+    fn write_u128(&mut self, n: u128) {
+        // The high half (group, tags) is 0 for plans without them.
+        let mixed = n as u64 ^ ((n >> 64) as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        self.write_u64(mixed);
+    }
 }
 
 /// One worker's measurements for one interval.
 #[derive(Debug, Clone)]
 pub struct Shard {
     layout: Arc<Layout>,
-    index: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    index: HashMap<u128, u32, BuildHasherDefault<IdHasher>>,
     requests: Vec<(RequestId, RequestStats)>,
     scenarios: Vec<ScenarioStats>,
+    /// `group_duration` by (scenario, group), created on a group's first run
+    /// in the interval (a plan has few groups: a scan beats a map).
+    groups: Vec<(u16, u32, Histogram)>,
     /// `scenario * check_count + check` → counts.
     checks: Vec<CheckCounts>,
 }
@@ -392,6 +430,7 @@ impl Shard {
             index: HashMap::default(),
             requests: Vec::new(),
             scenarios: (0..n_scen).map(|_| ScenarioStats::default()).collect(),
+            groups: Vec::new(),
             checks: vec![CheckCounts::default(); n_scen * n_checks],
             layout,
         }
@@ -418,6 +457,18 @@ impl Shard {
         &mut self.scenarios[scenario as usize]
     }
 
+    /// Records one run of a group (k6's `group_duration`), µs.
+    pub fn group_duration(&mut self, scenario: u16, group: u32, micros: u64) {
+        let i = match self.groups.iter().position(|(s, g, _)| *s == scenario && *g == group) {
+            Some(i) => i,
+            None => {
+                self.groups.push((scenario, group, new_histogram()));
+                self.groups.len() - 1
+            }
+        };
+        record(&mut self.groups[i].2, micros);
+    }
+
     #[inline]
     pub fn check(&mut self, scenario: u16, check: u32, passed: bool) {
         let n = self.layout.check_names.len();
@@ -437,7 +488,7 @@ impl Shard {
 
     /// Converts ids to names for merging across workers and processes.
     pub fn into_snapshot(self) -> crate::snapshot::Snapshot {
-        use crate::snapshot::{CheckKey, RequestKey, Snapshot};
+        use crate::snapshot::{CheckKey, GroupKey, RequestKey, Snapshot};
         let l = &self.layout;
         let mut snap = Snapshot::default();
         for (id, stats) in self.requests {
@@ -446,6 +497,8 @@ impl Shard {
                 name: l.request_names[id.name as usize].clone(),
                 method: id.method,
                 status: id.status,
+                group: l.groups[id.group as usize].clone(),
+                tags: l.tag_sets[id.tags as usize].clone(),
             };
             match snap.requests.get_mut(&key) {
                 Some(s) => s.merge(&stats),
@@ -456,6 +509,11 @@ impl Shard {
         }
         for (i, stats) in self.scenarios.into_iter().enumerate() {
             snap.scenarios.insert(l.scenarios[i].clone(), stats);
+        }
+        for (scenario, group, h) in self.groups {
+            let key =
+                GroupKey { scenario: l.scenarios[scenario as usize].clone(), group: l.groups[group as usize].clone() };
+            crate::hist::merge(snap.groups.entry(key).or_insert_with(new_histogram), &h);
         }
         let n = l.check_names.len();
         for (i, c) in self.checks.into_iter().enumerate() {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use stampede_scenario::TagSet;
 use stampede_scenario::threshold::{Metric, MetricKind};
 
 use crate::hist::{Histogram, merge, new_histogram};
@@ -17,6 +18,29 @@ pub struct RequestKey {
     pub method: Method,
     /// 0 when no response was received.
     pub status: u16,
+    /// k6's `group` tag: `""` (root), `::checkout`, `::checkout::payment`.
+    pub group: Arc<str>,
+    /// Custom tags, sorted by key.
+    pub tags: TagSet,
+}
+
+impl RequestKey {
+    /// A key outside any group and without custom tags.
+    pub fn plain(scenario: Arc<str>, name: Arc<str>, method: Method, status: u16) -> RequestKey {
+        RequestKey { scenario, name, method, status, group: "".into(), tags: Arc::from(Vec::new()) }
+    }
+
+    /// The value of a custom tag of this series.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+    }
+}
+
+/// Identity of a `group_duration` series: one group of one scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub scenario: Arc<str>,
+    pub group: Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,6 +55,8 @@ pub struct Snapshot {
     pub requests: BTreeMap<RequestKey, RequestStats>,
     pub scenarios: BTreeMap<Arc<str>, ScenarioStats>,
     pub checks: BTreeMap<CheckKey, CheckCounts>,
+    /// k6's `group_duration`, µs, per scenario and group (empty without groups).
+    pub groups: BTreeMap<GroupKey, Histogram>,
 }
 
 impl Snapshot {
@@ -57,6 +83,14 @@ impl Snapshot {
             let e = self.checks.entry(k.clone()).or_default();
             e.passes += v.passes;
             e.fails += v.fails;
+        }
+        for (k, v) in &o.groups {
+            match self.groups.get_mut(k) {
+                Some(h) => merge(h, v),
+                None => {
+                    self.groups.insert(k.clone(), v.clone());
+                }
+            }
         }
     }
 
@@ -103,6 +137,12 @@ impl Snapshot {
                 let mut h = new_histogram();
                 let mut any = false;
                 match metric {
+                    Metric::GroupDuration => {
+                        for (_, src) in self.groups.iter().filter(|(k, _)| group_matches(k, tags)) {
+                            any |= !src.is_empty();
+                            merge(&mut h, src);
+                        }
+                    }
                     Metric::IterationDuration | Metric::IntendedLatency | Metric::SchedulingLag => {
                         for (name, s) in self.scenarios.iter().filter(|(n, _)| scenario_matches(n, tags)) {
                             let _ = name;
@@ -210,6 +250,16 @@ fn request_matches(k: &RequestKey, tags: &[(Arc<str>, Arc<str>)]) -> bool {
         "scenario" => *v == k.scenario,
         "method" => v.eq_ignore_ascii_case(k.method.as_str()),
         "status" => v.parse::<u16>().ok() == Some(k.status),
+        "group" => *v == k.group,
+        custom => k.tag(custom) == Some(&**v),
+    })
+}
+
+/// `group_duration` carries the scenario and group tags only.
+fn group_matches(k: &GroupKey, tags: &[(Arc<str>, Arc<str>)]) -> bool {
+    tags.iter().all(|(key, v)| match &**key {
+        "scenario" => *v == k.scenario,
+        "group" => *v == k.group,
         _ => false,
     })
 }

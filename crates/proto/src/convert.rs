@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use stampede_metrics::hist::{self, DecodeError, Histogram};
 use stampede_metrics::snapshot::CheckKey;
+use stampede_metrics::snapshot::GroupKey;
 use stampede_metrics::{Method, RequestCounter, RequestKey, RequestTrend, Snapshot};
+use stampede_scenario::TagSet;
 
 use crate::v1;
 
@@ -41,6 +43,8 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
                 trends: r.trends.iter().map(enc).collect(),
                 counters: r.counters.to_vec(),
                 errors: r.errors.to_vec(),
+                group: k.group.to_string(),
+                tags: k.tags.iter().map(|(k, v)| v1::Tag { key: k.to_string(), value: v.to_string() }).collect(),
             })
             .collect(),
         scenarios: s
@@ -66,6 +70,15 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
                 check: k.check.to_string(),
                 passes: c.passes,
                 fails: c.fails,
+            })
+            .collect(),
+        groups: s
+            .groups
+            .iter()
+            .map(|(k, h)| v1::GroupSeries {
+                scenario: k.scenario.to_string(),
+                group: k.group.to_string(),
+                duration: enc(h),
             })
             .collect(),
     }
@@ -102,6 +115,7 @@ pub fn overrides_from_wire(o: &v1::Overrides, data_files: &[v1::DataFile]) -> st
 #[derive(Debug, Default)]
 pub struct Interner {
     names: std::collections::HashSet<Arc<str>>,
+    tag_sets: std::collections::HashSet<TagSet>,
 }
 
 impl Interner {
@@ -112,6 +126,21 @@ impl Interner {
         let a: Arc<str> = Arc::from(s);
         self.names.insert(a.clone());
         a
+    }
+
+    /// A series' custom tags, sorted by key (a peer's order is not trusted).
+    pub fn tags(&mut self, tags: &[v1::Tag]) -> TagSet {
+        let mut set: Vec<(Arc<str>, Arc<str>)> = tags.iter().map(|t| (self.get(&t.key), self.get(&t.value))).collect();
+        set.sort();
+        set.dedup_by(|a, b| a.0 == b.0);
+        let set: TagSet = Arc::from(set);
+        match self.tag_sets.get(&set) {
+            Some(s) => s.clone(),
+            None => {
+                self.tag_sets.insert(set.clone());
+                set
+            }
+        }
     }
 }
 
@@ -198,6 +227,8 @@ pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interne
             name: names.get(&r.name),
             method: method_of(&r.method),
             status: r.status.min(u16::MAX as u32) as u16,
+            group: names.get(&r.group),
+            tags: names.tags(&r.tags),
         };
         let e = dst.requests.entry(key).or_default();
         let hist = |field: &'static str| {
@@ -240,6 +271,15 @@ pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interne
         e.passes = e.passes.saturating_add(c.passes);
         e.fails = e.fails.saturating_add(c.fails);
     }
+    for g in &w.groups {
+        let key = GroupKey { scenario: names.get(&g.scenario), group: names.get(&g.group) };
+        let e = dst.groups.entry(key).or_insert_with(stampede_metrics::hist::new_histogram);
+        decode_into(e, &g.duration).map_err(|source| WireError::Histogram {
+            series: format!("{} {}", g.scenario, g.group),
+            field: "group_duration",
+            source,
+        })?;
+    }
     Ok(())
 }
 
@@ -252,8 +292,13 @@ mod tests {
     /// wire form and merge; the result equals one histogram of every sample.
     #[test]
     fn merge_over_the_wire_is_exact() {
-        let layout =
-            Arc::new(Layout { scenarios: vec!["s".into()], request_names: vec!["r".into()], check_names: vec![] });
+        let layout = Arc::new(Layout {
+            scenarios: vec!["s".into()],
+            request_names: vec!["r".into()],
+            check_names: vec![],
+            groups: vec!["".into()],
+            tag_sets: vec![std::sync::Arc::from(Vec::new())],
+        });
         let mut all = hist::new_histogram();
         let mut merged = Snapshot::default();
         let mut direct = Snapshot::default();
@@ -273,7 +318,9 @@ mod tests {
                     error: None,
                     cache: CacheOutcome::Unknown,
                 };
-                shard.request(RequestId { scenario: 0, name: 0, method: Method::Get, status: 200 }).record(&sample);
+                shard
+                    .request(RequestId { scenario: 0, name: 0, method: Method::Get, status: 200, group: 0, tags: 0 })
+                    .record(&sample);
             }
             let wire = to_wire(0, false, &shard.into_snapshot());
             let bytes = prost::Message::encode_to_vec(&wire);

@@ -58,6 +58,8 @@ fn realistic(rng: &mut Rng) -> v1::Snapshot {
         scenarios: vec!["s".into(), "t".into()],
         request_names: vec!["a".into(), "b".into()],
         check_names: vec!["c".into()],
+        groups: vec!["".into()],
+        tag_sets: vec![std::sync::Arc::from(Vec::new())],
     });
     let mut shard = Shard::new(layout);
     for _ in 0..rng.below(300) {
@@ -75,6 +77,8 @@ fn realistic(rng: &mut Rng) -> v1::Snapshot {
             name: rng.below(2) as u32,
             method: Method::Get,
             status: [200, 404, 503][rng.below(3) as usize],
+            group: 0,
+            tags: 0,
         };
         shard.request(id).record(&sample);
     }
@@ -172,6 +176,11 @@ fn hostile(rng: &mut Rng, valid_hist: &[u8]) -> v1::Snapshot {
             counters: (0..rng.below(14)).map(|_| rng.counter()).collect(),
             // Fewer, as many, or more error kinds than this build knows.
             errors: (0..rng.below(40)).map(|_| rng.counter()).collect(),
+            group: ["", "::g", "::g::h"][rng.below(3) as usize].into(),
+            // Unsorted and repeated keys: the receiver sorts and dedups.
+            tags: (0..rng.below(3))
+                .map(|_| v1::Tag { key: ["b", "a"][rng.below(2) as usize].into(), value: "v".into() })
+                .collect(),
         });
     }
     for _ in 0..rng.below(3) {

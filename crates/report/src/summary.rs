@@ -212,7 +212,8 @@ pub struct Summary {
     pub run: RunInfo,
     /// Every built-in metric aggregated over all its series (k6's view).
     pub metrics: BTreeMap<String, MetricSummary>,
-    /// Every trend series: metric × {scenario, name, method, status}.
+    /// Every trend series: metric × {scenario, name, method, status, group,
+    /// custom tags}, and `group_duration` × {scenario, group}.
     #[serde(default)]
     pub series: Vec<SeriesSummary>,
     #[serde(default)]
@@ -257,12 +258,14 @@ impl Summary {
         for (k, r) in &snap.requests {
             for t in RequestTrend::ALL {
                 let (m, h) = (t.metric(), &r[t]);
-                let tags = BTreeMap::from([
+                let mut tags = BTreeMap::from([
                     ("scenario".to_string(), k.scenario.to_string()),
                     ("name".to_string(), k.name.to_string()),
                     ("method".to_string(), k.method.as_str().to_string()),
                     ("status".to_string(), k.status.to_string()),
+                    ("group".to_string(), k.group.to_string()),
                 ]);
+                tags.extend(k.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())));
                 series.push(SeriesSummary {
                     metric: m.name().to_string(),
                     tags,
@@ -288,6 +291,19 @@ impl Summary {
                     rate: h.len() as f64 / secs,
                 });
             }
+        }
+
+        for (k, h) in &snap.groups {
+            let tags = BTreeMap::from([
+                ("scenario".to_string(), k.scenario.to_string()),
+                ("group".to_string(), k.group.to_string()),
+            ]);
+            series.push(SeriesSummary {
+                metric: Metric::GroupDuration.name().to_string(),
+                tags,
+                stats: TrendStats::of(h),
+                rate: h.len() as f64 / secs,
+            });
         }
 
         let mut errors: BTreeMap<String, u64> = BTreeMap::new();

@@ -15,6 +15,7 @@ use crate::error::ScenarioError;
 use crate::input::{MAX_PEM_BYTES, MAX_SCENARIO_BYTES, ReadError, format_bytes, read_bounded};
 use crate::plan::*;
 use crate::suggest::did_you_mean;
+use crate::tagging;
 use crate::template::{Escape, Part, RESERVED_NAMES, Scope, Template, TemplateError};
 use crate::threshold::{Threshold, parse_expression, parse_selector};
 use crate::walk::{Cx, Node, Result, Span, Val, describe, join, unknown_field};
@@ -133,6 +134,7 @@ const TARGET_FIELDS: &[&str] = &[
     "hosts",
     "local_ips",
     "tls_ca",
+    "tags",
 ];
 /// Redirects followed when no `max_redirects` is set (k6's default).
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
@@ -152,7 +154,7 @@ pub const SHOP_FLAGS: &[&str] = &["no-indexes", "cdn-misconfigured", "cache-inve
 /// (`validate`); `run` replaces it with the shop's edge. `.invalid` never resolves.
 pub const SHOP_PLACEHOLDER: &str = "http://bundled-shop.invalid";
 const DATA_FIELDS: &[&str] = &["file", "order"];
-const FLOW_FIELDS: &[&str] = &["think_time", "steps", "max_redirects"];
+const FLOW_FIELDS: &[&str] = &["think_time", "steps", "max_redirects", "group", "tags"];
 const STEP_FIELDS: &[&str] = &[
     "name",
     "method",
@@ -166,6 +168,8 @@ const STEP_FIELDS: &[&str] = &[
     "think_time",
     "extract",
     "checks",
+    "group",
+    "tags",
 ];
 const MULTIPART_FIELDS: &[&str] = &["name", "value", "file", "filename", "content_type"];
 const EXTRACT_FIELDS: &[&str] = &["var", "json", "regex", "header", "cookie"];
@@ -196,6 +200,10 @@ struct Compiler<'s> {
     request_ids: HashMap<Arc<str>, u32>,
     check_names: Vec<Arc<str>>,
     check_ids: HashMap<Arc<str>, u32>,
+    /// Group paths and custom tag sets.
+    tagging: tagging::Interner,
+    /// `[target] tags`, the base every flow's and step's tags merge over.
+    target_tags: Vec<(Arc<str>, Arc<str>)>,
     warnings: Vec<ScenarioError>,
     /// `[target] max_redirects` (steps inherit it).
     max_redirects: u32,
@@ -214,6 +222,8 @@ impl<'s> Compiler<'s> {
             request_ids: HashMap::new(),
             check_names: Vec::new(),
             check_ids: HashMap::new(),
+            tagging: tagging::Interner::default(),
+            target_tags: Vec::new(),
             warnings: Vec::new(),
             max_redirects: DEFAULT_MAX_REDIRECTS,
             upload_files: Vec::new(),
@@ -252,6 +262,9 @@ impl<'s> Compiler<'s> {
         }
         let (target, think_time) = self.target(root)?;
         self.max_redirects = target.max_redirects;
+        if let Some(node) = root.table(&cx, "target", "[target] base_url = \"http://127.0.0.1:8080\"")? {
+            self.target_tags = tagging::tags(&cx, &node, &[])?;
+        }
         match &flows_node {
             Some(node) if !node.table.is_empty() => self.flows(node, target.base_url.as_deref())?,
             _ => {
@@ -287,6 +300,9 @@ impl<'s> Compiler<'s> {
             thresholds,
             request_names: self.request_names,
             check_names: self.check_names,
+            group_names: self.tagging.group_names,
+            group_parents: self.tagging.group_parents,
+            tag_sets: self.tagging.tag_sets,
             var_slots: self.vars.len(),
             var_names: self.vars,
             warnings: self.warnings,
@@ -709,11 +725,22 @@ impl<'s> Compiler<'s> {
                     steps_help,
                 ));
             }
+            let flow_group = match tagging::group_name(&cx, &flow)? {
+                Some(g) => self.tagging.group(0, g),
+                None => 0,
+            };
+            let flow_tags = tagging::tags(&cx, &flow, &self.target_tags)?;
             let mut steps = Vec::with_capacity(steps_array.len());
             for (i, step) in steps_array.iter().enumerate() {
                 let step_field = format!("{}[{i}]", flow.field("steps"));
                 let step_node = cx.table_of(step, &step_field, step.span(), "a step is a table: { url = \"/\" }")?;
-                steps.push(self.step(&step_node, think_time, max_redirects, base_url)?);
+                let mut compiled = self.step(&step_node, think_time, max_redirects, base_url)?;
+                compiled.group = match tagging::group_name(&cx, &step_node)? {
+                    Some(g) => self.tagging.group(flow_group, g),
+                    None => flow_group,
+                };
+                compiled.tags = self.tagging.tags(tagging::tags(&cx, &step_node, &flow_tags)?);
+                steps.push(compiled);
             }
             self.flows.push(Flow { name: name.into(), steps });
         }
@@ -867,6 +894,8 @@ impl<'s> Compiler<'s> {
             checks,
             needs_body,
             needs_json,
+            group: 0,
+            tags: 0,
         })
     }
 
@@ -1587,8 +1616,10 @@ impl<'s> Compiler<'s> {
         for (key, value) in node.entries() {
             let selector: &str = key.get_ref();
             let field = node.field(selector);
-            let (metric, tags) =
-                parse_selector(selector).map_err(|e| cx.err(Some(key.span()), &field, e.message, e.help))?;
+            let custom_keys = self.tagging.tag_keys();
+            let custom_keys: Vec<&str> = custom_keys.iter().map(|k| &**k).collect();
+            let (metric, tags) = parse_selector(selector, &custom_keys)
+                .map_err(|e| cx.err(Some(key.span()), &field, e.message, e.help))?;
             self.warn_unknown_tag_values(&tags, key.span(), &field, scenarios);
             let list_help = format!("{selector} = [\"{}\"] (a list of expressions)", example_expression(metric));
             let items = cx.array_of(value, &field, &list_help)?;
@@ -1647,11 +1678,17 @@ impl<'s> Compiler<'s> {
         scenarios: &[Scenario],
     ) {
         for (tag, value) in tags {
-            let (what, known): (&str, Vec<&str>) = match &**tag {
-                "name" => ("request name", self.request_names.iter().map(|n| &**n).collect()),
-                "check" => ("check name", self.check_names.iter().map(|n| &**n).collect()),
-                "scenario" => ("scenario", scenarios.iter().map(|s| &*s.name).collect()),
-                _ => continue,
+            let custom_values;
+            let (what, known): (String, Vec<&str>) = match &**tag {
+                "name" => ("request name".into(), self.request_names.iter().map(|n| &**n).collect()),
+                "check" => ("check name".into(), self.check_names.iter().map(|n| &**n).collect()),
+                "scenario" => ("scenario".into(), scenarios.iter().map(|s| &*s.name).collect()),
+                "group" => ("group".into(), self.tagging.group_names.iter().map(|n| &**n).collect()),
+                "method" | "status" => continue,
+                custom => {
+                    custom_values = self.tagging.tag_values(custom);
+                    (format!("`{custom}` tag value"), custom_values.iter().map(|n| &**n).collect())
+                }
             };
             if known.contains(&&**value) {
                 continue;

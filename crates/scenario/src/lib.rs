@@ -24,6 +24,8 @@
 //!   Knows nothing about TOML.
 //! - [`threshold`]: threshold selectors and expressions (k6 syntax) and the
 //!   metric catalogue. Evaluation belongs to the metrics crate.
+//! - `tagging`: `group` and `tags` fields, k6's group paths, system tag
+//!   names, interning of group paths and tag sets.
 //! - `data`: reading CSV/JSON data files into rows.
 //! - [`input`]: reading any file the user names with a size bound checked
 //!   while reading (also used by the CLI for tokens and TLS files).
@@ -42,6 +44,7 @@ pub mod input;
 pub mod net;
 pub mod plan;
 mod suggest;
+mod tagging;
 pub mod template;
 pub mod threshold;
 mod walk;

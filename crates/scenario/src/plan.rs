@@ -31,6 +31,14 @@ pub struct Plan {
     pub request_names: Vec<Arc<str>>,
     /// Interned check names; `Check::id` indexes this.
     pub check_names: Vec<Arc<str>>,
+    /// Group paths in k6's format (`::checkout`, `::checkout::payment`);
+    /// `Step::group` indexes this, and 0 is the root group `""`.
+    pub group_names: Vec<Arc<str>>,
+    /// The enclosing group of each group, by index (the root's is 0 itself).
+    pub group_parents: Vec<u32>,
+    /// Interned custom tag sets (target, flow and step `tags` merged);
+    /// `Step::tags` indexes this, and 0 is the empty set.
+    pub tag_sets: Vec<TagSet>,
     /// Number of per-VU variable slots (`{{ NAME }}` set by extractors).
     pub var_slots: usize,
     /// Slot names, indexed by slot (for messages).
@@ -101,6 +109,9 @@ fn literal_origin(lead: &str, whole: bool) -> Option<&str> {
     };
     Some(&lead[..end])
 }
+
+/// Custom tags of a request, sorted by key, one value per key.
+pub type TagSet = Arc<[(Arc<str>, Arc<str>)]>;
 
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -225,6 +236,10 @@ pub struct Step {
     pub needs_body: bool,
     /// True when an extractor or check needs the body parsed as JSON.
     pub needs_json: bool,
+    /// Index into `Plan::group_names` (0: the root group, no group).
+    pub group: u32,
+    /// Index into `Plan::tag_sets` (0: no custom tags).
+    pub tags: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ pub struct Threshold {
     pub selector: Arc<str>,
     pub metric: Metric,
     /// Tag filters of a sub-metric, e.g. `[("name", "checkout")]`; tag keys are
-    /// validated against `TAG_KEYS`.
+    /// validated against `TAG_KEYS` and the plan's custom tag keys.
     pub tags: Vec<(Arc<str>, Arc<str>)>,
     /// The expression as written, e.g. `p(95)<800`.
     pub source: Arc<str>,
@@ -27,7 +27,7 @@ pub struct Threshold {
 }
 
 /// Tag keys a selector may filter on.
-pub const TAG_KEYS: &[&str] = &["name", "method", "status", "scenario", "check"];
+pub const TAG_KEYS: &[&str] = &["name", "method", "status", "scenario", "check", "group"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Aggregation {
@@ -113,10 +113,12 @@ pub enum Metric {
     IntendedLatency,
     /// Open model: time from an iteration's scheduled start to its actual start.
     SchedulingLag,
+    /// k6's `group_duration`: the time of one run of a group.
+    GroupDuration,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 21] = [
         Metric::HttpReqDuration,
         Metric::HttpReqBlocked,
         Metric::HttpReqConnecting,
@@ -137,6 +139,7 @@ impl Metric {
         Metric::CdnCacheHitRatio,
         Metric::IntendedLatency,
         Metric::SchedulingLag,
+        Metric::GroupDuration,
     ];
 
     pub fn name(self) -> &'static str {
@@ -161,6 +164,7 @@ impl Metric {
             Metric::CdnCacheHitRatio => "cdn_cache_hit_ratio",
             Metric::IntendedLatency => "intended_latency",
             Metric::SchedulingLag => "scheduling_lag",
+            Metric::GroupDuration => "group_duration",
         }
     }
 
@@ -180,7 +184,8 @@ impl Metric {
             | HttpReqReceiving
             | IterationDuration
             | IntendedLatency
-            | SchedulingLag => MetricKind::Trend,
+            | SchedulingLag
+            | GroupDuration => MetricKind::Trend,
             HttpReqFailed | Checks | CdnCacheHitRatio => MetricKind::Rate,
             HttpReqs | DataSent | DataReceived | Iterations | DroppedIterations => MetricKind::Counter,
             Vus | VusMax => MetricKind::Gauge,
@@ -243,8 +248,11 @@ fn syntax(message: impl Into<String>, help: impl Into<String>) -> SyntaxError {
 /// Tag filters of a sub-metric selector.
 pub(crate) type Tags = Vec<(Arc<str>, Arc<str>)>;
 
-/// Parses a selector: `metric` or `metric{key:value,key:value}`.
-pub(crate) fn parse_selector(selector: &str) -> Result<(Metric, Tags), SyntaxError> {
+/// Parses a selector: `metric` or `metric{key:value,key:value}`. A key is one
+/// of `TAG_KEYS` or of `custom` (the plan's custom tag keys). The value is
+/// everything after the first `:`, so `{group:::checkout}` selects the group
+/// `::checkout`, as in k6.
+pub(crate) fn parse_selector(selector: &str, custom: &[&str]) -> Result<(Metric, Tags), SyntaxError> {
     let selector = selector.trim();
     let (name, tags_text) = match selector.find('{') {
         Some(open) => {
@@ -275,13 +283,18 @@ pub(crate) fn parse_selector(selector: &str) -> Result<(Metric, Tags), SyntaxErr
                 ));
             };
             let (key, value) = (key.trim(), value.trim().trim_matches(|c| c == '"' || c == '\''));
-            if !TAG_KEYS.contains(&key) {
-                let hint = crate::suggest::did_you_mean(key, TAG_KEYS.iter().copied())
+            if !TAG_KEYS.contains(&key) && !custom.contains(&key) {
+                let known: Vec<&str> = TAG_KEYS.iter().chain(custom).copied().collect();
+                let hint = crate::suggest::did_you_mean(key, known.iter().copied())
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
-                return Err(syntax(format!("unknown tag `{key}`{hint}"), format!("tags: {}", TAG_KEYS.join(", "))));
+                return Err(syntax(
+                    format!("unknown tag `{key}`{hint}"),
+                    format!("tags: {} (custom tags are declared with `tags = {{ … }}`)", known.join(", ")),
+                ));
             }
-            if value.is_empty() {
+            // `{group:}` is k6's root group: requests outside any group.
+            if value.is_empty() && key != "group" {
                 return Err(syntax(format!("tag `{key}` has an empty value"), "write e.g. `{name:checkout}`"));
             }
             if tags.iter().any(|(k, _)| &**k == key) {
@@ -411,11 +424,18 @@ mod tests {
 
     #[test]
     fn selectors() {
-        let (m, tags) = parse_selector("http_req_duration{name:checkout, method:POST}").unwrap();
+        let (m, tags) = parse_selector("http_req_duration{name:checkout, method:POST}", &[]).unwrap();
         assert_eq!(m, Metric::HttpReqDuration);
         assert_eq!(tags, vec![("name".into(), "checkout".into()), ("method".into(), "POST".into())]);
-        assert!(parse_selector("http_req_duraton").unwrap_err().message.contains("did you mean `http_req_duration`"));
-        assert!(parse_selector("checks{nam:x}").unwrap_err().message.contains("unknown tag"));
-        assert!(parse_selector("checks{name:x").is_err());
+        assert!(
+            parse_selector("http_req_duraton", &[]).unwrap_err().message.contains("did you mean `http_req_duration`")
+        );
+        assert!(parse_selector("checks{nam:x}", &[]).unwrap_err().message.contains("unknown tag"));
+        assert!(parse_selector("checks{name:x", &[]).is_err());
+        let (m, tags) = parse_selector("group_duration{group:::checkout::pay}", &[]).unwrap();
+        assert_eq!(m, Metric::GroupDuration);
+        assert_eq!(tags, vec![("group".into(), "::checkout::pay".into())]);
+        assert!(parse_selector("http_reqs{page:pdp}", &["page"]).is_ok());
+        assert!(parse_selector("http_reqs{pag:pdp}", &["page"]).unwrap_err().message.contains("did you mean `page`"));
     }
 }

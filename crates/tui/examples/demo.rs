@@ -75,6 +75,8 @@ async fn drive(state: Shared, mut controls: mpsc::UnboundedReceiver<Control>, do
         scenarios: vec!["browse".into(), "checkout".into()],
         request_names: vec!["home".into(), "product".into(), "search".into(), "checkout".into()],
         check_names: vec![],
+        groups: vec!["".into()],
+        tag_sets: vec![std::sync::Arc::from(Vec::new())],
     });
     let start = Instant::now();
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
@@ -162,7 +164,14 @@ fn interval(layout: &Arc<Layout>, t: Duration, paused: bool, rng: &mut u64) -> S
             } else {
                 CacheOutcome::Miss
             };
-            let id = RequestId { scenario, name, method: if name == 3 { Method::Post } else { Method::Get }, status };
+            let id = RequestId {
+                scenario,
+                name,
+                method: if name == 3 { Method::Post } else { Method::Get },
+                status,
+                group: 0,
+                tags: 0,
+            };
             let sample = RequestSample {
                 timings: Timings { waiting: (ms * 1000.0) as u64, ..Timings::default() },
                 bytes_sent: 300,

@@ -419,10 +419,12 @@ mod tests {
             scenarios: vec!["s1".into(), "s2".into()],
             request_names: vec!["a".into(), "b".into()],
             check_names: vec![],
+            groups: vec!["".into()],
+            tag_sets: vec![std::sync::Arc::from(Vec::new())],
         });
         let mut shard = Shard::new(layout);
         let mut rec = |scenario, name, status, ms: u64, n, error, cache| {
-            let id = RequestId { scenario, name, method: Method::Get, status };
+            let id = RequestId { scenario, name, method: Method::Get, status, group: 0, tags: 0 };
             for i in 0..n {
                 let s = RequestSample {
                     timings: Timings { waiting: ms * 1000 * scale + i, ..Timings::default() },

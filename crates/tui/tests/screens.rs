@@ -26,7 +26,8 @@ const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 fn interval(layout: &Arc<Layout>) -> stampede_metrics::Snapshot {
     let mut shard = Shard::new(layout.clone());
     let mut rec = |name: u32, status: u16, ms: f64, n: usize, error: Option<ErrorKind>, cache: CacheOutcome| {
-        let id = RequestId { scenario: if name == 2 { 1 } else { 0 }, name, method: Method::Get, status };
+        let id =
+            RequestId { scenario: if name == 2 { 1 } else { 0 }, name, method: Method::Get, status, group: 0, tags: 0 };
         for _ in 0..n {
             let sample = RequestSample {
                 timings: Timings { waiting: (ms * 1000.0) as u64, ..Timings::default() },
@@ -64,6 +65,8 @@ fn run_state() -> LiveState {
         scenarios: vec!["browse".into(), "checkout".into()],
         request_names: vec!["home".into(), "product".into(), "checkout".into(), "search".into()],
         check_names: vec![],
+        groups: vec!["".into()],
+        tag_sets: vec![std::sync::Arc::from(Vec::new())],
     });
     let mut s = LiveState::new(
         "scenarios/black-friday.toml".into(),

@@ -90,7 +90,7 @@ pub fn interval(i: usize, rate: usize, rng: &mut Rng) -> Snapshot {
             cache,
         };
         let method = if name == "add to cart" || name == "checkout" { Method::Post } else { Method::Get };
-        let key = RequestKey { scenario: arc(if n < 3 { "browse" } else { "buy" }), name: arc(name), method, status };
+        let key = RequestKey::plain(arc(if n < 3 { "browse" } else { "buy" }), arc(name), method, status);
         snap.requests.entry(key).or_insert_with(RequestStats::default).record(&sample);
     }
     for (sc, open) in [("browse", false), ("buy", true)] {
