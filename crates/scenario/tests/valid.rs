@@ -455,10 +455,10 @@ fn docs_examples_compile() {
     assert_eq!(plan.scenarios.len(), 2);
     assert_eq!(plan.scenarios[0].total_weight, 100);
     // The thresholds block on its own, appended to a minimal file.
-    let with_thresholds = format!(
-        "{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n{}",
-        blocks[1]
-    );
+    let thresholds =
+        blocks.iter().find(|b| b.trim_start().starts_with("[thresholds]")).expect("a [thresholds] example");
+    let with_thresholds =
+        format!("{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n{thresholds}");
     assert_eq!(parse(&with_thresholds).thresholds.len(), 6);
     std::fs::remove_dir_all(&dir).ok();
 }
