@@ -4,6 +4,9 @@
 #
 #   bench/engine.sh            # both parts
 #   VUS=15000 bench/engine.sh  # idle-VU part size (default 15000)
+#   BASELINE=path/to/old/stampede bench/engine.sh
+#                              # also time a previous build in the same rounds
+#                              # (new features must cost nothing when unused)
 #
 # Prints a Markdown table with ratios. Not run in CI.
 set -euo pipefail
@@ -25,6 +28,11 @@ ulimit -n "$(ulimit -Hn)"
 
 cargo build --release -q -p stampede
 BIN=target/release/stampede
+BASELINE=${BASELINE:-}
+if [ -n "$BASELINE" ] && [ ! -x "$BASELINE" ]; then
+  echo "BASELINE=$BASELINE is not an executable" >&2
+  exit 2
+fi
 
 # --- target: nginx serving a 2 KB file with keep-alive, on its own core ---
 WORK=$(mktemp -d)
@@ -78,15 +86,32 @@ for r in $(seq "$ROUNDS"); do
   echo "$wrk_cpu $wrk_reqs" >> "$OUT/wrk-cpu.txt"
   echo "scale=12; $wrk_cpu / $wrk_reqs * 1000000" | bc >> "$WORK/wrk.us"
 
-  /usr/bin/time -f "%U %S" -o "$WORK/st.time" taskset -c 0 "$BIN" run "$WORK/throughput.toml" --agents 0 --workers 1 -q --headless --out json="$WORK/st.json" > /dev/null
-  st_reqs=$(python3 -c "import json;print(json.load(open('$WORK/st.json'))['metrics']['http_reqs']['count'])")
-  st_cpu=$(cpu_of "$WORK/st.time")
-  echo "scale=12; $st_cpu / $st_reqs * 1000000" | bc >> "$WORK/st.us"
-  echo "round $r: wrk $wrk_reqs req in ${wrk_cpu}s CPU; stampede $st_reqs req in ${st_cpu}s CPU" >&2
+  # Rounds alternate which build goes first, so drift does not favour one.
+  builds="$BIN"
+  if [ -n "$BASELINE" ]; then
+    if [ $((r % 2)) -eq 1 ]; then builds="$BIN $BASELINE"; else builds="$BASELINE $BIN"; fi
+  fi
+  for b in $builds; do
+    tag=st; [ "$b" = "$BIN" ] || tag=base
+    /usr/bin/time -f "%U %S" -o "$WORK/$tag.time" taskset -c 0 "$b" run "$WORK/throughput.toml" --agents 0 --workers 1 -q --headless --out json="$WORK/$tag.json" > /dev/null
+    reqs=$(python3 -c "import json;print(json.load(open('$WORK/$tag.json'))['metrics']['http_reqs']['count'])")
+    cpu=$(cpu_of "$WORK/$tag.time")
+    echo "scale=12; $cpu / $reqs * 1000000" | bc >> "$WORK/$tag.us"
+    echo "round $r: $tag ($b) $reqs req in ${cpu}s CPU" >&2
+  done
+  echo "round $r: wrk $wrk_reqs req in ${wrk_cpu}s CPU" >&2
 done
 WRK_US=$(median < "$WORK/wrk.us")
 ST_US=$(median < "$WORK/st.us")
 CPU_RATIO=$(echo "scale=3; $ST_US / $WRK_US" | bc)
+BASE_ROW=""
+if [ -n "$BASELINE" ]; then
+  BASE_US=$(median < "$WORK/base.us")
+  BASE_RATIO=$(echo "scale=3; $BASE_US / $WRK_US" | bc)
+  NEW_VS_BASE=$(echo "scale=3; $ST_US / $BASE_US" | bc)
+  BASE_ROW="
+| same, baseline build \`$BASELINE\` | ${BASE_US} µs | ${WRK_US} µs | ${BASE_RATIO} × (this build / baseline: ${NEW_VS_BASE} ×) |"
+fi
 
 # --- part 2: memory per idle VU ---
 # Each VU makes one request, then sleeps in think time holding its
@@ -131,7 +156,7 @@ cat <<MD | tee "$OUT/engine.md"
 
 | measure | stampede | wrk (reference) | ratio |
 |---|---|---|---|
-| CPU per request, 1 thread, $CONNS connections, ${DURATION}s (median of $ROUNDS) | ${ST_US} µs | ${WRK_US} µs | ${CPU_RATIO} × |
+| CPU per request, 1 thread, $CONNS connections, ${DURATION}s (median of $ROUNDS) | ${ST_US} µs | ${WRK_US} µs | ${CPU_RATIO} × |${BASE_ROW}
 | RSS with 100 idle VUs (1 keep-alive connection each) | ${BASE_RSS} KiB ($BASE_FDS fds) | | |
 | RSS with $VUS idle VUs | ${BIG_RSS} KiB ($BIG_FDS fds, $BIG_REQS requests) | | |
 | memory per idle VU | ${PER_VU} bytes | | target < 10240 |
