@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Uri};
 use stampede_metrics::{Method, RequestId, RequestSample};
 use stampede_scenario::template::{RenderContext, Template};
-use stampede_scenario::{Body, CheckKind, DataOrder, ExtractSource, Flow, PartContent, Step, ThinkTime};
+use stampede_scenario::{Body, CheckKind, DataOrder, ExtractSource, Flow, ItemKind, PartContent, Step, ThinkTime};
 use tokio::time::Instant;
 
 use crate::cdn;
@@ -103,7 +103,12 @@ impl Vu {
         self.cookies.clear();
         let flow: &Flow = &plan.flows[flow_idx];
         self.groups.reset();
-        for step in &flow.steps {
+        for item in &flow.items {
+            if item.only_if.as_ref().is_some_and(|c| !c.holds(&self.vars)) {
+                continue;
+            }
+            let ItemKind::Request(i) = item.kind;
+            let step = &flow.steps[i];
             self.groups.enter(w, self.scenario, step.group);
             self.step(w, step).await;
             self.groups.step_done();

@@ -170,8 +170,11 @@ const STEP_FIELDS: &[&str] = &[
     "checks",
     "group",
     "tags",
+    "only_if",
 ];
 const MULTIPART_FIELDS: &[&str] = &["name", "value", "file", "filename", "content_type"];
+const ONLY_IF_HELP: &str =
+    "only_if = \"cart_id\" (the variable is set) or only_if = { var = \"cart_id\", equals = \"x\" }";
 const EXTRACT_FIELDS: &[&str] = &["var", "json", "regex", "header", "cookie"];
 const CHECK_FIELDS: &[&str] = &["name", "status", "body_contains", "json_path", "equals", "header", "duration_below"];
 const SCENARIO_FIELDS: &[&str] = &["executor", "flow", "flows", "start_time", "graceful_stop"];
@@ -731,9 +734,12 @@ impl<'s> Compiler<'s> {
             };
             let flow_tags = tagging::tags(&cx, &flow, &self.target_tags)?;
             let mut steps = Vec::with_capacity(steps_array.len());
+            let mut items = Vec::with_capacity(steps_array.len());
             for (i, step) in steps_array.iter().enumerate() {
                 let step_field = format!("{}[{i}]", flow.field("steps"));
                 let step_node = cx.table_of(step, &step_field, step.span(), "a step is a table: { url = \"/\" }")?;
+                let only_if = self.only_if(&step_node)?;
+                items.push(Item { kind: ItemKind::Request(steps.len()), only_if });
                 let mut compiled = self.step(&step_node, think_time, max_redirects, base_url)?;
                 compiled.group = match tagging::group_name(&cx, &step_node)? {
                     Some(g) => self.tagging.group(flow_group, g),
@@ -742,9 +748,56 @@ impl<'s> Compiler<'s> {
                 compiled.tags = self.tagging.tags(tagging::tags(&cx, &step_node, &flow_tags)?);
                 steps.push(compiled);
             }
-            self.flows.push(Flow { name: name.into(), steps });
+            self.flows.push(Flow { name: name.into(), steps, items });
         }
         Ok(())
+    }
+
+    /// `only_if = "var"` or `only_if = { var = "var", equals = "value" }`.
+    fn only_if(&self, node: &Node<'_, '_>) -> Result<Option<Condition>> {
+        let cx = self.cx;
+        let Some(v) = node.get("only_if") else { return Ok(None) };
+        let field = node.field("only_if");
+        let (var, var_span, var_field, equals) = match v.get_ref() {
+            DeValue::String(s) => (&**s, v.span(), field.clone(), None),
+            DeValue::Table(_) => {
+                let t = cx.table_of(v, &field, v.span(), ONLY_IF_HELP)?;
+                t.deny_unknown(&cx, &["var", "equals"])?;
+                let (var, span) =
+                    t.str(&cx, "var", ONLY_IF_HELP)?.ok_or_else(|| t.missing(&cx, "var", ONLY_IF_HELP))?;
+                let (value, _) = t.str(&cx, "equals", "the value to compare with, as a string")?.ok_or_else(|| {
+                    t.missing(&cx, "equals", format!("to test that `{var}` is set, write only_if = \"{var}\""))
+                })?;
+                (var, span, t.field("var"), Some(value))
+            }
+            _ => return Err(cx.type_err(v, &field, "a variable name or a { var, equals } table", ONLY_IF_HELP)),
+        };
+        let name = var.trim_start_matches("{{").trim_end_matches("}}").trim();
+        let Some(slot) = self.vars.iter().position(|v| **v == *name) else {
+            let hint = did_you_mean(name, self.vars.iter().map(|v| &**v))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            let known = if self.vars.is_empty() {
+                "no extractor sets a variable in this file".to_string()
+            } else {
+                format!(
+                    "variables set by extractors: {}",
+                    self.vars.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                )
+            };
+            return Err(cx.err(
+                Some(var_span),
+                &var_field,
+                format!("no extractor sets a variable `{name}`{hint}"),
+                format!(
+                    "only_if names a variable set by an extractor (`extract = [{{ var = \"{name}\", … }}]`); {known}"
+                ),
+            ));
+        };
+        Ok(Some(match equals {
+            None => Condition::Set(slot),
+            Some(value) => Condition::Equals(slot, value.into()),
+        }))
     }
 
     fn step(

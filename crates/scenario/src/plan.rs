@@ -209,7 +209,45 @@ pub enum DataOrder {
 #[derive(Debug, Clone)]
 pub struct Flow {
     pub name: Arc<str>,
+    /// Every request step of the flow, flat (code that walks all requests
+    /// reads this).
     pub steps: Vec<Step>,
+    /// What a VU executes, in order.
+    pub items: Vec<Item>,
+}
+
+/// One thing a VU does in a flow: a request step, run only when its
+/// condition holds.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub kind: ItemKind,
+    /// `only_if`: skip the item (no request, no think time) unless this holds.
+    pub only_if: Option<Condition>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ItemKind {
+    /// One request: an index into `Flow::steps`.
+    Request(usize),
+}
+
+/// `only_if = "var"` or `only_if = { var = "var", equals = "value" }`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The variable (slot) holds a value (its last extraction matched).
+    Set(usize),
+    /// The variable holds exactly this value.
+    Equals(usize, Arc<str>),
+}
+
+impl Condition {
+    /// Whether the condition holds for a VU's variables.
+    pub fn holds(&self, vars: &[Option<String>]) -> bool {
+        match self {
+            Condition::Set(slot) => matches!(vars.get(*slot), Some(Some(_))),
+            Condition::Equals(slot, value) => matches!(vars.get(*slot), Some(Some(v)) if **v == **value),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -601,3 +601,38 @@ flow = "f"
     }
     assert!(matches!(&steps[2].body, Some(Body::Multipart(m)) if m.parts.len() == 1));
 }
+
+/// `only_if` in both forms compiles to a condition on the variable's slot,
+/// on the item that runs the step; steps without it have none.
+#[test]
+fn only_if_compiles_to_a_condition_on_the_variable() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://127.0.0.1:8080"
+[[flows.f.steps]]
+url = "/cart"
+extract = [{ var = "cart_id", json = "$.id" }, { var = "state", json = "$.state" }]
+[[flows.f.steps]]
+url = "/checkout/{{ cart_id }}"
+only_if = "cart_id"
+[[flows.f.steps]]
+url = "/open"
+only_if = { var = "state", equals = "open" }
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+"#,
+    );
+    let flow = &plan.flows[0];
+    assert_eq!(flow.steps.len(), 3);
+    let conds: Vec<_> = flow.items.iter().map(|i| i.only_if.clone()).collect();
+    assert_eq!(conds, [None, Some(Condition::Set(0)), Some(Condition::Equals(1, "open".into()))]);
+    assert!(flow.items.iter().enumerate().all(|(n, i)| matches!(i.kind, ItemKind::Request(s) if s == n)));
+    let open = Some("open".to_string());
+    assert!(conds[1].as_ref().unwrap().holds(&[Some(String::new()), None]), "set, even to the empty string");
+    assert!(!conds[1].as_ref().unwrap().holds(&[None, open.clone()]));
+    assert!(conds[2].as_ref().unwrap().holds(&[None, open]));
+    assert!(!conds[2].as_ref().unwrap().holds(&[None, Some("closed".into())]));
+}
