@@ -119,7 +119,10 @@ fn toml_error(cx: &Cx<'_>, e: &toml::de::Error) -> ScenarioError {
 }
 
 const EXAMPLE: &str = "[scenarios.smoke] executor = \"constant-vus\", vus = 1, duration = \"10s\", flow = \"browse\" (see docs/scenarios.md)";
-const TOP_LEVEL: &[&str] = &["target", "data", "flows", "scenarios", "thresholds"];
+const TOP_LEVEL: &[&str] = &["target", "data", "setup", "teardown", "flows", "scenarios", "thresholds"];
+const HOOK_FIELDS: &[&str] = &["steps", "timeout"];
+/// k6's default `setupTimeout` and `teardownTimeout`.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 const TARGET_FIELDS: &[&str] = &[
     "base_url",
     "shop",
@@ -198,6 +201,8 @@ struct Compiler<'s> {
     overrides: &'s Overrides,
     data: Vec<DataSet>,
     vars: Vec<Arc<str>>,
+    /// Variables `[setup]` extracts (read-only everywhere else).
+    setup_vars: Vec<Arc<str>>,
     flows: Vec<Flow>,
     request_names: Vec<Arc<str>>,
     request_ids: HashMap<Arc<str>, u32>,
@@ -220,6 +225,7 @@ impl<'s> Compiler<'s> {
             overrides,
             data: Vec::new(),
             vars: Vec::new(),
+            setup_vars: Vec::new(),
             flows: Vec::new(),
             request_names: Vec::new(),
             request_ids: HashMap::new(),
@@ -259,15 +265,34 @@ impl<'s> Compiler<'s> {
         {
             self.data_sets(&node)?;
         }
+        let setup_node = root.table(&cx, "setup", "write the setup as a table: [setup] with [[setup.steps]]")?;
+        let teardown_node =
+            root.table(&cx, "teardown", "write the teardown as a table: [teardown] with [[teardown.steps]]")?;
+        // Setup variables first: they are read-only for flows and teardown.
+        if let Some(node) = &setup_node {
+            self.collect_hook_vars(node, true)?;
+        }
         let flows_node = root.table(&cx, "flows", "write flows as tables: [flows.NAME] with [[flows.NAME.steps]]")?;
         if let Some(node) = &flows_node {
             self.collect_vars(node)?;
+        }
+        if let Some(node) = &teardown_node {
+            self.collect_hook_vars(node, false)?;
         }
         let (target, think_time) = self.target(root)?;
         self.max_redirects = target.max_redirects;
         if let Some(node) = root.table(&cx, "target", "[target] base_url = \"http://127.0.0.1:8080\"")? {
             self.target_tags = tagging::tags(&cx, &node, &[])?;
         }
+        let (setup, setup_timeout) = match &setup_node {
+            Some(node) => self.hook(node, "setup", target.base_url.as_deref())?,
+            None => (None, DEFAULT_HOOK_TIMEOUT),
+        };
+        let (teardown, teardown_timeout) = match &teardown_node {
+            Some(node) => self.hook(node, "teardown", target.base_url.as_deref())?,
+            None => (None, DEFAULT_HOOK_TIMEOUT),
+        };
+        let setup_vars = self.setup_vars.iter().filter_map(|name| self.vars.iter().position(|v| v == name)).collect();
         match &flows_node {
             Some(node) if !node.table.is_empty() => self.flows(node, target.base_url.as_deref())?,
             _ => {
@@ -299,6 +324,11 @@ impl<'s> Compiler<'s> {
             think_time,
             data: self.data,
             flows: self.flows,
+            setup,
+            teardown,
+            setup_timeout,
+            teardown_timeout,
+            setup_vars,
             scenarios,
             thresholds,
             request_names: self.request_names,
@@ -380,55 +410,83 @@ impl<'s> Compiler<'s> {
     /// Numbers extractor variables in order of first definition (flows in file
     /// order), so templates anywhere can refer to them.
     fn collect_vars(&mut self, flows: &Node<'_, '_>) -> Result<()> {
-        let cx = self.cx;
         for (flow_key, flow) in flows.entries() {
-            let Some(DeValue::Array(steps)) = flow
+            let path = join(&flows.path, flow_key.get_ref());
+            self.collect_step_vars(flow.get_ref().as_table(), &path, "flows")?;
+        }
+        Ok(())
+    }
+
+    /// The variables of `[setup]` (`setup`: they become read-only values)
+    /// or `[teardown]`.
+    fn collect_hook_vars(&mut self, node: &Node<'_, '_>, setup: bool) -> Result<()> {
+        let path = node.path.clone();
+        let before = self.vars.len();
+        self.collect_step_vars(Some(node.table), &path, if setup { "setup" } else { "teardown" })?;
+        if setup {
+            self.setup_vars.extend(self.vars[before..].iter().cloned());
+        }
+        Ok(())
+    }
+
+    /// Numbers the extractor variables of one table holding `steps`.
+    /// `section`: what the table is (`flows`, `setup`, `teardown`), for the
+    /// read-only rule on setup variables.
+    fn collect_step_vars(&mut self, flow: Option<&DeTable<'_>>, path: &str, section: &str) -> Result<()> {
+        let cx = self.cx;
+        let Some(DeValue::Array(steps)) =
+            flow.and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "steps")).map(|(_, v)| v.get_ref())
+        else {
+            return Ok(());
+        };
+        for (i, step) in steps.iter().enumerate() {
+            let Some(DeValue::Array(extract)) = step
                 .get_ref()
                 .as_table()
-                .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "steps"))
+                .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "extract"))
                 .map(|(_, v)| v.get_ref())
             else {
                 continue;
             };
-            for (i, step) in steps.iter().enumerate() {
-                let Some(DeValue::Array(extract)) = step
+            for (j, extractor) in extract.iter().enumerate() {
+                let Some(var) = extractor
                     .get_ref()
                     .as_table()
-                    .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "extract"))
-                    .map(|(_, v)| v.get_ref())
+                    .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "var"))
+                    .map(|(_, v)| v)
                 else {
                     continue;
                 };
-                for (j, extractor) in extract.iter().enumerate() {
-                    let Some(var) = extractor
-                        .get_ref()
-                        .as_table()
-                        .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "var"))
-                        .map(|(_, v)| v)
-                    else {
-                        continue;
-                    };
-                    let field = format!("{}.steps[{i}].extract[{j}].var", join(&flows.path, flow_key.get_ref()));
-                    let name = cx.str_of(var, &field, "a variable name, e.g. var = \"token\"")?;
-                    if !is_identifier(name) {
-                        return Err(cx.err(
-                            Some(var.span()),
-                            &field,
-                            format!("`{name}` is not a valid variable name"),
-                            "use letters, digits and `_`, not starting with a digit",
-                        ));
-                    }
-                    if RESERVED_NAMES.contains(&name) {
-                        return Err(cx.err(
-                            Some(var.span()),
-                            &field,
-                            format!("`{name}` is a builtin name"),
-                            format!("choose another name; reserved: {}", RESERVED_NAMES.join(", ")),
-                        ));
-                    }
-                    if !self.vars.iter().any(|v| &**v == name) {
-                        self.vars.push(name.into());
-                    }
+                let field = format!("{path}.steps[{i}].extract[{j}].var");
+                let name = cx.str_of(var, &field, "a variable name, e.g. var = \"token\"")?;
+                if !is_identifier(name) {
+                    return Err(cx.err(
+                        Some(var.span()),
+                        &field,
+                        format!("`{name}` is not a valid variable name"),
+                        "use letters, digits and `_`, not starting with a digit",
+                    ));
+                }
+                if RESERVED_NAMES.contains(&name) {
+                    return Err(cx.err(
+                        Some(var.span()),
+                        &field,
+                        format!("`{name}` is a builtin name"),
+                        format!("choose another name; reserved: {}", RESERVED_NAMES.join(", ")),
+                    ));
+                }
+                if section != "setup" && self.setup_vars.iter().any(|v| &**v == name) {
+                    return Err(cx.err(
+                        Some(var.span()),
+                        &field,
+                        format!("`{name}` is set by [setup], and is read-only in {section}"),
+                        format!(
+                            "setup values are shared by every VU: read it as {{{{ {name} }}}}, or extract into another name"
+                        ),
+                    ));
+                }
+                if !self.vars.iter().any(|v| &**v == name) {
+                    self.vars.push(name.into());
                 }
             }
         }
@@ -798,6 +856,39 @@ impl<'s> Compiler<'s> {
             None => Condition::Set(slot),
             Some(value) => Condition::Equals(slot, value.into()),
         }))
+    }
+
+    /// `[setup]` or `[teardown]`: a flow of steps (no think time) and a timeout.
+    fn hook(&mut self, node: &Node<'_, '_>, name: &str, base_url: Option<&str>) -> Result<(Option<Flow>, Duration)> {
+        let cx = self.cx;
+        node.deny_unknown(&cx, HOOK_FIELDS)?;
+        let timeout = node.positive_duration(&cx, "timeout")?.unwrap_or(DEFAULT_HOOK_TIMEOUT);
+        let steps_help = format!("add [[{name}.steps]] with url = \"/login\"");
+        let Some(steps_value) = node.get("steps") else {
+            return Err(cx.err(
+                Some(node.at.clone()),
+                &node.field("steps"),
+                format!("[{name}] has no steps"),
+                steps_help,
+            ));
+        };
+        let steps_array = cx.array_of(steps_value, &node.field("steps"), &steps_help)?;
+        if steps_array.is_empty() {
+            return Err(cx.err(
+                Some(steps_value.span()),
+                &node.field("steps"),
+                format!("[{name}] has no steps"),
+                steps_help,
+            ));
+        }
+        let mut steps = Vec::with_capacity(steps_array.len());
+        for (i, step) in steps_array.iter().enumerate() {
+            let step_field = format!("{}[{i}]", node.field("steps"));
+            let step_node = cx.table_of(step, &step_field, step.span(), "a step is a table: { url = \"/\" }")?;
+            steps.push(self.step(&step_node, None, self.max_redirects, base_url)?);
+        }
+        let items = (0..steps.len()).map(|i| Item { kind: ItemKind::Request(i), only_if: None }).collect();
+        Ok((Some(Flow { name: name.into(), steps, items }), timeout))
     }
 
     fn step(

@@ -25,6 +25,20 @@ pub struct Plan {
     /// Test data sets, loaded in memory (`{{ data.NAME.COLUMN }}` in templates).
     pub data: Vec<DataSet>,
     pub flows: Vec<Flow>,
+    /// `[setup]`: run once per test, before any VU starts (once in total in a
+    /// distributed run, by the process that controls it). Its extracted
+    /// variables are read-only values for every VU ([`Plan::setup_vars`]).
+    pub setup: Option<Flow>,
+    /// `[teardown]`: run once per test, after the last VU stopped; it sees the
+    /// setup's values.
+    pub teardown: Option<Flow>,
+    /// `[setup] timeout` and `[teardown] timeout` (k6's `setupTimeout` and
+    /// `teardownTimeout`, 60 s by default).
+    pub setup_timeout: Duration,
+    pub teardown_timeout: Duration,
+    /// Slots the setup's extractors fill, in order of first definition: what
+    /// is shipped to every VU (no flow may extract into them).
+    pub setup_vars: Vec<usize>,
     pub scenarios: Vec<Scenario>,
     pub thresholds: Vec<Threshold>,
     /// Interned request names; `Step::name_id` indexes this.

@@ -636,3 +636,54 @@ flow = "f"
     assert!(conds[2].as_ref().unwrap().holds(&[None, open]));
     assert!(!conds[2].as_ref().unwrap().holds(&[None, Some("closed".into())]));
 }
+
+#[test]
+#[test]
+fn setup_and_teardown_compile_to_flows_with_read_only_values() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://127.0.0.1:8081"
+
+[setup]
+timeout = "15s"
+[[setup.steps]]
+name = "login"
+method = "POST"
+url = "/api/login"
+extract = [{ var = "token", json = "$.token" }, { var = "user", header = "X-User" }]
+
+[teardown]
+[[teardown.steps]]
+method = "DELETE"
+url = "/api/session/{{ user }}"
+headers = { Authorization = "Bearer {{ token }}" }
+
+[flows.browse]
+[[flows.browse.steps]]
+url = "/api/cart"
+headers = { Authorization = "Bearer {{ token }}" }
+extract = [{ var = "cart", json = "$.id" }]
+
+[scenarios.s]
+executor = "constant-vus"
+duration = "10s"
+flow = "browse"
+"#,
+    );
+    let setup = plan.setup.as_ref().expect("setup");
+    assert_eq!(setup.steps.len(), 1);
+    assert_eq!(&*setup.steps[0].name, "login");
+    assert_eq!(plan.setup_timeout, std::time::Duration::from_secs(15));
+    // k6's default teardownTimeout.
+    assert_eq!(plan.teardown_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(plan.teardown.as_ref().expect("teardown").steps[0].method, http::Method::DELETE);
+    let names: Vec<&str> = plan.setup_vars.iter().map(|&s| &*plan.var_names[s]).collect();
+    assert_eq!(names, ["token", "user"]);
+    assert!(plan.var_names.iter().any(|v| &**v == "cart"));
+    // Flows run what scenarios name; setup and teardown are not flows.
+    assert_eq!(plan.flows.len(), 1);
+
+    let plain = load(&smoke_path(), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plain.setup.is_none() && plain.teardown.is_none() && plain.setup_vars.is_empty());
+}
