@@ -83,6 +83,8 @@ fn cpu_seconds() -> Option<f64> {
 struct Assigned {
     plan: Arc<Plan>,
     assign: v1::Assign,
+    /// The coordinator's setup values, by variable slot.
+    setup_values: stampede_engine::SetupValues,
 }
 
 pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<SessionEnd, AgentError> {
@@ -188,7 +190,9 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                         let job = {
                             let cfg = cfg.clone();
                             tokio::task::spawn_blocking(move || {
-                                let compiled = check_segment(&cfg, &a).and_then(|()| compile(&cfg, &a));
+                                let compiled = check_segment(&cfg, &a)
+                                    .and_then(|()| compile(&cfg, &a))
+                                    .and_then(|plan| Ok((setup_values(&plan, &a)?, plan)));
                                 (a, compiled)
                             })
                         };
@@ -203,7 +207,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             }
                         };
                         match compiled {
-                            Ok(plan) => {
+                            Ok((setup_values, plan)) => {
                                 let planned = span(&a).peak_vus(&plan);
                                 let connections = span(&a).peak_connections(&plan);
                                 let refusal = if cfg.max_vus > 0 && planned > cfg.max_vus {
@@ -220,7 +224,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                                 }
                                 if !cfg.quiet { eprintln!("agent {}: assigned {} ({} scenario(s), workers {}..{} of {}, up to {planned} VUs)", cfg.name, a.scenario_name, plan.scenarios.len(), a.first_worker, a.first_worker + a.workers, a.total_workers); }
                                 send(tx.clone(), msg(agent_message::Msg::Ready(v1::Ready { planned_vus: planned }))).await?;
-                                assigned = Some(Assigned { plan: Arc::new(plan), assign: a });
+                                assigned = Some(Assigned { plan: Arc::new(plan), assign: a, setup_values });
                             }
                             Err(reason) => {
                                 eprintln!("agent {}: refusing the plan: {reason}", cfg.name);
@@ -244,6 +248,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             seed: a.assign.seed,
                             start_at: std::time::Instant::now() + Duration::from_millis(s.delay_ms.min(10_000)),
                             allow: Some(Arc::new(cfg.allow.clone())),
+                            setup_values: a.setup_values.clone(),
                         };
                         let start_delay = opts.start_at.saturating_duration_since(std::time::Instant::now());
                         match Run::start(a.plan.clone(), opts) {
@@ -388,6 +393,24 @@ fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<Plan, String> {
         .map_err(|e| e.to_string())?;
     cfg.allow.check(&plan)?;
     Ok(plan)
+}
+
+/// The assignment's setup values, placed in the plan's variable slots. Only
+/// variables the plan's `[setup]` extracts may be set: anything else would
+/// write a VU's own variable, so the assignment is refused.
+fn setup_values(plan: &Plan, a: &v1::Assign) -> Result<stampede_engine::SetupValues, String> {
+    if a.setup_values.is_empty() {
+        return Ok(Arc::from([]));
+    }
+    let mut values = vec![None; plan.var_slots];
+    for (name, value) in &a.setup_values {
+        let slot =
+            plan.setup_vars.iter().copied().find(|&s| &*plan.var_names[s] == name.as_str()).ok_or_else(|| {
+                format!("the coordinator sent a setup value `{name}` that this plan's [setup] does not extract")
+            })?;
+        values[slot] = Some(value.clone());
+    }
+    Ok(values.into())
 }
 
 /// Refuses a segment this agent cannot run as told: more workers than it

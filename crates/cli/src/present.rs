@@ -65,6 +65,32 @@ impl Observer for Printer {
             eprintln!("error: {e}; the run will exit with code {}", exit::ERROR);
         }
     }
+
+    fn hook_step(&mut self, step: &stampede_engine::StepDone) {
+        if self.progress {
+            eprintln!("{}", hook_step_line(step));
+        }
+    }
+
+    fn hook_done(&mut self, report: &stampede_engine::HookReport) {
+        if let Some(f) = &report.failure {
+            let code = stampede_controller::hook_exit_code(report).unwrap_or(exit::ERROR);
+            eprintln!("error: {} failed: {f} (exit code {code} unless the run already failed)", report.kind.as_str());
+        }
+    }
+}
+
+/// "setup: 2/3 steps (`login` 200 in 12 ms)".
+pub(crate) fn hook_step_line(s: &stampede_engine::StepDone) -> String {
+    let status = if s.status == 0 { "no response".to_string() } else { s.status.to_string() };
+    format!(
+        "{}: {}/{} steps (`{}` {status} in {:.0} ms)",
+        s.kind.as_str(),
+        s.number,
+        s.of,
+        s.name,
+        s.duration.as_secs_f64() * 1e3
+    )
 }
 
 /// Runs a started source to its end through the controller, with what a
@@ -81,6 +107,7 @@ pub(crate) async fn present(
     metrics: Option<tokio::net::TcpListener>,
     ctx: RunContext,
     live: Shared,
+    setup_values: stampede_engine::SetupValues,
 ) -> anyhow::Result<i32> {
     let signaller = source.signaller();
     // Live Prometheus endpoint, for as long as the run lasts (bound before
@@ -157,6 +184,7 @@ pub(crate) async fn present(
         scenario_file: file.display().to_string(),
         started_at_ms: ctx.started_at_ms,
         interval: ctx.interval,
+        teardown: Some(setup_values),
     };
     let stop = async {
         let _ = stop_rx.await;

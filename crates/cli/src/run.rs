@@ -143,11 +143,25 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
 
     let mut children = Vec::new();
     let code = if agents == 0 {
+        let values = {
+            let setup = run_setup(&plan, args.report.quiet);
+            tokio::select! {
+                r = setup => match r {
+                    Ok(v) => v,
+                    Err(code) => return Ok(code),
+                },
+                true = wait_for_stop_signal() => {
+                    eprintln!("interrupted during setup: no load ran");
+                    return Ok(exit::INTERRUPTED);
+                }
+            }
+        };
         let mut opts = RunOptions::local(workers);
         opts.seed = seed;
+        opts.setup_values = values.clone();
         lock(&live).agents.push(local_agent());
         let source = InProcess(Run::start(plan.clone(), opts).context("starting worker threads")?);
-        present(&plan, &args.file, &args.report, source, outputs, metrics, ctx, live).await
+        present(&plan, &args.file, &args.report, source, outputs, metrics, ctx, live, values).await
     } else {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the local coordinator")?;
         let addr = listener.local_addr()?;
@@ -169,14 +183,14 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
         for i in 0..agents {
             children.push(spawn_local_agent(&addr, token_file.path(), i, per_agent)?);
         }
-        let coord = match start_cluster(coord, &plan).await {
+        let (coord, values) = match start_cluster(coord, &plan, args.report.quiet).await {
             Ok(c) => c,
             Err(code) => return Ok(code),
         };
         // The token file may go once every agent has read it (and none will
         // need it to reconnect before the start).
         drop(token_file);
-        present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live).await
+        present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live, values).await
     };
     for mut c in children {
         if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_err() {
@@ -252,28 +266,101 @@ async fn coordinate_plan(
         args.agents,
         args.agent_timeout
     );
-    let coord = match start_cluster(coord, &plan).await {
+    let (coord, values) = match start_cluster(coord, &plan, args.report.quiet).await {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live).await
+    present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live, values).await
 }
 
-/// Waits for the agents and passes the start barrier; Ctrl-C or SIGTERM
-/// meanwhile stops it (the coordinator tells attached agents to stop): 105.
-async fn start_cluster(mut coord: Coordinator, plan: &Plan) -> Result<Coordinator, i32> {
+/// Runs the plan's `[setup]` (if any) once, here, on the engine: its steps'
+/// progress on stderr (unless `quiet`). Returns the values every VU starts
+/// with, or the exit code of a failed setup after saying which step failed.
+async fn run_setup(plan: &Arc<Plan>, quiet: bool) -> Result<stampede_engine::SetupValues, i32> {
+    if plan.setup.is_none() {
+        return Ok(Arc::from([]));
+    }
+    let report = stampede_engine::run_hook(
+        plan.clone(),
+        stampede_engine::HookKind::Setup,
+        Arc::from([]),
+        None,
+        fastrand::u64(..),
+        move |s| {
+            if !quiet {
+                eprintln!("{}", crate::present::hook_step_line(s));
+            }
+        },
+    )
+    .await;
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: setup could not start: {e}");
+            return Err(exit::ERROR);
+        }
+    };
+    match (&report.failure, stampede_controller::hook_exit_code(&report)) {
+        (Some(f), Some(code)) => {
+            eprintln!("error: setup failed: {f}; no load ran (exit code {code})");
+            Err(code)
+        }
+        _ => {
+            if !quiet {
+                eprintln!(
+                    "setup: done, {} request(s) in {:.0} ms",
+                    report.requests,
+                    report.elapsed.as_secs_f64() * 1e3
+                );
+            }
+            Ok(report.values)
+        }
+    }
+}
+
+/// The setup's values by variable name, for the agents' assignment.
+fn setup_values_by_name(plan: &Plan, values: &[Option<String>]) -> std::collections::HashMap<String, String> {
+    plan.setup_vars
+        .iter()
+        .filter_map(|&slot| Some((plan.var_names[slot].to_string(), values.get(slot)?.clone()?)))
+        .collect()
+}
+
+/// Waits for the agents while the plan's `[setup]` runs here (once for the
+/// whole test), ships its values in the assignment, and passes the start
+/// barrier; Ctrl-C or SIGTERM meanwhile stops it (the coordinator tells
+/// attached agents to stop): 105. A failed setup stops the agents before
+/// any load, with its own exit code.
+async fn start_cluster(
+    mut coord: Coordinator,
+    plan: &Arc<Plan>,
+    quiet: bool,
+) -> Result<(Coordinator, stampede_engine::SetupValues), i32> {
     let signaller = coord.signaller();
     let watcher = tokio::spawn(async move {
         if wait_for_stop_signal().await {
             let _ = signaller.send(Signal::Stop);
         }
     });
-    let started = match coord.wait_for_agents().await {
-        Ok(()) => coord.start(plan).await,
+    let mut values: stampede_engine::SetupValues = Arc::from([]);
+    let started = match coord.wait_for_agents_while(run_setup(plan, quiet)).await {
+        Ok(Ok(v)) => {
+            values = v;
+            match coord.set_setup_values(setup_values_by_name(plan, &values)) {
+                Ok(()) => coord.start(plan).await,
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Err(code)) => {
+            watcher.abort();
+            coord.cancel_before_start("the setup failed");
+            coord.shutdown().await;
+            return Err(code);
+        }
         Err(e) => Err(e),
     };
     watcher.abort();
-    let Err(e) = started else { return Ok(coord) };
+    let Err(e) = started else { return Ok((coord, values)) };
     let code = match e {
         CoordinatorError::Interrupted => exit::INTERRUPTED,
         CoordinatorError::AgentsMissing { .. } | CoordinatorError::NotReady { .. } => exit::ERROR,

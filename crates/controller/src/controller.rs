@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stampede_engine::Signal;
+use stampede_engine::{HookKind, HookReport, Signal, StepDone};
 use stampede_metrics::Snapshot;
 use stampede_metrics::live::{AgentState, Phase, Shared, lock};
 use stampede_metrics::summary::evaluate;
@@ -26,6 +26,10 @@ pub struct RunSpec {
     pub started_at_ms: u64,
     /// Nominal interval length.
     pub interval: Duration,
+    /// `Some`: this process controls the run, so it runs the plan's
+    /// `[teardown]` (if any) once the load is over, with these setup values.
+    /// `None` for an agent's own record of its part.
+    pub teardown: Option<stampede_engine::SetupValues>,
 }
 
 /// One merged interval, as an [`Observer`] sees it.
@@ -49,6 +53,10 @@ pub trait Observer {
     fn threshold_abort(&mut self, _threshold: &Threshold, _observed: Option<f64>) {}
     /// An output failed for the first time; the run goes on without it.
     fn output_failed(&mut self, _error: &OutputError) {}
+    /// A step of `[teardown]` ended.
+    fn hook_step(&mut self, _step: &StepDone) {}
+    /// `[teardown]` ended.
+    fn hook_done(&mut self, _report: &HookReport) {}
 }
 
 impl Observer for () {}
@@ -160,6 +168,15 @@ pub async fn run<S: Source>(
     let stopped_from_outside = matches!(*signals.borrow(), Signal::Stop | Signal::Abort) && !aborted_by_threshold;
     let in_process = source.in_process();
     let end = source.finish().await;
+    // As k6: teardown runs after the last VU stopped, also after a threshold
+    // abort or a first Ctrl-C, but not after a hard stop (a second Ctrl-C).
+    let hard_stopped = *signals.borrow() == Signal::Abort && !aborted_by_threshold;
+    let teardown = match &spec.teardown {
+        Some(values) if plan.teardown.is_some() && !hard_stopped => {
+            Some(teardown(plan, values.clone(), signaller.subscribe(), observer).await)
+        }
+        _ => None,
+    };
 
     let outcome = if aborted_by_threshold {
         Outcome::AbortedByThreshold
@@ -181,7 +198,14 @@ pub async fn run<S: Source>(
     let outcomes = evaluate(&plan.thresholds, &total, elapsed);
     let passed = outcomes.iter().all(|o| o.passed);
     // Results the user asked for are incomplete: that outranks what they say.
-    let exit_code = if recorder.failed().is_empty() { outcome.exit_code(passed) } else { exit::ERROR };
+    let mut exit_code = if recorder.failed().is_empty() { outcome.exit_code(passed) } else { exit::ERROR };
+    // A failed teardown turns a passing exit code into its own; a code that
+    // already says the run failed stays.
+    if let Some(code) = teardown.as_ref().and_then(crate::outcome::hook_exit_code)
+        && matches!(exit_code, exit::OK | exit::DEGRADED)
+    {
+        exit_code = code;
+    }
     let info = RunInfo {
         scenario_file: spec.scenario_file.clone(),
         started_at_ms: spec.started_at_ms,
@@ -197,4 +221,57 @@ pub async fn run<S: Source>(
     }
     let exit_code = summary.run.exit_code;
     Finished { outcome, exit_code, summary, end }
+}
+
+/// Runs the plan's `[teardown]` with the setup's values; a hard stop
+/// (`Abort` on `signals`) meanwhile interrupts it.
+async fn teardown(
+    plan: &Arc<Plan>,
+    values: stampede_engine::SetupValues,
+    mut signals: tokio::sync::watch::Receiver<Signal>,
+    observer: &mut dyn Observer,
+) -> HookReport {
+    let (tx, mut steps) = tokio::sync::mpsc::unbounded_channel();
+    let hook = stampede_engine::run_hook(plan.clone(), HookKind::Teardown, values, None, fastrand::u64(..), move |s| {
+        let _ = tx.send(s.clone());
+    });
+    let mut hook = std::pin::pin!(hook);
+    let report = loop {
+        tokio::select! {
+            r = &mut hook => break r,
+            Some(s) = steps.recv() => observer.hook_step(&s),
+            changed = signals.changed() => {
+                if changed.is_err() || *signals.borrow_and_update() == Signal::Abort {
+                    break Ok(interrupted(plan));
+                }
+            }
+        }
+    };
+    while let Ok(s) = steps.try_recv() {
+        observer.hook_step(&s);
+    }
+    let report = report.unwrap_or_else(|e| HookReport {
+        failure: Some(stampede_engine::HookFailure::Step {
+            number: 0,
+            of: plan.teardown.as_ref().map_or(0, |f| f.steps.len()),
+            name: "teardown".into(),
+            what: format!("could not start: {e}"),
+        }),
+        ..interrupted(plan)
+    });
+    observer.hook_done(&report);
+    report
+}
+
+fn interrupted(plan: &Plan) -> HookReport {
+    HookReport {
+        kind: HookKind::Teardown,
+        steps: plan.teardown.as_ref().map_or(0, |f| f.steps.len()),
+        passed: 0,
+        requests: 0,
+        elapsed: Duration::ZERO,
+        values: Arc::from([]),
+        measured: Snapshot::default(),
+        failure: Some(stampede_engine::HookFailure::Interrupted),
+    }
 }

@@ -28,6 +28,6 @@ pub mod source;
 
 pub use agent_record::record_agent_runs;
 pub use controller::{Finished, Observer, Progress, RunSpec, run};
-pub use outcome::{Outcome, exit};
+pub use outcome::{Outcome, exit, hook_exit_code};
 pub use recorder::{OutputError, Recorder};
 pub use source::{Cluster, InProcess, Source, SourceEnd};

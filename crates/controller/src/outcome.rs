@@ -9,6 +9,16 @@ pub mod exit {
     pub const ERROR: i32 = 1;
     /// A threshold failed (k6: 99), including an abort by `abort_on_fail`.
     pub const THRESHOLDS_FAILED: i32 = 99;
+    /// `[setup]`'s `timeout` passed before it ended: no load ran (k6: 100).
+    pub const SETUP_TIMEOUT: i32 = 100;
+    /// `[teardown]`'s `timeout` passed before it ended (k6: 101).
+    pub const TEARDOWN_TIMEOUT: i32 = 101;
+    /// A step of `[setup]` failed (no response, a failed check, an extractor
+    /// that found nothing): no load ran. k6 exits so when setup throws (107,
+    /// "script exception").
+    pub const SETUP_FAILED: i32 = 107;
+    /// A step of `[teardown]` failed; the run's outputs are complete.
+    pub const TEARDOWN_FAILED: i32 = 107;
     /// The scenario file or a flag is invalid (k6: 104 "invalid config").
     pub const INVALID_INPUT: i32 = 104;
     /// The run was stopped from outside (Ctrl-C, SIGTERM) before its end (k6: 105).
@@ -52,6 +62,19 @@ impl Outcome {
             Outcome::Completed => exit::OK,
         }
     }
+}
+
+/// The exit code of a failed `[setup]` or `[teardown]` (`None`: it did not fail).
+pub fn hook_exit_code(report: &stampede_engine::HookReport) -> Option<i32> {
+    use stampede_engine::{HookFailure, HookKind};
+    Some(match (&report.failure, report.kind) {
+        (None, _) => return None,
+        (Some(HookFailure::Interrupted), _) => exit::INTERRUPTED,
+        (Some(HookFailure::Timeout { .. }), HookKind::Setup) => exit::SETUP_TIMEOUT,
+        (Some(HookFailure::Timeout { .. }), HookKind::Teardown) => exit::TEARDOWN_TIMEOUT,
+        (Some(HookFailure::Step { .. }), HookKind::Setup) => exit::SETUP_FAILED,
+        (Some(HookFailure::Step { .. }), HookKind::Teardown) => exit::TEARDOWN_FAILED,
+    })
 }
 
 #[cfg(test)]

@@ -93,6 +93,7 @@ http_req_failed = [{ threshold = "rate<0.01", abort_on_fail = true, delay_abort_
         scenario_file: "t.toml".into(),
         started_at_ms: 0,
         interval: Duration::from_secs(1),
+        teardown: None,
     };
     let live = LiveState::new("t.toml".into(), vec!["s".into()], Duration::from_secs(60), 1).shared();
     let t0 = tokio::time::Instant::now();

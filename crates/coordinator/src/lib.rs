@@ -22,6 +22,7 @@
 mod service;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -359,7 +360,45 @@ impl Coordinator {
     /// Call `start` right after: until then nobody answers new hellos or
     /// sends heartbeats.
     pub async fn wait_for_agents(&mut self) -> Result<(), CoordinatorError> {
-        self.barrier(None).await
+        self.barrier(None, None::<std::pin::Pin<&mut std::future::Ready<()>>>).await.map(|_| ())
+    }
+
+    /// Like [`Coordinator::wait_for_agents`], while `work` (the plan's
+    /// `[setup]`) runs: returns its output once it is done and the expected
+    /// agents are attached. Agents attached meanwhile are heard and sent
+    /// heartbeats, so a setup longer than their patience loses none; the
+    /// barrier's deadline does not run out while only `work` is awaited, and
+    /// is moved back by the time `work` took.
+    pub async fn wait_for_agents_while<T>(&mut self, work: impl Future<Output = T>) -> Result<T, CoordinatorError> {
+        let began = tokio::time::Instant::now();
+        let work = std::pin::pin!(work);
+        let out = self.barrier(None, Some(work)).await?;
+        self.barrier_deadline += began.elapsed();
+        out.ok_or_else(|| CoordinatorError::Server("setup ended without a result".into()))
+    }
+
+    /// Tells every attached agent to stop before the start (the setup
+    /// failed): nothing runs. Call [`Coordinator::shutdown`] after.
+    pub fn cancel_before_start(&mut self, reason: &str) {
+        self.stop_all(true, reason);
+    }
+
+    /// Values every VU starts with (the setup's, by variable name), sent in
+    /// every assignment from now on. Refused if they make an assignment too
+    /// large for the protocol.
+    pub fn set_setup_values(&mut self, values: HashMap<String, String>) -> Result<(), CoordinatorError> {
+        let assign = v1::Assign { setup_values: values, ..self.assign.clone() };
+        stampede_proto::assignment_fits(&v1::Assign {
+            first_worker: u32::MAX,
+            workers: u32::MAX,
+            total_workers: u32::MAX,
+            interval_ms: u64::MAX,
+            seed: u64::MAX,
+            ..assign.clone()
+        })?;
+        self.assign = assign;
+        self.assigned = false;
+        Ok(())
     }
 
     /// Splits the plan over the attached agents, waits until every one is
@@ -369,7 +408,7 @@ impl Coordinator {
     /// `agent_timeout` from [`Coordinator::serve`]; interrupted as
     /// [`Coordinator::wait_for_agents`] is.
     pub async fn start(&mut self, plan: &Plan) -> Result<(), CoordinatorError> {
-        self.barrier(Some(plan)).await?;
+        self.barrier(Some(plan), None::<std::pin::Pin<&mut std::future::Ready<()>>>).await?;
         let total: u32 = self.slots.iter().map(|s| s.cores).sum();
         for s in &mut self.slots {
             s.send(coordinator_message::Msg::Start(v1::Start { delay_ms: START_DELAY.as_millis() as u64 }));
@@ -393,18 +432,26 @@ impl Coordinator {
 
     /// The barrier's loop: with no plan, until the expected agents are
     /// attached; with one, until all of them are ready for their assignment.
-    async fn barrier(&mut self, plan: Option<&Plan>) -> Result<(), CoordinatorError> {
+    /// `work`: a future awaited meanwhile (the loop ends only once it is done).
+    async fn barrier<F: Future>(
+        &mut self,
+        plan: Option<&Plan>,
+        mut work: Option<std::pin::Pin<&mut F>>,
+    ) -> Result<Option<F::Output>, CoordinatorError> {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut out = None;
         loop {
             let full = self.slots.len() >= self.cfg.expected_agents;
+            let working = work.is_some() && out.is_none();
             match plan {
-                None if full => break,
+                None if full && !working => break,
                 Some(plan) if full && !self.assigned => self.assign_all(plan),
                 Some(_) if full && self.slots.iter().all(Slot::ready) => break,
                 _ => {}
             }
             tokio::select! {
+                done = async { work.as_mut().expect("working").as_mut().await }, if working => out = Some(done),
                 ev = self.events.recv() => match ev {
                     Some(ev) => self.handle_before_start(ev)?,
                     // Only when the server task is gone.
@@ -418,12 +465,12 @@ impl Coordinator {
                         return Err(CoordinatorError::Interrupted);
                     }
                 }
-                _ = tokio::time::sleep_until(self.barrier_deadline) => return Err(self.barrier_timeout()),
+                _ = tokio::time::sleep_until(self.barrier_deadline), if !(full && working) => return Err(self.barrier_timeout()),
                 _ = tick.tick() => self.tick_before_start(),
             }
         }
         self.publish_agents();
-        Ok(())
+        Ok(out)
     }
 
     fn barrier_timeout(&mut self) -> CoordinatorError {

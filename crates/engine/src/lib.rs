@@ -12,6 +12,8 @@
 //! - [`schedule`]: segment math, arrival-rate schedules, planned durations.
 //! - `worker`: one thread and current-thread runtime per worker; executors.
 //! - `vu`: a VU's state and one iteration of a flow.
+//! - [`hook`]: `[setup]` and `[teardown]`, run once by the process that
+//!   controls the run.
 //! - [`client`]: per-VU connections, TLS, HTTP/2 through hyper, phases, errors.
 //! - `h1`: the lean HTTP/1.1 client connection a VU drives itself.
 //! - `io`: the socket wrapper that timestamps and counts bytes.
@@ -27,6 +29,7 @@ pub mod cdn;
 pub mod client;
 mod group;
 mod h1;
+pub mod hook;
 mod io;
 mod redirect;
 pub mod schedule;
@@ -43,6 +46,7 @@ use stampede_metrics::{Layout, Snapshot};
 use stampede_scenario::Plan;
 use tokio::sync::{mpsc, watch};
 
+pub use hook::{HookFailure, HookKind, HookReport, SetupValues, StepDone, run_hook};
 pub use schedule::Segment;
 
 /// What the controller tells the workers.
@@ -76,6 +80,9 @@ pub struct RunOptions {
     /// Destinations the load may reach, checked on every new connection
     /// (agents); `None`: any (a run the user started on this machine).
     pub allow: Option<Arc<allow::AllowList>>,
+    /// The setup's values every VU starts with (by variable slot; empty
+    /// without a setup).
+    pub setup_values: SetupValues,
 }
 
 impl RunOptions {
@@ -89,6 +96,7 @@ impl RunOptions {
             seed: fastrand::u64(..),
             start_at: std::time::Instant::now(),
             allow: None,
+            setup_values: Arc::from([]),
         }
     }
 }
@@ -134,6 +142,34 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// The HTTP client settings of a plan (its CA, hosts mapping, source
+/// addresses), with the destinations it may reach.
+pub(crate) fn client_config(
+    plan: &Plan,
+    allow: Option<Arc<allow::AllowList>>,
+) -> std::io::Result<client::ClientConfig> {
+    let ca = match &plan.target.tls_ca {
+        None => Vec::new(),
+        Some(pem) => {
+            use rustls::pki_types::pem::PemObject as _;
+            rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("[target] tls_ca: {e}")))?
+        }
+    };
+    let mut client = client::ClientConfig::with_ca(
+        plan.target.http_version,
+        plan.target.insecure_skip_tls_verify,
+        plan.target.connect_timeout,
+        plan.target.max_body_size,
+        &ca,
+    );
+    client.hosts = plan.target.hosts.clone().into();
+    client.local_ips = plan.target.local_ips.clone().into();
+    client.allow = allow.filter(|a| !a.allows_any());
+    Ok(client)
+}
+
 /// The metrics layout (names behind ids) of a plan.
 pub fn layout(plan: &Plan) -> Arc<Layout> {
     Arc::new(Layout::of_plan(plan))
@@ -145,25 +181,7 @@ impl Run {
     pub fn start(plan: Arc<Plan>, opts: RunOptions) -> std::io::Result<Run> {
         let (signal, signal_rx) = watch::channel(Signal::Run);
         let (tx, reports) = mpsc::unbounded_channel();
-        let ca = match &plan.target.tls_ca {
-            None => Vec::new(),
-            Some(pem) => {
-                use rustls::pki_types::pem::PemObject as _;
-                rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(|e| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("[target] tls_ca: {e}"))
-                })?
-            }
-        };
-        let mut client = client::ClientConfig::with_ca(
-            plan.target.http_version,
-            plan.target.insecure_skip_tls_verify,
-            plan.target.connect_timeout,
-            plan.target.max_body_size,
-            &ca,
-        );
-        client.hosts = plan.target.hosts.clone().into();
-        client.local_ips = plan.target.local_ips.clone().into();
-        client.allow = opts.allow.clone().filter(|a| !a.allows_any());
+        let client = client_config(&plan, opts.allow.clone())?;
         let layout = layout(&plan);
         let span = schedule::ProcessSpan {
             first: opts.first_worker,
@@ -188,6 +206,7 @@ impl Run {
                 signal: signal_rx.clone(),
                 reports: tx.clone(),
                 seed: opts.seed.wrapping_add(i as u64),
+                initial_vars: opts.setup_values.clone(),
             })?);
         }
         Ok(Run {

@@ -65,12 +65,23 @@ impl std::fmt::Debug for Vu {
 }
 
 impl Vu {
-    pub fn new(id: u64, scenario: u16, var_slots: usize, data_sets: usize, seed: u64) -> Vu {
+    /// A VU whose variables start as `initial` (the setup's values, indexed
+    /// by slot; empty without a setup), the other slots unset.
+    pub fn new(
+        id: u64,
+        scenario: u16,
+        initial: &[Option<String>],
+        var_slots: usize,
+        data_sets: usize,
+        seed: u64,
+    ) -> Vu {
+        let mut vars = initial.to_vec();
+        vars.resize(var_slots, None);
         Vu {
             id,
             scenario,
             iteration: 0,
-            vars: vec![None; var_slots],
+            vars,
             data_rows: vec![0; data_sets],
             rng: fastrand::Rng::with_seed(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             cookies: Vec::new(),
@@ -177,7 +188,12 @@ impl Vu {
         HeaderValue::from_str(s).ok()
     }
 
-    async fn step(&mut self, w: &Worker, step: &Step) {
+    /// The VU's variables, indexed by slot.
+    pub(crate) fn vars(&self) -> &[Option<String>] {
+        &self.vars
+    }
+
+    pub(crate) async fn step(&mut self, w: &Worker, step: &Step) {
         let plan = &*w.plan;
         let started = Instant::now();
         // The timeout covers the whole redirect chain, as Go's client timeout

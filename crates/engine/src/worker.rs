@@ -42,6 +42,8 @@ pub struct Worker {
     /// Woken when the signal changes (pause → run).
     signal_changed: Notify,
     seed: u64,
+    /// Every VU's variables at creation: the setup's values (by slot).
+    initial_vars: crate::SetupValues,
 }
 
 impl Worker {
@@ -58,6 +60,31 @@ impl Worker {
     #[inline]
     pub fn record_check(&self, scenario: u16, check: u32, passed: bool) {
         self.shard.borrow_mut().check(scenario, check, passed);
+    }
+
+    /// A worker outside any run, for the steps of `[setup]` or `[teardown]`
+    /// on the caller's thread: segment and span are the whole test.
+    pub(crate) fn standalone(plan: Arc<Plan>, layout: Arc<Layout>, client: ClientConfig, seed: u64) -> Worker {
+        Worker {
+            segment: Segment { index: 0, count: 1 },
+            client,
+            resolver: Resolver::default(),
+            pools: Default::default(),
+            shard: RefCell::new(Shard::new(layout)),
+            started_iterations: None,
+            span: ProcessSpan { first: 0, count: 1, total: 1 },
+            interval: Cell::new(0),
+            signal: Cell::new(Signal::Run),
+            signal_changed: Notify::new(),
+            seed,
+            initial_vars: Arc::from([]),
+            plan,
+        }
+    }
+
+    /// What was recorded since the last call.
+    pub(crate) fn take_snapshot(&self) -> stampede_metrics::Snapshot {
+        self.shard.borrow_mut().take().into_snapshot()
     }
 
     /// The test-wide number of a closed-model iteration starting now.
@@ -117,6 +144,7 @@ pub(crate) struct WorkerArgs {
     pub signal: watch::Receiver<Signal>,
     pub reports: mpsc::UnboundedSender<WorkerReport>,
     pub seed: u64,
+    pub initial_vars: crate::SetupValues,
 }
 
 /// Starts a worker thread. Its runtime is built here, on the caller's
@@ -144,6 +172,7 @@ async fn run(args: WorkerArgs) {
         mut signal,
         reports,
         seed,
+        initial_vars,
     } = args;
     let t0 = Instant::from_std(t0);
     let w = Rc::new(Worker {
@@ -158,6 +187,7 @@ async fn run(args: WorkerArgs) {
         signal: Cell::new(*signal.borrow()),
         signal_changed: Notify::new(),
         seed,
+        initial_vars,
         plan,
     });
     let mut vu_base = 0;
@@ -298,7 +328,7 @@ async fn run_scenario(w: Rc<Worker>, run: Rc<ScenarioRun>, t0: Instant) {
 fn new_vu(w: &Worker, run: &ScenarioRun, local_j: u64) -> Box<Vu> {
     let id = run.vu_base + w.segment.global(local_j) + 1;
     run.allocated.set(run.allocated.get() + 1);
-    Box::new(Vu::new(id, run.idx, w.plan.var_slots, w.plan.data.len(), w.seed))
+    Box::new(Vu::new(id, run.idx, &w.initial_vars, w.plan.var_slots, w.plan.data.len(), w.seed))
 }
 
 /// Runs one iteration unless a hard stop interrupts it; records it.
