@@ -164,12 +164,7 @@ iterations = 100
     ));
     let dir = tempfile::tempdir().unwrap();
     let (json, csv) = (dir.path().join("run.json"), dir.path().join("run.csv"));
-    let ctx = RunContext {
-        scenario_file: "t.toml".into(),
-        started_at_ms: 1,
-        interval: Duration::from_secs(1),
-        teardown: None,
-    };
+    let ctx = RunContext { scenario_file: "t.toml".into(), started_at_ms: 1, interval: Duration::from_secs(1) };
     // /dev/full accepts the open and fails every write with ENOSPC, as a full
     // disk does: the HTML report, written at the end, is lost.
     let open = |kind: &str, path: &Path| {
