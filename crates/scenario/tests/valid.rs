@@ -638,7 +638,6 @@ flow = "f"
 }
 
 #[test]
-#[test]
 fn setup_and_teardown_compile_to_flows_with_read_only_values() {
     let plan = parse(
         r#"
