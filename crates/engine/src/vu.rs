@@ -200,20 +200,7 @@ impl Vu {
         // (and so k6's) does.
         let deadline = started + plan.target.timeout;
         let Some(mut req) = self.build_request(w, step, None) else {
-            // A rendered URL or header that is not valid HTTP: count it as
-            // a failed request of this name rather than stopping the VU.
-            let sample = RequestSample {
-                timings: Default::default(),
-                bytes_sent: 0,
-                bytes_received: 0,
-                body_bytes: 0,
-                error: Some(stampede_metrics::ErrorKind::Other),
-                cache: stampede_metrics::CacheOutcome::Unknown,
-            };
-            w.record_request(self.request_id(step, &step.method, 0), &sample);
-            for c in &step.checks {
-                w.record_check(self.scenario, c.id, false);
-            }
+            self.record_unbuildable(w, step);
             return;
         };
         let mut hops = 0u32;
@@ -287,18 +274,7 @@ impl Vu {
             match self.build_request(w, step, Some(Hop { uri: next, method: next_method, body: keep, same_domain })) {
                 Some(r) => req = r,
                 None => {
-                    let sample = RequestSample {
-                        timings: Default::default(),
-                        bytes_sent: 0,
-                        bytes_received: 0,
-                        body_bytes: 0,
-                        error: Some(stampede_metrics::ErrorKind::Other),
-                        cache: stampede_metrics::CacheOutcome::Unknown,
-                    };
-                    w.record_request(self.request_id(step, &step.method, 0), &sample);
-                    for c in &step.checks {
-                        w.record_check(self.scenario, c.id, false);
-                    }
+                    self.record_unbuildable(w, step);
                     return;
                 }
             }
@@ -358,6 +334,24 @@ impl Vu {
                 CheckKind::DurationBelow(d) => duration < *d,
             };
             w.record_check(self.scenario, c.id, ok);
+        }
+    }
+
+    /// A rendered URL or header that is not valid HTTP (the step's request,
+    /// or a redirect's): counted as a failed request of this name, its checks
+    /// failed, rather than stopping the VU.
+    fn record_unbuildable(&self, w: &Worker, step: &Step) {
+        let sample = RequestSample {
+            timings: Default::default(),
+            bytes_sent: 0,
+            bytes_received: 0,
+            body_bytes: 0,
+            error: Some(stampede_metrics::ErrorKind::Other),
+            cache: stampede_metrics::CacheOutcome::Unknown,
+        };
+        w.record_request(self.request_id(step, &step.method, 0), &sample);
+        for c in &step.checks {
+            w.record_check(self.scenario, c.id, false);
         }
     }
 
