@@ -450,7 +450,7 @@ fn docs_examples_compile() {
     assert!(blocks.len() >= 2);
     let dir = std::env::temp_dir().join(format!("stampede-docs-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::write(dir.join("data/users.csv"), "id,email,password\n1,a@x.io,pw\n").unwrap();
+    std::fs::write(dir.join("data/users.csv"), "id,email,password,card\n1,a@x.io,pw,4242\n").unwrap();
     let plan = parse_str(blocks[0], &dir.join("example.toml"), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.scenarios.len(), 2);
     assert_eq!(plan.scenarios[0].total_weight, 100);
@@ -460,6 +460,35 @@ fn docs_examples_compile() {
     let with_thresholds =
         format!("{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n{thresholds}");
     assert_eq!(parse(&with_thresholds).thresholds.len(), 6);
+    // Every other example compiles too: whole files as they are, fragments
+    // completed with what they leave out (a target, a flow, a scenario).
+    for (i, block) in blocks.iter().enumerate() {
+        let mut src = String::new();
+        if !block.contains("[target]") {
+            src.push_str("[target]\nbase_url = \"http://localhost:8080/\"\n");
+        }
+        src.push_str(block);
+        if !block.contains("[data.") {
+            src.push_str("\n[data.users]\nfile = \"data/users.csv\"\n");
+        }
+        if !block.contains("[flows.") {
+            src.push_str("\n[flows.f]\nsteps = [{ url = \"/\" }]\n");
+        }
+        if !block.contains("[scenarios.") {
+            // The first flow the file defines (`[flows.NAME]` or `[[flows.NAME.steps]]`).
+            let flow = src
+                .lines()
+                .filter_map(|l| l.trim_start_matches('[').strip_prefix("flows."))
+                .find_map(|rest| rest.split(['.', ']']).next())
+                .unwrap_or("f");
+            src.push_str(&format!(
+                "\n[scenarios.docs]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"{flow}\"\n"
+            ));
+        }
+        if let Err(e) = parse_str(&src, &dir.join("example.toml"), &Overrides::default()) {
+            panic!("docs/scenarios.md example {} does not compile:\n{e}\n--- as compiled:\n{src}", i + 1);
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -685,4 +714,65 @@ flow = "browse"
 
     let plain = load(&smoke_path(), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(plain.setup.is_none() && plain.teardown.is_none() && plain.setup_vars.is_empty());
+}
+
+#[test]
+fn groups_nest_and_tags_merge_from_target_to_flow_to_step() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://localhost:8080/"
+tags = { team = "shop", page = "any" }
+[flows.buy]
+group = "checkout"
+tags = { page = "cart" }
+[[flows.buy.steps]]
+name = "cart"
+url = "/cart"
+[[flows.buy.steps]]
+name = "pay"
+url = "/pay"
+group = "payment"
+tags = { page = "pay", step = "2" }
+[[flows.buy.steps]]
+name = "again"
+url = "/cart"
+[[flows.browse.steps]]
+url = "/"
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flows = { buy = 1, browse = 1 }
+"#,
+    );
+    let names = |flow: usize| -> Vec<(String, Vec<(String, String)>)> {
+        plan.flows[flow]
+            .steps
+            .iter()
+            .map(|s| {
+                let tags = plan.tag_sets[s.tags as usize].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                (plan.group_names[s.group as usize].to_string(), tags)
+            })
+            .collect()
+    };
+    let t = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let buy = plan.flows.iter().position(|f| &*f.name == "buy").unwrap();
+    let browse = plan.flows.iter().position(|f| &*f.name == "browse").unwrap();
+    assert_eq!(
+        names(buy),
+        vec![
+            ("::checkout".into(), t(&[("page", "cart"), ("team", "shop")])),
+            ("::checkout::payment".into(), t(&[("page", "pay"), ("step", "2"), ("team", "shop")])),
+            ("::checkout".into(), t(&[("page", "cart"), ("team", "shop")])),
+        ]
+    );
+    assert_eq!(names(browse), vec![("".into(), t(&[("page", "any"), ("team", "shop")]))]);
+    // `::checkout::payment` is inside `::checkout`, which is inside the root.
+    let payment = plan.group_names.iter().position(|g| &**g == "::checkout::payment").unwrap();
+    let checkout = plan.group_parents[payment] as usize;
+    assert_eq!(&*plan.group_names[checkout], "::checkout");
+    assert_eq!(plan.group_parents[checkout], 0);
+    // Steps with the same tags share one interned set.
+    let steps = &plan.flows[buy].steps;
+    assert_eq!(steps[0].tags, steps[2].tags);
 }
