@@ -28,8 +28,16 @@ fn render_all(plan: &Plan, rng: &mut fastrand::Rng) {
     let vars: Vec<Option<String>> = (0..plan.var_slots).map(|i| (i % 2 == 0).then(|| "v\"\\\n".to_string())).collect();
     let rows: Vec<usize> = plan.data.iter().map(|_| rng.usize(..1000)).collect();
     let mut out = String::new();
-    let mut ctx =
-        RenderContext { vars: &vars, data: &plan.data, data_rows: &rows, vu_id: 1, iteration: 0, scenario: "s", rng };
+    let mut ctx = RenderContext {
+        vars: &vars,
+        data: &plan.data,
+        data_rows: &rows,
+        vu_id: 1,
+        iteration: 0,
+        scenario: "s",
+        rng,
+        item: "",
+    };
     for (_, t) in &plan.target.headers {
         t.render(&mut ctx, &mut out);
     }
