@@ -783,6 +783,8 @@ flows = { buy = 1, browse = 1 }
     // Steps with the same tags share one interned set.
     let steps = &plan.flows[buy].steps;
     assert_eq!(steps[0].tags, steps[2].tags);
+}
+
 /// A batch is one item holding its requests (each a step of the flat list),
 /// with the batch's per-host limit, think time, group and tags; `for_each`
 /// names a list variable's slot with its cap; `{{ item }}` renders the
