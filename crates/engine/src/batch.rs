@@ -219,7 +219,8 @@ async fn fly(
     started: Instant,
     deadline: Instant,
 ) -> Landed {
-    let fut = exchange_on(&mut conn, &w.client, &w.resolver, &w.pools, req, keep_body, &mut body);
+    let mut req = Some(req);
+    let fut = exchange_on(&mut conn, &w.client, &w.resolver, &w.pools, &mut req, keep_body, &mut body);
     let exchange = match tokio::time::timeout_at(deadline, fut).await {
         Ok(exchange) => exchange,
         Err(_) => {

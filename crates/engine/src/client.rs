@@ -192,12 +192,15 @@ impl Exchange {
     }
 }
 
-/// A VU's idle keep-alive connections: usually one; one per origin when a
-/// flow spans several, and up to a batch's `batch_per_host` per origin once
-/// a batch ran (kept for the next batch, as a browser keeps them).
+/// A VU's keep-alive connections: usually one; one per origin when a flow
+/// spans several, and up to a batch's `batch_per_host` per origin once a
+/// batch ran (kept for the next batch, as a browser keeps them).
 #[derive(Default)]
 pub struct Connections {
-    conns: Vec<Conn>,
+    /// Slots, `None` where a connection was taken or dropped (reused by the
+    /// next one): a request runs on its slot in place, with no connection
+    /// moved in or out.
+    conns: Vec<Option<Conn>>,
 }
 
 impl Connections {
@@ -205,13 +208,13 @@ impl Connections {
         self.conns.clear();
     }
 
-    /// An open connection to the origin of `uri`, taken out (closed ones
-    /// met on the way are dropped).
+    /// An open connection to the origin of `uri`, taken out (a batch lane
+    /// holds it while the batch runs); closed ones met on the way are dropped.
     pub(crate) fn take(&mut self, uri: &Uri) -> Option<Conn> {
-        while let Some(i) = self.conns.iter().position(|c| c.matches(uri)) {
-            let conn = self.conns.swap_remove(i);
-            if !conn.is_closed() {
-                return Some(conn);
+        for slot in self.conns.iter_mut().filter(|s| s.as_ref().is_some_and(|c| c.matches(uri))) {
+            match slot.take() {
+                Some(conn) if !conn.is_closed() => return Some(conn),
+                _ => {}
             }
         }
         None
@@ -219,51 +222,67 @@ impl Connections {
 
     /// Keeps `conn` for later requests, unless it is closed.
     pub(crate) fn put(&mut self, conn: Conn) {
-        if !conn.is_closed() {
-            self.conns.push(conn);
+        if conn.is_closed() {
+            return;
+        }
+        match self.conns.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(conn),
+            None => self.conns.push(Some(conn)),
         }
     }
 
-    /// Sends one request on a connection to its origin (opened if there is
-    /// none), as [`exchange_on`]. A future dropped mid-way (a timeout) drops
-    /// the connection it was using, whose state is unknown; the others stay.
-    pub async fn exchange(
-        &mut self,
-        cfg: &ClientConfig,
-        resolver: &Resolver,
-        pools: &Pools,
-        req: Request<Bytes>,
+    /// Sends the request in `req` as [`exchange_on`] does, on the slot of a
+    /// connection to its origin (an empty slot when there is none: one is
+    /// opened). An exchange abandoned mid-way (a timeout) leaves its
+    /// connection unusable, dropped at the next request. Nothing is sent
+    /// when `req` is empty.
+    pub fn exchange<'a>(
+        &'a mut self,
+        cfg: &'a ClientConfig,
+        resolver: &'a Resolver,
+        pools: &'a Pools,
+        req: &'a mut Option<Request<Bytes>>,
         keep_body: bool,
-        body: &mut Vec<u8>,
-    ) -> Exchange {
-        let mut slot = self.take(req.uri());
-        let ex = exchange_on(&mut slot, cfg, resolver, pools, req, keep_body, body).await;
-        if let Some(conn) = slot {
-            self.conns.push(conn);
-        }
-        ex
+        body: &'a mut Vec<u8>,
+    ) -> impl Future<Output = Exchange> + 'a {
+        let uri = req.as_ref().map(Request::uri);
+        let open = |c: &Conn| uri.is_some_and(|u| c.matches(u)) && !c.is_closed();
+        let i = match self.conns.iter().position(|s| s.as_ref().is_some_and(open)) {
+            Some(i) => i,
+            None => match self.conns.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    self.conns.push(None);
+                    self.conns.len() - 1
+                }
+            },
+        };
+        exchange_on(&mut self.conns[i], cfg, resolver, pools, req, keep_body, body)
     }
 }
 
-/// Sends one request on the connection in `slot` and reads its response,
-/// first opening a connection when `slot` holds none, a closed one or one to
-/// another origin; `slot` holds the connection afterwards while it is
-/// reusable. The body is read to the end; it is appended to `body` only when
+/// Sends the request in `req` on the connection in `slot` and reads its
+/// response, first opening a connection when `slot` holds none, a closed one
+/// or one to another origin; `slot` holds the connection afterwards while it
+/// is reusable. HTTP/2 takes the request out of `req`; HTTP/1.1 leaves it.
+/// The body is read to the end; it is appended to `body` only when
 /// `keep_body` (otherwise counted and dropped), up to the config's `max_body`
 /// (beyond, the exchange fails as [`ErrorKind::BodyTooLarge`] and an HTTP/1.1
 /// connection is closed). Never fails: failures come back as an `ErrorKind`.
 /// A request that found its reused HTTP/1.1 connection closed by the server
 /// before any response byte is retried once on a new connection.
+///
+/// The request is borrowed, not passed by value: an async fn stores a
+/// by-value argument twice in its future, which every VU task carries.
 pub(crate) async fn exchange_on(
     slot: &mut Option<Conn>,
     cfg: &ClientConfig,
     resolver: &Resolver,
     pools: &Pools,
-    req: Request<Bytes>,
+    req: &mut Option<Request<Bytes>>,
     keep_body: bool,
     body: &mut Vec<u8>,
 ) -> Exchange {
-    let mut req = Some(req);
     let keep = keep_body.then_some(cfg.max_body);
     let mut ex = Exchange {
         response: None,
@@ -301,7 +320,7 @@ pub(crate) async fn exchange_on(
             Sender::H1(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
             Sender::H1Tls(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
             Sender::H2(s) => {
-                let (parts, b) = req.take().expect("request present").into_parts();
+                let Some((parts, b)) = req.take().map(Request::into_parts) else { break };
                 let h2req = Request::from_parts(parts, Full::new(b));
                 if s.ready().await.is_err() {
                     Err(Failure { kind: ErrorKind::Reset, retryable: false })

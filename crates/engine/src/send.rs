@@ -10,8 +10,10 @@
 //! at once: [`Vu::start`] before the first hop, the network in between, then
 //! [`Vu::arrive`], which either hands back the next hop or records the
 //! result; [`Vu::send`] is that loop for one request on its own.
-
-use std::fmt::Write as _;
+//!
+//! These futures are part of every VU task, so their size is per-VU memory:
+//! requests are built inside them or borrowed, never passed in by value (an
+//! async fn stores such an argument twice).
 
 use bytes::Bytes;
 use http::{Method, Request, Uri};
@@ -94,7 +96,13 @@ impl Vu {
         trip.method.clone_from(req.method());
         trip.url.clear();
         if out.max_redirects() > 0 || out.keeps_url() {
-            let _ = write!(trip.url, "{uri}");
+            // The URI's text, piece by piece (cheaper than formatting it).
+            if let Some(scheme) = uri.scheme_str() {
+                trip.url.push_str(scheme);
+                trip.url.push_str("://");
+            }
+            trip.url.push_str(uri.authority().map_or("", |a| a.as_str()));
+            trip.url.push_str(uri.path_and_query().map_or("/", |p| p.as_str()));
         }
         if let Some(cookie) = self.jar.header(&trip.host, &mut self.buf) {
             req.headers_mut().insert(http::header::COOKIE, cookie);
@@ -152,30 +160,35 @@ impl Vu {
         After::Done(exchange)
     }
 
-    /// Sends `req` (built by `out`) on the VU's connections and follows its
-    /// redirects: the final exchange, its body in `body` (when kept), the
-    /// final URL in `trip.url` (when kept); `None` when a redirect's request
-    /// could not be built.
+    /// Sends the request `out` builds on the VU's connections and follows
+    /// its redirects: the final exchange, its body in `body` (when kept),
+    /// the final URL in `trip.url` (when kept); `None` when the request or a
+    /// redirect's could not be built (nothing recorded).
     pub(crate) async fn send(
         &mut self,
         w: &Worker,
         out: &impl Outgoing,
         trip: &mut Trip,
-        mut req: Request<Bytes>,
         body: &mut Vec<u8>,
     ) -> Option<Exchange> {
-        let started = Instant::now();
+        // Built here rather than passed in: an async fn stores a by-value
+        // argument twice in its future (and every VU task carries this one).
+        let mut first = out.build(self, w, None)?;
+        self.start(out, trip, &mut first);
+        let mut req = Some(first);
         // The timeout covers the whole redirect chain, as Go's client
         // timeout (and so k6's) does.
-        let deadline = started + w.plan.target.timeout;
-        self.start(out, trip, &mut req);
+        let timeout = w.plan.target.timeout;
+        let deadline = Instant::now() + timeout;
         loop {
             body.clear();
-            let fut = self.conns.exchange(&w.client, &w.resolver, &w.pools, req, out.keeps_body(), body);
-            let exchange =
-                tokio::time::timeout_at(deadline, fut).await.unwrap_or_else(|_| Exchange::timed_out(started));
+            let fut = self.conns.exchange(&w.client, &w.resolver, &w.pools, &mut req, out.keeps_body(), body);
+            let exchange = match tokio::time::timeout_at(deadline, fut).await {
+                Ok(exchange) => exchange,
+                Err(_) => Exchange::timed_out(deadline - timeout),
+            };
             match self.arrive(w, out, trip, exchange) {
-                After::Follow(next) => req = next,
+                After::Follow(next) => req = Some(next),
                 After::Done(exchange) => return Some(exchange),
                 After::Unbuildable => return None,
             }
