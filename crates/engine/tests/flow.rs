@@ -101,8 +101,9 @@ fn samples(s: &Snapshot) -> BTreeMap<(String, u16), u64> {
     m
 }
 
-fn one_vu(server: &Server, iterations: u32, steps: &str) -> String {
-    format!(
+/// Runs `steps` as flow `f` on one VU for `iterations` against `server`.
+async fn run_one_vu(server: &Server, iterations: u32, steps: &str) -> Snapshot {
+    let toml = format!(
         r#"
 [target]
 base_url = "{}"
@@ -114,7 +115,8 @@ iterations = {iterations}
 flow = "f"
 "#,
         server.url()
-    )
+    );
+    run(plan(&toml, &Overrides::default()), RunOptions::local(1), Duration::from_secs(20)).await
 }
 
 /// A page, then its six images as one batch (each request named, as k6's
@@ -131,9 +133,7 @@ async fn a_batch_of_six_images_overlaps_over_at_most_six_connections() {
     let steps = format!(
         "[[flows.f.steps]]\nname = \"product\"\nurl = \"/product\"\n[[flows.f.steps]]\nbatch = [\n  {images}\n]\n"
     );
-    let s =
-        run(plan(&one_vu(&server, 2, &steps), &Overrides::default()), RunOptions::local(1), Duration::from_secs(20))
-            .await;
+    let s = run_one_vu(&server, 2, &steps).await;
     let hits = image_hits(&server);
     let connections = server.seen.connections.load(Ordering::Relaxed);
     println!("image requests {}, peak concurrency {}, connections {connections}", hits.len(), peak_concurrency(&hits));
@@ -163,8 +163,7 @@ batch_per_host = 2
 for_each = "{{ images }}"
 batch = [{ name = "image", url = "/{{ item }}", checks = [{ status = 200 }] }]
 "#;
-    let s = run(plan(&one_vu(&server, 1, steps), &Overrides::default()), RunOptions::local(1), Duration::from_secs(20))
-        .await;
+    let s = run_one_vu(&server, 1, steps).await;
     let hits = image_hits(&server);
     let connections = server.seen.connections.load(Ordering::Relaxed);
     println!("image requests {}, peak concurrency {}, connections {connections}", hits.len(), peak_concurrency(&hits));
@@ -205,12 +204,7 @@ for_each = "none"
     };
     for (cap, ids) in [("", 101..=110), ("for_each_max = 4", 101..=104)] {
         let server = Server::start_with(shop).await;
-        let s = run(
-            plan(&one_vu(&server, 1, &steps(cap)), &Overrides::default()),
-            RunOptions::local(1),
-            Duration::from_secs(20),
-        )
-        .await;
+        let s = run_one_vu(&server, 1, &steps(cap)).await;
         let targets = server.seen.targets.lock().unwrap().clone();
         assert!(!targets.iter().any(|t| t.starts_with("/never/")), "an empty list repeats nothing: {targets:?}");
         let products: Vec<String> = targets.into_iter().filter(|t| t.starts_with("/product/")).collect();
@@ -238,8 +232,7 @@ url = "/confirm/{{ order }}?landed={{ landed }}"
 [[flows.f.steps]]
 batch = [{ name = "moved", url = "/old-image", checks = [{ url_contains = "/new-image" }] }, { url = "/plain" }]
 "#;
-    let s = run(plan(&one_vu(&server, 1, steps), &Overrides::default()), RunOptions::local(1), Duration::from_secs(20))
-        .await;
+    let s = run_one_vu(&server, 1, steps).await;
     let targets = server.seen.targets.lock().unwrap().clone();
     let landed = format!("/confirm/42?landed={}/orders/42", server.url());
     assert!(targets.contains(&landed), "{targets:?}");

@@ -168,25 +168,6 @@ pub const SHOP_FLAGS: &[&str] = &["no-indexes", "cdn-misconfigured", "cache-inve
 pub const SHOP_PLACEHOLDER: &str = "http://bundled-shop.invalid";
 const DATA_FIELDS: &[&str] = &["file", "order"];
 const FLOW_FIELDS: &[&str] = &["think_time", "steps", "max_redirects", "group", "tags", "batch_per_host"];
-const STEP_FIELDS: &[&str] = &[
-    "name",
-    "method",
-    "url",
-    "headers",
-    "body",
-    "json",
-    "form",
-    "multipart",
-    "max_redirects",
-    "think_time",
-    "extract",
-    "checks",
-    "group",
-    "tags",
-    "only_if",
-    "for_each",
-    "for_each_max",
-];
 /// An entry of a flow's `steps` that is a batch.
 const BATCH_FIELDS: &[&str] =
     &["batch", "think_time", "only_if", "for_each", "for_each_max", "batch_per_host", "max_redirects", "group", "tags"];
@@ -209,6 +190,8 @@ const BATCH_STEP_FIELDS: &[&str] = &[
     "for_each",
     "for_each_max",
 ];
+/// What a step has besides a batch request's fields.
+const OWN_STEP_FIELDS: &[&str] = &["think_time", "group"];
 const BATCH_HELP: &str = "batch = [{ url = \"/img/1.png\" }, { url = \"/app.js\" }]";
 const FOR_EACH_HELP: &str = "for_each = \"{{ product_ids }}\" (a variable set by an extractor with all = true), with {{ item }} in the step's templates";
 const MULTIPART_FIELDS: &[&str] = &["name", "value", "file", "filename", "content_type"];
@@ -881,7 +864,7 @@ impl<'s> Compiler<'s> {
                 items.push(if step_node.get("batch").is_some() {
                     self.batch(&step_node, &around, &mut steps)?
                 } else {
-                    self.flow_step(&step_node, &around, STEP_FIELDS, &mut steps)?
+                    self.flow_step(&step_node, &around, &step_fields(), &mut steps)?
                 });
             }
             self.flows.push(Flow { name: name.into(), steps, items });
@@ -1119,7 +1102,7 @@ impl<'s> Compiler<'s> {
                     ));
                 }
             }
-            steps.push(self.step(&step_node, STEP_FIELDS, None, self.max_redirects, base_url)?);
+            steps.push(self.step(&step_node, &step_fields(), None, self.max_redirects, base_url)?);
         }
         let items = (0..steps.len()).map(Item::request).collect();
         Ok((Some(Flow { name: name.into(), steps, items }), timeout))
@@ -1725,29 +1708,29 @@ impl<'s> Compiler<'s> {
                 let text = codes.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
                 (CheckKind::Status(codes), format!("status is {text}"))
             }
-            "body_contains" => {
+            "body_contains" | "url_contains" => {
+                let (what, example) = match key {
+                    "body_contains" => ("body", "body_contains = \"Welcome\""),
+                    _ => (
+                        "URL",
+                        "url_contains = \"/orders/\" (the URL of the response the step ends with, after redirects)",
+                    ),
+                };
                 let text = cx.str_of(value, &field, "the text to look for")?;
                 if text.is_empty() {
                     return Err(cx.err(
                         Some(value.span()),
                         &field,
-                        "empty text: every body contains it",
-                        "body_contains = \"Welcome\"",
+                        format!("empty text: every {what} contains it"),
+                        example,
                     ));
                 }
-                (CheckKind::BodyContains(text.into()), format!("body contains {text:?}"))
-            }
-            "url_contains" => {
-                let text = cx.str_of(value, &field, "text the final URL must contain")?;
-                if text.is_empty() {
-                    return Err(cx.err(
-                        Some(value.span()),
-                        &field,
-                        "empty text: every URL contains it",
-                        "url_contains = \"/orders/\" (the URL of the response the step ends with, after redirects)",
-                    ));
-                }
-                (CheckKind::UrlContains(text.into()), format!("url contains {text:?}"))
+                let name = format!("{} contains {text:?}", what.to_ascii_lowercase());
+                let kind = match key {
+                    "body_contains" => CheckKind::BodyContains(text.into()),
+                    _ => CheckKind::UrlContains(text.into()),
+                };
+                (kind, name)
             }
             "json_path" => {
                 let text = cx.str_of(value, &field, JSONPATH_HELP)?;
@@ -2210,6 +2193,11 @@ pub fn form_urlencoded_byte_serialize(bytes: &[u8]) -> String {
 
 fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The fields of a step (of a flow or a hook).
+fn step_fields() -> Vec<&'static str> {
+    [BATCH_STEP_FIELDS, OWN_STEP_FIELDS].concat()
 }
 
 /// The entry `key` of a raw table.
