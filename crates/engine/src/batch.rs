@@ -72,9 +72,11 @@ struct Landed {
 impl Vu {
     /// A flow's batch: the requests whose `only_if` holds, each once or once
     /// per element of its `for_each` (or of the batch's `for_each`: all of
-    /// them per element), sent together; each final response's extractors
-    /// and checks run as it arrives.
-    pub(crate) async fn batch(&mut self, w: &Worker, flow: &Flow, batch: &Batch, for_each: Option<&ForEach>) {
+    /// them per element), sent together in the batch's group; each final
+    /// response's extractors and checks run as it arrives. False when there
+    /// was nothing to send (then, like a skipped step, no group and no think
+    /// time).
+    pub(crate) async fn batch(&mut self, w: &Worker, flow: &Flow, batch: &Batch, for_each: Option<&ForEach>) -> bool {
         let requests: Vec<_> = batch
             .items
             .iter()
@@ -100,13 +102,18 @@ impl Vu {
                 }
             }
         }
+        if jobs.is_empty() {
+            return false;
+        }
         let outs: Vec<StepRequest<'_>> =
             jobs.iter().map(|(r, item)| StepRequest { step: requests[*r].0, item }).collect();
+        self.groups.enter(w, self.scenario, batch.group);
         self.send_batch(w, &outs, batch.per_host, |vu, k, exchange, body, url| match exchange {
             Some(exchange) => vu.finish_step(w, outs[k].step, exchange, body, url),
             None => vu.record_unbuildable(w, outs[k].step),
         })
         .await;
+        true
     }
 
     /// Sends the requests of `outs` together, at most `per_host` at once per

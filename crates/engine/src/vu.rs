@@ -44,7 +44,7 @@ pub struct Vu {
     /// The trip of a step's request in flight (a batch's requests have their own).
     trip: Trip,
     /// The flow's groups open in this iteration (`group_duration`).
-    groups: crate::group::OpenGroups,
+    pub(crate) groups: crate::group::OpenGroups,
 }
 
 impl std::fmt::Debug for Vu {
@@ -121,10 +121,10 @@ impl Vu {
                     }
                 }
                 ItemKind::Batch(batch) => {
-                    self.groups.enter(w, self.scenario, batch.group);
-                    self.batch(w, flow, batch, item.for_each.as_ref()).await;
-                    self.groups.step_done();
-                    self.think(batch.think_time.unwrap_or(plan.think_time)).await;
+                    if self.batch(w, flow, batch, item.for_each.as_ref()).await {
+                        self.groups.step_done();
+                        self.think(batch.think_time.unwrap_or(plan.think_time)).await;
+                    }
                 }
             }
         }

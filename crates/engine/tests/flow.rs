@@ -178,7 +178,7 @@ batch = [{ name = "image", url = "/{{ item }}", checks = [{ status = 200 }] }]
 
 /// `for_each` over ten ids collected by an `all = true` JSON path makes ten
 /// requests, in the listing's order; `for_each_max = 4` makes four; a list
-/// that matched nothing makes none.
+/// that matched nothing makes none, for a step or a batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn for_each_over_ten_extracted_ids_makes_ten_requests_and_the_cap_holds() {
     let steps = |cap: &str| {
@@ -199,6 +199,9 @@ extract = [{{ var = "none", json = "$.items[*].id", all = true }}]
 [[flows.f.steps]]
 url = "/never/{{{{ item }}}}"
 for_each = "none"
+[[flows.f.steps]]
+for_each = "none"
+batch = [{{ url = "/never/batch/{{{{ item }}}}" }}]
 "#
         )
     };
