@@ -25,8 +25,16 @@ fn parse_with(src: &str, overrides: &Overrides) -> Plan {
 
 fn render(t: &template::Template, plan: &Plan, vars: &[Option<String>], rows: &[usize]) -> String {
     let mut rng = fastrand::Rng::with_seed(1);
-    let mut ctx =
-        RenderContext { vars, data: &plan.data, data_rows: rows, vu_id: 7, iteration: 2, scenario: "s", rng: &mut rng };
+    let mut ctx = RenderContext {
+        vars,
+        data: &plan.data,
+        data_rows: rows,
+        vu_id: 7,
+        iteration: 2,
+        scenario: "s",
+        rng: &mut rng,
+        item: "",
+    };
     let mut out = String::new();
     t.render(&mut ctx, &mut out);
     out
@@ -775,4 +783,125 @@ flows = { buy = 1, browse = 1 }
     // Steps with the same tags share one interned set.
     let steps = &plan.flows[buy].steps;
     assert_eq!(steps[0].tags, steps[2].tags);
+}
+
+/// A batch is one item holding its requests (each a step of the flat list),
+/// with the batch's per-host limit, think time, group and tags; `for_each`
+/// names a list variable's slot with its cap; `{{ item }}` renders the
+/// element; the final URL is an extractor source and a check.
+#[test]
+fn batches_for_each_and_the_final_url_compile_into_items() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://shop.test"
+batch_per_host = 4
+[flows.pdp]
+think_time = "2s"
+[[flows.pdp.steps]]
+name = "listing"
+url = "/api/products"
+extract = [
+  { var = "ids", json = "$.items[*].id", all = true },
+  { var = "images", regex = 'src="([^"]+)"', all = true },
+]
+[[flows.pdp.steps]]
+name = "product"
+url = "/product/{{ item }}"
+for_each = "{{ ids }}"
+for_each_max = 3
+[[flows.pdp.steps]]
+group = "page"
+think_time = "1s"
+batch_per_host = 2
+for_each = "images"
+tags = { kind = "asset" }
+batch = [{ name = "image", url = "{{ item }}" }, { url = "https://cdn.test/app.js?v={{ item }}" }]
+[[flows.pdp.steps]]
+batch = [{ url = "/a.css" }, { url = "/img/{{ item }}", for_each = "ids", only_if = "ids" }]
+[[flows.pdp.steps]]
+name = "checkout"
+method = "POST"
+url = "/checkout"
+extract = [{ var = "order_url", url = true }, { var = "order", url = '/orders/(\d+)' }]
+checks = [{ url_contains = "/orders/" }]
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "pdp"
+"#,
+    );
+    assert_eq!(plan.target.batch_per_host, 4);
+    let flow = &plan.flows[0];
+    let names: Vec<&str> = flow.steps.iter().map(|s| &*s.name).collect();
+    assert_eq!(
+        names,
+        [
+            "listing",
+            "product",
+            "image",
+            "GET https://cdn.test/app.js?v={{ item }}",
+            "GET /a.css",
+            "GET /img/{{ item }}",
+            "checkout"
+        ],
+        "batch requests join the flat list of steps"
+    );
+    let (ids, images) = (0, 1);
+    assert!(matches!(flow.items[0].kind, ItemKind::Request(0)) && flow.items[0].for_each.is_none());
+    assert!(matches!(flow.items[1].kind, ItemKind::Request(1)));
+    assert_eq!(flow.items[1].for_each, Some(ForEach { slot: ids, max: 3 }));
+
+    let ItemKind::Batch(page) = &flow.items[2].kind else { panic!("{:?}", flow.items[2]) };
+    assert_eq!(flow.items[2].for_each, Some(ForEach { slot: images, max: 100 }), "the default cap");
+    assert_eq!(page.requests().collect::<Vec<_>>(), [2, 3]);
+    assert_eq!((page.per_host, page.think_time), (2, Some(ThinkTime::Fixed(Duration::from_secs(1)))));
+    assert_eq!(&*plan.group_names[page.group as usize], "::page");
+    assert!(flow.steps[2..4].iter().all(|s| s.group == page.group), "the batch's requests are in its group");
+    assert_eq!(&*plan.tag_sets[flow.steps[2].tags as usize][0].1, "asset");
+
+    let ItemKind::Batch(assets) = &flow.items[3].kind else { panic!() };
+    assert_eq!((assets.per_host, assets.think_time), (4, Some(ThinkTime::Fixed(Duration::from_secs(2)))), "inherited");
+    assert_eq!(assets.items[1].for_each, Some(ForEach { slot: ids, max: 100 }));
+    assert_eq!(assets.items[1].only_if, Some(Condition::Set(ids)));
+
+    let checkout = &flow.steps[6];
+    assert!(checkout.needs_url && !checkout.needs_body);
+    assert!(matches!(checkout.extract[0].source, ExtractSource::Url));
+    assert!(matches!(&checkout.extract[1].source, ExtractSource::UrlRegex(re) if re.is_match("/orders/42")));
+    assert!(matches!(&checkout.checks[0].kind, CheckKind::UrlContains(s) if &**s == "/orders/"));
+    assert!(flow.steps[0].extract.iter().all(|e| e.all) && !checkout.extract[0].all);
+
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut ctx = RenderContext {
+        vars: &[],
+        data: &[],
+        data_rows: &[],
+        vu_id: 1,
+        iteration: 0,
+        scenario: "s",
+        rng: &mut rng,
+        item: "42",
+    };
+    let mut url = String::new();
+    flow.steps[1].url.render(&mut ctx, &mut url);
+    assert_eq!(url, "http://shop.test/product/42");
+
+    // shop.test: 1 for plain steps, 4 for the assets batch; cdn.test 2; the
+    // templated image origin 2.
+    assert_eq!(plan.connections_per_vu(&plan.scenarios[0]), 4 + 2 + 2);
+}
+
+/// A list variable holds its matches as a JSON array; `for_each` takes the
+/// elements as text, at most its cap.
+#[test]
+fn list_values_round_trip_through_their_json_text() {
+    let value = list_value(vec![7.into(), "a\"b".into(), serde_json::json!({ "k": 1 })]);
+    assert_eq!(value, r#"[7,"a\"b",{"k":1}]"#);
+    assert_eq!(list_items(&value, 10), ["7", "a\"b", r#"{"k":1}"#]);
+    assert_eq!(list_items(&value, 2), ["7", "a\"b"]);
+    assert_eq!(list_items("plain", 10), ["plain"], "a value that is not a list is one element");
+    let each = ForEach { slot: 1, max: 5 };
+    assert!(each.items(&[None, None]).is_empty(), "an unset list repeats nothing");
+    assert_eq!(each.items(&[None, Some("[1,2]".into())]), ["1", "2"]);
 }
