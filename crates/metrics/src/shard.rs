@@ -323,8 +323,8 @@ impl RequestStats {
     }
 
     /// The histogram holding a trend metric of this series, if it is one.
-    pub fn trend(&self, metric: Metric) -> Option<&Histogram> {
-        RequestTrend::ALL.into_iter().find(|t| t.metric() == metric).map(|t| &self[t])
+    pub fn trend(&self, metric: &Metric) -> Option<&Histogram> {
+        RequestTrend::ALL.into_iter().find(|t| t.metric() == *metric).map(|t| &self[t])
     }
 }
 

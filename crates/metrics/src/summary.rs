@@ -73,7 +73,7 @@ pub struct ThresholdOutcome {
 
 /// Computes a threshold's aggregation over a snapshot.
 pub fn observe(t: &Threshold, snap: &Snapshot, elapsed: Duration) -> Option<f64> {
-    let value = snap.query(t.metric, &t.tags);
+    let value = snap.query(&t.metric, &t.tags);
     match (value, t.aggregation) {
         (Value::Empty, _) => None,
         (Value::Trend(h), agg) => Some(match agg {

@@ -241,7 +241,7 @@ impl Summary {
         let secs = run.duration_s.max(1e-9);
         let mut metrics = BTreeMap::new();
         for m in Metric::ALL {
-            let s = match snap.query(m, &[]) {
+            let s = match snap.query(&m, &[]) {
                 Value::Empty => match m.kind() {
                     MetricKind::Counter => MetricSummary::Counter { count: 0, rate: 0.0 },
                     _ => continue,

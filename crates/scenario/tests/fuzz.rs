@@ -135,6 +135,12 @@ const RICH: &str = r#"
 [target]
 base_url = "http://127.0.0.1:8081/shop"
 
+[metrics.orders]
+kind = "counter"
+[metrics.server_time]
+kind = "trend"
+time = true
+
 [[flows.buy.steps]]
 name = "home"
 url = "/größe?q={{ vu }}"
@@ -145,6 +151,7 @@ method = "POST"
 url = "http://localhost:8082/cart/{{ iter }}"
 json = { sku = "A-{{ vu }}", qty = 1, tags = ["x", 2.5] }
 checks = [{ status = 200, name = "added" }]
+metrics = [{ name = "orders", if_status = [200, 201] }, { name = "server_time", value = "{{ iter }}" }]
 
 [scenarios.open]
 executor = "ramping-arrival-rate"
@@ -165,6 +172,7 @@ flow = "buy"
 [thresholds]
 "http_req_duration{name:cart}" = ["p(95)<500"]
 "checks{check:added}" = ["rate>0.9"]
+"orders{name:cart}" = ["count>1"]
 "#;
 
 fn mutate(text: &str, rng: &mut fastrand::Rng) -> String {
