@@ -298,6 +298,7 @@ mod tests {
             check_names: vec![],
             groups: vec!["".into()],
             tag_sets: vec![std::sync::Arc::from(Vec::new())],
+            metrics: Vec::new(),
         });
         let mut all = hist::new_histogram();
         let mut merged = Snapshot::default();

@@ -60,6 +60,7 @@ fn realistic(rng: &mut Rng) -> v1::Snapshot {
         check_names: vec!["c".into()],
         groups: vec!["".into()],
         tag_sets: vec![std::sync::Arc::from(Vec::new())],
+        metrics: Vec::new(),
     });
     let mut shard = Shard::new(layout);
     for _ in 0..rng.below(300) {

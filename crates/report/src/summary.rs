@@ -248,8 +248,12 @@ impl Summary {
                 },
                 Value::Trend(h) => MetricSummary::Trend { stats: TrendStats::of(&h), rate: h.len() as f64 / secs },
                 Value::Rate { trues, total } => MetricSummary::Rate { rate: trues as f64 / total as f64, trues, total },
-                Value::Counter(n) => MetricSummary::Counter { count: n, rate: n as f64 / secs },
-                Value::Gauge(n) => MetricSummary::Gauge { value: n, max: if m == Metric::Vus { vus_peak } else { n } },
+                // Built-in counters and gauges are whole numbers.
+                Value::Counter(n) => MetricSummary::Counter { count: n as u64, rate: n / secs },
+                Value::Gauge { last, .. } => {
+                    let n = last as u64;
+                    MetricSummary::Gauge { value: n, max: if m == Metric::Vus { vus_peak } else { n } }
+                }
             };
             metrics.insert(m.name().to_string(), s);
         }

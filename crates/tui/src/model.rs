@@ -421,6 +421,7 @@ mod tests {
             check_names: vec![],
             groups: vec!["".into()],
             tag_sets: vec![std::sync::Arc::from(Vec::new())],
+            metrics: Vec::new(),
         });
         let mut shard = Shard::new(layout);
         let mut rec = |scenario, name, status, ms: u64, n, error, cache| {

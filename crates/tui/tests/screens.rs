@@ -67,6 +67,7 @@ fn run_state() -> LiveState {
         check_names: vec![],
         groups: vec!["".into()],
         tag_sets: vec![std::sync::Arc::from(Vec::new())],
+        metrics: Vec::new(),
     });
     let mut s = LiveState::new(
         "scenarios/black-friday.toml".into(),
@@ -92,6 +93,7 @@ fn run_state() -> LiveState {
             passed: false,
             observed: Some(120.063),
             abort_on_fail: false,
+            time: None,
         },
         ThresholdOutcome {
             metric: "http_req_failed".into(),
@@ -99,6 +101,7 @@ fn run_state() -> LiveState {
             passed: true,
             observed: Some(13.0 / 950.0),
             abort_on_fail: true,
+            time: None,
         },
     ];
     let agent = |name: &str, address: &str, state: AgentState, rps: f64, heartbeat_ago: u64| AgentInfo {

@@ -152,6 +152,7 @@ pub fn thresholds(total: &Snapshot) -> Vec<ThresholdOutcome> {
             passed: all.p95 < 10_000.0,
             observed: Some(all.p95),
             abort_on_fail: false,
+            time: None,
         },
         ThresholdOutcome {
             metric: arc("http_req_duration{name:checkout}"),
@@ -159,6 +160,7 @@ pub fn thresholds(total: &Snapshot) -> Vec<ThresholdOutcome> {
             passed: checkout.p95 < 100.0,
             observed: Some(checkout.p95),
             abort_on_fail: true,
+            time: None,
         },
         ThresholdOutcome {
             metric: arc("http_req_duration{name:nothing}"),
@@ -166,6 +168,7 @@ pub fn thresholds(total: &Snapshot) -> Vec<ThresholdOutcome> {
             passed: true,
             observed: None,
             abort_on_fail: false,
+            time: None,
         },
     ]
 }
