@@ -12,6 +12,7 @@
 //! - [`schedule`]: segment math, arrival-rate schedules, planned durations.
 //! - `worker`: one thread and current-thread runtime per worker; executors.
 //! - `vu`: a VU's state and one iteration of a flow.
+//! - `custom`: the custom metric samples a step takes from each response.
 //! - [`hook`]: `[setup]` and `[teardown]`, run once by the process that
 //!   controls the run.
 //! - [`client`]: per-VU connections, TLS, HTTP/2 through hyper, phases, errors.
@@ -27,6 +28,7 @@
 pub mod allow;
 pub mod cdn;
 pub mod client;
+mod custom;
 mod group;
 mod h1;
 pub mod hook;

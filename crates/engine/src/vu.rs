@@ -164,7 +164,7 @@ impl Vu {
         }
     }
 
-    fn render(&mut self, w: &Worker, t: &Template) -> &str {
+    pub(crate) fn render(&mut self, w: &Worker, t: &Template) -> &str {
         self.buf.clear();
         if let Some(s) = t.as_static() {
             self.buf.push_str(s);
@@ -191,6 +191,11 @@ impl Vu {
     /// The VU's variables, indexed by slot.
     pub(crate) fn vars(&self) -> &[Option<String>] {
         &self.vars
+    }
+
+    /// The body of the latest response (kept when the step reads it).
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body_in
     }
 
     pub(crate) async fn step(&mut self, w: &Worker, step: &Step) {
@@ -334,6 +339,9 @@ impl Vu {
                 CheckKind::DurationBelow(d) => duration < *d,
             };
             w.record_check(self.scenario, c.id, ok);
+        }
+        if !step.metrics.is_empty() {
+            crate::custom::feed_metrics(w, self, step, status, &parts.headers, json.as_ref());
         }
     }
 
@@ -562,7 +570,7 @@ fn split_userinfo(uri: &Uri) -> Option<(HeaderValue, Uri)> {
     Some((HeaderValue::from_str(&value).ok()?, Uri::from_parts(parts).ok()?))
 }
 
-fn set_cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn set_cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get_all(http::header::SET_COOKIE).iter().find_map(|v| {
         let v = v.to_str().ok()?;
         let pair = v.split(';').next()?;

@@ -43,7 +43,8 @@ pub struct Server {
 
 impl Server {
     /// `/endless` answers an endless chunked body (for at most 20 s),
-    /// `/bytes/N` a body of N bytes; every other path answers `ok`.
+    /// `/bytes/N` a body of N bytes, `/order/N` an order's JSON, headers and
+    /// status (see `handle`); every other path answers `ok`.
     pub async fn start() -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -83,6 +84,20 @@ async fn handle(seen: Arc<Seen>, req: Request<Incoming>) -> Result<Reply, Infall
     let _ = req.into_body().collect().await;
     if let Some(n) = target.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok()) {
         return Ok(Response::new(Either::Left(Full::new(Bytes::from(vec![b'x'; n])))));
+    }
+    if let Some(n) = target.strip_prefix("/order/").and_then(|n| n.parse::<u64>().ok()) {
+        // What a shop reports about an order, a function of `n`: created
+        // (201) when `n` is a multiple of 3, items when it is even.
+        let items = if n % 2 == 0 { "[1]" } else { "[]" };
+        let body = format!(r#"{{"total": {}, "items": {items}, "stock": "{}"}}"#, n as f64 * 1.5, 10 - n as i64);
+        let reply = Response::builder()
+            .status(if n % 3 == 0 { 201 } else { 200 })
+            .header("x-server-time", n.to_string())
+            .header("server-timing", format!("app;dur={n}.5;desc=\"db\""))
+            .header("set-cookie", format!("seen={n}; Path=/"))
+            .body(Either::Left(Full::new(Bytes::from(body))))
+            .unwrap();
+        return Ok(reply);
     }
     if target.starts_with("/endless") {
         let until = tokio::time::Instant::now() + Duration::from_secs(20);
