@@ -32,4 +32,6 @@ pub use shard::{
     Layout, Method, RequestCounter, RequestId, RequestSample, RequestStats, RequestTrend, ScenarioStats, Shard, Timings,
 };
 pub use snapshot::{GroupKey, RequestKey, Snapshot, Value};
+/// The declaration of a custom metric, as `Layout::metrics` holds it.
+pub use stampede_scenario::threshold::{CustomMetric, MetricKind};
 pub use summary::{ThresholdOutcome, TrendStats};
