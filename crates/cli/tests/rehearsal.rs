@@ -93,6 +93,14 @@ fn a_misconfigured_cdn_fails_the_image_threshold() {
     let ratio = image["cdn"]["hit_ratio"].as_f64().unwrap_or(0.0);
     assert!(ratio < 0.1, "image hit ratio {ratio}");
     assert_eq!(threshold(&r.summary, "cdn_cache_hit_ratio{name:image}")["passed"], false);
+    // The orders counter counts exactly the checkouts the shop answered 201.
+    let created: u64 = ["checkout", "doorbuster checkout"]
+        .iter()
+        .map(|n| request(&r.summary, n)["statuses"]["201"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(created > 0);
+    assert_eq!(r.summary["custom_metrics"]["orders"]["count"].as_u64(), Some(created));
+    assert_eq!(threshold(&r.summary, "orders")["passed"], true);
 }
 
 #[test]
