@@ -420,6 +420,24 @@ impl Hasher for IdHasher {
     }
 }
 
+/// The position of the series `key` in `series`, pushing `new()` on its
+/// first use (`None` when `new` has nothing to push).
+#[inline]
+fn series_of<T>(
+    index: &mut HashMap<u128, u32, BuildHasherDefault<IdHasher>>,
+    series: &mut Vec<T>,
+    key: u128,
+    new: impl FnOnce() -> Option<T>,
+) -> Option<usize> {
+    if let Some(&i) = index.get(&key) {
+        return Some(i as usize);
+    }
+    let i = series.len();
+    series.push(new()?);
+    index.insert(key, i as u32);
+    Some(i)
+}
+
 /// One worker's measurements for one interval.
 #[derive(Debug, Clone)]
 pub struct Shard {
@@ -459,34 +477,19 @@ impl Shard {
     /// id outside the layout records nothing.
     #[inline]
     pub fn record_metric(&mut self, id: MetricId, value: Option<f64>, at_us: u64) {
-        let key = id.packed();
-        let idx = match self.metric_index.get(&key) {
-            Some(&i) => i as usize,
-            None => {
-                let Some(metric) = self.layout.metrics.get(id.metric as usize) else { return };
-                let i = self.metrics.len();
-                self.metrics.push((id, MetricStats::new(metric)));
-                self.metric_index.insert(key, i as u32);
-                i
-            }
-        };
-        self.metrics[idx].1.record(value, at_us);
+        let layout = &self.layout;
+        let new = || Some((id, MetricStats::new(layout.metrics.get(id.metric as usize)?)));
+        if let Some(idx) = series_of(&mut self.metric_index, &mut self.metrics, id.packed(), new) {
+            self.metrics[idx].1.record(value, at_us);
+        }
     }
 
     /// The series for a request id, created on first use in this interval.
     #[inline]
     pub fn request(&mut self, id: RequestId) -> &mut RequestStats {
-        let key = id.packed();
-        let idx = match self.index.get(&key) {
-            Some(&i) => i as usize,
-            None => {
-                let i = self.requests.len();
-                self.requests.push((id, RequestStats::default()));
-                self.index.insert(key, i as u32);
-                i
-            }
-        };
-        &mut self.requests[idx].1
+        let idx = series_of(&mut self.index, &mut self.requests, id.packed(), || Some((id, RequestStats::default())));
+        // `new` always gives a series: the index is there.
+        &mut self.requests[idx.unwrap_or_default()].1
     }
 
     #[inline]

@@ -227,6 +227,22 @@ impl Snapshot {
         out
     }
 
+    /// The custom metric series merged by a key of theirs: `|k| &*k.metric`
+    /// gives one entry per metric, `|k| (&*k.metric, &*k.scenario)` one per
+    /// metric and scenario.
+    pub fn custom_by<'a, K: Ord>(&'a self, key: impl Fn(&'a MetricKey) -> K) -> BTreeMap<K, MetricStats> {
+        let mut out: BTreeMap<K, MetricStats> = BTreeMap::new();
+        for (k, m) in &self.metrics {
+            match out.entry(key(k)) {
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(m),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(m.clone());
+                }
+            }
+        }
+        out
+    }
+
     fn query_custom(&self, metric: &CustomMetric, tags: &[(Arc<str>, Arc<str>)]) -> Value {
         match self.custom(metric, tags).value {
             // As built-in counters: 0 when nothing was added.

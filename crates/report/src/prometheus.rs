@@ -394,20 +394,12 @@ pub fn prometheus_text(state: &LiveState) -> String {
 /// `metric` label (so no declared name can collide with another family),
 /// by scenario; values in the metric's unit (time trends in seconds).
 fn custom_metrics(e: &mut Exposition, total: &Snapshot) {
+    use stampede_metrics::MetricValue;
     use stampede_metrics::custom::{SCALE, from_fixed};
-    use stampede_metrics::{MetricStats, MetricValue};
     if total.metrics.is_empty() {
         return;
     }
-    let mut by: BTreeMap<(&str, &str), MetricStats> = BTreeMap::new();
-    for (k, m) in &total.metrics {
-        match by.get_mut(&(&*k.metric, &*k.scenario)) {
-            Some(all) => all.merge(m),
-            None => {
-                by.insert((&k.metric, &k.scenario), m.clone());
-            }
-        }
-    }
+    let by = total.custom_by(|k| (&*k.metric, &*k.scenario));
     let units = |v: f64| v / SCALE;
     let family = |e: &mut Exposition, name: &str, kind: &str, help: &str, pick: &dyn Fn(&MetricValue) -> bool| {
         if by.values().any(|m| pick(&m.value)) {

@@ -379,17 +379,11 @@ impl Summary {
             metrics.insert(m.name().to_string(), s);
         }
 
-        let mut merged: BTreeMap<&str, MetricStats> = BTreeMap::new();
-        for (k, m) in &snap.metrics {
-            match merged.get_mut(&*k.metric) {
-                Some(all) => all.merge(m),
-                None => {
-                    merged.insert(&k.metric, m.clone());
-                }
-            }
-        }
-        let custom_metrics =
-            merged.into_iter().map(|(name, m)| (name.to_string(), CustomMetricSummary::of(&m, secs))).collect();
+        let custom_metrics = snap
+            .custom_by(|k| &*k.metric)
+            .into_iter()
+            .map(|(name, m)| (name.to_string(), CustomMetricSummary::of(&m, secs)))
+            .collect();
 
         let mut series = Vec::new();
         for (k, r) in &snap.requests {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use stampede_metrics::hist::{merge, new_histogram};
 use stampede_metrics::live::{AgentInfo, LiveState, Phase, Point, StageInfo};
-use stampede_metrics::{ErrorKind, Histogram, MetricStats, MetricValue, Snapshot, ThresholdOutcome};
+use stampede_metrics::{ErrorKind, Histogram, MetricValue, Snapshot, ThresholdOutcome};
 
 /// Percentiles of a request's latency distribution (Requests view).
 pub const DISTRIBUTION: [(f64, &str); 7] =
@@ -227,15 +227,7 @@ pub struct CustomFigure {
 /// One figure per custom metric, by name, every series merged.
 fn custom_figures(total: &Snapshot) -> Vec<CustomFigure> {
     use stampede_metrics::custom::{SCALE, from_fixed};
-    let mut by: BTreeMap<&str, MetricStats> = BTreeMap::new();
-    for (k, m) in &total.metrics {
-        match by.get_mut(&*k.metric) {
-            Some(all) => all.merge(m),
-            None => {
-                by.insert(&k.metric, m.clone());
-            }
-        }
-    }
+    let by = total.custom_by(|k| &*k.metric);
     // Exact while short (counts are usually whole), then `12.3k`.
     let number = |v: f64| match v.abs() {
         a if a >= 1e6 => crate::fmt::num(v),
