@@ -111,6 +111,10 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .route("/api/checkout", post(checkout))
         .route("/api/orders/{id}", get(order))
         .route("/static/img/{file}", get(image))
+        .route("/products/{id}", get(product_page))
+        .route("/static/{file}", get(asset))
+        .route("/login", post(login))
+        .route("/account", get(account))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -551,6 +555,111 @@ async fn image(State(o): St, Path(file): Path<String>, headers: HeaderMap) -> Re
     r
 }
 
+/// Related products shown on a product page (the next ids, wrapping inside the catalog).
+const RELATED: i64 = 3;
+const ASSET_CC: &str = "public, max-age=86400";
+
+/// The product page a browser loads: HTML that references the stylesheet, the script, the
+/// product's image and the images of related products, as a real shop page does, so a
+/// rehearsal can load it the way a browser does (the page, then its assets in parallel).
+async fn product_page(State(o): St, Path(raw): Path<String>) -> Response {
+    let Some(id) = parse_id(&raw) else {
+        return error(StatusCode::BAD_REQUEST, "bad_id", "product ids are positive integers");
+    };
+    let found = match o.db.run(move |c, _| db::product(c, id)).await {
+        Ok(p) => p,
+        Err(e) => return db_error(e),
+    };
+    let Some(p) = found else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such product");
+    };
+    let products = o.db.products();
+    let mut html = String::with_capacity(2048);
+    let _ = write!(
+        html,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name} | Stampede Shop</title>\n\
+         <link rel=\"stylesheet\" href=\"/static/app.css\">\n<script src=\"/static/app.js\" defer></script></head>\n\
+         <body><h1>{name}</h1>\n<img src=\"/static/img/{id}.jpg\" alt=\"{name}\" width=\"600\" height=\"600\">\n\
+         <p class=\"price\">{price}</p>\n<p>{description}</p>\n\
+         <form method=\"post\" action=\"/api/cart/items\" data-product=\"{id}\"><button>Add to cart</button></form>\n\
+         <h2>Customers also bought</h2>\n<ul class=\"related\">\n",
+        name = p.name,
+        price = money(p.price_cents),
+        description = p.description,
+    );
+    for k in 1..=RELATED.min(products - 1) {
+        let r = (id - 1 + k) % products + 1;
+        let _ = writeln!(
+            html,
+            "<li><a href=\"/products/{r}\"><img src=\"/static/img/{r}.jpg\" width=\"150\" height=\"150\"></a></li>"
+        );
+    }
+    html.push_str("</ul>\n</body></html>\n");
+    respond(StatusCode::OK, "text/html; charset=utf-8", o.product_cc.clone(), html)
+}
+
+/// The site's stylesheet and script: fixed documents with a strong `ETag`, cached for a day.
+async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let Some((content_type, body)) = catalog::asset(&file) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such file");
+    };
+    let etag = HeaderValue::from_str(&catalog::etag_of(body)).unwrap_or(HeaderValue::from_static("\"0\""));
+    let cc = HeaderValue::from_static(ASSET_CC);
+    if etag_matches(&headers, etag.as_bytes()) {
+        return not_modified(cc, etag);
+    }
+    let mut r = respond(StatusCode::OK, content_type, cc, Bytes::from_static(body));
+    r.headers_mut().insert(header::ETAG, etag);
+    r
+}
+
+/// Shortest password the shop accepts (any e-mail address with such a password logs in).
+const MIN_PASSWORD: usize = 8;
+
+/// A login form (`application/x-www-form-urlencoded`): `email` and `password`.
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+}
+
+/// Logs the session in and answers `303 See Other` to `/account`, as a server-rendered login form
+/// does (the browser follows with a `GET`); the session cookie is set on the 303.
+async fn login(State(o): St, headers: HeaderMap, body: Bytes) -> Response {
+    let form: LoginForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_form", &format!("expected email=…&password=…: {e}")),
+    };
+    let email = form.email.trim();
+    if !email.contains('@') || email.len() > 254 || form.password.chars().count() < MIN_PASSWORD {
+        return error(StatusCode::UNAUTHORIZED, "bad_credentials", "unknown e-mail address or wrong password");
+    }
+    let (sid, new) = match session_of(&headers) {
+        Some(sid) => (sid, false),
+        None => (SessionId::random(), true),
+    };
+    o.sessions.log_in(sid, email);
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    let h = r.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_static("/account"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(PRIVATE));
+    if new && let Ok(v) = HeaderValue::from_str(&sid.set_cookie()) {
+        h.insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// The logged-in customer: `{"email", "cart_lines"}`; 401 without a logged-in session.
+async fn account(State(o): St, headers: HeaderMap) -> Response {
+    let user = session_of(&headers).and_then(|sid| o.sessions.user(sid).map(|u| (sid, u)));
+    let Some((sid, email)) = user else {
+        return error(StatusCode::UNAUTHORIZED, "not_logged_in", "log in first: POST /login");
+    };
+    let lines = o.sessions.cart(sid).len();
+    json_response(StatusCode::OK, HeaderValue::from_static(PRIVATE), &json!({ "email": email, "cart_lines": lines }))
+}
+
 async fn healthz() -> Response {
     respond(StatusCode::OK, "text/plain; charset=utf-8", HeaderValue::from_static(NO_STORE), "ok\n")
 }
@@ -566,42 +675,36 @@ async fn metrics(State(o): St) -> Response {
 
 // === metrics ===
 
-/// Route labels, in the order of [`OriginMetrics::requests`]. `:id` rather than `{id}`: some
-/// Prometheus text parsers mishandle braces inside label values.
-const ROUTES: [&str; 13] = [
-    "/",
-    "/api/products",
-    "/api/products/:id",
-    "/api/search",
-    "/api/inventory/:id",
-    "/api/cart/items",
-    "/api/cart",
-    "/api/checkout",
-    "/api/orders/:id",
-    "/static/img/:id.jpg",
-    "/healthz",
-    "/metrics",
-    "other",
+/// Route patterns as axum matches them, and their labels in the metrics, in the order of
+/// [`OriginMetrics::requests`] (one more slot, `other`, follows them). `:id` rather than `{id}` in
+/// labels: some Prometheus text parsers mishandle braces inside label values.
+const ROUTES: [(&str, &str); 16] = [
+    ("/", "/"),
+    ("/api/products", "/api/products"),
+    ("/api/products/{id}", "/api/products/:id"),
+    ("/api/search", "/api/search"),
+    ("/api/inventory/{id}", "/api/inventory/:id"),
+    ("/api/cart/items", "/api/cart/items"),
+    ("/api/cart", "/api/cart"),
+    ("/api/checkout", "/api/checkout"),
+    ("/api/orders/{id}", "/api/orders/:id"),
+    ("/static/img/{file}", "/static/img/:id.jpg"),
+    ("/products/{id}", "/products/:id"),
+    ("/static/{file}", "/static/:file"),
+    ("/login", "/login"),
+    ("/account", "/account"),
+    ("/healthz", "/healthz"),
+    ("/metrics", "/metrics"),
 ];
-
-/// Route patterns as axum matches them, in the order of [`ROUTES`].
-const PATTERNS: [&str; 12] = [
-    "/",
-    "/api/products",
-    "/api/products/{id}",
-    "/api/search",
-    "/api/inventory/{id}",
-    "/api/cart/items",
-    "/api/cart",
-    "/api/checkout",
-    "/api/orders/{id}",
-    "/static/img/{file}",
-    "/healthz",
-    "/metrics",
-];
+/// The metrics slot of requests no route matched.
+const OTHER_ROUTE: usize = ROUTES.len();
 
 fn route_index(matched: Option<&str>) -> usize {
-    matched.and_then(|m| PATTERNS.iter().position(|p| *p == m)).unwrap_or(ROUTES.len() - 1)
+    matched.and_then(|m| ROUTES.iter().position(|(p, _)| *p == m)).unwrap_or(OTHER_ROUTE)
+}
+
+fn route_label(index: usize) -> &'static str {
+    ROUTES.get(index).map_or("other", |(_, label)| label)
 }
 
 /// Status codes counted individually; anything else is counted under `other`.
@@ -624,8 +727,8 @@ struct OriginMetrics {
 impl OriginMetrics {
     fn new(queue: Arc<QueueMetrics>) -> Self {
         Self {
-            requests: (0..ROUTES.len()).map(|_| std::array::from_fn(|_| Counter::default())).collect(),
-            latency: (0..ROUTES.len()).map(|_| Histogram::latency()).collect(),
+            requests: (0..=OTHER_ROUTE).map(|_| std::array::from_fn(|_| Counter::default())).collect(),
+            latency: (0..=OTHER_ROUTE).map(|_| Histogram::latency()).collect(),
             product_cache_hits: Counter::default(),
             product_cache_misses: Counter::default(),
             inventory_cache_hits: Counter::default(),
@@ -660,14 +763,14 @@ impl OriginMetrics {
                     }
                     None => code.push_str("other"),
                 }
-                e.sample(name, &[("route", ROUTES[r]), ("status", &code)], n);
+                e.sample(name, &[("route", route_label(r)), ("status", &code)], n);
             }
         }
         let name = "shop_http_request_duration_seconds";
         e.family(name, Kind::Histogram, "Time from request to response head at the origin, by route.");
         for (r, h) in self.latency.iter().enumerate() {
             if h.count() > 0 {
-                e.histogram(name, &[("route", ROUTES[r])], h);
+                e.histogram(name, &[("route", route_label(r))], h);
             }
         }
         let pool = o.db.pool_metrics();

@@ -64,6 +64,8 @@ pub struct CartLine {
 #[derive(Debug)]
 struct Session {
     cart: Vec<CartLine>,
+    /// The e-mail address the session logged in with (`POST /login`).
+    user: Option<Box<str>>,
     last_seen: Instant,
     window_start: Instant,
     checkouts_in_window: u32,
@@ -71,7 +73,7 @@ struct Session {
 
 impl Session {
     fn new(now: Instant) -> Self {
-        Self { cart: Vec::new(), last_seen: now, window_start: now, checkouts_in_window: 0 }
+        Self { cart: Vec::new(), user: None, last_seen: now, window_start: now, checkouts_in_window: 0 }
     }
 }
 
@@ -130,6 +132,26 @@ impl Sessions {
         }
         session.cart.push(CartLine { product_id, quantity });
         Ok(())
+    }
+
+    /// Logs the session in as `email`, creating the session if needed.
+    pub fn log_in(&self, id: SessionId, email: &str) {
+        let now = Instant::now();
+        let mut shard = self.shard(id);
+        let session = shard.entry(id).or_insert_with(|| {
+            self.created.inc();
+            Session::new(now)
+        });
+        session.last_seen = now;
+        session.user = Some(email.into());
+    }
+
+    /// The e-mail address the session is logged in with, if any.
+    pub fn user(&self, id: SessionId) -> Option<String> {
+        let mut shard = self.shard(id);
+        let s = shard.get_mut(&id)?;
+        s.last_seen = Instant::now();
+        s.user.as_deref().map(str::to_owned)
     }
 
     /// The session's cart (empty for an unknown session).

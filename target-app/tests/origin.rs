@@ -78,3 +78,64 @@ async fn search_without_indexes_finds_the_same_products() {
     let b = http.get(&format!("{}/api/products?category=9", indexed.origin_url())).await.json();
     assert_eq!(a["products"], b["products"]);
 }
+
+#[tokio::test]
+async fn a_product_page_references_its_assets_which_are_cached_for_a_day() {
+    let shop = common::small().await;
+    let (base, http) = (shop.origin_url(), Http::new());
+    let page = http.get(&format!("{base}/products/17")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert_eq!(page.header("cache-control"), Some("public, max-age=300"));
+    let html = String::from_utf8_lossy(&page.body).into_owned();
+    let refs: Vec<&str> = html.split(['"']).filter(|s| s.starts_with("/static/")).collect();
+    assert_eq!(
+        refs,
+        [
+            "/static/app.css",
+            "/static/app.js",
+            "/static/img/17.jpg",
+            "/static/img/18.jpg",
+            "/static/img/19.jpg",
+            "/static/img/20.jpg"
+        ]
+    );
+    for asset in &refs {
+        let r = http.get(&format!("{base}{asset}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{asset}");
+        assert!(r.body.len() > 10 * 1024, "{asset}: {} bytes", r.body.len());
+        let etag = r.header("etag").unwrap().to_owned();
+        let again = http.get_with(&format!("{base}{asset}"), &[("if-none-match", &etag)]).await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{asset}");
+    }
+    let css = http.get(&format!("{base}/static/app.css")).await;
+    assert_eq!(css.header("cache-control"), Some("public, max-age=86400"));
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert_eq!(http.get(&format!("{base}/static/app.exe")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(http.get(&format!("{base}/products/999999999")).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_login_form_answers_303_to_the_account_with_a_session() {
+    let shop = common::small().await;
+    let (base, http) = (shop.origin_url(), Http::new());
+    let form = "email=ann%40example.com&password=black+friday";
+    let r = http.post(&format!("{base}/login"), &[], form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/account"));
+    let cookie = r.session_cookie().expect("the 303 sets the session cookie");
+    let account = http.get_with(&format!("{base}/account"), &[("cookie", &cookie)]).await;
+    assert_eq!(account.status, StatusCode::OK);
+    assert_eq!(account.json()["email"], "ann@example.com");
+    assert_eq!(account.header("cache-control"), Some("private, no-store"));
+    // Logging in again in the same session keeps its cookie.
+    let again = http.post(&format!("{base}/login"), &[("cookie", &cookie)], form).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert!(again.header("set-cookie").is_none());
+
+    let short = http.post(&format!("{base}/login"), &[], "email=ann%40example.com&password=short").await;
+    assert_eq!(short.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(short.json()["error"], "bad_credentials");
+    assert_eq!(http.post(&format!("{base}/login"), &[], "nonsense").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(http.get(&format!("{base}/account")).await.status, StatusCode::UNAUTHORIZED);
+}

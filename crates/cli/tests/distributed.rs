@@ -585,3 +585,39 @@ async fn a_templated_host_cannot_get_past_the_agents_allow_list() {
     assert_eq!(summary["metrics"]["http_reqs"]["count"], 20);
     assert_eq!(code, 0, "network faults are counted, not fatal");
 }
+
+/// `--hosts` and `--local-ips` given to the coordinator reach every agent: a
+/// name that does not resolve is connected to at the mapped loopback
+/// address with its own name in `Host`, from four source addresses in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_and_local_ips_given_to_the_coordinator_reach_every_agent() {
+    let server = Server::start().await;
+    let port = server.addr.port();
+    // 3 agents × 8 VUs, each VU one keep-alive connection; `.invalid` never resolves.
+    let scenario = format!(
+        "[[flows.main.steps]]\nurl = \"http://shop.stampede.invalid:{port}/host\"\n\
+         [scenarios.main]\nexecutor = \"shared-iterations\"\nvus = 24\niterations = 2400\nflow = \"main\"\n"
+    );
+    let hosts = format!("shop.stampede.invalid={}", server.addr.ip());
+    let extra = ["--hosts", hosts.as_str(), "--local-ips", "127.0.0.2-127.0.0.5"];
+    let (code, stdout, stderr, summary) = cluster(&scenario, 3, &extra, &[]).await.finish().await;
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    assert_eq!(summary["metrics"]["http_reqs"]["count"], 2400);
+    let hosts = server.seen.host_headers.lock().unwrap().clone();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        vec![(format!("shop.stampede.invalid:{port}"), 2400)],
+        "every request reached the mapped address and kept its name in Host"
+    );
+    let sources = server.seen.sources.lock().unwrap().clone();
+    let addrs: Vec<String> = sources.keys().map(|ip| ip.to_string()).collect();
+    assert_eq!(addrs, ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"], "{sources:?}");
+    let total: u64 = sources.values().sum();
+    assert!(total >= 24, "one connection per VU at least: {sources:?}");
+    // Each agent's worker goes round-robin from the first address, so every
+    // address carries its quarter of each agent's 8 connections.
+    let quarter = total as f64 / 4.0;
+    for (ip, n) in &sources {
+        assert!((*n as f64 - quarter).abs() <= 2.0, "{ip} carried {n} of {total}: {sources:?}");
+    }
+}

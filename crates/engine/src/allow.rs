@@ -55,7 +55,13 @@ impl AllowList {
     /// The first host the plan targets that is not allowed.
     pub fn check(&self, plan: &Plan) -> Result<(), String> {
         for host in plan_hosts(plan) {
-            if !self.allows(&host) {
+            // A name the plan's `hosts` maps is connected to at its mapped
+            // address: that is what must be allowed.
+            let allowed = match plan.target.map_host(bare(&host)) {
+                Some(m) => self.allows_destination(&host, m.ip),
+                None => self.allows(&host),
+            };
+            if !allowed {
                 return Err(format!(
                     "the plan targets `{host}`, which is not in this agent's --allow-target list (allowed: loopback{}{})",
                     if self.hosts.is_empty() { "" } else { ", " },
@@ -76,7 +82,8 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Hosts named literally by the plan: the base URL and every step URL whose
-/// host part is written out. A URL whose host comes from a template is
+/// host part is written out (setup and teardown run where the run is
+/// controlled, not on agents). A URL whose host comes from a template is
 /// checked when its connection is opened ([`AllowList::allows_destination`]).
 pub fn plan_hosts(plan: &Plan) -> Vec<String> {
     let mut out = Vec::new();
@@ -140,6 +147,23 @@ mod tests {
         assert!(b.allows_destination("192.0.2.7", ip("192.0.2.7")));
         assert!(!b.allows_destination("other.example.com", ip("192.0.2.1")));
         assert!(AllowList::new(&["*".into()]).allows_destination("x", ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn a_name_mapped_to_loopback_by_hosts_is_allowed_and_one_mapped_elsewhere_is_not() {
+        let plan = |hosts: &str| {
+            let src = format!(
+                "[target]\nhosts = {{ {hosts} }}\n[[flows.f.steps]]\nurl = \"http://shop.example.com/\"\n\
+                 [scenarios.s]\nexecutor = \"constant-vus\"\nvus = 1\nduration = \"1s\"\nflow = \"f\"\n"
+            );
+            stampede_scenario::parse_str(&src, std::path::Path::new("t.toml"), &Default::default()).unwrap()
+        };
+        let a = AllowList::new(&[]);
+        assert!(a.check(&plan("\"shop.example.com\" = \"127.0.0.1:8080\"")).is_ok());
+        assert!(a.check(&plan("\"*.example.com\" = \"127.0.0.2\"")).is_ok());
+        let err = a.check(&plan("\"shop.example.com\" = \"192.0.2.1\"")).unwrap_err();
+        assert!(err.contains("shop.example.com"), "{err}");
+        assert!(AllowList::new(&["192.0.2.1".into()]).check(&plan("\"shop.example.com\" = \"192.0.2.1\"")).is_ok());
     }
 
     #[test]

@@ -9,21 +9,24 @@
 use http::HeaderMap;
 use stampede_metrics::MetricId;
 use stampede_scenario::threshold::MetricKind;
-use stampede_scenario::{ExtractSource, FeedValue, Step, read_json_sample, read_sample};
+use stampede_scenario::{ExtractSource, FeedValue, read_json_sample, read_sample, regex_match};
 
-use crate::vu::Vu;
+use crate::vu::{StepRequest, Vu};
 use crate::worker::Worker;
 
-/// Records the step's samples for one response, after its extractors ran
-/// (a template sees what they just stored).
+/// Records the samples of a step's request (`out`: the step, and the
+/// element of its `for_each` its templates may name) for one response,
+/// after its extractors ran (a template sees what they just stored).
 pub(crate) fn feed_metrics(
     w: &Worker,
     vu: &mut Vu,
-    step: &Step,
+    out: &StepRequest<'_>,
     status: u16,
     headers: &HeaderMap,
+    body: &[u8],
     json: Option<&serde_json::Value>,
 ) {
+    let step = out.step;
     for feed in &step.metrics {
         if !feed.if_status.is_empty() && !feed.if_status.contains(&status) {
             continue;
@@ -31,12 +34,12 @@ pub(crate) fn feed_metrics(
         let kind = feed.kind;
         let value = match &feed.value {
             FeedValue::Const(v) => Some(*v),
-            FeedValue::Template(t) => read_sample(kind, vu.render(w, t)),
+            FeedValue::Template(t) => read_sample(kind, vu.render(w, t, out.item)),
             FeedValue::Response(ExtractSource::Json(path)) => match json.and_then(|j| path.query(j).first()) {
                 Some(v) => read_json_sample(kind, v),
                 None => not_found(kind),
             },
-            FeedValue::Response(source) => match response_text(source, headers, vu.body()) {
+            FeedValue::Response(source) => match response_text(source, headers, body) {
                 Some(text) => read_sample(kind, text),
                 None => not_found(kind),
             },
@@ -60,15 +63,13 @@ fn not_found(kind: MetricKind) -> Option<f64> {
     (kind == MetricKind::Rate).then_some(0.0)
 }
 
-/// The text a regex, header or cookie source finds in a response.
+/// The text a regex, header or cookie source finds in a response (metric
+/// feeds have no `url` source).
 fn response_text<'a>(source: &ExtractSource, headers: &'a HeaderMap, body: &'a [u8]) -> Option<&'a str> {
     match source {
-        ExtractSource::Regex(re) => {
-            let captures = re.captures(std::str::from_utf8(body).ok()?)?;
-            captures.get(1).or_else(|| captures.get(0)).map(|m| m.as_str())
-        }
+        ExtractSource::Regex(re) => regex_match(re, std::str::from_utf8(body).ok()?),
         ExtractSource::Header(name) => headers.get(name).and_then(|v| v.to_str().ok()),
-        ExtractSource::Cookie(name) => crate::vu::set_cookie_value(headers, name),
-        ExtractSource::Json(_) => None,
+        ExtractSource::Cookie(name) => crate::jar::set_cookie_value(headers, name),
+        ExtractSource::Json(_) | ExtractSource::Url | ExtractSource::UrlRegex(_) => None,
     }
 }

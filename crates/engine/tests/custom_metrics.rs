@@ -128,3 +128,46 @@ iterations = 6
     let by_name = |name: &str| s.custom(&p.metrics[0], &[("name".into(), name.into())]).value;
     assert_eq!((by_name("order"), by_name("home")), (MetricValue::Counter(4_000), MetricValue::Counter(3_000)));
 }
+
+/// A batch's requests and a `for_each` step feed their metrics from each
+/// response, and a value template sees the element (`{{ item }}`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_requests_and_for_each_steps_feed_metrics_per_response() {
+    let server = Server::start().await;
+    let toml = format!(
+        r#"
+[target]
+base_url = "{}"
+[metrics.orders]
+kind = "counter"
+[metrics.n]
+kind = "trend"
+
+[[flows.f.steps]]
+url = "/list/6"
+extract = [{{ var = "ids", json = "$.ids[*]", all = true }}]
+[[flows.f.steps]]
+batch = [{{ name = "order", url = "/order/{{{{ item }}}}", for_each = "ids", metrics = [{{ name = "orders", if_status = 201 }}, {{ name = "n", value = "{{{{ item }}}}" }}] }}]
+[[flows.f.steps]]
+name = "again"
+url = "/order/{{{{ item }}}}"
+for_each = "ids"
+metrics = [{{ name = "orders", if_status = 201 }}, {{ name = "n", value = "{{{{ item }}}}" }}]
+
+[scenarios.s]
+executor = "per-vu-iterations"
+flow = "f"
+vus = 1
+iterations = 1
+"#,
+        server.url()
+    );
+    let p = plan(&toml, &Overrides::default());
+    let s = run(p.clone(), RunOptions::local(1), Duration::from_secs(15)).await;
+    assert_eq!(s.all_requests().count(), 13);
+    // Orders 0 and 3 are created, once by the batch and once by the loop.
+    let by_name = |name: &str| s.custom(&p.metrics[0], &[("name".into(), name.into())]).value;
+    assert_eq!((by_name("order"), by_name("again")), (MetricValue::Counter(2_000), MetricValue::Counter(2_000)));
+    let (MetricValue::Trend { hist, .. }, 0) = metric(&s, &p, "n") else { panic!("{:?}", metric(&s, &p, "n").1) };
+    assert_eq!(buckets(&hist), of((0..12).map(|i| (i % 6) * 1000)), "each element, twice");
+}

@@ -34,10 +34,14 @@ fn normalize(s: &str) -> String {
     s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
 }
 
-/// Levenshtein distance (inputs here are short names; longer ones are cut).
+/// Edit distance counting a swap of two neighbouring characters as one edit
+/// (the optimal-string-alignment distance: `pgae` is one edit from `page`),
+/// the commonest typo. Inputs here are short names; longer ones are cut.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().take(64).collect();
     let b: Vec<char> = b.chars().take(64).collect();
+    // Rows i-2, i-1 and i of the distance table.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
     for (i, ca) in a.iter().enumerate() {
@@ -45,7 +49,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != cb);
             cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && *ca == b[j - 1] && a[i - 1] == *cb {
+                cur[j + 1] = cur[j + 1].min(before[j - 1] + 1);
+            }
         }
+        std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
@@ -62,6 +70,9 @@ mod tests {
         assert_eq!(did_you_mean("duraton", names.into_iter()), Some("duration"));
         assert_eq!(did_you_mean("preAllocatedVUs", names.into_iter()), Some("pre_allocated_vus"));
         assert_eq!(did_you_mean("banana", names.into_iter()), None);
+        assert_eq!(did_you_mean("pgae", ["page", "name"].into_iter()), Some("page"));
+        assert_eq!(edit_distance("abcd", "acbd"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(did_you_mean("random_integer", ["random_int", "random_choice"].into_iter()), Some("random_int"));
     }
 }

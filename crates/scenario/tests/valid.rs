@@ -25,8 +25,16 @@ fn parse_with(src: &str, overrides: &Overrides) -> Plan {
 
 fn render(t: &template::Template, plan: &Plan, vars: &[Option<String>], rows: &[usize]) -> String {
     let mut rng = fastrand::Rng::with_seed(1);
-    let mut ctx =
-        RenderContext { vars, data: &plan.data, data_rows: rows, vu_id: 7, iteration: 2, scenario: "s", rng: &mut rng };
+    let mut ctx = RenderContext {
+        vars,
+        data: &plan.data,
+        data_rows: rows,
+        vu_id: 7,
+        iteration: 2,
+        scenario: "s",
+        rng: &mut rng,
+        item: "",
+    };
     let mut out = String::new();
     t.render(&mut ctx, &mut out);
     out
@@ -450,7 +458,7 @@ fn docs_examples_compile() {
     assert!(blocks.len() >= 2);
     let dir = std::env::temp_dir().join(format!("stampede-docs-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::write(dir.join("data/users.csv"), "id,email,password\n1,a@x.io,pw\n").unwrap();
+    std::fs::write(dir.join("data/users.csv"), "id,email,password,card\n1,a@x.io,pw,4242\n").unwrap();
     let plan = parse_str(blocks[0], &dir.join("example.toml"), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.scenarios.len(), 2);
     assert_eq!(plan.scenarios[0].total_weight, 100);
@@ -465,6 +473,35 @@ fn docs_examples_compile() {
     let plan = parse(&format!("[target]\nbase_url = \"http://127.0.0.1:8081\"\n{metrics}"));
     assert_eq!((plan.metrics.len(), plan.thresholds.len()), (4, 5));
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    // Every other example compiles too: whole files as they are, fragments
+    // completed with what they leave out (a target, a flow, a scenario).
+    for (i, block) in blocks.iter().enumerate() {
+        let mut src = String::new();
+        if !block.contains("[target]") {
+            src.push_str("[target]\nbase_url = \"http://localhost:8080/\"\n");
+        }
+        src.push_str(block);
+        if !block.contains("[data.") {
+            src.push_str("\n[data.users]\nfile = \"data/users.csv\"\n");
+        }
+        if !block.contains("[flows.") {
+            src.push_str("\n[flows.f]\nsteps = [{ url = \"/\" }]\n");
+        }
+        if !block.contains("[scenarios.") {
+            // The first flow the file defines (`[flows.NAME]` or `[[flows.NAME.steps]]`).
+            let flow = src
+                .lines()
+                .filter_map(|l| l.trim_start_matches('[').strip_prefix("flows."))
+                .find_map(|rest| rest.split(['.', ']']).next())
+                .unwrap_or("f");
+            src.push_str(&format!(
+                "\n[scenarios.docs]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"{flow}\"\n"
+            ));
+        }
+        if let Err(e) = parse_str(&src, &dir.join("example.toml"), &Overrides::default()) {
+            panic!("docs/scenarios.md example {} does not compile:\n{e}\n--- as compiled:\n{src}", i + 1);
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -797,3 +834,185 @@ executor = "constant-vus"
 duration = "1s"
 flow = "f"
 "#;
+
+#[test]
+fn groups_nest_and_tags_merge_from_target_to_flow_to_step() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://localhost:8080/"
+tags = { team = "shop", page = "any" }
+[flows.buy]
+group = "checkout"
+tags = { page = "cart" }
+[[flows.buy.steps]]
+name = "cart"
+url = "/cart"
+[[flows.buy.steps]]
+name = "pay"
+url = "/pay"
+group = "payment"
+tags = { page = "pay", step = "2" }
+[[flows.buy.steps]]
+name = "again"
+url = "/cart"
+[[flows.browse.steps]]
+url = "/"
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flows = { buy = 1, browse = 1 }
+"#,
+    );
+    let names = |flow: usize| -> Vec<(String, Vec<(String, String)>)> {
+        plan.flows[flow]
+            .steps
+            .iter()
+            .map(|s| {
+                let tags = plan.tag_sets[s.tags as usize].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                (plan.group_names[s.group as usize].to_string(), tags)
+            })
+            .collect()
+    };
+    let t = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let buy = plan.flows.iter().position(|f| &*f.name == "buy").unwrap();
+    let browse = plan.flows.iter().position(|f| &*f.name == "browse").unwrap();
+    assert_eq!(
+        names(buy),
+        vec![
+            ("::checkout".into(), t(&[("page", "cart"), ("team", "shop")])),
+            ("::checkout::payment".into(), t(&[("page", "pay"), ("step", "2"), ("team", "shop")])),
+            ("::checkout".into(), t(&[("page", "cart"), ("team", "shop")])),
+        ]
+    );
+    assert_eq!(names(browse), vec![("".into(), t(&[("page", "any"), ("team", "shop")]))]);
+    // `::checkout::payment` is inside `::checkout`, which is inside the root.
+    let payment = plan.group_names.iter().position(|g| &**g == "::checkout::payment").unwrap();
+    let checkout = plan.group_parents[payment] as usize;
+    assert_eq!(&*plan.group_names[checkout], "::checkout");
+    assert_eq!(plan.group_parents[checkout], 0);
+    // Steps with the same tags share one interned set.
+    let steps = &plan.flows[buy].steps;
+    assert_eq!(steps[0].tags, steps[2].tags);
+}
+
+/// A batch is one item holding its requests (each a step of the flat list),
+/// with the batch's per-host limit, think time, group and tags; `for_each`
+/// names a list variable's slot with its cap; `{{ item }}` renders the
+/// element; the final URL is an extractor source and a check.
+#[test]
+fn batches_for_each_and_the_final_url_compile_into_items() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://shop.test"
+batch_per_host = 4
+[flows.pdp]
+think_time = "2s"
+[[flows.pdp.steps]]
+name = "listing"
+url = "/api/products"
+extract = [
+  { var = "ids", json = "$.items[*].id", all = true },
+  { var = "images", regex = 'src="([^"]+)"', all = true },
+]
+[[flows.pdp.steps]]
+name = "product"
+url = "/product/{{ item }}"
+for_each = "{{ ids }}"
+for_each_max = 3
+[[flows.pdp.steps]]
+group = "page"
+think_time = "1s"
+batch_per_host = 2
+for_each = "images"
+tags = { kind = "asset" }
+batch = [{ name = "image", url = "{{ item }}" }, { url = "https://cdn.test/app.js?v={{ item }}" }]
+[[flows.pdp.steps]]
+batch = [{ url = "/a.css" }, { url = "/img/{{ item }}", for_each = "ids", only_if = "ids" }]
+[[flows.pdp.steps]]
+name = "checkout"
+method = "POST"
+url = "/checkout"
+extract = [{ var = "order_url", url = true }, { var = "order", url = '/orders/(\d+)' }]
+checks = [{ url_contains = "/orders/" }]
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "pdp"
+"#,
+    );
+    assert_eq!(plan.target.batch_per_host, 4);
+    let flow = &plan.flows[0];
+    let names: Vec<&str> = flow.steps.iter().map(|s| &*s.name).collect();
+    assert_eq!(
+        names,
+        [
+            "listing",
+            "product",
+            "image",
+            "GET https://cdn.test/app.js?v={{ item }}",
+            "GET /a.css",
+            "GET /img/{{ item }}",
+            "checkout"
+        ],
+        "batch requests join the flat list of steps"
+    );
+    let (ids, images) = (0, 1);
+    assert!(matches!(flow.items[0].kind, ItemKind::Request(0)) && flow.items[0].for_each.is_none());
+    assert!(matches!(flow.items[1].kind, ItemKind::Request(1)));
+    assert_eq!(flow.items[1].for_each, Some(ForEach { slot: ids, max: 3 }));
+
+    let ItemKind::Batch(page) = &flow.items[2].kind else { panic!("{:?}", flow.items[2]) };
+    assert_eq!(flow.items[2].for_each, Some(ForEach { slot: images, max: 100 }), "the default cap");
+    assert_eq!(page.requests().collect::<Vec<_>>(), [2, 3]);
+    assert_eq!((page.per_host, page.think_time), (2, Some(ThinkTime::Fixed(Duration::from_secs(1)))));
+    assert_eq!(&*plan.group_names[page.group as usize], "::page");
+    assert!(flow.steps[2..4].iter().all(|s| s.group == page.group), "the batch's requests are in its group");
+    assert_eq!(&*plan.tag_sets[flow.steps[2].tags as usize][0].1, "asset");
+
+    let ItemKind::Batch(assets) = &flow.items[3].kind else { panic!() };
+    assert_eq!((assets.per_host, assets.think_time), (4, Some(ThinkTime::Fixed(Duration::from_secs(2)))), "inherited");
+    assert_eq!(assets.items[1].for_each, Some(ForEach { slot: ids, max: 100 }));
+    assert_eq!(assets.items[1].only_if, Some(Condition::Set(ids)));
+
+    let checkout = &flow.steps[6];
+    assert!(checkout.needs_url && !checkout.needs_body);
+    assert!(matches!(checkout.extract[0].source, ExtractSource::Url));
+    assert!(matches!(&checkout.extract[1].source, ExtractSource::UrlRegex(re) if re.is_match("/orders/42")));
+    assert!(matches!(&checkout.checks[0].kind, CheckKind::UrlContains(s) if &**s == "/orders/"));
+    assert!(flow.steps[0].extract.iter().all(|e| e.all) && !checkout.extract[0].all);
+
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut ctx = RenderContext {
+        vars: &[],
+        data: &[],
+        data_rows: &[],
+        vu_id: 1,
+        iteration: 0,
+        scenario: "s",
+        rng: &mut rng,
+        item: "42",
+    };
+    let mut url = String::new();
+    flow.steps[1].url.render(&mut ctx, &mut url);
+    assert_eq!(url, "http://shop.test/product/42");
+
+    // shop.test: 1 for plain steps, 4 for the assets batch; cdn.test 2; the
+    // templated image origin 2.
+    assert_eq!(plan.connections_per_vu(&plan.scenarios[0]), 4 + 2 + 2);
+}
+
+/// A list variable holds its matches as a JSON array; `for_each` takes the
+/// elements as text, at most its cap.
+#[test]
+fn list_values_round_trip_through_their_json_text() {
+    let value = list_value(vec![7.into(), "a\"b".into(), serde_json::json!({ "k": 1 })]);
+    assert_eq!(value, r#"[7,"a\"b",{"k":1}]"#);
+    assert_eq!(list_items(&value, 10), ["7", "a\"b", r#"{"k":1}"#]);
+    assert_eq!(list_items(&value, 2), ["7", "a\"b"]);
+    assert_eq!(list_items("plain", 10), ["plain"], "a value that is not a list is one element");
+    let each = ForEach { slot: 1, max: 5 };
+    assert!(each.items(&[None, None]).is_empty(), "an unset list repeats nothing");
+    assert_eq!(each.items(&[None, Some("[1,2]".into())]), ["1", "2"]);
+}

@@ -27,6 +27,10 @@ pub struct Seen {
     /// Calls of `/order`, and the orders it created (answered 201).
     pub orders: AtomicU64,
     pub orders_created: AtomicU64,
+    /// Connections accepted, by the client's source address.
+    pub sources: std::sync::Mutex<std::collections::BTreeMap<std::net::IpAddr, u64>>,
+    /// `Host` headers of the requests to `/host`, by value.
+    pub host_headers: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 pub struct Server {
@@ -74,10 +78,11 @@ impl Server {
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             loop {
-                let (stream, _) = tokio::select! {
+                let (stream, peer) = tokio::select! {
                     r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
                     _ = &mut rx => return,
                 };
+                *state.seen.sources.lock().unwrap().entry(peer.ip()).or_default() += 1;
                 let state = state.clone();
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
@@ -135,6 +140,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
     let ok = |body: &'static str| Ok(Response::new(Full::new(Bytes::from_static(body.as_bytes()))));
     match path.as_str() {
         "/ok" => ok("ok"),
+        "/host" => {
+            let host = req.headers().get("host").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            *seen.host_headers.lock().unwrap().entry(host).or_default() += 1;
+            ok("ok")
+        }
         "/dist" => {
             // A known distribution: 1..=100 ms, uniformly, in a fixed order.
             let ms = (n * 7919) % 100 + 1;
