@@ -28,6 +28,12 @@ fn of(values: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
     buckets(&h)
 }
 
+/// Compiles `toml` and runs it to its end on `workers` workers.
+async fn measure(toml: &str, workers: u32) -> (std::sync::Arc<Plan>, Snapshot) {
+    let p = plan(toml, &Overrides::default());
+    (p.clone(), run(p, RunOptions::local(workers), Duration::from_secs(15)).await)
+}
+
 fn metric(s: &Snapshot, p: &Plan, name: &str) -> (MetricValue, u64) {
     let m = p.metrics.iter().find(|m| &*m.name == name).unwrap();
     let stats = s.custom(m, &[]);
@@ -93,8 +99,7 @@ iterations = 6
 "#,
         server.url()
     );
-    let p = plan(&toml, &Overrides::default());
-    let s = run(p.clone(), RunOptions::local(2), Duration::from_secs(15)).await;
+    let (p, s) = measure(&toml, 2).await;
     assert_eq!(s.all_requests().count(), 24);
     // Each VU orders n = 0..=5: created for 0 and 3; plus 0.25 per home.
     assert_eq!(metric(&s, &p, "orders"), (MetricValue::Counter(4_000 + 3_000), 0));
@@ -162,8 +167,7 @@ iterations = 1
 "#,
         server.url()
     );
-    let p = plan(&toml, &Overrides::default());
-    let s = run(p.clone(), RunOptions::local(1), Duration::from_secs(15)).await;
+    let (p, s) = measure(&toml, 1).await;
     assert_eq!(s.all_requests().count(), 13);
     // Orders 0 and 3 are created, once by the batch and once by the loop.
     let by_name = |name: &str| s.custom(&p.metrics[0], &[("name".into(), name.into())]).value;
