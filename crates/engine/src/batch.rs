@@ -109,7 +109,7 @@ impl Vu {
             jobs.iter().map(|(r, item)| StepRequest { step: requests[*r].0, item }).collect();
         self.groups.enter(w, self.scenario, batch.group);
         self.send_batch(w, &outs, batch.per_host, |vu, k, exchange, body, url| match exchange {
-            Some(exchange) => vu.finish_step(w, outs[k].step, exchange, body, url),
+            Some(exchange) => vu.finish_step(w, &outs[k], exchange, body, url),
             None => vu.record_unbuildable(w, outs[k].step),
         })
         .await;

@@ -19,6 +19,7 @@
 //! - `batch`: requests sent together over up to `batch_per_host`
 //!   connections per origin (k6's `http.batch`).
 //! - `jar`: a VU's cookie jar.
+//! - `custom`: the custom metric samples a step takes from each response.
 //! - [`hook`]: `[setup]` and `[teardown]`, run once by the process that
 //!   controls the run.
 //! - [`client`]: per-VU connections, TLS, HTTP/2 through hyper, phases, errors.
@@ -35,6 +36,7 @@ pub mod allow;
 mod batch;
 pub mod cdn;
 pub mod client;
+mod custom;
 mod group;
 mod h1;
 pub mod hook;

@@ -171,7 +171,7 @@ impl Vu {
     }
 
     /// Renders `t` into the VU's buffer; `item`: the element of a `for_each`.
-    fn render(&mut self, w: &Worker, t: &Template, item: &str) -> &str {
+    pub(crate) fn render(&mut self, w: &Worker, t: &Template, item: &str) -> &str {
         self.buf.clear();
         if let Some(s) = t.as_static() {
             self.buf.push_str(s);
@@ -210,16 +210,25 @@ impl Vu {
         let mut trip = std::mem::take(&mut self.trip);
         let mut body = std::mem::take(&mut self.body_in);
         match self.send(w, &out, &mut trip, &mut body).await {
-            Some(exchange) => self.finish_step(w, step, exchange, &body, &trip.url),
+            Some(exchange) => self.finish_step(w, &out, exchange, &body, &trip.url),
             None => self.record_unbuildable(w, step),
         }
         self.trip = trip;
         self.body_in = body;
     }
 
-    /// A step's extractors and checks on its final response (`body` when
-    /// kept, the final `url` when kept); without a response, every check fails.
-    pub(crate) fn finish_step(&mut self, w: &Worker, step: &Step, exchange: Exchange, body: &[u8], url: &str) {
+    /// A step's extractors, checks and custom metrics on its final response
+    /// (`body` when kept, the final `url` when kept); without a response,
+    /// every check fails.
+    pub(crate) fn finish_step(
+        &mut self,
+        w: &Worker,
+        out: &StepRequest<'_>,
+        exchange: Exchange,
+        body: &[u8],
+        url: &str,
+    ) {
+        let step = out.step;
         let Some(parts) = exchange.response else {
             for c in &step.checks {
                 w.record_check(self.scenario, c.id, false);
@@ -253,6 +262,9 @@ impl Vu {
                 CheckKind::UrlContains(s) => url.contains(&**s),
             };
             w.record_check(self.scenario, c.id, ok);
+        }
+        if !step.metrics.is_empty() {
+            crate::custom::feed_metrics(w, self, out, status, &parts.headers, body, json.as_ref());
         }
     }
 

@@ -17,7 +17,9 @@ use crate::plan::*;
 use crate::suggest::did_you_mean;
 use crate::tagging;
 use crate::template::{Escape, Part, RESERVED_NAMES, Scope, Template, TemplateError};
-use crate::threshold::{Threshold, parse_expression, parse_selector};
+use crate::threshold::{
+    CustomMetric, K6_OTHER_BUILTINS, Metric, MetricKind, Threshold, parse_expression, parse_selector,
+};
 use crate::walk::{Cx, Node, Result, Span, Val, describe, join, unknown_field};
 
 /// Most VUs a scenario may ask for (per scenario and in total per option).
@@ -119,7 +121,7 @@ fn toml_error(cx: &Cx<'_>, e: &toml::de::Error) -> ScenarioError {
 }
 
 const EXAMPLE: &str = "[scenarios.smoke] executor = \"constant-vus\", vus = 1, duration = \"10s\", flow = \"browse\" (see docs/scenarios.md)";
-const TOP_LEVEL: &[&str] = &["target", "data", "setup", "teardown", "flows", "scenarios", "thresholds"];
+const TOP_LEVEL: &[&str] = &["target", "data", "metrics", "setup", "teardown", "flows", "scenarios", "thresholds"];
 const HOOK_FIELDS: &[&str] = &["steps", "timeout"];
 /// k6's default `setupTimeout` and `teardownTimeout`.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -187,6 +189,7 @@ const BATCH_STEP_FIELDS: &[&str] = &[
     "checks",
     "tags",
     "only_if",
+    "metrics",
     "for_each",
     "for_each_max",
 ];
@@ -198,6 +201,16 @@ const MULTIPART_FIELDS: &[&str] = &["name", "value", "file", "filename", "conten
 const ONLY_IF_HELP: &str =
     "only_if = \"cart_id\" (the variable is set) or only_if = { var = \"cart_id\", equals = \"x\" }";
 const EXTRACT_FIELDS: &[&str] = &["var", "json", "regex", "header", "cookie", "url", "all"];
+const METRIC_FIELDS: &[&str] = &["kind", "time"];
+const METRIC_KINDS: &[&str] = &["counter", "gauge", "rate", "trend"];
+const METRIC_HELP: &str =
+    "[metrics.orders] kind = \"counter\" (counter, gauge, rate or trend; a trend of durations in ms adds time = true)";
+/// Most custom metrics a scenario may declare.
+pub const MAX_METRICS: usize = 1000;
+const FEED_FIELDS: &[&str] = &["name", "add", "value", "json", "regex", "header", "cookie", "if_status"];
+/// What a metric sample can be read from, in the order messages list them.
+const FEED_SOURCES: &[&str] = &["add", "value", "json", "regex", "header", "cookie"];
+const FEED_HELP: &str = "metrics = [{ name = \"orders\", add = 1, if_status = 201 }, { name = \"server_time\", header = \"X-Server-Time\" }, { name = \"total\", json = \"$.total\" }, { name = \"qty\", value = \"{{ qty }}\" }]";
 const CHECK_FIELDS: &[&str] =
     &["name", "status", "body_contains", "json_path", "equals", "header", "duration_below", "url_contains"];
 const SCENARIO_FIELDS: &[&str] = &["executor", "flow", "flows", "start_time", "graceful_stop"];
@@ -243,6 +256,10 @@ struct Compiler<'s> {
     /// `[target] batch_per_host` (batches inherit it).
     batch_per_host: u32,
     upload_files: Vec<UploadFile>,
+    /// `[metrics.NAME]`, in file order.
+    metrics: Vec<Arc<CustomMetric>>,
+    /// Whether a step feeds each metric (one that none feeds is a warning).
+    fed: Vec<bool>,
 }
 
 /// What a step inherits from the flow, or the batch, around it.
@@ -276,6 +293,8 @@ impl<'s> Compiler<'s> {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             batch_per_host: DEFAULT_BATCH_PER_HOST,
             upload_files: Vec::new(),
+            metrics: Vec::new(),
+            fed: Vec::new(),
         }
     }
 
@@ -304,6 +323,9 @@ impl<'s> Compiler<'s> {
             root.table(&cx, "data", "write data sets as tables: [data.NAME] file = \"data/users.csv\"")?
         {
             self.data_sets(&node)?;
+        }
+        if let Some(node) = root.table(&cx, "metrics", METRIC_HELP)? {
+            self.custom_metrics(&node)?;
         }
         let setup_node = root.table(&cx, "setup", "write the setup as a table: [setup] with [[setup.steps]]")?;
         let teardown_node =
@@ -345,6 +367,7 @@ impl<'s> Compiler<'s> {
                 ));
             }
         }
+        self.warn_unfed_metrics(root);
         let mut scenarios = Vec::new();
         for (key, value) in scenarios_node.entries() {
             scenarios.push(self.scenario(key.get_ref(), key.span(), value, &scenarios_node)?);
@@ -372,6 +395,7 @@ impl<'s> Compiler<'s> {
             setup_vars,
             scenarios,
             thresholds,
+            metrics: self.metrics,
             request_names: self.request_names,
             check_names: self.check_names,
             group_names: self.tagging.group_names,
@@ -1091,6 +1115,14 @@ impl<'s> Compiler<'s> {
         for (i, step) in steps_array.iter().enumerate() {
             let step_field = format!("{}[{i}]", node.field("steps"));
             let step_node = cx.table_of(step, &step_field, step.span(), "a step is a table: { url = \"/\" }")?;
+            if step_node.get("metrics").is_some() {
+                return Err(cx.err(
+                    Some(step_node.key_span("metrics")),
+                    &step_node.field("metrics"),
+                    format!("[{name}] steps feed no metrics: what [{name}] measures is not part of the run's results"),
+                    "feed custom metrics from the steps of a flow",
+                ));
+            }
             // The hook runs its steps once each, in order.
             for key in ["batch", "only_if", "for_each", "for_each_max"] {
                 if step_node.get(key).is_some() {
@@ -1238,10 +1270,26 @@ impl<'s> Compiler<'s> {
             }
         }
 
-        let needs_json = extract.iter().any(|e| matches!(e.source, ExtractSource::Json(_)))
+        let mut metrics = Vec::new();
+        if let Some(v) = node.get("metrics") {
+            for (i, item) in cx.array_of(v, &node.field("metrics"), FEED_HELP)?.iter().enumerate() {
+                let field = format!("{}[{i}]", node.field("metrics"));
+                let item_node = cx.table_of(item, &field, item.span(), FEED_HELP)?;
+                metrics.push(self.metric_feed(&item_node)?);
+            }
+        }
+
+        let sources = || {
+            let fed = metrics.iter().filter_map(|m| match &m.value {
+                FeedValue::Response(source) => Some(source),
+                _ => None,
+            });
+            extract.iter().map(|e| &e.source).chain(fed)
+        };
+        let needs_json = sources().any(|s| matches!(s, ExtractSource::Json(_)))
             || checks.iter().any(|c| matches!(c.kind, CheckKind::JsonPathEquals { .. }));
         let needs_body = needs_json
-            || extract.iter().any(|e| matches!(e.source, ExtractSource::Regex(_)))
+            || sources().any(|s| matches!(s, ExtractSource::Regex(_)))
             || checks.iter().any(|c| matches!(c.kind, CheckKind::BodyContains(_)));
         let needs_url = extract.iter().any(|e| matches!(e.source, ExtractSource::Url | ExtractSource::UrlRegex(_)))
             || checks.iter().any(|c| matches!(c.kind, CheckKind::UrlContains(_)));
@@ -1257,6 +1305,7 @@ impl<'s> Compiler<'s> {
             think_time,
             extract,
             checks,
+            metrics,
             needs_body,
             needs_json,
             needs_url,
@@ -1569,53 +1618,12 @@ impl<'s> Compiler<'s> {
         let help = "an extractor is { var = \"NAME\" } plus one of json = \"$.path\", regex = '...', header = \"Name\", cookie = \"name\", url = true, with all = true to collect every match";
         let (var, _) = node.str(&cx, "var", help)?.ok_or_else(|| node.missing(&cx, "var", help))?;
         let slot = self.vars.iter().position(|v| &**v == var).unwrap_or(0);
-        let sources: Vec<&str> =
-            ["json", "regex", "header", "cookie", "url"].into_iter().filter(|k| node.get(k).is_some()).collect();
-        let key = match sources.as_slice() {
-            [key] => *key,
-            [] => return Err(node.missing(&cx, "json", format!("say where `{var}` comes from: {help}"))),
-            [_, second, ..] => {
-                return Err(cx.err(
-                    Some(node.key_span(second)),
-                    &node.field(second),
-                    format!("an extractor has one source, found {}", sources.join(" and ")),
-                    help,
-                ));
-            }
+        let sources = ["json", "regex", "header", "cookie", "url"];
+        let key = match one_of(&cx, node, &sources, "an extractor has one source", help)? {
+            Some(key) => key,
+            None => return Err(node.missing(&cx, "json", format!("say where `{var}` comes from: {help}"))),
         };
-        let field = node.field(key);
-        let source = if key == "url" {
-            let url_help = "url = true (the final URL, after redirects) or url = '/orders/(\\d+)' (a regex over it)";
-            let v = node.get("url").expect("found above");
-            match v.get_ref() {
-                DeValue::Boolean(true) => ExtractSource::Url,
-                DeValue::Boolean(false) => {
-                    return Err(cx.err(Some(v.span()), &field, "url = false extracts nothing", url_help));
-                }
-                DeValue::String(text) => ExtractSource::UrlRegex(Arc::new(self.regex(text, v.span(), &field)?)),
-                _ => return Err(cx.type_err(v, &field, "true or a regex string", url_help)),
-            }
-        } else {
-            let (text, span) = node.str(&cx, key, help)?.unwrap_or_default();
-            match key {
-                "json" => ExtractSource::Json(Arc::new(json_path(&cx, text, &span, &field)?)),
-                "regex" => ExtractSource::Regex(Arc::new(self.regex(text, span, &field)?)),
-                "header" => ExtractSource::Header(header_name(&cx, text, span, &field)?),
-                _ => {
-                    if text.is_empty()
-                        || !text.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
-                    {
-                        return Err(cx.err(
-                            Some(span),
-                            &field,
-                            format!("`{text}` is not a valid cookie name"),
-                            "cookie names are letters, digits and !#$%&'*+-.^_`|~",
-                        ));
-                    }
-                    ExtractSource::Cookie(text.into())
-                }
-            }
-        };
+        let source = self.response_source(node, key, help)?;
         let all = node.bool(&cx, "all")?.unwrap_or(false);
         if all && matches!(source, ExtractSource::Cookie(_) | ExtractSource::Url | ExtractSource::UrlRegex(_)) {
             return Err(cx.err(
@@ -1626,6 +1634,44 @@ impl<'s> Compiler<'s> {
             ));
         }
         Ok(Extractor { slot, source, all })
+    }
+
+    /// The response part an extractor or a metric reads: `key` is `json`,
+    /// `regex`, `header`, `cookie` or `url`, and the table sets it.
+    fn response_source(&self, node: &Node<'_, '_>, key: &str, help: &str) -> Result<ExtractSource> {
+        let cx = self.cx;
+        let field = node.field(key);
+        if key == "url" {
+            let url_help = "url = true (the final URL, after redirects) or url = '/orders/(\\d+)' (a regex over it)";
+            let v = node.get("url").expect("the caller found it");
+            return Ok(match v.get_ref() {
+                DeValue::Boolean(true) => ExtractSource::Url,
+                DeValue::Boolean(false) => {
+                    return Err(cx.err(Some(v.span()), &field, "url = false extracts nothing", url_help));
+                }
+                DeValue::String(text) => ExtractSource::UrlRegex(Arc::new(self.regex(text, v.span(), &field)?)),
+                _ => return Err(cx.type_err(v, &field, "true or a regex string", url_help)),
+            });
+        }
+        let (text, span) = node.str(&cx, key, help)?.unwrap_or_default();
+        Ok(match key {
+            "json" => ExtractSource::Json(Arc::new(json_path(&cx, text, &span, &field)?)),
+            "regex" => ExtractSource::Regex(Arc::new(self.regex(text, span, &field)?)),
+            "header" => ExtractSource::Header(header_name(&cx, text, span, &field)?),
+            _ => {
+                if text.is_empty()
+                    || !text.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+                {
+                    return Err(cx.err(
+                        Some(span),
+                        &field,
+                        format!("`{text}` is not a valid cookie name"),
+                        "cookie names are letters, digits and !#$%&'*+-.^_`|~",
+                    ));
+                }
+                ExtractSource::Cookie(text.into())
+            }
+        })
     }
 
     /// A regex of an extractor, bounded in size.
@@ -1652,13 +1698,10 @@ impl<'s> Compiler<'s> {
         let cx = self.cx;
         node.deny_unknown(&cx, CHECK_FIELDS)?;
         let help = "a check is one of { status = 200 }, { status = [200, 201] }, { body_contains = \"text\" }, { json_path = \"$.ok\", equals = true }, { header = \"Content-Type\" }, { duration_below = \"500ms\" }, { url_contains = \"/orders/\" }, with an optional name";
-        let kinds: Vec<&str> = ["status", "body_contains", "json_path", "header", "duration_below", "url_contains"]
-            .into_iter()
-            .filter(|k| node.get(k).is_some())
-            .collect();
-        let key = match kinds.as_slice() {
-            [key] => *key,
-            [] if node.get("equals").is_some() => {
+        let kinds = ["status", "body_contains", "json_path", "header", "duration_below", "url_contains"];
+        let key = match one_of(&cx, node, &kinds, "a check tests one thing", "split it into two checks")? {
+            Some(key) => key,
+            None if node.get("equals").is_some() => {
                 return Err(cx.err(
                     Some(node.key_span("equals")),
                     &node.field("equals"),
@@ -1666,15 +1709,7 @@ impl<'s> Compiler<'s> {
                     "write { json_path = \"$.ok\", equals = true }",
                 ));
             }
-            [] => return Err(node.missing(&cx, "status", format!("say what to check: {help}"))),
-            [_, second, ..] => {
-                return Err(cx.err(
-                    Some(node.key_span(second)),
-                    &node.field(second),
-                    format!("a check tests one thing, found {}", kinds.join(" and ")),
-                    "split it into two checks",
-                ));
-            }
+            None => return Err(node.missing(&cx, "status", format!("say what to check: {help}"))),
         };
         if key != "json_path" && node.get("equals").is_some() {
             return Err(cx.err(
@@ -1688,23 +1723,7 @@ impl<'s> Compiler<'s> {
         let field = node.field(key);
         let (kind, default_name) = match key {
             "status" => {
-                let one = |v: &Val<'_>, field: &str| cx.u64_of(v, field, 100, 599).map(|n| n as u16);
-                let codes = match value.get_ref() {
-                    DeValue::Array(items) if items.is_empty() => {
-                        return Err(cx.err(
-                            Some(value.span()),
-                            &field,
-                            "empty list of status codes",
-                            "status = 200 or status = [200, 201]",
-                        ));
-                    }
-                    DeValue::Array(items) => items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| one(v, &format!("{field}[{i}]")))
-                        .collect::<Result<Vec<_>>>()?,
-                    _ => vec![one(value, &field)?],
-                };
+                let codes = status_codes(&cx, value, &field, "status = 200 or status = [200, 201]")?;
                 let text = codes.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
                 (CheckKind::Status(codes), format!("status is {text}"))
             }
@@ -1772,6 +1791,210 @@ impl<'s> Compiler<'s> {
         };
         let id = intern(&mut self.check_names, &mut self.check_ids, &name);
         Ok(Check { id, kind })
+    }
+
+    // === custom metrics ===
+
+    /// `[metrics.NAME] kind = "counter"` (counter, gauge, rate or trend; a
+    /// trend of durations adds `time = true`), k6's `new Counter('NAME')`.
+    fn custom_metrics(&mut self, node: &Node<'_, '_>) -> Result<()> {
+        let cx = self.cx;
+        for (key, value) in node.entries() {
+            let name: &str = key.get_ref();
+            let field = node.field(name);
+            if !is_metric_name(name) {
+                return Err(cx.err(
+                    Some(key.span()),
+                    &field,
+                    format!("`{name}` is not a valid metric name"),
+                    "k6's rule: letters, digits and `_`, not starting with a digit, at most 128 characters, e.g. [metrics.orders]",
+                ));
+            }
+            if Metric::from_name(name).is_some() || K6_OTHER_BUILTINS.contains(&name) {
+                return Err(cx.err(
+                    Some(key.span()),
+                    &field,
+                    format!("`{name}` is the name of a built-in k6 metric"),
+                    "built-in metrics keep k6's meaning: give the custom metric a name of its own, e.g. [metrics.orders]",
+                ));
+            }
+            if self.metrics.len() == MAX_METRICS {
+                return Err(cx.err(
+                    Some(key.span()),
+                    &field,
+                    format!("more than {MAX_METRICS} custom metrics"),
+                    "tell samples apart with tags on fewer metrics",
+                ));
+            }
+            let t = cx.table_of(value, &field, key.span(), METRIC_HELP)?;
+            t.deny_unknown(&cx, METRIC_FIELDS)?;
+            let (kind_text, kind_span) = t
+                .str(&cx, "kind", "counter, gauge, rate or trend")?
+                .ok_or_else(|| t.missing(&cx, "kind", METRIC_HELP))?;
+            let kind = match kind_text {
+                "counter" => MetricKind::Counter,
+                "gauge" => MetricKind::Gauge,
+                "rate" => MetricKind::Rate,
+                "trend" => MetricKind::Trend,
+                other => {
+                    return Err(unknown_choice(&cx, kind_span, &t.field("kind"), "metric kind", other, METRIC_KINDS));
+                }
+            };
+            let time = t.bool(&cx, "time")?.unwrap_or(false);
+            if time && kind != MetricKind::Trend {
+                return Err(cx.err(
+                    Some(t.key_span("time")),
+                    &t.field("time"),
+                    format!("`time` is for trends; `{name}` is a {kind_text}"),
+                    "a trend of durations in milliseconds is kind = \"trend\", time = true",
+                ));
+            }
+            self.metrics.push(Arc::new(CustomMetric { name: name.into(), kind, time }));
+            self.fed.push(false);
+        }
+        Ok(())
+    }
+
+    /// One entry of a step's `metrics`: the metric, where its value comes
+    /// from (a counter adds 1 when nothing is said) and `if_status`.
+    fn metric_feed(&mut self, node: &Node<'_, '_>) -> Result<MetricFeed> {
+        let cx = self.cx;
+        node.deny_unknown(&cx, FEED_FIELDS)?;
+        let (name, name_span) = node
+            .str(&cx, "name", "the name of a [metrics.NAME]")?
+            .ok_or_else(|| node.missing(&cx, "name", FEED_HELP))?;
+        let Some(id) = self.metrics.iter().position(|m| *m.name == *name) else {
+            let hint = did_you_mean(name, self.metrics.iter().map(|m| &*m.name))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            let declared = if self.metrics.is_empty() {
+                "none is declared yet".to_string()
+            } else {
+                format!(
+                    "declared: {}",
+                    self.metrics.iter().map(|m| format!("`{}`", m.name)).collect::<Vec<_>>().join(", ")
+                )
+            };
+            let (message, help) = if Metric::from_name(name).is_some() {
+                (
+                    format!("`{name}` is a built-in metric: Stampede measures it, steps cannot feed it"),
+                    format!("feed a custom metric of your own ([metrics.NAME] kind = \"counter\"); {declared}"),
+                )
+            } else {
+                (
+                    format!("no metric `{name}` is declared{hint}"),
+                    format!("declare it first, e.g. [metrics.{name}] kind = \"counter\"; {declared}"),
+                )
+            };
+            return Err(cx.err(Some(name_span), &node.field("name"), message, help));
+        };
+        let metric = self.metrics[id].clone();
+        let kind_name = metric.kind.name();
+        let value = match one_of(&cx, node, FEED_SOURCES, "a metric sample has one value", FEED_HELP)? {
+            None if metric.kind == MetricKind::Counter => FeedValue::Const(1.0),
+            None => {
+                return Err(node.missing(
+                    &cx,
+                    "value",
+                    format!(
+                        "say what `{name}` records: value = 12.5 or value = \"{{{{ var }}}}\", or one of json = \"$.path\", header = \"Name\", regex = '…', cookie = \"name\""
+                    ),
+                ));
+            }
+            Some("add") if metric.kind != MetricKind::Counter => {
+                return Err(cx.err(
+                    Some(node.key_span("add")),
+                    &node.field("add"),
+                    format!("`add` feeds a counter; `{name}` is a {kind_name}"),
+                    format!("write value = … for a {kind_name}"),
+                ));
+            }
+            Some("value") if metric.kind == MetricKind::Counter => {
+                return Err(cx.err(
+                    Some(node.key_span("value")),
+                    &node.field("value"),
+                    format!("`{name}` is a counter: it is fed with `add` (k6's Counter.add)"),
+                    "write add = 1, or add = \"{{ qty }}\" (without add, a counter adds 1)",
+                ));
+            }
+            Some(key @ ("add" | "value")) => {
+                let v = node.get(key).expect("present");
+                self.feed_value(v, &node.field(key), &metric)?
+            }
+            Some(key) => FeedValue::Response(self.response_source(node, key, FEED_HELP)?),
+        };
+        let if_status = match node.get("if_status") {
+            Some(v) => status_codes(&cx, v, &node.field("if_status"), "if_status = 201 or if_status = [200, 201]")?,
+            None => Vec::new(),
+        };
+        self.fed[id] = true;
+        Ok(MetricFeed { metric: id as u16, kind: metric.kind, value, if_status })
+    }
+
+    /// `add` or `value` written as a number, a boolean (rates) or a string
+    /// (a template; without a placeholder, the text must read as a value).
+    fn feed_value(&self, v: &Val<'_>, field: &str, metric: &CustomMetric) -> Result<FeedValue> {
+        let cx = self.cx;
+        let (name, kind) = (&*metric.name, metric.kind);
+        let number = match v.get_ref() {
+            DeValue::Integer(_) | DeValue::Float(_) => self.scalar_json(v, field)?.as_f64(),
+            DeValue::Boolean(b) if kind == MetricKind::Rate => Some(f64::from(u8::from(*b))),
+            DeValue::String(text) => {
+                let template = self.template(text, &v.span(), field, Escape::None)?;
+                let Some(literal) = template.as_static() else { return Ok(FeedValue::Template(template)) };
+                let Some(n) = crate::plan::read_sample(kind, literal) else {
+                    return Err(cx.err(
+                        Some(v.span()),
+                        field,
+                        format!("`{literal}` is not a number"),
+                        "write a number (value = 12.5), or a template read as one after the step's extractors ran (value = \"{{ total }}\")",
+                    ));
+                };
+                Some(n)
+            }
+            _ => {
+                let expected = if kind == MetricKind::Rate {
+                    "a number, a boolean or a template"
+                } else {
+                    "a number or a template"
+                };
+                return Err(cx.type_err(v, field, expected, FEED_HELP));
+            }
+        };
+        match number {
+            Some(n) if kind.accepts(n) => Ok(FeedValue::Const(n)),
+            _ => Err(cx.err(
+                Some(v.span()),
+                field,
+                format!("`{name}` ({}) cannot record {}", kind.name(), cx.src.get(v.span()).unwrap_or("this value")),
+                match kind {
+                    MetricKind::Counter => "a counter adds amounts from 0 to 10^12 (it only grows)",
+                    MetricKind::Trend => "a trend records values from 0 to 10^12",
+                    _ => "a gauge holds values from -10^12 to 10^12",
+                },
+            )),
+        }
+    }
+
+    /// A declared metric no step feeds has no sample: thresholds on it see
+    /// nothing (a typo, usually).
+    fn warn_unfed_metrics(&mut self, root: &Node<'_, '_>) {
+        let Some(DeValue::Table(table)) = root.get("metrics").map(|v| v.get_ref()) else { return };
+        let node = Node { path: "metrics".into(), table, at: root.key_span("metrics") };
+        for (metric, fed) in self.metrics.iter().zip(&self.fed) {
+            if !fed {
+                self.warnings.push(
+                    self.cx
+                        .err(
+                            Some(node.key_span(&metric.name)),
+                            &node.field(&metric.name),
+                            format!("no step feeds the metric `{}`: it will have no sample", metric.name),
+                            format!("add metrics = [{{ name = \"{}\", … }}] to a step, or remove it", metric.name),
+                        )
+                        .into_warning(),
+                );
+            }
+        }
     }
 
     // === scenarios ===
@@ -2031,10 +2254,10 @@ impl<'s> Compiler<'s> {
             let field = node.field(selector);
             let custom_keys = self.tagging.tag_keys();
             let custom_keys: Vec<&str> = custom_keys.iter().map(|k| &**k).collect();
-            let (metric, tags) = parse_selector(selector, &custom_keys)
+            let (metric, tags) = parse_selector(selector, &custom_keys, &self.metrics)
                 .map_err(|e| cx.err(Some(key.span()), &field, e.message, e.help))?;
             self.warn_unknown_tag_values(&tags, key.span(), &field, scenarios);
-            let list_help = format!("{selector} = [\"{}\"] (a list of expressions)", example_expression(metric));
+            let list_help = format!("{selector} = [\"{}\"] (a list of expressions)", example_expression(&metric));
             let items = cx.array_of(value, &field, &list_help)?;
             if items.is_empty() {
                 return Err(cx.err(Some(value.span()), &field, "no threshold expressions listed", list_help));
@@ -2062,11 +2285,11 @@ impl<'s> Compiler<'s> {
                         ));
                     }
                 };
-                let (aggregation, comparison, value) = parse_expression(expr, metric)
+                let (aggregation, comparison, value) = parse_expression(expr, &metric)
                     .map_err(|e| cx.err(Some(expr_span), &expr_field, e.message, e.help))?;
                 thresholds.push(Threshold {
                     selector: selector.into(),
-                    metric,
+                    metric: metric.clone(),
                     tags: tags.clone(),
                     source: expr.into(),
                     aggregation,
@@ -2167,14 +2390,52 @@ impl<'s> Compiler<'s> {
 
 // === helpers ===
 
-fn example_expression(metric: crate::threshold::Metric) -> &'static str {
-    use crate::threshold::MetricKind;
+fn example_expression(metric: &Metric) -> &'static str {
     match metric.kind() {
         MetricKind::Trend => "p(95)<500",
         MetricKind::Rate => "rate<0.01",
         MetricKind::Counter => "count>0",
         MetricKind::Gauge => "value<100",
     }
+}
+
+/// Which of `keys` the table sets: none, or exactly one (two are an error
+/// at the second: "`what`, found json and regex").
+fn one_of(
+    cx: &Cx<'_>,
+    node: &Node<'_, '_>,
+    keys: &[&'static str],
+    what: &str,
+    help: &str,
+) -> Result<Option<&'static str>> {
+    let found: Vec<&'static str> = keys.iter().copied().filter(|k| node.get(k).is_some()).collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [key] => Ok(Some(key)),
+        [_, second, ..] => Err(cx.err(
+            Some(node.key_span(second)),
+            &node.field(second),
+            format!("{what}, found {}", found.join(" and ")),
+            help,
+        )),
+    }
+}
+
+/// `200` or `[200, 201]`: status codes 100..=599, at least one.
+fn status_codes(cx: &Cx<'_>, value: &Val<'_>, field: &str, help: &str) -> Result<Vec<u16>> {
+    let one = |v: &Val<'_>, field: &str| cx.u64_of(v, field, 100, 599).map(|n| n as u16);
+    match value.get_ref() {
+        DeValue::Array(items) if items.is_empty() => {
+            Err(cx.err(Some(value.span()), field, "empty list of status codes", help))
+        }
+        DeValue::Array(items) => items.iter().enumerate().map(|(i, v)| one(v, &format!("{field}[{i}]"))).collect(),
+        _ => Ok(vec![one(value, field)?]),
+    }
+}
+
+/// k6's rule for metric names: `[A-Za-z_][A-Za-z0-9_]{0,127}`.
+fn is_metric_name(s: &str) -> bool {
+    s.len() <= 128 && is_identifier(s)
 }
 
 fn intern(names: &mut Vec<Arc<str>>, ids: &mut HashMap<Arc<str>, u32>, name: &Arc<str>) -> u32 {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 
 use crate::template::Template;
-use crate::threshold::Threshold;
+use crate::threshold::{CustomMetric, MetricKind, Threshold};
 
 /// A whole scenario file, validated and compiled.
 #[derive(Debug, Clone)]
@@ -41,6 +41,10 @@ pub struct Plan {
     pub setup_vars: Vec<usize>,
     pub scenarios: Vec<Scenario>,
     pub thresholds: Vec<Threshold>,
+    /// Custom metrics (`[metrics.NAME]`), in file order; `MetricFeed::metric`
+    /// indexes this. Every process of a run compiles the same file, so the
+    /// indexes agree (the wire names metrics anyway).
+    pub metrics: Vec<Arc<CustomMetric>>,
     /// Interned request names; `Step::name_id` indexes this.
     pub request_names: Vec<Arc<str>>,
     /// Interned check names; `Check::id` indexes this.
@@ -384,10 +388,13 @@ pub struct Step {
     pub think_time: Option<ThinkTime>,
     pub extract: Vec<Extractor>,
     pub checks: Vec<Check>,
-    /// True when an extractor or check needs the response body; otherwise the
-    /// engine discards the body while counting its bytes.
+    /// Custom metric samples taken from each response, after the
+    /// extractors and checks (empty for most steps: nothing to do).
+    pub metrics: Vec<MetricFeed>,
+    /// True when an extractor, check or metric needs the response body;
+    /// otherwise the engine discards the body while counting its bytes.
     pub needs_body: bool,
-    /// True when an extractor or check needs the body parsed as JSON.
+    /// True when an extractor, check or metric needs the body parsed as JSON.
     pub needs_json: bool,
     /// True when an extractor or check reads the final URL (of the response
     /// the step ends with, after redirects).
@@ -485,6 +492,69 @@ where
     'h: 'r,
 {
     re.captures_iter(haystack).filter_map(|c| c.get(1).or_else(|| c.get(0))).map(|m| m.as_str())
+}
+
+/// `metrics = [{ name = "orders", add = 1, if_status = 201 }]` on a step:
+/// one sample of a declared metric per response of the step.
+#[derive(Debug, Clone)]
+pub struct MetricFeed {
+    /// Index into `Plan::metrics`.
+    pub metric: u16,
+    /// The metric's kind (a copy: how the engine reads a value depends on it).
+    pub kind: MetricKind,
+    pub value: FeedValue,
+    /// Only responses with one of these statuses feed the metric (empty: any).
+    pub if_status: Vec<u16>,
+}
+
+/// Where a metric sample's value comes from.
+#[derive(Debug, Clone)]
+pub enum FeedValue {
+    /// `add = 1`, `value = 2.5`, `value = true` (1).
+    Const(f64),
+    /// `add = "{{ qty }}"`, `value = "{{ total }}"`: rendered after the step's
+    /// extractors ran, then read as a number.
+    Template(Template),
+    /// `json`, `regex`, `header` or `cookie`, read from the response as an
+    /// extractor reads it.
+    Response(ExtractSource),
+}
+
+/// How text (a header, a regex match, a rendered template) reads as a sample
+/// of a metric of `kind`: a decimal number (`12.5`, `-3`, `1e3`), or `true`
+/// and `false` (1 and 0); for a rate, any other non-empty text is true and
+/// empty text false (k6 applies JavaScript's truthiness); otherwise the first
+/// `dur=` of a `Server-Timing` value (`app;dur=12.5`). `None`: not a value
+/// (the sample is skipped and counted).
+pub fn read_sample(kind: MetricKind, text: &str) -> Option<f64> {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<f64>() {
+        return Some(n);
+    }
+    match text {
+        "true" => Some(1.0),
+        "false" => Some(0.0),
+        _ if kind == MetricKind::Rate => Some(f64::from(u8::from(!text.is_empty()))),
+        _ => text.split([';', ',']).find_map(|p| p.trim().strip_prefix("dur="))?.trim().parse().ok(),
+    }
+}
+
+/// How a JSON value (the first match of a `json` path) reads as a sample of
+/// a metric of `kind`: a number; `true`/`false` (1/0); a string as
+/// [`read_sample`] reads text. For a rate, `null`, `[]` and `{}` are false
+/// and other arrays and objects true. `None`: not a value.
+pub fn read_json_sample(kind: MetricKind, v: &serde_json::Value) -> Option<f64> {
+    use serde_json::Value as J;
+    let truth = |b: bool| Some(f64::from(u8::from(b)));
+    match v {
+        J::Number(n) => n.as_f64(),
+        J::Bool(b) => truth(*b),
+        J::String(s) => read_sample(kind, s),
+        _ if kind != MetricKind::Rate => None,
+        J::Null => truth(false),
+        J::Array(items) => truth(!items.is_empty()),
+        J::Object(fields) => truth(!fields.is_empty()),
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -153,6 +153,12 @@ const RICH: &str = r#"
 [target]
 base_url = "http://127.0.0.1:8081/shop"
 
+[metrics.orders]
+kind = "counter"
+[metrics.server_time]
+kind = "trend"
+time = true
+
 [[flows.buy.steps]]
 name = "home"
 url = "/größe?q={{ vu }}"
@@ -164,6 +170,7 @@ url = "http://localhost:8082/cart/{{ iter }}"
 json = { sku = "A-{{ vu }}", qty = 1, tags = ["x", 2.5] }
 extract = [{ var = "ids", json = "$.items[*].id", all = true }, { var = "landed", url = '/cart/(\d+)' }]
 checks = [{ status = 200, name = "added" }, { url_contains = "/cart" }]
+metrics = [{ name = "orders", if_status = [200, 201] }, { name = "server_time", value = "{{ iter }}" }]
 
 [[flows.buy.steps]]
 url = "/product/{{ item }}"
@@ -173,7 +180,7 @@ for_each_max = 3
 [[flows.buy.steps]]
 batch_per_host = 2
 for_each = "ids"
-batch = [{ url = "/img/{{ item }}.png" }, { url = "http://localhost:8082/p/{{ item }}", only_if = "landed" }]
+batch = [{ url = "/img/{{ item }}.png" }, { url = "http://localhost:8082/p/{{ item }}", only_if = "landed", metrics = [{ name = "orders" }] }]
 
 [scenarios.open]
 executor = "ramping-arrival-rate"
@@ -194,6 +201,7 @@ flow = "buy"
 [thresholds]
 "http_req_duration{name:cart}" = ["p(95)<500"]
 "checks{check:added}" = ["rate>0.9"]
+"orders{name:cart}" = ["count>1"]
 "#;
 
 fn mutate(text: &str, rng: &mut fastrand::Rng) -> String {

@@ -368,7 +368,7 @@ vus = ["value<100"]
     assert!(t[4].abort_on_fail);
     assert_eq!(t[4].delay_abort_eval, Duration::from_secs(10));
     assert_eq!(
-        (t[5].metric, t[5].aggregation, t[5].comparison, t[5].value),
+        (t[5].metric.clone(), t[5].aggregation, t[5].comparison, t[5].value),
         (Metric::Checks, Aggregation::Rate, Comparison::Ge, 0.99)
     );
     assert_eq!(t[7].aggregation, Aggregation::Rate);
@@ -468,6 +468,11 @@ fn docs_examples_compile() {
     let with_thresholds =
         format!("{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n{thresholds}");
     assert_eq!(parse(&with_thresholds).thresholds.len(), 6);
+    // The custom metrics example: a whole file but its target.
+    let metrics = blocks.iter().find(|b| b.trim_start().starts_with("[metrics.")).expect("a [metrics.NAME] example");
+    let plan = parse(&format!("[target]\nbase_url = \"http://127.0.0.1:8081\"\n{metrics}"));
+    assert_eq!((plan.metrics.len(), plan.thresholds.len()), (4, 5));
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     // Every other example compiles too: whole files as they are, fragments
     // completed with what they leave out (a target, a flow, a scenario).
     for (i, block) in blocks.iter().enumerate() {
@@ -723,6 +728,112 @@ flow = "browse"
     let plain = load(&smoke_path(), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(plain.setup.is_none() && plain.teardown.is_none() && plain.setup_vars.is_empty());
 }
+
+#[test]
+fn custom_metrics_compile_to_declarations_feeds_and_thresholds() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://127.0.0.1:8081"
+
+[metrics.orders]
+kind = "counter"
+[metrics.server_time]
+kind = "trend"
+time = true
+[metrics.cart_not_empty]
+kind = "rate"
+[metrics.stock]
+kind = "gauge"
+[metrics.unused]
+kind = "counter"
+
+[[flows.buy.steps]]
+name = "checkout"
+method = "POST"
+url = "/checkout"
+extract = [{ var = "qty", json = "$.qty" }]
+metrics = [
+  { name = "orders", if_status = [200, 201] },
+  { name = "orders", add = "{{ qty }}" },
+  { name = "server_time", header = "X-Server-Time" },
+  { name = "cart_not_empty", json = "$.items[0]" },
+  { name = "cart_not_empty", value = false, if_status = 404 },
+  { name = "stock", regex = 'stock=(\d+)' },
+]
+
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "buy"
+
+[thresholds]
+orders = ["count>10", "rate>1"]
+"server_time{name:checkout}" = ["p(95)<200"]
+cart_not_empty = ["rate>0.9"]
+"stock{scenario:s}" = ["value>0", "min>=0"]
+"#,
+    );
+    let names: Vec<(&str, threshold::MetricKind, bool)> =
+        plan.metrics.iter().map(|m| (&*m.name, m.kind, m.time)).collect();
+    use threshold::MetricKind::*;
+    assert_eq!(
+        names,
+        [
+            ("orders", Counter, false),
+            ("server_time", Trend, true),
+            ("cart_not_empty", Rate, false),
+            ("stock", Gauge, false),
+            ("unused", Counter, false)
+        ]
+    );
+    let step = &plan.flows[0].steps[0];
+    let feeds: Vec<(u16, &[u16])> = step.metrics.iter().map(|f| (f.metric, &f.if_status[..])).collect();
+    assert_eq!(feeds, [(0, &[200, 201][..]), (0, &[][..]), (1, &[][..]), (2, &[][..]), (2, &[404][..]), (3, &[][..])]);
+    assert!(matches!(step.metrics[0].value, FeedValue::Const(1.0)), "a counter adds 1 by default");
+    assert!(matches!(step.metrics[1].value, FeedValue::Template(_)));
+    assert!(matches!(step.metrics[2].value, FeedValue::Response(ExtractSource::Header(_))));
+    assert!(matches!(step.metrics[4].value, FeedValue::Const(0.0)));
+    assert!(step.needs_json && step.needs_body, "json and regex sources need the body");
+    assert_eq!(plan.thresholds.len(), 6);
+    let server_time = &plan.thresholds[2];
+    assert_eq!(server_time.metric, Metric::Custom(plan.metrics[1].clone()));
+    assert!(server_time.metric.is_time());
+    assert_eq!(server_time.tags, vec![("name".into(), "checkout".into())]);
+    let warnings: Vec<String> = plan.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("no step feeds the metric `unused`"), "{}", warnings[0]);
+    assert!(warnings[0].starts_with("test.toml:14:10: warning"), "{}", warnings[0]);
+    assert!(parse(MINIMAL_WITH_SCENARIO).metrics.is_empty());
+}
+
+#[test]
+fn samples_read_from_text_and_json_by_kind() {
+    use threshold::MetricKind::*;
+    assert_eq!(read_sample(Trend, " 12.5 "), Some(12.5));
+    assert_eq!(read_sample(Trend, "app;dur=87.3;desc=\"db\", cache;dur=1"), Some(87.3));
+    assert_eq!(read_sample(Counter, "true"), Some(1.0));
+    assert_eq!(read_sample(Trend, "fast"), None);
+    assert_eq!(read_sample(Rate, "fast"), Some(1.0), "non-empty text is true for a rate");
+    assert_eq!(read_sample(Rate, ""), Some(0.0));
+    assert_eq!(read_sample(Rate, "0"), Some(0.0));
+    let json: serde_json::Value = serde_json::json!([3, true, "4.5", null, [], {"a": 1}]);
+    let got: Vec<Option<f64>> = json.as_array().unwrap().iter().map(|v| read_json_sample(Gauge, v)).collect();
+    assert_eq!(got, [Some(3.0), Some(1.0), Some(4.5), None, None, None]);
+    let got: Vec<Option<f64>> = json.as_array().unwrap().iter().map(|v| read_json_sample(Rate, v)).collect();
+    assert_eq!(got, [Some(3.0), Some(1.0), Some(4.5), Some(0.0), Some(0.0), Some(1.0)]);
+}
+
+const MINIMAL_WITH_SCENARIO: &str = r#"
+[target]
+base_url = "http://localhost:8080/"
+[flows.f]
+steps = [{ url = "/" }]
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+"#;
 
 #[test]
 fn groups_nest_and_tags_merge_from_target_to_flow_to_step() {

@@ -74,7 +74,9 @@ pub struct Server {
 
 impl Server {
     /// `/endless` answers an endless chunked body (for at most 20 s),
-    /// `/bytes/N` a body of N bytes; every other path answers `ok`.
+    /// `/bytes/N` a body of N bytes, `/order/N` an order's JSON, headers and
+    /// status (see `handle`), `/list/N` the ids 0..N; every other path
+    /// answers `ok`.
     pub async fn start() -> Server {
         Server::start_with(|_, _| None).await
     }
@@ -129,6 +131,24 @@ async fn handle(seen: Arc<Seen>, conn: usize, answer: Answer, req: Request<Incom
     seen.hits.lock().unwrap().push(Hit { target: target.clone(), conn, arrived, answered: arrived });
     if let Some(n) = target.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok()) {
         return Ok(Response::new(Either::Left(Full::new(Bytes::from(vec![b'x'; n])))));
+    }
+    if let Some(n) = target.strip_prefix("/list/").and_then(|n| n.parse::<u64>().ok()) {
+        let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        return Ok(Response::new(Either::Left(Full::new(Bytes::from(format!(r#"{{"ids": [{}]}}"#, ids.join(",")))))));
+    }
+    if let Some(n) = target.strip_prefix("/order/").and_then(|n| n.parse::<u64>().ok()) {
+        // What a shop reports about an order, a function of `n`: created
+        // (201) when `n` is a multiple of 3, items when it is even.
+        let items = if n % 2 == 0 { "[1]" } else { "[]" };
+        let body = format!(r#"{{"total": {}, "items": {items}, "stock": "{}"}}"#, n as f64 * 1.5, 10 - n as i64);
+        let reply = Response::builder()
+            .status(if n % 3 == 0 { 201 } else { 200 })
+            .header("x-server-time", n.to_string())
+            .header("server-timing", format!("app;dur={n}.5;desc=\"db\""))
+            .header("set-cookie", format!("seen={n}; Path=/"))
+            .body(Either::Left(Full::new(Bytes::from(body))))
+            .unwrap();
+        return Ok(reply);
     }
     if target.starts_with("/endless") {
         let until = tokio::time::Instant::now() + Duration::from_secs(20);
