@@ -64,6 +64,16 @@ flow = "main"
     let out = run_scenario(dir.path(), &scenario, &[]).await;
     assert_eq!(out.code, 99, "thresholds fail: stderr {}", out.stderr);
     let s = out.summary.expect("json summary");
+    // The terminal summary lists each group's runs, as k6's shows its groups.
+    let groups = out.stdout.split("    GROUPS\n").nth(1).expect("a GROUPS table in the summary").split("\n\n").next();
+    let rows: Vec<Vec<&str>> = groups.unwrap().lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        rows.iter().map(|r| (r[0], r[1], r[2])).collect::<Vec<_>>(),
+        [("::browse", "main", "40"), ("::checkout", "main", "40")],
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("group_duration....."), "{}", out.stdout);
     assert_eq!(outcome(&s, "http_req_duration{group:::checkout}")["passed"], false);
     assert_eq!(outcome(&s, "http_req_duration{group:::browse}")["passed"], true);
     assert_eq!(outcome(&s, "http_req_duration{page:pay}")["passed"], false);

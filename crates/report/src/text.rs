@@ -225,6 +225,7 @@ pub fn render(s: &Summary, color: bool) -> String {
             "EXECUTION",
             &[
                 "iteration_duration",
+                "group_duration",
                 "iterations",
                 "dropped_iterations",
                 "intended_latency",
@@ -255,6 +256,34 @@ pub fn render(s: &Summary, color: bool) -> String {
         let _ = writeln!(out, "    CUSTOM");
         for (name, m) in &s.custom_metrics {
             line(&mut out, &terminal_safe(name), &fmt_custom(m));
+        }
+        let _ = writeln!(out);
+    }
+
+    // k6's groups: one run of each (`group_duration`), by group and scenario.
+    let groups: Vec<_> = s.series.iter().filter(|x| x.metric == "group_duration").collect();
+    if !groups.is_empty() {
+        let _ = writeln!(out, "    GROUPS");
+        let tag =
+            |x: &crate::summary::SeriesSummary, k: &str| terminal_safe(x.tags.get(k).map_or("", |v| v)).into_owned();
+        let w = groups.iter().map(|x| tag(x, "group").chars().count()).max().unwrap_or(5).clamp(5, 40);
+        let ws = groups.iter().map(|x| tag(x, "scenario").chars().count()).max().unwrap_or(8).clamp(8, 24);
+        let _ = writeln!(
+            out,
+            "    {:<w$} {:<ws$} {:>9} {:>9} {:>9} {:>9}",
+            "group", "scenario", "runs", "p50", "p95", "max"
+        );
+        for x in groups {
+            let name: String = tag(x, "group").chars().take(w).collect();
+            let scenario: String = tag(x, "scenario").chars().take(ws).collect();
+            let _ = writeln!(
+                out,
+                "    {name:<w$} {scenario:<ws$} {:>9} {:>9} {:>9} {:>9}",
+                x.stats.count,
+                fmt_ms(x.stats.p50),
+                fmt_ms(x.stats.p95),
+                fmt_ms(x.stats.max)
+            );
         }
         let _ = writeln!(out);
     }
