@@ -36,6 +36,7 @@ trap 'kill $(cat "$WORK/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$WO
 head -c 2048 /dev/zero | tr '\0' 'x' > "$WORK/index.html"
 PORT=${PORT:-18081}
 cat > "$WORK/nginx.conf" <<CONF
+user root;
 worker_processes 1;
 pid $WORK/nginx.pid;
 error_log $WORK/error.log warn;
