@@ -343,7 +343,15 @@ async fn start_cluster(
         }
     });
     let mut values: stampede_engine::SetupValues = Arc::from([]);
-    let started = match coord.wait_for_agents_while(run_setup(plan, quiet)).await {
+    // Whether the setup was still running when the barrier ended (an
+    // interruption then says so).
+    let setup_running = std::cell::Cell::new(plan.setup.is_some());
+    let setup = async {
+        let r = run_setup(plan, quiet).await;
+        setup_running.set(false);
+        r
+    };
+    let started = match coord.wait_for_agents_while(setup).await {
         Ok(Ok(v)) => {
             values = v;
             match coord.set_setup_values(setup_values_by_name(plan, &values)) {
@@ -367,7 +375,9 @@ async fn start_cluster(
         _ => exit::INVALID_INPUT,
     };
     // Being interrupted is what was asked for, not an error.
-    if code == exit::INTERRUPTED {
+    if code == exit::INTERRUPTED && setup_running.get() {
+        eprintln!("interrupted during setup: no load ran; the attached agents were told to stop")
+    } else if code == exit::INTERRUPTED {
         eprintln!("{e}")
     } else {
         eprintln!("error: {e}")

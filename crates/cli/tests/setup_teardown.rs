@@ -5,7 +5,7 @@ mod support;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -21,6 +21,8 @@ struct Seen {
     without_token: u64,
     last_load: Option<Instant>,
     teardowns: Vec<Instant>,
+    /// Answers of `/slow` (each after 5 s).
+    slow: u64,
 }
 
 /// `/login` hands out a token (a failing one with `?fail`), `/load` counts
@@ -46,6 +48,12 @@ async fn server() -> (String, Arc<Mutex<Seen>>) {
 }
 
 async fn handle(seen: Arc<Mutex<Seen>>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path() == "/slow" {
+        // Longer than the hooks' timeouts in the tests below.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        seen.lock().unwrap().slow += 1;
+        return Ok(Response::new(Full::new(Bytes::from_static(b"late"))));
+    }
     let mut s = seen.lock().unwrap();
     let body = match req.uri().path() {
         "/login" => {
@@ -75,13 +83,19 @@ async fn handle(seen: Arc<Mutex<Seen>>, req: Request<Incoming>) -> Result<Respon
 }
 
 fn scenario(base: &str, login: &str) -> String {
+    hooks(base, login, "10s", "/logout", "60s")
+}
+
+/// The scenario with the setup's login at `login` within `setup_timeout`,
+/// and the teardown's logout at `logout` within `teardown_timeout`.
+fn hooks(base: &str, login: &str, setup_timeout: &str, logout: &str, teardown_timeout: &str) -> String {
     format!(
         r#"
 [target]
 base_url = "{base}"
 
 [setup]
-timeout = "10s"
+timeout = "{setup_timeout}"
 [[setup.steps]]
 name = "login"
 method = "POST"
@@ -90,9 +104,10 @@ extract = [{{ var = "token", json = "$.token" }}]
 checks = [{{ status = 200 }}]
 
 [teardown]
+timeout = "{teardown_timeout}"
 [[teardown.steps]]
 name = "logout"
-url = "/logout"
+url = "{logout}"
 headers = {{ Authorization = "Bearer {{{{ token }}}}" }}
 
 [flows.load]
@@ -150,4 +165,63 @@ async fn a_failing_setup_exits_107_before_any_load_and_names_the_step() {
     assert_eq!(s.logins, 1);
     assert_eq!(s.with_token + s.without_token, 0, "no load request was sent");
     assert!(s.teardowns.is_empty(), "no teardown after a failed setup (as k6)");
+}
+
+/// k6's exit codes for hooks that run out of time, with the load in this
+/// process (`--agents 0`): a setup over its timeout exits 100 before any
+/// load; a teardown over its timeout exits 101 after all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_over_their_timeout_exit_100_and_101_in_process() {
+    let (base, seen) = server().await;
+    let dir = support::tempdir();
+    let started = Instant::now();
+    let out =
+        support::run_scenario(dir.path(), &hooks(&base, "/slow", "1s", "/logout", "60s"), &["--agents", "0"]).await;
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(5), "the setup was cut at its 1 s timeout");
+    assert!(out.stderr.contains("setup"), "{}", out.stderr);
+    {
+        let s = seen.lock().unwrap();
+        assert_eq!(s.with_token + s.without_token, 0, "no load after a setup timeout");
+        assert!(s.teardowns.is_empty(), "no teardown after a failed setup (as k6)");
+    }
+
+    let out =
+        support::run_scenario(dir.path(), &hooks(&base, "/login", "10s", "/slow", "1s"), &["--agents", "0"]).await;
+    assert_eq!(out.code, 101, "{}", out.stderr);
+    assert!(out.stderr.contains("teardown"), "{}", out.stderr);
+    let s = seen.lock().unwrap();
+    assert_eq!(s.logins, 1, "setup ran once in process");
+    assert_eq!((s.with_token, s.without_token), (600, 0), "all the load ran, with the setup's token");
+    let summary = out.summary.expect("the outputs are written after a teardown timeout");
+    assert_eq!(summary["metrics"]["http_reqs"]["count"], 600);
+}
+
+/// Ctrl-C while the setup waits for its response ends the run at once
+/// (exit 105, as any interruption), with no load and no teardown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_setup_ends_the_run_before_any_load() {
+    let (base, seen) = server().await;
+    let dir = support::tempdir();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, hooks(&base, "/slow", "60s", "/logout", "60s")).unwrap();
+    let started = Instant::now();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["run", file.to_str().unwrap(), "--headless"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(105), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5), "it did not wait for the 5 s answer: {:?}", started.elapsed());
+    assert!(stderr.contains("interrupted during setup: no load ran"), "{stderr}");
+    let s = seen.lock().unwrap();
+    assert_eq!(s.with_token + s.without_token, 0);
+    assert!(s.teardowns.is_empty());
 }
