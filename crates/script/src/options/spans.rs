@@ -24,6 +24,11 @@ pub(crate) struct OptionSpans {
 }
 
 impl OptionSpans {
+    /// Options not written as a literal: every error points at `at`.
+    pub fn declared_at(at: Span) -> OptionSpans {
+        OptionSpans { at, props: HashMap::new() }
+    }
+
     pub fn of_object(o: &ObjectExpression<'_>, at: Span) -> OptionSpans {
         let mut spans = OptionSpans { at, props: HashMap::new() };
         let mut path = Vec::new();

@@ -926,10 +926,12 @@ impl<'a> Visit<'a> for Collector<'_, '_> {
     fn visit_variable_declarator(&mut self, it: &VariableDeclarator<'a>) {
         if let (Some(b), Some(init)) = (it.id.get_binding_identifier(), &it.init) {
             self.bind_value(init, None, Some(b.symbol_id()), Some(b.name.to_string()));
-            if self.stack.is_empty()
-                && let Expression::ObjectExpression(o) = unparen(init)
-            {
-                let spans = OptionSpans::of_object(o, it.span);
+            if self.stack.is_empty() {
+                // Built at run time (a call, a spread): errors point at the declaration.
+                let spans = match unparen(init) {
+                    Expression::ObjectExpression(o) => OptionSpans::of_object(o, it.span),
+                    _ => OptionSpans::declared_at(it.span),
+                };
                 self.option_candidates.insert(b.symbol_id(), spans);
             }
         }
