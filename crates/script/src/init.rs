@@ -123,7 +123,7 @@ pub(crate) fn run(bundle: &Bundle, env: &[(String, String)], limits: &Limits) ->
     let ctx = Context::full(&rt).map_err(|e| fail(format!("cannot start the JavaScript engine: {e}"), ""))?;
     let state = Rc::new(RefCell::new(State::default()));
     let result = ctx.with(|ctx| -> Result<InitOutput, ScriptError> {
-        let located = |caught: CaughtError<'_>| {
+        let located_in = |caught: CaughtError<'_>, stage: Stage| {
             if interrupted.load(Ordering::Relaxed) {
                 return ScriptError::one(ScenarioError::new(
                     &main.path,
@@ -134,8 +134,9 @@ pub(crate) fn run(bundle: &Bundle, env: &[(String, String)], limits: &Limits) ->
                     "init code (the top level of each module) runs once at plan time and once per VU; keep it short",
                 ));
             }
-            exception_error(bundle, caught)
+            exception_error(bundle, caught, stage)
         };
+        let located = |caught: CaughtError<'_>| located_in(caught, Stage::Init);
         let k6 =
             install(&ctx, &state, env).catch(&ctx).map_err(|e| fail(format!("internal error: the shim: {e}"), ""))?;
         let mut instances: Vec<Object<'_>> = Vec::with_capacity(bundle.modules.len());
@@ -144,8 +145,10 @@ pub(crate) fn run(bundle: &Bundle, env: &[(String, String)], limits: &Limits) ->
             opts.global = true;
             opts.strict = true;
             opts.filename = Some(module.name.clone());
-            let factory: Function =
-                ctx.eval_with_options(module.factory.as_str(), opts).catch(&ctx).map_err(located)?;
+            let factory: Function = ctx
+                .eval_with_options(module.factory.as_str(), opts)
+                .catch(&ctx)
+                .map_err(|e| located_in(e, Stage::Compile))?;
             state.borrow_mut().dir = module.path.parent().map(Path::to_path_buf).unwrap_or_default();
             let done: Vec<Object<'_>> = instances.clone();
             let import = Function::new(ctx.clone(), move |i: usize| -> rquickjs::Result<Object<'_>> {
@@ -195,10 +198,17 @@ pub(crate) fn run(bundle: &Bundle, env: &[(String, String)], limits: &Limits) ->
     result
 }
 
+/// Where the engine failed: compiling a module, or running its init code.
+#[derive(Clone, Copy)]
+enum Stage {
+    Compile,
+    Init,
+}
+
 /// An exception from the init code, located at the innermost frame in one
 /// of the script's modules (frames in the shim are skipped: an init-only
 /// call is reported where the script made it).
-fn exception_error(bundle: &Bundle, caught: CaughtError<'_>) -> ScriptError {
+fn exception_error(bundle: &Bundle, caught: CaughtError<'_>, stage: Stage) -> ScriptError {
     let (text, stack) = match &caught {
         CaughtError::Exception(e) => {
             let name: Option<String> = e.get::<_, Option<String>>("name").ok().flatten();
@@ -226,8 +236,16 @@ fn exception_error(bundle: &Bundle, caught: CaughtError<'_>) -> ScriptError {
         let module = bundle.by_name(file)?;
         Some((module, line, col))
     });
-    let help = "the init code (each module's top level) runs once at plan time, as VU 0, before any load";
-    let message = format!("exception in the init code: {text}");
+    let (message, help) = match stage {
+        Stage::Init => (
+            format!("exception in the init code: {text}"),
+            "the init code (each module's top level) runs once at plan time, as VU 0, before any load",
+        ),
+        Stage::Compile => (
+            format!("the JavaScript engine cannot compile this module: {text}"),
+            "the script parses, but QuickJS refuses it (too deeply nested, or a construct it does not support)",
+        ),
+    };
     match frame {
         Some((module, line, col)) => {
             let offset = module.map.line_col_offset(line, col) as usize;

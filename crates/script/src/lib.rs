@@ -48,7 +48,7 @@ pub use options::{CustomThreshold, ScenarioExtras, ScriptOptions};
 pub use transform::{Bundle, Module};
 
 /// Largest script module accepted.
-pub const MAX_SCRIPT_BYTES: u64 = 16 * 1024 * 1024;
+pub const MAX_SCRIPT_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Everything decided before any load.
 #[derive(Debug, Clone)]

@@ -182,3 +182,30 @@ fn mangled_scripts_never_panic_and_what_is_accepted_compiles() {
     assert!(accepted >= 3000, "accepted {accepted}, refused {refused}, refused by QuickJS too {engine_refuses_too}");
     eprintln!("accepted {accepted}, refused {refused}, refused by QuickJS too {engine_refuses_too}");
 }
+
+/// Nesting the parser, the semantic pass and the walk recurse on, deep
+/// enough to overflow an ordinary thread's stack: refused or transformed,
+/// never a crash.
+#[test]
+fn deeply_nested_scripts_do_not_overflow_the_stack() {
+    let kinds = [
+        ("(", ")"),
+        ("[", "]"),
+        ("{ a: ", " }"),
+        ("- ", ""),
+        ("1 + ", ""),
+        ("a ? b : ", ""),
+        ("() => ", ""),
+        ("!", ""),
+        ("`${", "}`"),
+        ("f(", ")"),
+    ];
+    for (open, close) in kinds {
+        let n = 50_000;
+        let src = format!("export default function () {{ const x = {}1{}; }}\n", open.repeat(n), close.repeat(n));
+        let result = stampede_script::transform::transform_source("deep.js", &src);
+        if let Err(e) = result {
+            assert!(!e.to_string().contains("cannot analyse"), "{open:?}: {e}");
+        }
+    }
+}

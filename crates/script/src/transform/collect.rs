@@ -241,7 +241,7 @@ pub(crate) enum Resolved {
 
 /// Resolves an import specifier of the module at `from` (the caller keeps
 /// the module registry): `Err((message, help))` when it cannot be imported.
-pub(crate) type Resolver<'r> = dyn FnMut(&str, &Path, Span) -> Result<Resolved, (String, String)> + 'r;
+pub(crate) type Resolver<'r> = dyn FnMut(&str, &Path, Span) -> Result<Resolved, (String, String)> + Send + 'r;
 
 /// Parses and walks one module. Syntax errors end it early (returned as the
 /// module's errors); other errors are collected so that all are reported.
