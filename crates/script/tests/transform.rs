@@ -260,3 +260,23 @@ fn awaited_code_makes_the_requests_the_blocking_code_meant_in_order() {
     );
     assert_eq!(out, "200,404,200 /404 is ok=true via a request=true");
 }
+
+#[test]
+fn a_long_chain_of_helpers_is_analysed_in_linear_time() {
+    // f0 calls f1 … calls f4999, which makes the request; written so that
+    // each function is declared after its caller and methods share names.
+    let n = 5000;
+    let mut src = String::from("import http from 'k6/http';\nexport default function () { f0(); }\n");
+    for i in 0..n - 1 {
+        src.push_str(&format!(
+            "function f{i}() {{ return o{i}.m{i}() || f{}(); }}\nconst o{i} = {{ m{i}() {{ return 0; }} }};\n",
+            i + 1
+        ));
+    }
+    src.push_str(&format!("function f{}() {{ return http.get('/'); }}\n", n - 1));
+    let started = std::time::Instant::now();
+    let t = transform_source("chain.js", &src).unwrap();
+    let took = started.elapsed();
+    assert_eq!(t.bundle.main().stats.async_functions, n + 1);
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+}

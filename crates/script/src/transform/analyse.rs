@@ -166,6 +166,35 @@ struct FnView {
     sync_consumer: Option<String>,
 }
 
+/// Blocking functions and calls at one level, with the functions to visit.
+struct Level {
+    fns: Vec<bool>,
+    calls: Vec<bool>,
+    queue: Vec<usize>,
+}
+
+impl Level {
+    fn new(fns: usize, calls: usize) -> Level {
+        Level { fns: vec![false; fns], calls: vec![false; calls], queue: Vec::new() }
+    }
+
+    /// Call `i` blocks, and so does its function when it `can` (a function
+    /// that cannot become async is left as it is at the maybe level).
+    fn mark(&mut self, i: usize, in_fns: &[Option<usize>], can: impl Fn(usize) -> bool) {
+        if self.calls[i] {
+            return;
+        }
+        self.calls[i] = true;
+        if let Some(f) = in_fns[i]
+            && !self.fns[f]
+            && can(f)
+        {
+            self.fns[f] = true;
+            self.queue.push(f);
+        }
+    }
+}
+
 /// Runs the analysis; on success the modules' `edits` are complete and the
 /// warnings are returned. Errors are every refusal found, in module order.
 pub(crate) fn analyse(
@@ -275,66 +304,83 @@ pub(crate) fn analyse(
         }
     }
 
-    // Certain.
-    let mut fn_c = vec![false; fns.len()];
-    let mut call_c = vec![false; calls.len()];
-    loop {
-        let mut changed = false;
-        for (i, call) in calls.iter().enumerate() {
-            if call_c[i] {
-                continue;
-            }
-            if call.target.primitive || call.target.fns.iter().any(|&f| fn_c[f]) {
-                call_c[i] = true;
-                changed = true;
-                if let Some(f) = call.in_fn {
-                    fn_c[f] = true;
-                }
-            }
+    // Who calls each function: a function that turns out to block makes
+    // these calls block (worklists: linear in the calls, whatever the order).
+    let mut callers_of: Vec<Vec<usize>> = vec![Vec::new(); fns.len()];
+    let mut by_member: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut unknown_calls = Vec::new();
+    for (i, call) in calls.iter().enumerate() {
+        for &f in &call.target.fns {
+            callers_of[f].push(i);
         }
-        if !changed {
-            break;
+        if let Some(m) = &call.target.member {
+            by_member.entry(m.as_str()).or_default().push(i);
+        }
+        if call.target.unknown {
+            unknown_calls.push(i);
         }
     }
+    let in_fns: Vec<Option<usize>> = calls.iter().map(|c| c.in_fn).collect();
 
-    // Maybe.
-    let mut fn_m = fn_c.clone();
-    let mut call_m = call_c.clone();
-    let k6_names: &[&str] = if k6_escapes { api::HTTP_REQUESTS } else { &[] };
+    // Certain.
+    let mut certain = Level::new(fns.len(), calls.len());
+    for (i, call) in calls.iter().enumerate() {
+        if call.target.primitive {
+            certain.mark(i, &in_fns, |_| true);
+        }
+    }
+    while let Some(f) = certain.queue.pop() {
+        for &i in &callers_of[f] {
+            certain.mark(i, &in_fns, |_| true);
+        }
+    }
+    let (fn_c, call_c) = (certain.fns.clone(), certain.calls.clone());
+
+    // Maybe: from the certain ones, through names and unknown callees.
+    let mut maybe = certain;
+    maybe.queue = (0..fns.len()).filter(|&f| maybe.fns[f]).collect();
+    let can_async = |f: usize| fns[f].can_async;
+    let mut unknown_blocks = false;
+    let mut props: HashSet<&str> = HashSet::new();
+    let mut pending_props: Vec<&str> = Vec::new();
+    if k6_escapes {
+        // `const get = http.get` somewhere: any call through a value or a
+        // member of that name may be a request.
+        unknown_blocks = true;
+        for name in api::HTTP_REQUESTS.iter().chain(&["sleep"]) {
+            props.insert(name);
+            pending_props.push(name);
+        }
+    }
+    let mut rescan_unknown = unknown_blocks;
     loop {
-        let unknown = k6_escapes || fns.iter().enumerate().any(|(f, x)| fn_m[f] && x.escapes);
-        let props: HashSet<&str> = fns
-            .iter()
-            .enumerate()
-            .filter(|(f, _)| fn_m[*f])
-            .flat_map(|(_, x)| x.prop_names.iter().map(String::as_str))
-            .chain(k6_names.iter().copied())
-            .chain(if k6_escapes { Some("sleep") } else { None })
-            .collect();
-        let unknown_blocks = unknown || !props.is_empty();
-        let mut changed = false;
-        for (i, call) in calls.iter().enumerate() {
-            if call_m[i] {
-                continue;
+        if let Some(f) = maybe.queue.pop() {
+            for &i in &callers_of[f] {
+                maybe.mark(i, &in_fns, can_async);
             }
-            let t = &call.target;
-            let blocks = t.fns.iter().any(|&f| fn_m[f])
-                || (t.unknown && unknown_blocks)
-                || t.member.as_deref().is_some_and(|p| props.contains(p));
-            if blocks {
-                call_m[i] = true;
-                changed = true;
-                if let Some(f) = call.in_fn
-                    && fns[f].can_async
-                {
-                    fn_m[f] = true;
+            if fns[f].escapes || !fns[f].prop_names.is_empty() {
+                rescan_unknown |= !unknown_blocks;
+                unknown_blocks = true;
+            }
+            for p in &fns[f].prop_names {
+                if props.insert(p.as_str()) {
+                    pending_props.push(p.as_str());
                 }
             }
-        }
-        if !changed {
+        } else if rescan_unknown {
+            rescan_unknown = false;
+            for &i in &unknown_calls {
+                maybe.mark(i, &in_fns, can_async);
+            }
+        } else if let Some(p) = pending_props.pop() {
+            for &i in by_member.get(p).map(Vec::as_slice).unwrap_or_default() {
+                maybe.mark(i, &in_fns, can_async);
+            }
+        } else {
             break;
         }
     }
+    let (fn_m, call_m) = (maybe.fns, maybe.calls);
 
     let is_async_now = |f: usize| fns[f].is_async || (fn_m[f] && fns[f].can_async);
 
