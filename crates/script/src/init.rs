@@ -223,18 +223,19 @@ fn exception_error(bundle: &Bundle, caught: CaughtError<'_>, stage: Stage) -> Sc
         CaughtError::Error(e) => (e.to_string(), String::new()),
     };
     let main = bundle.main();
+    // `    at f (NAME:LINE:COL)` or `    at NAME:LINE:COL`: found by the
+    // module names themselves (a path may hold spaces or parentheses).
+    // Longest names first: `lib/xa.js:` also holds `a.js:`.
+    let mut by_length: Vec<&crate::Module> = bundle.modules.iter().filter(|m| !m.name.is_empty()).collect();
+    by_length.sort_by_key(|m| std::cmp::Reverse(m.name.len()));
     let frame = stack.lines().find_map(|line| {
-        let inner = line.trim().strip_prefix("at ")?;
-        let location = match inner.rfind('(') {
-            Some(i) => inner[i + 1..].trim_end_matches(')'),
-            None => inner,
-        };
-        let mut parts = location.rsplitn(3, ':');
-        let col: u32 = parts.next()?.parse().ok()?;
-        let line: u32 = parts.next()?.parse().ok()?;
-        let file = parts.next()?;
-        let module = bundle.by_name(file)?;
-        Some((module, line, col))
+        by_length.iter().copied().find_map(|module| {
+            let at = line.find(&format!("{}:", module.name))? + module.name.len() + 1;
+            let mut numbers = line[at..].split(|c: char| !c.is_ascii_digit());
+            let line_no: u32 = numbers.next()?.parse().ok()?;
+            let col: u32 = numbers.next()?.parse().ok()?;
+            Some((module, line_no, col))
+        })
     });
     let (message, help) = match stage {
         Stage::Init => (

@@ -112,7 +112,9 @@ pub fn load_with(path: &Path, overrides: &Overrides, limits: &Limits) -> Result<
         String::from_utf8(bytes).map_err(|_| std::io::Error::other("the file is not UTF-8 text"))
     })?;
     let bundle = transformed.bundle;
-    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    let mut env: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .collect();
     env.extend(overrides.env.iter().cloned());
     let init = init::run(&bundle, &env, limits)?;
     if !init.exports.iter().any(|e| e.is_function) {
