@@ -23,7 +23,10 @@
 //! `__k6` provides `module(name)` (a k6 module's object), `groupAsync`,
 //! `checkAsync` (k6's `group`/`check` awaiting their callbacks) and
 //! `A.forEach|map|filter|some|every|find|findIndex|reduce|flatMap(array,
-//! callback, …rest)`: the array methods as sequential async loops.
+//! callback, …rest)`: the array methods as sequential async loops, with the
+//! methods' own semantics (`reduce` without an initial value starts from the
+//! first element; the receiver may be a `Map`, a `Set` or a string, whose
+//! `forEach` passes other arguments than an array's).
 
 mod analyse;
 mod collect;
