@@ -47,8 +47,8 @@ pub fn validate(args: &ValidateArgs) -> i32 {
         plan.scenarios.len(),
         functions.len(),
         functions.join(", "),
-        plan.thresholds.len() + sp.custom_thresholds.len(),
-        sp.metrics.len(),
+        plan.thresholds.len(),
+        plan.metrics.len(),
         plan.peak_vus(),
         plan.planned_duration()
     );

@@ -14,14 +14,17 @@ fn repo() -> PathBuf {
 }
 
 /// `scenarios/black-friday.toml` with minutes turned into seconds and 15,000
-/// shoppers into 300. Every replacement must apply, so a change to the
-/// scenario that would silently make this test meaningless fails it instead.
+/// shoppers (14,000 + 1,000 loading whole pages) into 300. Every replacement
+/// must apply, so a change to the scenario that would silently make this
+/// test meaningless fails it instead.
 fn shortened(dir: &Path) -> PathBuf {
     let src = std::fs::read_to_string(repo().join("scenarios/black-friday.toml")).unwrap();
     let mut s = src.clone();
     for (from, to) in [
-        (r#"{ duration = "90s", target = 15000 }"#, r#"{ duration = "6s", target = 300 }"#),
-        (r#"{ duration = "120s", target = 15000 }"#, r#"{ duration = "14s", target = 300 }"#),
+        (r#"{ duration = "90s", target = 14000 }"#, r#"{ duration = "6s", target = 280 }"#),
+        (r#"{ duration = "120s", target = 14000 }"#, r#"{ duration = "14s", target = 280 }"#),
+        (r#"{ duration = "90s", target = 1000 }"#, r#"{ duration = "6s", target = 20 }"#),
+        (r#"{ duration = "120s", target = 1000 }"#, r#"{ duration = "14s", target = 20 }"#),
         (r#"{ duration = "30s", target = 0 }"#, r#"{ duration = "2s", target = 0 }"#),
         (r#"{ duration = "90s", target = 40 }"#, r#"{ duration = "6s", target = 40 }"#),
         (r#"{ duration = "120s", target = 40 }"#, r#"{ duration = "14s", target = 40 }"#),
@@ -93,6 +96,14 @@ fn a_misconfigured_cdn_fails_the_image_threshold() {
     let ratio = image["cdn"]["hit_ratio"].as_f64().unwrap_or(0.0);
     assert!(ratio < 0.1, "image hit ratio {ratio}");
     assert_eq!(threshold(&r.summary, "cdn_cache_hit_ratio{name:image}")["passed"], false);
+    // The orders counter counts exactly the checkouts the shop answered 201.
+    let created: u64 = ["checkout", "doorbuster checkout"]
+        .iter()
+        .map(|n| request(&r.summary, n)["statuses"]["201"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(created > 0);
+    assert_eq!(r.summary["custom_metrics"]["orders"]["count"].as_u64(), Some(created));
+    assert_eq!(threshold(&r.summary, "orders")["passed"], true);
 }
 
 #[test]

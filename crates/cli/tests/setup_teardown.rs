@@ -1,19 +1,17 @@
 //! `[setup]` and `[teardown]` with a coordinator and 3 agent processes on
 //! 127.0.0.1, against a loopback server that counts what it is sent.
 
+mod support;
+
 use std::convert::Infallible;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_stampede");
 
 #[derive(Debug, Default)]
 struct Seen {
@@ -112,46 +110,12 @@ flow = "load"
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A coordinator for `scenario` and 3 agents; returns its exit code, stderr
 /// and JSON summary.
 async fn run_cluster(scenario: &str) -> (i32, String, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.toml");
-    std::fs::write(&file, scenario).unwrap();
-    let json = dir.path().join("summary.json");
-    let port = free_port();
-    let coordinator = Command::new(BIN)
-        .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--agents", "3", "--agent-timeout", "20s", "--headless"])
-        .arg("--out")
-        .arg(format!("json={}", json.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let agents: Vec<Child> = (0..3)
-        .map(|i| {
-            Command::new(BIN)
-                .args(["agent", "--coordinator", &format!("http://127.0.0.1:{port}"), "--once", "--workers", "1"])
-                .args(["--name", &format!("agent-{i}"), "--quiet"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let out = tokio::time::timeout(Duration::from_secs(90), coordinator.wait_with_output()).await.unwrap().unwrap();
-    for a in agents {
-        let _ = tokio::time::timeout(Duration::from_secs(10), a.wait_with_output()).await;
-    }
-    let summary = std::fs::read_to_string(&json).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into(), summary)
+    let dir = support::tempdir();
+    let out = support::run_cluster(dir.path(), scenario, 3, &[]).await;
+    (out.code, out.stderr, out.summary.unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

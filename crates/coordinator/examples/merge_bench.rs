@@ -28,6 +28,7 @@ fn agent_snapshot(seed: u64) -> Snapshot {
         check_names: vec![],
         groups: vec!["".into()],
         tag_sets: vec![std::sync::Arc::from(Vec::new())],
+        metrics: Vec::new(),
     });
     let mut shard = Shard::new(layout);
     let mut rng = fastrand_like(seed);

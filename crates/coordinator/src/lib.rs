@@ -408,6 +408,8 @@ impl Coordinator {
     /// `agent_timeout` from [`Coordinator::serve`]; interrupted as
     /// [`Coordinator::wait_for_agents`] is.
     pub async fn start(&mut self, plan: &Plan) -> Result<(), CoordinatorError> {
+        // Agents' series of these custom metrics are accepted, no others.
+        self.names.declare_metrics(&plan.metrics);
         self.barrier(Some(plan), None::<std::pin::Pin<&mut std::future::Ready<()>>>).await?;
         let total: u32 = self.slots.iter().map(|s| s.cores).sum();
         for s in &mut self.slots {

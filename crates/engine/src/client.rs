@@ -132,7 +132,7 @@ enum Sender {
 }
 
 /// One open connection of a VU.
-pub struct Conn {
+pub(crate) struct Conn {
     scheme_https: bool,
     authority: http::uri::Authority,
     host_header: HeaderValue,
@@ -178,10 +178,29 @@ pub struct Exchange {
     pub error: Option<ErrorKind>,
 }
 
-/// A VU's connections. Usually one; one per origin when a flow spans several.
+impl Exchange {
+    /// A request whose deadline passed; it began at `started`.
+    pub fn timed_out(started: Instant) -> Exchange {
+        Exchange {
+            response: None,
+            timings: Timings { waiting: started.elapsed().as_micros() as u64, ..Default::default() },
+            bytes_sent: 0,
+            bytes_received: 0,
+            body_bytes: 0,
+            error: Some(ErrorKind::Timeout),
+        }
+    }
+}
+
+/// A VU's keep-alive connections: usually one; one per origin when a flow
+/// spans several, and up to a batch's `batch_per_host` per origin once a
+/// batch ran (kept for the next batch, as a browser keeps them).
 #[derive(Default)]
 pub struct Connections {
-    conns: Vec<Conn>,
+    /// Slots, `None` where a connection was taken or dropped (reused by the
+    /// next one): a request runs on its slot in place, with no connection
+    /// moved in or out.
+    conns: Vec<Option<Conn>>,
 }
 
 impl Connections {
@@ -189,106 +208,155 @@ impl Connections {
         self.conns.clear();
     }
 
-    /// Sends one request and reads its response. The body is read to the end;
-    /// it is appended to `body` only when `keep_body` (otherwise counted and
-    /// dropped), up to the config's `max_body` (beyond, the exchange fails as
-    /// [`ErrorKind::BodyTooLarge`] and an HTTP/1.1 connection is closed). Never fails: failures come back as an `ErrorKind`. A request
-    /// that found its reused HTTP/1.1 connection closed by the server before
-    /// any response byte is retried once on a new connection.
-    pub async fn exchange(
-        &mut self,
-        cfg: &ClientConfig,
-        resolver: &Resolver,
-        pools: &Pools,
-        req: Request<Bytes>,
+    /// An open connection to the origin of `uri`, taken out (a batch lane
+    /// holds it while the batch runs); closed ones met on the way are dropped.
+    pub(crate) fn take(&mut self, uri: &Uri) -> Option<Conn> {
+        for slot in self.conns.iter_mut().filter(|s| s.as_ref().is_some_and(|c| c.matches(uri))) {
+            match slot.take() {
+                Some(conn) if !conn.is_closed() => return Some(conn),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Keeps `conn` for later requests, unless it is closed.
+    pub(crate) fn put(&mut self, conn: Conn) {
+        if conn.is_closed() {
+            return;
+        }
+        match self.conns.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(conn),
+            None => self.conns.push(Some(conn)),
+        }
+    }
+
+    /// Sends the request in `req` as [`exchange_on`] does, on the slot of a
+    /// connection to its origin (an empty slot when there is none: one is
+    /// opened). An exchange abandoned mid-way (a timeout) leaves its
+    /// connection unusable, dropped at the next request. Nothing is sent
+    /// when `req` is empty.
+    pub fn exchange<'a>(
+        &'a mut self,
+        cfg: &'a ClientConfig,
+        resolver: &'a Resolver,
+        pools: &'a Pools,
+        req: &'a mut Option<Request<Bytes>>,
         keep_body: bool,
-        body: &mut Vec<u8>,
-    ) -> Exchange {
-        let mut req = Some(req);
-        let keep = keep_body.then_some(cfg.max_body);
-        let mut ex = Exchange {
-            response: None,
-            timings: Timings::default(),
-            bytes_sent: 0,
-            bytes_received: 0,
-            body_bytes: 0,
-            error: None,
+        body: &'a mut Vec<u8>,
+    ) -> impl Future<Output = Exchange> + 'a {
+        let uri = req.as_ref().map(Request::uri);
+        let open = |c: &Conn| uri.is_some_and(|u| c.matches(u)) && !c.is_closed();
+        let i = match self.conns.iter().position(|s| s.as_ref().is_some_and(open)) {
+            Some(i) => i,
+            None => match self.conns.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    self.conns.push(None);
+                    self.conns.len() - 1
+                }
+            },
         };
-        for attempt in 0..2 {
-            let Some(r) = req.as_ref() else { break };
-            let mut timings = Timings::default();
-            let blocked_start = Instant::now();
-            // Find or open the connection for this origin.
-            let pos = self.conns.iter().position(|c| c.matches(r.uri()));
-            let idx = match pos {
-                Some(i) if !self.conns[i].is_closed() => {
-                    timings.blocked = blocked_start.elapsed().as_micros() as u64;
-                    i
-                }
-                other => {
-                    if let Some(i) = other {
-                        self.conns.swap_remove(i);
-                    }
-                    match Box::pin(connect(cfg, resolver, r.uri(), &mut timings, blocked_start)).await {
-                        Ok(c) => {
-                            self.conns.push(c);
-                            self.conns.len() - 1
-                        }
-                        Err(kind) => {
-                            ex.timings = timings;
-                            ex.error = Some(kind);
-                            return ex;
-                        }
-                    }
-                }
-            };
-            let conn = &mut self.conns[idx];
-            let stats = conn.stats.clone();
-            let (sent0, recv0) = (stats.bytes_written.get(), stats.bytes_read.get());
-            stats.arm();
-            body.clear();
-            let result: Result<(http::response::Parts, u64), Failure> = match &mut conn.sender {
-                Sender::H1(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
-                Sender::H1Tls(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
-                Sender::H2(s) => {
-                    let (parts, b) = req.take().expect("request present").into_parts();
-                    let h2req = Request::from_parts(parts, Full::new(b));
-                    if s.ready().await.is_err() {
-                        Err(Failure { kind: ErrorKind::Reset, retryable: false })
-                    } else {
-                        let send_start = Instant::now();
-                        let resp = s.send_request(h2req).await;
-                        finish_h2(resp, send_start, &stats, keep, body, &mut timings)
-                            .await
-                            .map_err(|kind| Failure { kind, retryable: false })
-                    }
-                }
-            };
-            ex.bytes_sent += stats.bytes_written.get() - sent0;
-            ex.bytes_received += stats.bytes_read.get() - recv0;
-            ex.timings = timings;
-            match result {
-                Ok((parts, n)) => {
-                    ex.body_bytes = n;
-                    ex.error = ErrorKind::from_status(parts.status.as_u16());
-                    ex.response = Some(parts);
-                    if self.conns[idx].is_closed() {
-                        self.conns.swap_remove(idx);
-                    }
+        exchange_on(&mut self.conns[i], cfg, resolver, pools, req, keep_body, body)
+    }
+}
+
+/// Sends the request in `req` on the connection in `slot` and reads its
+/// response, first opening a connection when `slot` holds none, a closed one
+/// or one to another origin; `slot` holds the connection afterwards while it
+/// is reusable. HTTP/2 takes the request out of `req`; HTTP/1.1 leaves it.
+/// The body is read to the end; it is appended to `body` only when
+/// `keep_body` (otherwise counted and dropped), up to the config's `max_body`
+/// (beyond, the exchange fails as [`ErrorKind::BodyTooLarge`] and an HTTP/1.1
+/// connection is closed). Never fails: failures come back as an `ErrorKind`.
+/// A request that found its reused HTTP/1.1 connection closed by the server
+/// before any response byte is retried once on a new connection.
+///
+/// The request is borrowed, not passed by value: an async fn stores a
+/// by-value argument twice in its future, which every VU task carries.
+pub(crate) async fn exchange_on(
+    slot: &mut Option<Conn>,
+    cfg: &ClientConfig,
+    resolver: &Resolver,
+    pools: &Pools,
+    req: &mut Option<Request<Bytes>>,
+    keep_body: bool,
+    body: &mut Vec<u8>,
+) -> Exchange {
+    let keep = keep_body.then_some(cfg.max_body);
+    let mut ex = Exchange {
+        response: None,
+        timings: Timings::default(),
+        bytes_sent: 0,
+        bytes_received: 0,
+        body_bytes: 0,
+        error: None,
+    };
+    for attempt in 0..2 {
+        let Some(r) = req.as_ref() else { break };
+        let mut timings = Timings::default();
+        let blocked_start = Instant::now();
+        if slot.as_ref().is_some_and(|c| c.is_closed() || !c.matches(r.uri())) {
+            *slot = None;
+        }
+        if slot.is_none() {
+            match Box::pin(connect(cfg, resolver, r.uri(), &mut timings, blocked_start)).await {
+                Ok(c) => *slot = Some(c),
+                Err(kind) => {
+                    ex.timings = timings;
+                    ex.error = Some(kind);
                     return ex;
                 }
-                Err(f) => {
-                    // The connection is in an unknown state: drop it.
-                    self.conns.swap_remove(idx);
-                    ex.error = Some(f.kind);
-                    if !(f.retryable && attempt == 0) {
-                        return ex;
-                    }
+            }
+        } else {
+            timings.blocked = blocked_start.elapsed().as_micros() as u64;
+        }
+        let Some(conn) = slot.as_mut() else { break };
+        let stats = conn.stats.clone();
+        let (sent0, recv0) = (stats.bytes_written.get(), stats.bytes_read.get());
+        stats.arm();
+        body.clear();
+        let result: Result<(http::response::Parts, u64), Failure> = match &mut conn.sender {
+            Sender::H1(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
+            Sender::H1Tls(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
+            Sender::H2(s) => {
+                let Some((parts, b)) = req.take().map(Request::into_parts) else { break };
+                let h2req = Request::from_parts(parts, Full::new(b));
+                if s.ready().await.is_err() {
+                    Err(Failure { kind: ErrorKind::Reset, retryable: false })
+                } else {
+                    let send_start = Instant::now();
+                    let resp = s.send_request(h2req).await;
+                    finish_h2(resp, send_start, &stats, keep, body, &mut timings)
+                        .await
+                        .map_err(|kind| Failure { kind, retryable: false })
+                }
+            }
+        };
+        ex.bytes_sent += stats.bytes_written.get() - sent0;
+        ex.bytes_received += stats.bytes_read.get() - recv0;
+        ex.timings = timings;
+        match result {
+            Ok((parts, n)) => {
+                ex.body_bytes = n;
+                ex.error = ErrorKind::from_status(parts.status.as_u16());
+                ex.response = Some(parts);
+                if slot.as_ref().is_some_and(Conn::is_closed) {
+                    *slot = None;
+                }
+                return ex;
+            }
+            Err(f) => {
+                // The connection is in an unknown state: drop it.
+                *slot = None;
+                ex.error = Some(f.kind);
+                if !(f.retryable && attempt == 0) {
+                    return ex;
                 }
             }
         }
-        ex
     }
+    ex
 }
 
 async fn finish_h2(

@@ -77,15 +77,19 @@ pub struct H1<S> {
     reusable: bool,
     /// Requests completed on this connection.
     served: u64,
+    /// Set while an exchange is under way: one abandoned mid-way (its future
+    /// dropped on a timeout) leaves the connection in an unknown state, never
+    /// to be reused.
+    in_flight: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
     pub fn new(io: S) -> H1<S> {
-        H1 { io, reusable: true, served: 0 }
+        H1 { io, reusable: true, served: 0, in_flight: false }
     }
 
     pub fn is_reusable(&self) -> bool {
-        self.reusable
+        self.reusable && !self.in_flight
     }
 
     /// Sends `req` (URI in absolute form; written in origin form with `Host`)
@@ -104,6 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         let reused = self.served > 0;
         let fail = |kind: ErrorKind, got_bytes: bool| Failure { kind, retryable: reused && !got_bytes };
 
+        self.in_flight = true;
         let mut w = pools.take_write();
         encode_request(req, host, &mut w);
         let send_start = Instant::now();
@@ -111,6 +116,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         pools.give_write(w);
         if let Err(e) = wrote {
             self.reusable = false;
+            self.in_flight = false;
             return Err(fail(crate::client::classify_io(&e), false));
         }
         let sent = Instant::now();
@@ -119,6 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         let mut rb = pools.take_read();
         let r = self.read_response(&mut rb, req.method() == Method::HEAD, keep_body, body, t, sent).await;
         pools.give_read(rb);
+        self.in_flight = false;
         match r {
             Ok(v) => {
                 self.served += 1;

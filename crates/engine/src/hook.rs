@@ -178,7 +178,7 @@ async fn run_on_this_thread(
             _ = tokio::time::sleep_until(deadline) => {
                 failure = Some(HookFailure::Timeout { after: timeout, number, of, name: step.name.clone() });
             }
-            _ = vu.step(&w, step) => {}
+            _ = vu.step(&w, step, "") => {}
         }
         let snap = w.take_snapshot();
         measured.merge(&snap);

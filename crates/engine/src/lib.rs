@@ -11,7 +11,15 @@
 //! - [`allow`]: the target allow-list, checked on every new connection.
 //! - [`schedule`]: segment math, arrival-rate schedules, planned durations.
 //! - `worker`: one thread and current-thread runtime per worker; executors.
-//! - `vu`: a VU's state and one iteration of a flow.
+//! - `vu`: a VU's state and one iteration of a flow (`only_if`, `for_each`,
+//!   think times); a step's request from its templates, its extractors and checks.
+//! - `send`: one request with its redirect chain, cookies and samples, apart
+//!   from what a step does with the response (the k6-script runtime's
+//!   `http.request()` is meant to reuse it).
+//! - `batch`: requests sent together over up to `batch_per_host`
+//!   connections per origin (k6's `http.batch`).
+//! - `jar`: a VU's cookie jar.
+//! - `custom`: the custom metric samples a step takes from each response.
 //! - [`hook`]: `[setup]` and `[teardown]`, run once by the process that
 //!   controls the run.
 //! - [`client`]: per-VU connections, TLS, HTTP/2 through hyper, phases, errors.
@@ -25,14 +33,18 @@
 //! per worker per interval and the run [`Signal`] watch channel.
 
 pub mod allow;
+mod batch;
 pub mod cdn;
 pub mod client;
+mod custom;
 mod group;
 mod h1;
 pub mod hook;
 mod io;
+mod jar;
 mod redirect;
 pub mod schedule;
+mod send;
 mod timer;
 mod vu;
 mod worker;

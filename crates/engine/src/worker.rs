@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use stampede_metrics::{Layout, RequestId, RequestSample, Shard};
+use stampede_metrics::{Layout, MetricId, RequestId, RequestSample, Shard};
 use stampede_scenario::{Executor, Plan};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
@@ -44,6 +44,9 @@ pub struct Worker {
     seed: u64,
     /// Every VU's variables at creation: the setup's values (by slot).
     initial_vars: crate::SetupValues,
+    /// The test start (shared by every process of a run through the start
+    /// barrier): custom gauge values are ordered by their time since it.
+    t0: Instant,
 }
 
 impl Worker {
@@ -62,6 +65,17 @@ impl Worker {
         self.shard.borrow_mut().check(scenario, check, passed);
     }
 
+    /// One sample of a custom metric (`None`: skipped); `at_us` orders gauges.
+    #[inline]
+    pub fn record_metric(&self, id: MetricId, value: Option<f64>, at_us: u64) {
+        self.shard.borrow_mut().record_metric(id, value, at_us);
+    }
+
+    /// Microseconds since the test start.
+    pub fn since_start_us(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64
+    }
+
     /// A worker outside any run, for the steps of `[setup]` or `[teardown]`
     /// on the caller's thread: segment and span are the whole test.
     pub(crate) fn standalone(plan: Arc<Plan>, layout: Arc<Layout>, client: ClientConfig, seed: u64) -> Worker {
@@ -78,6 +92,7 @@ impl Worker {
             signal_changed: Notify::new(),
             seed,
             initial_vars: Arc::from([]),
+            t0: Instant::now(),
             plan,
         }
     }
@@ -188,6 +203,7 @@ async fn run(args: WorkerArgs) {
         signal_changed: Notify::new(),
         seed,
         initial_vars,
+        t0,
         plan,
     });
     let mut vu_base = 0;

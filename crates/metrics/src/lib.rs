@@ -10,11 +10,14 @@
 //!   its V2 + DEFLATE encoding.
 //! - [`kinds`]: error kinds and CDN outcomes, the closed sets the hot path counts by.
 //! - [`shard`]: per-worker, per-interval recording keyed by numeric ids.
+//! - [`custom`]: custom metric series (k6's four kinds) in thousandths of
+//!   their unit, and how they merge (gauges by time).
 //! - [`snapshot`]: name-keyed measurements, exact merge, selector queries.
 //! - [`summary`]: trend statistics in ms and threshold outcomes.
 //! - [`live`]: the live state of a run that the UI, the Prometheus endpoint
 //!   and report writers read.
 
+pub mod custom;
 pub mod hist;
 pub mod kinds;
 pub mod live;
@@ -22,10 +25,13 @@ pub mod shard;
 pub mod snapshot;
 pub mod summary;
 
+pub use custom::{MetricId, MetricKey, MetricStats, MetricValue};
 pub use hist::Histogram;
 pub use kinds::{CacheOutcome, ErrorKind};
 pub use shard::{
     Layout, Method, RequestCounter, RequestId, RequestSample, RequestStats, RequestTrend, ScenarioStats, Shard, Timings,
 };
 pub use snapshot::{GroupKey, RequestKey, Snapshot, Value};
+/// The declaration of a custom metric, as `Layout::metrics` holds it.
+pub use stampede_scenario::threshold::{CustomMetric, MetricKind};
 pub use summary::{ThresholdOutcome, TrendStats};

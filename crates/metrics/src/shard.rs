@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use crate::hist::{Histogram, new_histogram, record};
 use stampede_scenario::TagSet;
-use stampede_scenario::threshold::Metric;
+use stampede_scenario::threshold::{CustomMetric, Metric};
+
+use crate::custom::{MetricId, MetricStats};
 
 use crate::kinds::{CacheOutcome, ErrorKind};
 
@@ -22,6 +24,8 @@ pub struct Layout {
     pub groups: Vec<Arc<str>>,
     /// Custom tag sets (`Plan::tag_sets`; 0 is the empty set).
     pub tag_sets: Vec<TagSet>,
+    /// Custom metrics (`Plan::metrics`).
+    pub metrics: Vec<Arc<CustomMetric>>,
 }
 
 impl Layout {
@@ -33,12 +37,20 @@ impl Layout {
             check_names: plan.check_names.clone(),
             groups: plan.group_names.clone(),
             tag_sets: plan.tag_sets.clone(),
+            metrics: plan.metrics.clone(),
         }
     }
 
     /// A layout of these names with no groups and no custom tags (tests, tools).
     pub fn plain(scenarios: Vec<Arc<str>>, request_names: Vec<Arc<str>>, check_names: Vec<Arc<str>>) -> Layout {
-        Layout { scenarios, request_names, check_names, groups: vec!["".into()], tag_sets: vec![Arc::from(Vec::new())] }
+        Layout {
+            scenarios,
+            request_names,
+            check_names,
+            groups: vec!["".into()],
+            tag_sets: vec![Arc::from(Vec::new())],
+            metrics: Vec::new(),
+        }
     }
 }
 
@@ -323,8 +335,8 @@ impl RequestStats {
     }
 
     /// The histogram holding a trend metric of this series, if it is one.
-    pub fn trend(&self, metric: Metric) -> Option<&Histogram> {
-        RequestTrend::ALL.into_iter().find(|t| t.metric() == metric).map(|t| &self[t])
+    pub fn trend(&self, metric: &Metric) -> Option<&Histogram> {
+        RequestTrend::ALL.into_iter().find(|t| t.metric() == *metric).map(|t| &self[t])
     }
 }
 
@@ -408,6 +420,24 @@ impl Hasher for IdHasher {
     }
 }
 
+/// The position of the series `key` in `series`, pushing `new()` on its
+/// first use (`None` when `new` has nothing to push).
+#[inline]
+fn series_of<T>(
+    index: &mut HashMap<u128, u32, BuildHasherDefault<IdHasher>>,
+    series: &mut Vec<T>,
+    key: u128,
+    new: impl FnOnce() -> Option<T>,
+) -> Option<usize> {
+    if let Some(&i) = index.get(&key) {
+        return Some(i as usize);
+    }
+    let i = series.len();
+    series.push(new()?);
+    index.insert(key, i as u32);
+    Some(i)
+}
+
 /// One worker's measurements for one interval.
 #[derive(Debug, Clone)]
 pub struct Shard {
@@ -420,6 +450,10 @@ pub struct Shard {
     groups: Vec<(u16, u32, Histogram)>,
     /// `scenario * check_count + check` → counts.
     checks: Vec<CheckCounts>,
+    /// Custom metric series, created on their first sample in the interval
+    /// (both stay empty, unallocated, for a plan without custom metrics).
+    metric_index: HashMap<u128, u32, BuildHasherDefault<IdHasher>>,
+    metrics: Vec<(MetricId, MetricStats)>,
 }
 
 impl Shard {
@@ -432,24 +466,30 @@ impl Shard {
             scenarios: (0..n_scen).map(|_| ScenarioStats::default()).collect(),
             groups: Vec::new(),
             checks: vec![CheckCounts::default(); n_scen * n_checks],
+            metric_index: HashMap::default(),
+            metrics: Vec::new(),
             layout,
+        }
+    }
+
+    /// Records one sample of a custom metric (`None`: no value, counted as
+    /// skipped); `at_us` (µs since the test start) orders gauge values. An
+    /// id outside the layout records nothing.
+    #[inline]
+    pub fn record_metric(&mut self, id: MetricId, value: Option<f64>, at_us: u64) {
+        let layout = &self.layout;
+        let new = || Some((id, MetricStats::new(layout.metrics.get(id.metric as usize)?)));
+        if let Some(idx) = series_of(&mut self.metric_index, &mut self.metrics, id.packed(), new) {
+            self.metrics[idx].1.record(value, at_us);
         }
     }
 
     /// The series for a request id, created on first use in this interval.
     #[inline]
     pub fn request(&mut self, id: RequestId) -> &mut RequestStats {
-        let key = id.packed();
-        let idx = match self.index.get(&key) {
-            Some(&i) => i as usize,
-            None => {
-                let i = self.requests.len();
-                self.requests.push((id, RequestStats::default()));
-                self.index.insert(key, i as u32);
-                i
-            }
-        };
-        &mut self.requests[idx].1
+        let idx = series_of(&mut self.index, &mut self.requests, id.packed(), || Some((id, RequestStats::default())));
+        // `new` always gives a series: the index is there.
+        &mut self.requests[idx.unwrap_or_default()].1
     }
 
     #[inline]
@@ -514,6 +554,25 @@ impl Shard {
             let key =
                 GroupKey { scenario: l.scenarios[scenario as usize].clone(), group: l.groups[group as usize].clone() };
             crate::hist::merge(snap.groups.entry(key).or_insert_with(new_histogram), &h);
+        }
+        for (id, stats) in self.metrics {
+            let name = match id.name {
+                MetricId::NO_NAME => Arc::from(""),
+                n => l.request_names[n as usize].clone(),
+            };
+            let key = crate::custom::MetricKey {
+                metric: l.metrics[id.metric as usize].name.clone(),
+                scenario: l.scenarios[id.scenario as usize].clone(),
+                name,
+                group: l.groups[id.group as usize].clone(),
+                tags: l.tag_sets[id.tags as usize].clone(),
+            };
+            match snap.metrics.get_mut(&key) {
+                Some(s) => s.merge(&stats),
+                None => {
+                    snap.metrics.insert(key, stats);
+                }
+            }
         }
         let n = l.check_names.len();
         for (i, c) in self.checks.into_iter().enumerate() {

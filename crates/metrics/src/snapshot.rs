@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use stampede_scenario::TagSet;
-use stampede_scenario::threshold::{Metric, MetricKind};
+use stampede_scenario::threshold::{CustomMetric, Metric, MetricKind};
 
+use crate::custom::{MetricKey, MetricStats, MetricValue, from_fixed};
 use crate::hist::{Histogram, merge, new_histogram};
 use crate::shard::{CheckCounts, Method, RequestStats, ScenarioStats};
 
@@ -57,6 +58,8 @@ pub struct Snapshot {
     pub checks: BTreeMap<CheckKey, CheckCounts>,
     /// k6's `group_duration`, µs, per scenario and group (empty without groups).
     pub groups: BTreeMap<GroupKey, Histogram>,
+    /// Custom metric series (empty without `[metrics.NAME]`).
+    pub metrics: BTreeMap<MetricKey, MetricStats>,
 }
 
 impl Snapshot {
@@ -92,10 +95,19 @@ impl Snapshot {
                 }
             }
         }
+        for (k, v) in &o.metrics {
+            match self.metrics.get_mut(k) {
+                Some(s) => s.merge(v),
+                None => {
+                    self.metrics.insert(k.clone(), v.clone());
+                }
+            }
+        }
     }
 
     /// Adds a later interval into a cumulative snapshot: counters and
-    /// histograms add; gauges take the later value (`vus_max` the larger).
+    /// histograms add; gauges take the later value (`vus_max` the larger;
+    /// custom gauges order their values by time anyway).
     pub fn accumulate(&mut self, later: &Snapshot) {
         let gauges: Vec<(Arc<str>, u64, u64)> =
             later.scenarios.iter().map(|(k, s)| (k.clone(), s.vus, s.vus_max)).collect();
@@ -131,7 +143,10 @@ impl Snapshot {
     }
 
     /// Evaluates a metric over the series matching `tags`.
-    pub fn query(&self, metric: Metric, tags: &[(Arc<str>, Arc<str>)]) -> Value {
+    pub fn query(&self, metric: &Metric, tags: &[(Arc<str>, Arc<str>)]) -> Value {
+        if let Metric::Custom(c) = metric {
+            return self.query_custom(c, tags);
+        }
         match metric.kind() {
             MetricKind::Trend => {
                 let mut h = new_histogram();
@@ -190,15 +205,54 @@ impl Snapshot {
                     Metric::Iterations => self.sum_scenarios(tags, |s| s.iterations),
                     _ => self.sum_scenarios(tags, |s| s.dropped_iterations),
                 };
-                Value::Counter(n)
+                Value::Counter(n as f64)
             }
             MetricKind::Gauge => {
                 let n = match metric {
                     Metric::Vus => self.sum_scenarios(tags, |s| s.vus),
                     _ => self.sum_scenarios(tags, |s| s.vus_max),
-                };
-                Value::Gauge(n)
+                } as f64;
+                Value::Gauge { last: n, min: n, max: n }
             }
+        }
+    }
+
+    /// A custom metric over its series matching `tags`, merged: everything
+    /// about it, including the samples skipped.
+    pub fn custom(&self, metric: &CustomMetric, tags: &[(Arc<str>, Arc<str>)]) -> MetricStats {
+        let mut out = MetricStats::new(metric);
+        for (_, s) in self.metrics.iter().filter(|(k, _)| *k.metric == *metric.name && k.matches(tags)) {
+            out.merge(s);
+        }
+        out
+    }
+
+    /// The custom metric series merged by a key of theirs: `|k| &*k.metric`
+    /// gives one entry per metric, `|k| (&*k.metric, &*k.scenario)` one per
+    /// metric and scenario.
+    pub fn custom_by<'a, K: Ord>(&'a self, key: impl Fn(&'a MetricKey) -> K) -> BTreeMap<K, MetricStats> {
+        let mut out: BTreeMap<K, MetricStats> = BTreeMap::new();
+        for (k, m) in &self.metrics {
+            match out.entry(key(k)) {
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(m),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(m.clone());
+                }
+            }
+        }
+        out
+    }
+
+    fn query_custom(&self, metric: &CustomMetric, tags: &[(Arc<str>, Arc<str>)]) -> Value {
+        match self.custom(metric, tags).value {
+            // As built-in counters: 0 when nothing was added.
+            MetricValue::Counter(sum) => Value::Counter(sum as f64 / crate::custom::SCALE),
+            MetricValue::Gauge(Some(g)) => {
+                Value::Gauge { last: from_fixed(g.last), min: from_fixed(g.min), max: from_fixed(g.max) }
+            }
+            MetricValue::Rate { trues, total } if total > 0 => Value::Rate { trues, total },
+            MetricValue::Trend { hist, .. } if !hist.is_empty() => Value::Trend(Box::new(hist)),
+            _ => Value::Empty,
         }
     }
 
@@ -288,8 +342,14 @@ pub enum Value {
         trues: u64,
         total: u64,
     },
-    Counter(u64),
-    Gauge(u64),
+    /// A count or sum (custom counters may add fractions).
+    Counter(f64),
+    /// The last value set and the extremes (a built-in gauge's are its value).
+    Gauge {
+        last: f64,
+        min: f64,
+        max: f64,
+    },
 }
 
 impl Value {

@@ -69,11 +69,34 @@ pub struct ThresholdOutcome {
     pub observed: Option<f64>,
     #[serde(default)]
     pub abort_on_fail: bool,
+    /// Whether `observed` is a time in ms (a time trend's `p(N)`, `avg`, …);
+    /// `None` in files written before the field existed (the metric's name
+    /// tells then).
+    #[serde(default)]
+    pub time: Option<bool>,
 }
 
-/// Computes a threshold's aggregation over a snapshot.
+impl ThresholdOutcome {
+    /// The aggregation as written (`p(95)`, `rate`, `count`).
+    pub fn aggregation(&self) -> &str {
+        self.threshold.split(['<', '>', '=', '!']).next().unwrap_or("").trim()
+    }
+
+    /// Whether the observed value is milliseconds.
+    pub fn in_ms(&self) -> bool {
+        let base = self.metric.split('{').next().unwrap_or("").trim();
+        let time = self
+            .time
+            .unwrap_or_else(|| stampede_scenario::threshold::Metric::from_name(base).is_some_and(|m| m.is_time()));
+        time && self.aggregation() != "count"
+    }
+}
+
+/// Computes a threshold's aggregation over a snapshot. Trends are kept in
+/// thousandths of their unit (µs for time trends), so one conversion gives
+/// ms for time trends and the unit for custom ones.
 pub fn observe(t: &Threshold, snap: &Snapshot, elapsed: Duration) -> Option<f64> {
-    let value = snap.query(t.metric, &t.tags);
+    let value = snap.query(&t.metric, &t.tags);
     match (value, t.aggregation) {
         (Value::Empty, _) => None,
         (Value::Trend(h), agg) => Some(match agg {
@@ -88,10 +111,12 @@ pub fn observe(t: &Threshold, snap: &Snapshot, elapsed: Duration) -> Option<f64>
         (Value::Rate { trues, total }, _) => Some(trues as f64 / total as f64),
         (Value::Counter(n), Aggregation::Rate) => {
             let secs = elapsed.as_secs_f64();
-            Some(if secs > 0.0 { n as f64 / secs } else { 0.0 })
+            Some(if secs > 0.0 { n / secs } else { 0.0 })
         }
-        (Value::Counter(n), _) => Some(n as f64),
-        (Value::Gauge(n), _) => Some(n as f64),
+        (Value::Counter(n), _) => Some(n),
+        (Value::Gauge { min, .. }, Aggregation::Min) => Some(min),
+        (Value::Gauge { max, .. }, Aggregation::Max) => Some(max),
+        (Value::Gauge { last, .. }, _) => Some(last),
     }
 }
 
@@ -107,6 +132,7 @@ pub fn evaluate(thresholds: &[Threshold], snap: &Snapshot, elapsed: Duration) ->
                 passed: observed.is_none_or(|v| t.comparison.holds(v, t.value)),
                 observed,
                 abort_on_fail: t.abort_on_fail,
+                time: Some(t.metric.is_time()),
             }
         })
         .collect()

@@ -2,11 +2,17 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
+use stampede_metrics::custom::{GaugeValue, SCALE};
 use stampede_metrics::hist::{self, DecodeError, Histogram};
 use stampede_metrics::snapshot::CheckKey;
 use stampede_metrics::snapshot::GroupKey;
-use stampede_metrics::{Method, RequestCounter, RequestKey, RequestTrend, Snapshot};
+use stampede_metrics::{
+    Method, MetricKey, MetricStats, MetricValue, RequestCounter, RequestKey, RequestTrend, Snapshot,
+};
 use stampede_scenario::TagSet;
+use stampede_scenario::threshold::{CustomMetric, MAX_CUSTOM_VALUE, MetricKind};
 
 use crate::v1;
 
@@ -44,7 +50,7 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
                 counters: r.counters.to_vec(),
                 errors: r.errors.to_vec(),
                 group: k.group.to_string(),
-                tags: k.tags.iter().map(|(k, v)| v1::Tag { key: k.to_string(), value: v.to_string() }).collect(),
+                tags: tags_to_wire(&k.tags),
             })
             .collect(),
         scenarios: s
@@ -81,6 +87,32 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
                 duration: enc(h),
             })
             .collect(),
+        metrics: s.metrics.iter().map(|(k, m)| metric_to_wire(k, m)).collect(),
+    }
+}
+
+fn tags_to_wire(tags: &TagSet) -> Vec<v1::Tag> {
+    tags.iter().map(|(k, v)| v1::Tag { key: k.to_string(), value: v.to_string() }).collect()
+}
+
+fn metric_to_wire(k: &MetricKey, m: &MetricStats) -> v1::MetricSeries {
+    use v1::metric_series::Value as W;
+    let value = match &m.value {
+        MetricValue::Counter(sum) => Some(W::Counter(*sum)),
+        MetricValue::Gauge(g) => {
+            g.map(|g| W::Gauge(v1::GaugeValue { last: g.last, at_us: g.at_us, min: g.min, max: g.max }))
+        }
+        MetricValue::Rate { trues, total } => Some(W::Rate(v1::RateValue { trues: *trues, total: *total })),
+        MetricValue::Trend { hist, .. } => (!hist.is_empty()).then(|| W::Trend(hist::encode(hist))),
+    };
+    v1::MetricSeries {
+        metric: k.metric.to_string(),
+        scenario: k.scenario.to_string(),
+        name: k.name.to_string(),
+        group: k.group.to_string(),
+        tags: tags_to_wire(&k.tags),
+        skipped: m.skipped,
+        value,
     }
 }
 
@@ -111,14 +143,23 @@ pub fn overrides_from_wire(o: &v1::Overrides, data_files: &[v1::DataFile]) -> st
     }
 }
 
-/// Interns names so that snapshots from many agents share their keys.
+/// Interns names so that snapshots from many agents share their keys, and
+/// knows the custom metrics the run's plan declares (a series of any other
+/// metric is refused).
 #[derive(Debug, Default)]
 pub struct Interner {
     names: std::collections::HashSet<Arc<str>>,
     tag_sets: std::collections::HashSet<TagSet>,
+    metrics: HashMap<Arc<str>, Arc<CustomMetric>>,
 }
 
 impl Interner {
+    /// Declares the plan's custom metrics (`Plan::metrics`): only their
+    /// series are accepted, with their kind.
+    pub fn declare_metrics(&mut self, metrics: &[Arc<CustomMetric>]) {
+        self.metrics = metrics.iter().map(|m| (m.name.clone(), m.clone())).collect();
+    }
+
     pub fn get(&mut self, s: &str) -> Arc<str> {
         if let Some(a) = self.names.get(s) {
             return a.clone();
@@ -166,11 +207,26 @@ pub enum WireError {
         "series `{series}`: {field} is {value}, more than one interval can hold (at most {MAX_INTERVAL_COUNT}, 2^40)"
     )]
     Implausible { series: String, field: &'static str, value: u64 },
+    #[error("custom metric `{metric}`: {what}")]
+    ImplausibleMetric { metric: String, what: String },
+    #[error("a series of custom metric `{metric}`, which the plan does not declare")]
+    UnknownMetric { metric: String },
+    #[error("custom metric `{metric}` is a {declared}, but its series holds a {sent}'s value")]
+    MetricKind { metric: String, declared: &'static str, sent: &'static str },
 }
+
+/// The most a counter's sum may grow by in one interval and series, in
+/// thousandths: [`MAX_INTERVAL_COUNT`] units (keeps sums over years of
+/// intervals inside `u64`, as for the request counters).
+pub const MAX_INTERVAL_SUM: u64 = MAX_INTERVAL_COUNT * SCALE as u64;
+
+/// The latest a gauge's value may have been set: 366 days after the start,
+/// in µs (a test lasts at most 365 days).
+pub const MAX_GAUGE_AT_US: u64 = 366 * 24 * 3600 * 1_000_000;
 
 /// Checks every counter of `w` against [`MAX_INTERVAL_COUNT`] before anything
 /// is merged, so a refused snapshot leaves no counter half-added.
-fn check_counters(w: &v1::Snapshot) -> Result<(), WireError> {
+fn check_counters(w: &v1::Snapshot, names: &Interner) -> Result<(), WireError> {
     let check = |series: &dyn Fn() -> String, field: &'static str, value: u64| {
         if value > MAX_INTERVAL_COUNT { Err(WireError::Implausible { series: series(), field, value }) } else { Ok(()) }
     };
@@ -200,7 +256,51 @@ fn check_counters(w: &v1::Snapshot) -> Result<(), WireError> {
         check(&series, "passes", c.passes)?;
         check(&series, "fails", c.fails)?;
     }
+    for m in &w.metrics {
+        check_metric(m, names)?;
+    }
     Ok(())
+}
+
+/// A custom metric series must name a declared metric, hold that kind's
+/// value, and values one interval can hold.
+fn check_metric(m: &v1::MetricSeries, names: &Interner) -> Result<(), WireError> {
+    use v1::metric_series::Value as W;
+    let metric = || m.metric.clone();
+    let Some(declared) = names.metrics.get(m.metric.as_str()) else {
+        return Err(WireError::UnknownMetric { metric: metric() });
+    };
+    let implausible = |what: String| Err(WireError::ImplausibleMetric { metric: metric(), what });
+    if m.skipped > MAX_INTERVAL_COUNT {
+        return implausible(format!("{} samples skipped in one interval", m.skipped));
+    }
+    let sent = match &m.value {
+        None => return Ok(()),
+        Some(W::Counter(_)) => MetricKind::Counter,
+        Some(W::Gauge(_)) => MetricKind::Gauge,
+        Some(W::Rate(_)) => MetricKind::Rate,
+        Some(W::Trend(_)) => MetricKind::Trend,
+    };
+    if sent != declared.kind {
+        return Err(WireError::MetricKind { metric: metric(), declared: declared.kind.name(), sent: sent.name() });
+    }
+    let bound = (MAX_CUSTOM_VALUE * SCALE) as i64;
+    match &m.value {
+        Some(W::Counter(sum)) if *sum > MAX_INTERVAL_SUM => implausible(format!("a sum of {sum} thousandths")),
+        Some(W::Rate(r)) if r.total > MAX_INTERVAL_COUNT || r.trues > r.total => {
+            implausible(format!("{} true of {} samples", r.trues, r.total))
+        }
+        Some(W::Gauge(g))
+            if g.min > g.max
+                || !(g.min..=g.max).contains(&g.last)
+                || g.min < -bound
+                || g.max > bound
+                || g.at_us > MAX_GAUGE_AT_US =>
+        {
+            implausible(format!("gauge last {} (min {}, max {}) set at {} µs", g.last, g.min, g.max, g.at_us))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Decodes a wire snapshot on its own; a malformed histogram or an
@@ -220,7 +320,7 @@ pub fn from_wire(w: &v1::Snapshot, names: &mut Interner) -> Result<Snapshot, Wir
 /// part of `w` (the caller stops trusting that peer).
 pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interner) -> Result<(), WireError> {
     use stampede_metrics::hist::decode_into;
-    check_counters(w)?;
+    check_counters(w, names)?;
     for r in &w.requests {
         let key = RequestKey {
             scenario: names.get(&r.scenario),
@@ -280,6 +380,47 @@ pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interne
             source,
         })?;
     }
+    for m in &w.metrics {
+        merge_metric(m, dst, names)?;
+    }
+    Ok(())
+}
+
+/// Adds a checked custom metric series (see [`check_metric`]) into `dst`.
+fn merge_metric(m: &v1::MetricSeries, dst: &mut Snapshot, names: &mut Interner) -> Result<(), WireError> {
+    use v1::metric_series::Value as W;
+    let Some(declared) = names.metrics.get(m.metric.as_str()).cloned() else {
+        return Err(WireError::UnknownMetric { metric: m.metric.clone() });
+    };
+    let key = MetricKey {
+        metric: declared.name.clone(),
+        scenario: names.get(&m.scenario),
+        name: names.get(&m.name),
+        group: names.get(&m.group),
+        tags: names.tags(&m.tags),
+    };
+    let e = dst.metrics.entry(key).or_insert_with(|| MetricStats::new(&declared));
+    e.skipped = e.skipped.saturating_add(m.skipped);
+    let value = match &m.value {
+        None => return Ok(()),
+        Some(W::Trend(bytes)) => {
+            // Straight into the destination's buckets.
+            if let MetricValue::Trend { hist, .. } = &mut e.value {
+                hist::decode_into(hist, bytes).map_err(|source| WireError::Histogram {
+                    series: format!("{} {} {} {}", m.metric, m.scenario, m.name, m.group),
+                    field: "trend",
+                    source,
+                })?;
+            }
+            return Ok(());
+        }
+        Some(W::Counter(n)) => MetricValue::Counter(*n),
+        Some(W::Gauge(g)) => {
+            MetricValue::Gauge(Some(GaugeValue { last: g.last, at_us: g.at_us, min: g.min, max: g.max }))
+        }
+        Some(W::Rate(r)) => MetricValue::Rate { trues: r.trues, total: r.total },
+    };
+    e.merge(&MetricStats { value, skipped: 0 });
     Ok(())
 }
 
@@ -298,6 +439,7 @@ mod tests {
             check_names: vec![],
             groups: vec!["".into()],
             tag_sets: vec![std::sync::Arc::from(Vec::new())],
+            metrics: Vec::new(),
         });
         let mut all = hist::new_histogram();
         let mut merged = Snapshot::default();
@@ -337,5 +479,87 @@ mod tests {
             assert_eq!(h.value_at_quantile(q), all.value_at_quantile(q), "q={q}");
         }
         assert_eq!(h.max(), all.max());
+    }
+
+    /// Three agents' custom metric series through the wire merge into what
+    /// their shards merged directly hold: counters and rates exactly, trends
+    /// bucket by bucket, the latest gauge.
+    #[test]
+    fn custom_metrics_over_the_wire_are_exact_and_checked() {
+        use stampede_metrics::MetricId;
+        use stampede_scenario::threshold::{CustomMetric, MetricKind};
+        let metric = |name: &str, kind| Arc::new(CustomMetric { name: name.into(), kind, time: false });
+        let metrics = vec![
+            metric("c", MetricKind::Counter),
+            metric("g", MetricKind::Gauge),
+            metric("r", MetricKind::Rate),
+            metric("t", MetricKind::Trend),
+        ];
+        let layout =
+            Arc::new(Layout { metrics: metrics.clone(), ..Layout::plain(vec!["s".into()], vec!["n".into()], vec![]) });
+        let mut names = Interner::default();
+        names.declare_metrics(&metrics);
+        let (mut direct, mut wired) = (Snapshot::default(), Snapshot::default());
+        let mut wires = Vec::new();
+        for agent in 0..3u64 {
+            let mut shard = Shard::new(layout.clone());
+            for i in 0..1000u64 {
+                let id = |metric| MetricId { metric, scenario: 0, name: 0, group: 0, tags: 0 };
+                shard.record_metric(id(0), Some(1.0), 0);
+                shard.record_metric(id(1), Some(i as f64 - agent as f64), i * 3 + agent);
+                shard.record_metric(id(2), Some((i % 3) as f64), 0);
+                shard.record_metric(id(3), Some((i * 7 + agent) as f64 / 3.0), 0);
+            }
+            shard.record_metric(MetricId { metric: 3, scenario: 0, name: 0, group: 0, tags: 0 }, None, 0);
+            let snap = shard.into_snapshot();
+            direct.merge(&snap);
+            let w: v1::Snapshot =
+                prost::Message::decode(&prost::Message::encode_to_vec(&to_wire(0, false, &snap))[..]).unwrap();
+            merge_wire_into(&w, &mut wired, &mut names).unwrap();
+            wires.push(w);
+        }
+        assert_eq!(wired.metrics, direct.metrics);
+        assert_eq!(wired.custom(&metrics[0], &[]).value, MetricValue::Counter(3_000_000));
+        let gauge = wired.custom(&metrics[1], &[]).value;
+        assert!(matches!(gauge, MetricValue::Gauge(Some(GaugeValue { last: 997_000, at_us: 2999, .. }))), "{gauge:?}");
+        assert_eq!(wired.custom(&metrics[3], &[]).skipped, 3);
+
+        // What the plan does not declare, or declares as another kind, is refused
+        // before anything is merged; so are values no interval can hold.
+        let refused = |edit: &dyn Fn(&mut v1::MetricSeries), want: &str| {
+            let mut w = wires[0].clone();
+            for m in &mut w.metrics {
+                edit(m);
+            }
+            let mut dst = Snapshot::default();
+            let err =
+                merge_wire_into(&w, &mut dst, &mut Interner { metrics: names.metrics.clone(), ..Default::default() })
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(dst.requests.is_empty() && dst.metrics.is_empty(), "nothing merged");
+        };
+        use v1::metric_series::Value as W;
+        refused(&|m| m.metric = "orders".into(), "custom metric `orders`, which the plan does not declare");
+        refused(&|m| m.value = Some(W::Counter(1)), "holds a counter's value");
+        refused(&|m| m.skipped = u64::MAX, "samples skipped in one interval");
+        refused(
+            &|m| {
+                if let Some(W::Counter(n)) = &mut m.value {
+                    *n = u64::MAX
+                }
+                if let Some(W::Gauge(g)) = &mut m.value {
+                    g.max = i64::MAX
+                }
+                if let Some(W::Rate(r)) = &mut m.value {
+                    r.trues = r.total + 1
+                }
+            },
+            "custom metric `",
+        );
+        assert!(
+            merge_wire_into(&wires[0], &mut Snapshot::default(), &mut Interner::default()).is_err(),
+            "no plan, no metric"
+        );
     }
 }

@@ -11,9 +11,12 @@
 use std::sync::Arc;
 
 use prost::Message as _;
-use stampede_metrics::{CacheOutcome, Layout, Method, RequestId, RequestSample, Shard, Snapshot, Timings, hist};
+use stampede_metrics::{
+    CacheOutcome, Layout, Method, MetricId, RequestId, RequestSample, Shard, Snapshot, Timings, hist,
+};
 use stampede_proto::convert::{Interner, from_wire, merge_wire_into, to_wire};
 use stampede_proto::v1;
+use stampede_scenario::threshold::{CustomMetric, Metric, MetricKind};
 
 const DEFAULT_CASES: u64 = 20_000;
 
@@ -48,6 +51,15 @@ impl Rng {
     }
 }
 
+/// The custom metrics the fuzzed run's plan declares: one of each kind
+/// (`x`, which peers also name, is not declared).
+fn declared() -> Vec<Arc<CustomMetric>> {
+    [("c", MetricKind::Counter), ("g", MetricKind::Gauge), ("r", MetricKind::Rate), ("t", MetricKind::Trend)]
+        .into_iter()
+        .map(|(name, kind)| Arc::new(CustomMetric { name: name.into(), kind, time: kind == MetricKind::Trend }))
+        .collect()
+}
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -60,8 +72,14 @@ fn realistic(rng: &mut Rng) -> v1::Snapshot {
         check_names: vec!["c".into()],
         groups: vec!["".into()],
         tag_sets: vec![std::sync::Arc::from(Vec::new())],
+        metrics: declared(),
     });
     let mut shard = Shard::new(layout);
+    for _ in 0..rng.below(100) {
+        let id = MetricId { metric: rng.below(4) as u16, scenario: rng.below(2) as u16, name: 0, group: 0, tags: 0 };
+        let value = (rng.below(8) != 0).then(|| rng.below(1_000_000) as f64 / 7.0 - 1000.0);
+        shard.record_metric(id, value, rng.below(1 << 30));
+    }
     for _ in 0..rng.below(300) {
         let us = 1 + rng.below(5_000_000);
         let sample = RequestSample {
@@ -204,6 +222,33 @@ fn hostile(rng: &mut Rng, valid_hist: &[u8]) -> v1::Snapshot {
             fails: rng.counter(),
         });
     }
+    for _ in 0..rng.below(4) {
+        use v1::metric_series::Value as W;
+        let mut signed = || match rng.below(6) {
+            0 => i64::MIN,
+            1 => i64::MAX,
+            2 => -(rng.below(1 << 50) as i64),
+            _ => rng.below(100_000) as i64,
+        };
+        let (a, b, c) = (signed(), signed(), signed());
+        let value = match rng.below(5) {
+            0 => None,
+            1 => Some(W::Counter(rng.counter())),
+            2 => Some(W::Gauge(v1::GaugeValue { last: a, at_us: rng.counter(), min: b.min(c), max: b.max(c) })),
+            3 => Some(W::Rate(v1::RateValue { trues: rng.counter(), total: rng.counter() })),
+            _ => Some(W::Trend(hist_field(rng, valid_hist))),
+        };
+        w.metrics.push(v1::MetricSeries {
+            // Mostly declared names, of any kind's value; sometimes an unknown one.
+            metric: ["c", "g", "r", "t", "x"][rng.below(5) as usize].into(),
+            scenario: "s".into(),
+            name: ["a", ""][rng.below(2) as usize].into(),
+            group: "".into(),
+            tags: Vec::new(),
+            skipped: rng.counter(),
+            value,
+        });
+    }
     w
 }
 
@@ -228,6 +273,10 @@ fn consume(w: &v1::Snapshot, names: &mut Interner) -> bool {
     total.accumulate(&interval);
     total.accumulate(&interval);
     let _ = total.total_requests();
+    // As thresholds and summaries read custom metrics.
+    for m in declared() {
+        let _ = total.query(&Metric::Custom(m), &[("name".into(), "a".into())]);
+    }
     merged
 }
 
@@ -249,6 +298,7 @@ fn nothing_a_peer_sends_makes_decoding_or_merging_panic() {
         .map(|_| v1::AgentMessage { msg: Some(v1::agent_message::Msg::Snapshot(realistic(&mut rng))) }.encode_to_vec())
         .collect();
     let mut names = Interner::default();
+    names.declare_metrics(&declared());
     let (mut decoded, mut merged_ok) = (0u64, 0u64);
     for case in 0..cases {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -12,9 +12,9 @@ use stampede_metrics::TrendStats as Trend;
 use crate::markup::xml_escape as esc;
 use stampede_metrics::live::Point;
 
-use crate::summary::{MetricSummary, Summary};
+use crate::summary::{CustomValue, MetricSummary, Summary};
 use crate::svg::{Agg, Line, percentile_chart, time_chart};
-use crate::text::{fmt_bytes, fmt_ms, fmt_observed, iso8601_utc, pct};
+use crate::text::{fmt_bytes, fmt_custom, fmt_ms, fmt_observed, iso8601_utc, pct};
 
 const BLUE: &str = "#2563eb";
 const GREEN: &str = "#16a34a";
@@ -140,6 +140,7 @@ pub fn render(r: &Summary) -> String {
     charts(&mut o, r);
     thresholds(&mut o, r);
     checks(&mut o, r);
+    custom_metrics(&mut o, r);
     requests(&mut o, r);
     distributions(&mut o, r);
     scenarios(&mut o, r);
@@ -338,9 +339,31 @@ fn thresholds(o: &mut String, r: &Summary) {
             "<tr><td class=\"{class}\">{mark}</td><td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&t.metric),
             esc(&t.threshold),
-            esc(&fmt_observed(&t.metric, &t.threshold, t.observed)),
+            esc(&fmt_observed(t)),
             if t.abort_on_fail { "yes" } else { "no" }
         );
+    }
+    o.push_str("</table></div>");
+}
+
+/// Custom metrics (`[metrics.NAME]`): kind and value in the metric's unit.
+fn custom_metrics(o: &mut String, r: &Summary) {
+    if r.custom_metrics.is_empty() {
+        return;
+    }
+    o.push_str(
+        "<h2>Custom metrics</h2><div class=\"scroll\"><table><tr><th>Metric</th><th>Kind</th><th>Value</th></tr>",
+    );
+    for (name, m) in &r.custom_metrics {
+        let kind = match &m.value {
+            CustomValue::Counter { .. } => "counter",
+            CustomValue::Gauge { .. } => "gauge",
+            CustomValue::Rate { .. } => "rate",
+            CustomValue::Trend { time: true, .. } => "trend (ms)",
+            CustomValue::Trend { .. } => "trend",
+        };
+        let _ =
+            write!(o, "<tr><td class=\"name\">{}</td><td>{kind}</td><td>{}</td></tr>", esc(name), esc(&fmt_custom(m)));
     }
     o.push_str("</table></div>");
 }

@@ -51,7 +51,7 @@ pub fn render(r: &Summary) -> String {
     }
     let _ = writeln!(x, "    </properties>");
     for t in &r.thresholds {
-        let observed = fmt_observed(&t.metric, &t.threshold, t.observed);
+        let observed = fmt_observed(t);
         let open =
             format!(r#"    <testcase classname="thresholds.{}" name="{}" time="0">"#, e(&t.metric), e(&t.threshold));
         if t.passed {

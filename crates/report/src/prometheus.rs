@@ -12,6 +12,7 @@
 //! bounded by the scenario file, never by traffic. The metric list is in
 //! `docs/outputs.md`; `dashboards/stampede.json` reads them.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -100,14 +101,19 @@ impl Exposition {
 
     /// Summary samples (quantiles, `_sum`, `_count`) of a µs histogram, in seconds.
     fn summary(&mut self, name: &str, labels: Labels, h: &Histogram) {
+        self.summary_in(name, labels, h, secs);
+    }
+
+    /// Summary samples of a histogram, values converted by `unit`.
+    fn summary_in(&mut self, name: &str, labels: Labels, h: &Histogram, unit: fn(f64) -> f64) {
         for q in QUANTILES {
             let qs = q.to_string();
             let mut l: Vec<(&str, &str)> = labels.to_vec();
             l.push(("quantile", &qs));
-            let v = if h.is_empty() { f64::NAN } else { secs(h.value_at_quantile(q) as f64) };
+            let v = if h.is_empty() { f64::NAN } else { unit(h.value_at_quantile(q) as f64) };
             self.sample(name, &l, v);
         }
-        self.sample(&format!("{name}_sum"), labels, secs(h.mean() * h.len() as f64));
+        self.sample(&format!("{name}_sum"), labels, unit(h.mean() * h.len() as f64));
         self.sample(&format!("{name}_count"), labels, h.len() as f64);
     }
 }
@@ -299,6 +305,9 @@ pub fn prometheus_text(state: &LiveState) -> String {
         e.summary("stampede_scheduling_lag_seconds", &[("scenario", s)], &st.scheduling_lag);
     }
 
+    // === custom metrics ===
+    custom_metrics(&mut e, total);
+
     // === checks and thresholds ===
     e.family("stampede_checks_total", "counter", "Check evaluations, by scenario, check and result (pass, fail).");
     for (k, c) in &total.checks {
@@ -379,6 +388,100 @@ pub fn prometheus_text(state: &LiveState) -> String {
         );
     }
     e.out
+}
+
+/// Custom metrics (`[metrics.NAME]`): one family per kind, the metric in a
+/// `metric` label (so no declared name can collide with another family),
+/// by scenario; values in the metric's unit (time trends in seconds).
+fn custom_metrics(e: &mut Exposition, total: &Snapshot) {
+    use stampede_metrics::MetricValue;
+    use stampede_metrics::custom::{SCALE, from_fixed};
+    if total.metrics.is_empty() {
+        return;
+    }
+    let by = total.custom_by(|k| (&*k.metric, &*k.scenario));
+    let units = |v: f64| v / SCALE;
+    let family = |e: &mut Exposition, name: &str, kind: &str, help: &str, pick: &dyn Fn(&MetricValue) -> bool| {
+        if by.values().any(|m| pick(&m.value)) {
+            e.family(name, kind, help);
+        }
+    };
+    family(
+        e,
+        "stampede_custom_counter_total",
+        "counter",
+        "Custom counters: the sum added, by metric and scenario.",
+        &|v| matches!(v, MetricValue::Counter(_)),
+    );
+    for ((metric, scenario), m) in &by {
+        if let MetricValue::Counter(sum) = m.value {
+            e.sample("stampede_custom_counter_total", &[("metric", metric), ("scenario", scenario)], units(sum as f64));
+        }
+    }
+    family(e, "stampede_custom_gauge", "gauge", "Custom gauges: the last value set, by metric and scenario.", &|v| {
+        matches!(v, MetricValue::Gauge(Some(_)))
+    });
+    for ((metric, scenario), m) in &by {
+        if let MetricValue::Gauge(Some(g)) = m.value {
+            e.sample("stampede_custom_gauge", &[("metric", metric), ("scenario", scenario)], from_fixed(g.last));
+        }
+    }
+    family(
+        e,
+        "stampede_custom_rate",
+        "gauge",
+        "Custom rates: non-zero samples / samples since the start, by metric and scenario.",
+        &|v| matches!(v, MetricValue::Rate { total, .. } if *total > 0),
+    );
+    for ((metric, scenario), m) in &by {
+        if let MetricValue::Rate { trues, total } = m.value
+            && total > 0
+        {
+            e.sample(
+                "stampede_custom_rate",
+                &[("metric", metric), ("scenario", scenario)],
+                trues as f64 / total as f64,
+            );
+        }
+    }
+    for (time, name, help) in [
+        (
+            true,
+            "stampede_custom_trend_seconds",
+            "Custom time trends since the start, by metric and scenario; exact HDR quantiles.",
+        ),
+        (
+            false,
+            "stampede_custom_trend",
+            "Custom trends (in their own unit) since the start, by metric and scenario; exact HDR quantiles.",
+        ),
+    ] {
+        family(e, name, "summary", help, &|v| matches!(v, MetricValue::Trend { time: t, .. } if *t == time));
+        for ((metric, scenario), m) in &by {
+            if let MetricValue::Trend { hist, time: t } = &m.value
+                && *t == time
+            {
+                e.summary_in(
+                    name,
+                    &[("metric", metric), ("scenario", scenario)],
+                    hist,
+                    if time { secs } else { units },
+                );
+            }
+        }
+    }
+    e.family(
+        "stampede_custom_skipped_total",
+        "counter",
+        "Custom metric samples not recorded (no value, not a number, out of range), by metric.",
+    );
+    let mut skipped: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((metric, _), m) in &by {
+        *skipped.entry(metric).or_default() += m.skipped;
+    }
+    for (metric, n) in skipped {
+        e.sample("stampede_custom_skipped_total", &[("metric", metric)], n as f64);
+    }
 }
 
 fn respond(method: &Method, path: &str, state: &Shared) -> Response<Full<Bytes>> {

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use stampede_metrics::hist::us_to_ms;
 use stampede_metrics::live::{AgentInfo, Point};
 use stampede_metrics::snapshot::Value;
-use stampede_metrics::{ErrorKind, Histogram, RequestStats, RequestTrend, Snapshot, ThresholdOutcome, TrendStats};
+use stampede_metrics::{
+    ErrorKind, Histogram, MetricStats, MetricValue, RequestStats, RequestTrend, Snapshot, ThresholdOutcome, TrendStats,
+};
 use stampede_scenario::threshold::{Metric, MetricKind};
 
 /// Version of the JSON summary schema (`docs/json-summary.md`).
@@ -65,6 +67,121 @@ pub enum MetricSummary {
         value: u64,
         max: u64,
     },
+}
+
+/// A custom metric (`[metrics.NAME]`) over all its series. Numbers are in
+/// the metric's unit (ms for a time trend); whole ones are written as
+/// integers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomMetricSummary {
+    #[serde(flatten)]
+    pub value: CustomValue,
+    /// Samples not recorded: no value found, not a number, out of range.
+    #[serde(default)]
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CustomValue {
+    Counter {
+        /// The sum of the amounts added.
+        #[serde(with = "number")]
+        count: f64,
+        /// `count` per second over the run.
+        rate: f64,
+    },
+    /// `null`s: no value was ever set (only skipped samples).
+    Gauge {
+        /// The last value set in the test.
+        #[serde(default, with = "number")]
+        value: Option<f64>,
+        #[serde(default, with = "number")]
+        min: Option<f64>,
+        #[serde(default, with = "number")]
+        max: Option<f64>,
+    },
+    Rate {
+        /// `null` without a sample.
+        rate: Option<f64>,
+        trues: u64,
+        total: u64,
+    },
+    Trend {
+        /// A time trend: the statistics are ms.
+        #[serde(default)]
+        time: bool,
+        #[serde(flatten)]
+        stats: TrendStats,
+        /// Samples per second.
+        rate: f64,
+    },
+}
+
+impl CustomMetricSummary {
+    /// The summary of one metric's series merged, over a run of `secs`.
+    pub fn of(m: &MetricStats, secs: f64) -> CustomMetricSummary {
+        use stampede_metrics::custom::{SCALE, from_fixed};
+        let value = match &m.value {
+            MetricValue::Counter(sum) => {
+                let count = *sum as f64 / SCALE;
+                CustomValue::Counter { count, rate: count / secs }
+            }
+            MetricValue::Gauge(g) => CustomValue::Gauge {
+                value: g.map(|g| from_fixed(g.last)),
+                min: g.map(|g| from_fixed(g.min)),
+                max: g.map(|g| from_fixed(g.max)),
+            },
+            MetricValue::Rate { trues, total } => CustomValue::Rate {
+                rate: (*total > 0).then(|| *trues as f64 / *total as f64),
+                trues: *trues,
+                total: *total,
+            },
+            // Thousandths of the unit, as trends in µs are thousandths of a ms.
+            MetricValue::Trend { hist, time } => {
+                CustomValue::Trend { time: *time, stats: TrendStats::of(hist), rate: hist.len() as f64 / secs }
+            }
+        };
+        CustomMetricSummary { value, skipped: m.skipped }
+    }
+}
+
+/// A number written as an integer when it is one (`42`, not `42.0`): custom
+/// counts and gauges are mostly whole.
+mod number {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// `f64` or `Option<f64>` (`null`).
+    pub trait Number: Sized {
+        fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+    }
+
+    fn whole<S: Serializer>(v: f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.fract() == 0.0 && v.abs() < 9.0e15 { s.serialize_i64(v as i64) } else { s.serialize_f64(v) }
+    }
+
+    impl Number for f64 {
+        fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            whole(*self, s)
+        }
+    }
+
+    impl Number for Option<f64> {
+        fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self {
+                Some(v) => whole(*v, s),
+                None => None::<f64>.serialize(s),
+            }
+        }
+    }
+
+    pub fn serialize<T: Number, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        v.write(s)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        T::deserialize(d)
+    }
 }
 
 /// One raw series (metric + tags) of a trend.
@@ -212,6 +329,10 @@ pub struct Summary {
     pub run: RunInfo,
     /// Every built-in metric aggregated over all its series (k6's view).
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// Every custom metric (`[metrics.NAME]`) with a sample (recorded or
+    /// skipped), over all its series.
+    #[serde(default)]
+    pub custom_metrics: BTreeMap<String, CustomMetricSummary>,
     /// Every trend series: metric × {scenario, name, method, status, group,
     /// custom tags}, and `group_duration` × {scenario, group}.
     #[serde(default)]
@@ -241,18 +362,28 @@ impl Summary {
         let secs = run.duration_s.max(1e-9);
         let mut metrics = BTreeMap::new();
         for m in Metric::ALL {
-            let s = match snap.query(m, &[]) {
+            let s = match snap.query(&m, &[]) {
                 Value::Empty => match m.kind() {
                     MetricKind::Counter => MetricSummary::Counter { count: 0, rate: 0.0 },
                     _ => continue,
                 },
                 Value::Trend(h) => MetricSummary::Trend { stats: TrendStats::of(&h), rate: h.len() as f64 / secs },
                 Value::Rate { trues, total } => MetricSummary::Rate { rate: trues as f64 / total as f64, trues, total },
-                Value::Counter(n) => MetricSummary::Counter { count: n, rate: n as f64 / secs },
-                Value::Gauge(n) => MetricSummary::Gauge { value: n, max: if m == Metric::Vus { vus_peak } else { n } },
+                // Built-in counters and gauges are whole numbers.
+                Value::Counter(n) => MetricSummary::Counter { count: n as u64, rate: n / secs },
+                Value::Gauge { last, .. } => {
+                    let n = last as u64;
+                    MetricSummary::Gauge { value: n, max: if m == Metric::Vus { vus_peak } else { n } }
+                }
             };
             metrics.insert(m.name().to_string(), s);
         }
+
+        let custom_metrics = snap
+            .custom_by(|k| &*k.metric)
+            .into_iter()
+            .map(|(name, m)| (name.to_string(), CustomMetricSummary::of(&m, secs)))
+            .collect();
 
         let mut series = Vec::new();
         for (k, r) in &snap.requests {
@@ -371,6 +502,7 @@ impl Summary {
             schema: SCHEMA.to_string(),
             run,
             metrics,
+            custom_metrics,
             series,
             requests,
             checks,

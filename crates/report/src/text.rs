@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
-use crate::summary::{MetricSummary, Summary};
+use stampede_metrics::ThresholdOutcome;
+
+use crate::summary::{CustomMetricSummary, CustomValue, MetricSummary, Summary};
 
 /// Formats milliseconds the way k6 does (`812µs`, `12.34ms`, `1.2s`).
 pub fn fmt_ms(ms: f64) -> String {
@@ -33,15 +35,10 @@ pub fn fmt_bytes(b: f64) -> String {
 
 /// A threshold's observed value in its unit, e.g. `p(95)=812.00ms`,
 /// `rate=0.42%`; says so when no sample matched the selector.
-pub fn fmt_observed(metric: &str, threshold: &str, observed: Option<f64>) -> String {
-    let Some(v) = observed else { return "no samples matched this selector".to_string() };
-    let agg = threshold.split(['<', '>', '=', '!']).next().unwrap_or("").trim();
-    let time =
-        metric.starts_with("http_req_") && !metric.starts_with("http_req_failed") && !metric.starts_with("http_reqs")
-            || metric.starts_with("iteration_duration")
-            || metric.starts_with("intended_latency")
-            || metric.starts_with("scheduling_lag");
-    if time && !agg.starts_with("count") {
+pub fn fmt_observed(t: &ThresholdOutcome) -> String {
+    let Some(v) = t.observed else { return "no samples matched this selector".to_string() };
+    let agg = t.aggregation();
+    if t.in_ms() {
         format!("{agg}={}", fmt_ms(v))
     } else if agg.starts_with("rate") && v <= 1.0 {
         format!("{agg}={}", pct(v))
@@ -65,6 +62,51 @@ pub fn iso8601_utc(unix_ms: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, unix_ms % 1000)
+}
+
+/// A number of a custom metric: whole ones as integers, others with up to
+/// three decimals (values are kept in thousandths).
+pub fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        format!("{}", v as i64)
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// A custom metric's value as the summaries show it, e.g. `42 1.40/s`,
+/// `avg=12.30ms … p(95)=20.10ms`, `93.00% 93 out of 100`, `5 min=0 max=10`,
+/// with the samples skipped when there were any.
+pub fn fmt_custom(m: &CustomMetricSummary) -> String {
+    let mut out = match &m.value {
+        CustomValue::Counter { count, rate } => format!("{} {rate:.2}/s", fmt_num(*count)),
+        CustomValue::Gauge { value: Some(v), min, max } => {
+            let extreme = |x: &Option<f64>| x.map_or("-".into(), fmt_num);
+            format!("{} min={} max={}", fmt_num(*v), extreme(min), extreme(max))
+        }
+        CustomValue::Gauge { .. } => "never set".to_string(),
+        CustomValue::Rate { rate: Some(rate), trues, total } => format!("{} {trues} out of {total}", pct(*rate)),
+        CustomValue::Rate { .. } => "no sample".to_string(),
+        CustomValue::Trend { stats, .. } if stats.count == 0 => "no sample".to_string(),
+        CustomValue::Trend { time, stats: s, .. } => {
+            let f = |v: f64| if *time { fmt_ms(v) } else { fmt_num(v) };
+            format!(
+                "avg={} min={} med={} max={} p(90)={} p(95)={} p(99)={}",
+                f(s.mean),
+                f(s.min),
+                f(s.p50),
+                f(s.max),
+                f(s.p90),
+                f(s.p95),
+                f(s.p99)
+            )
+        }
+    };
+    if m.skipped > 0 {
+        let _ = write!(out, " (skipped {})", m.skipped);
+    }
+    out
 }
 
 /// A ratio as a percentage with two decimals.
@@ -129,7 +171,7 @@ pub fn render(s: &Summary, color: bool) -> String {
                 last = &t.metric;
             }
             let (mark, c) = if t.passed { ("✓", ok) } else { ("✗", bad) };
-            let observed = fmt_observed(&t.metric, &t.threshold, t.observed);
+            let observed = fmt_observed(t);
             let _ = writeln!(out, "    {c}{mark}{reset} '{}' {observed}", terminal_safe(&t.threshold));
         }
     }
@@ -209,6 +251,13 @@ pub fn render(s: &Summary, color: bool) -> String {
         }
         let _ = writeln!(out);
     }
+    if !s.custom_metrics.is_empty() {
+        let _ = writeln!(out, "    CUSTOM");
+        for (name, m) in &s.custom_metrics {
+            line(&mut out, &terminal_safe(name), &fmt_custom(m));
+        }
+        let _ = writeln!(out);
+    }
 
     if !s.requests.is_empty() {
         let _ = writeln!(out, "    REQUESTS");
@@ -279,11 +328,43 @@ mod tests {
         assert_eq!(iso8601_utc(1_764_320_400_000), "2025-11-28T09:00:00.000Z");
     }
 
+    fn outcome(metric: &str, threshold: &str, observed: Option<f64>, time: Option<bool>) -> ThresholdOutcome {
+        ThresholdOutcome {
+            metric: metric.into(),
+            threshold: threshold.into(),
+            passed: true,
+            observed,
+            abort_on_fail: false,
+            time,
+        }
+    }
+
     #[test]
     fn observed_values_carry_their_unit() {
-        assert_eq!(fmt_observed("http_req_duration{name:checkout}", "p(95)<800", Some(912.0)), "p(95)=912.00ms");
-        assert_eq!(fmt_observed("http_req_failed", "rate<0.01", Some(0.02)), "rate=2.00%");
-        assert_eq!(fmt_observed("http_reqs", "count>10", Some(4.0)), "count=4.0000");
-        assert!(fmt_observed("checks", "rate>0.9", None).contains("no samples"));
+        let o = |m, t, v| fmt_observed(&outcome(m, t, v, None));
+        assert_eq!(o("http_req_duration{name:checkout}", "p(95)<800", Some(912.0)), "p(95)=912.00ms");
+        assert_eq!(o("http_req_failed", "rate<0.01", Some(0.02)), "rate=2.00%");
+        assert_eq!(o("http_reqs", "count>10", Some(4.0)), "count=4.0000");
+        assert!(o("checks", "rate>0.9", None).contains("no samples"));
+        // Custom trends say whether they are times.
+        let custom = |time| fmt_observed(&outcome("server_time{name:checkout}", "p(95)<200", Some(12.5), Some(time)));
+        assert_eq!((custom(true).as_str(), custom(false).as_str()), ("p(95)=12.50ms", "p(95)=12.5000"));
+    }
+
+    #[test]
+    fn custom_metrics_show_in_their_unit() {
+        use stampede_metrics::TrendStats;
+        let m = |value, skipped| fmt_custom(&CustomMetricSummary { value, skipped });
+        assert_eq!(m(CustomValue::Counter { count: 42.0, rate: 1.4 }, 0), "42 1.40/s");
+        assert_eq!(m(CustomValue::Counter { count: 2.25, rate: 0.1 }, 3), "2.25 0.10/s (skipped 3)");
+        assert_eq!(
+            m(CustomValue::Gauge { value: Some(-2.5), min: Some(-3.0), max: Some(10.0) }, 0),
+            "-2.5 min=-3 max=10"
+        );
+        assert_eq!(m(CustomValue::Rate { rate: Some(0.93), trues: 93, total: 100 }, 0), "93.00% 93 out of 100");
+        let stats =
+            TrendStats { count: 3, min: 1.0, mean: 2.0, p50: 2.0, p90: 3.0, p95: 3.0, p99: 3.0, p999: 3.0, max: 3.0 };
+        assert!(m(CustomValue::Trend { time: true, stats, rate: 1.0 }, 0).starts_with("avg=2.00ms min=1.00ms"));
+        assert!(m(CustomValue::Trend { time: false, stats, rate: 1.0 }, 0).starts_with("avg=2 min=1 med=2 max=3"));
     }
 }

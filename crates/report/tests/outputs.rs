@@ -180,7 +180,14 @@ fn junit_has_a_case_per_threshold_and_check_with_observed_values() {
     assert_eq!(check.0, "checks.buy");
     assert!(check.2.as_deref().unwrap().contains("failed 40 of 400 times"), "{:?}", check.2);
     assert!(cases.iter().find(|c| c.1 == "status is 200").unwrap().2.is_none());
-    assert!(xml.contains(r#"failures="3""#), "1 threshold + 2 checks fail at the top");
+    // Thresholds on custom metrics are test cases too, their values in their unit.
+    let server_time = cases.iter().find(|c| c.0 == "thresholds.server_time{name:checkout}").unwrap();
+    let msg = server_time.2.as_deref().expect("p(95)<20 fails: values are 5 to 45 ms");
+    assert!(msg.contains("'p(95)<20' failed: observed p(95)=4") && msg.ends_with("ms"), "{msg}");
+    for passing in ["count>100", "rate>0.8", "value>=0"] {
+        assert!(cases.iter().find(|c| c.1 == passing).unwrap().2.is_none(), "{passing}");
+    }
+    assert!(xml.contains(r#"failures="4""#), "2 thresholds + 2 checks fail at the top");
 }
 
 #[test]
@@ -225,6 +232,7 @@ fn html_is_self_contained_with_charts_and_tables() {
         "Over time",
         "Thresholds",
         "Checks",
+        "Custom metrics",
         "Requests",
         "Latency by percentile",
         "Scenarios",
@@ -236,7 +244,37 @@ fn html_is_self_contained_with_charts_and_tables() {
     assert!(html.contains("search, q=&lt;b&gt;&amp;&quot;x&quot;"), "names are escaped");
     assert!(!html.contains("<b>&"), "raw markup from names never reaches the page");
     assert!(html.contains("agent-b") && html.contains("lost"));
-    assert!(html.contains("1 threshold(s) failed"));
+    assert!(html.contains("2 threshold(s) failed"));
+    // 30 intervals of 133 orders; the stock's last value was set in the last one.
+    assert!(html.contains("<td class=\"name\">orders</td><td>counter</td><td>3990 133.00/s</td>"), "orders row");
+    assert!(html.contains("<td class=\"name\">server_time</td><td>trend (ms)</td><td>avg="), "server_time row");
+    assert!(html.contains("(skipped 30)"), "skipped samples show");
+}
+
+#[test]
+fn custom_metrics_are_in_the_json_and_text_summaries() {
+    let (summary, _) = support::run(&mut [], 10, 300, 21);
+    let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
+    let custom = &json["custom_metrics"];
+    assert_eq!(custom["orders"], serde_json::json!({"type": "counter", "count": 1000, "rate": 100.0, "skipped": 0}));
+    assert_eq!(custom["cart_not_empty"]["rate"], 0.9);
+    assert_eq!(custom["stock"]["value"], 900.1, "the last value set");
+    assert_eq!((custom["stock"]["min"].as_f64(), custom["stock"]["max"].as_f64()), (Some(900.1), Some(1000.0)));
+    let trend = &custom["server_time"];
+    assert_eq!(
+        (trend["type"].as_str(), trend["time"].as_bool(), trend["count"].as_u64()),
+        (Some("trend"), Some(true), Some(1000))
+    );
+    assert_eq!(trend["skipped"], 10);
+    assert!((5.0..=45.1).contains(&trend["p95"].as_f64().unwrap()), "ms: {trend}");
+    let text = stampede_report::text::render(&summary, false);
+    let section = text.split("    CUSTOM\n").nth(1).expect("a CUSTOM section").split("\n\n").next().unwrap();
+    let lines: Vec<&str> = section.lines().collect();
+    assert_eq!(lines.len(), 4, "{section}");
+    assert!(lines[0].starts_with("    cart_not_empty") && lines[0].ends_with(": 90.00% 900 out of 1000"), "{section}");
+    assert!(lines[1].ends_with(": 1000 100.00/s"), "{section}");
+    assert!(lines[2].contains("server_time") && lines[2].contains("p(95)=") && lines[2].ends_with("ms (skipped 10)"));
+    assert!(lines[3].ends_with(": 900.1 min=900.1 max=1000"), "{section}");
 }
 
 #[test]

@@ -153,6 +153,44 @@ fn exposition_passes_a_strict_check_and_the_parser() {
 }
 
 #[test]
+fn custom_metrics_are_exported_by_kind_with_a_metric_label() {
+    let state = live();
+    let text = prometheus_text(&state);
+    strict_check(&text);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |family: &str, metric: &str| {
+        let s = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == family && s.labels.get("metric") == Some(metric))
+            .unwrap_or_else(|| panic!("{family}{{metric={metric}}} in\n{text}"));
+        assert_eq!(
+            s.labels.get("scenario").or(Some("")),
+            if family.contains("skipped") { Some("") } else { Some("buy") }
+        );
+        s.value.clone()
+    };
+    // 5 intervals of 100 samples each.
+    assert!(
+        matches!(value("stampede_custom_counter_total", "orders"), prometheus_parse::Value::Counter(v) if v == 500.0)
+    );
+    assert!(matches!(value("stampede_custom_rate", "cart_not_empty"), prometheus_parse::Value::Gauge(v) if v == 0.9));
+    let stock = value("stampede_custom_gauge", "stock");
+    assert!(matches!(stock, prometheus_parse::Value::Gauge(v) if (v - 950.1).abs() < 1e-9), "{stock:?}");
+    assert!(
+        matches!(value("stampede_custom_skipped_total", "server_time"), prometheus_parse::Value::Counter(v) if v == 5.0)
+    );
+    match value("stampede_custom_trend_seconds", "server_time") {
+        prometheus_parse::Value::Summary(qs) => {
+            let p95 = qs.iter().find(|q| q.quantile == 0.95).unwrap().count;
+            assert!((0.005..=0.0451).contains(&p95), "seconds: {p95}");
+        }
+        other => panic!("expected a summary, got {other:?}"),
+    }
+    assert!(!text.contains("stampede_custom_trend{"), "no plain trend in this run");
+}
+
+#[test]
 fn label_values_are_escaped() {
     let mut state = live();
     state.scenario_file = "dir\\with \"quotes\"\nand newline.toml".into();

@@ -17,7 +17,9 @@ use crate::plan::*;
 use crate::suggest::did_you_mean;
 use crate::tagging;
 use crate::template::{Escape, Part, RESERVED_NAMES, Scope, Template, TemplateError};
-use crate::threshold::{Threshold, parse_expression, parse_selector};
+use crate::threshold::{
+    CustomMetric, K6_OTHER_BUILTINS, Metric, MetricKind, Threshold, parse_expression, parse_selector,
+};
 use crate::walk::{Cx, Node, Result, Span, Val, describe, join, unknown_field};
 
 /// Most VUs a scenario may ask for (per scenario and in total per option).
@@ -119,7 +121,7 @@ fn toml_error(cx: &Cx<'_>, e: &toml::de::Error) -> ScenarioError {
 }
 
 const EXAMPLE: &str = "[scenarios.smoke] executor = \"constant-vus\", vus = 1, duration = \"10s\", flow = \"browse\" (see docs/scenarios.md)";
-const TOP_LEVEL: &[&str] = &["target", "data", "setup", "teardown", "flows", "scenarios", "thresholds"];
+const TOP_LEVEL: &[&str] = &["target", "data", "metrics", "setup", "teardown", "flows", "scenarios", "thresholds"];
 const HOOK_FIELDS: &[&str] = &["steps", "timeout"];
 /// k6's default `setupTimeout` and `teardownTimeout`.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -138,11 +140,21 @@ const TARGET_FIELDS: &[&str] = &[
     "local_ips",
     "tls_ca",
     "tags",
+    "batch_per_host",
 ];
 /// Redirects followed when no `max_redirects` is set (k6's default).
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 /// The largest `max_redirects` accepted.
 pub const MAX_REDIRECTS: u64 = 1000;
+/// Connections a batch uses at once per origin when no `batch_per_host` is
+/// set (k6's `batchPerHost` default, a browser's per-host limit).
+pub const DEFAULT_BATCH_PER_HOST: u32 = 6;
+/// The largest `batch_per_host` accepted.
+pub const MAX_BATCH_PER_HOST: u64 = 100;
+/// Elements of a list a `for_each` uses when no `for_each_max` is set.
+pub const DEFAULT_FOR_EACH_MAX: u32 = 100;
+/// The largest `for_each_max` accepted.
+pub const MAX_FOR_EACH: u64 = 10_000;
 /// Largest file a `multipart` part may upload.
 pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
 const SHOP_FIELDS: &[&str] = &["flags", "products"];
@@ -157,8 +169,13 @@ pub const SHOP_FLAGS: &[&str] = &["no-indexes", "cdn-misconfigured", "cache-inve
 /// (`validate`); `run` replaces it with the shop's edge. `.invalid` never resolves.
 pub const SHOP_PLACEHOLDER: &str = "http://bundled-shop.invalid";
 const DATA_FIELDS: &[&str] = &["file", "order"];
-const FLOW_FIELDS: &[&str] = &["think_time", "steps", "max_redirects", "group", "tags"];
-const STEP_FIELDS: &[&str] = &[
+const FLOW_FIELDS: &[&str] = &["think_time", "steps", "max_redirects", "group", "tags", "batch_per_host"];
+/// An entry of a flow's `steps` that is a batch.
+const BATCH_FIELDS: &[&str] =
+    &["batch", "think_time", "only_if", "for_each", "for_each_max", "batch_per_host", "max_redirects", "group", "tags"];
+/// A request inside a batch: a step without its own think time or group
+/// (the batch's apply).
+const BATCH_STEP_FIELDS: &[&str] = &[
     "name",
     "method",
     "url",
@@ -168,18 +185,34 @@ const STEP_FIELDS: &[&str] = &[
     "form",
     "multipart",
     "max_redirects",
-    "think_time",
     "extract",
     "checks",
-    "group",
     "tags",
     "only_if",
+    "metrics",
+    "for_each",
+    "for_each_max",
 ];
+/// What a step has besides a batch request's fields.
+const OWN_STEP_FIELDS: &[&str] = &["think_time", "group"];
+const BATCH_HELP: &str = "batch = [{ url = \"/img/1.png\" }, { url = \"/app.js\" }]";
+const FOR_EACH_HELP: &str = "for_each = \"{{ product_ids }}\" (a variable set by an extractor with all = true), with {{ item }} in the step's templates";
 const MULTIPART_FIELDS: &[&str] = &["name", "value", "file", "filename", "content_type"];
 const ONLY_IF_HELP: &str =
     "only_if = \"cart_id\" (the variable is set) or only_if = { var = \"cart_id\", equals = \"x\" }";
-const EXTRACT_FIELDS: &[&str] = &["var", "json", "regex", "header", "cookie"];
-const CHECK_FIELDS: &[&str] = &["name", "status", "body_contains", "json_path", "equals", "header", "duration_below"];
+const EXTRACT_FIELDS: &[&str] = &["var", "json", "regex", "header", "cookie", "url", "all"];
+const METRIC_FIELDS: &[&str] = &["kind", "time"];
+const METRIC_KINDS: &[&str] = &["counter", "gauge", "rate", "trend"];
+const METRIC_HELP: &str =
+    "[metrics.orders] kind = \"counter\" (counter, gauge, rate or trend; a trend of durations in ms adds time = true)";
+/// Most custom metrics a scenario may declare.
+pub const MAX_METRICS: usize = 1000;
+const FEED_FIELDS: &[&str] = &["name", "add", "value", "json", "regex", "header", "cookie", "if_status"];
+/// What a metric sample can be read from, in the order messages list them.
+const FEED_SOURCES: &[&str] = &["add", "value", "json", "regex", "header", "cookie"];
+const FEED_HELP: &str = "metrics = [{ name = \"orders\", add = 1, if_status = 201 }, { name = \"server_time\", header = \"X-Server-Time\" }, { name = \"total\", json = \"$.total\" }, { name = \"qty\", value = \"{{ qty }}\" }]";
+const CHECK_FIELDS: &[&str] =
+    &["name", "status", "body_contains", "json_path", "equals", "header", "duration_below", "url_contains"];
 const SCENARIO_FIELDS: &[&str] = &["executor", "flow", "flows", "start_time", "graceful_stop"];
 const THRESHOLD_FIELDS: &[&str] = &["threshold", "abort_on_fail", "delay_abort_eval"];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -201,6 +234,11 @@ struct Compiler<'s> {
     overrides: &'s Overrides,
     data: Vec<DataSet>,
     vars: Vec<Arc<str>>,
+    /// By slot: the variable is a list (its extractors have `all = true`).
+    list_vars: Vec<bool>,
+    /// `{{ item }}` is defined for the templates being compiled (a step or
+    /// batch with `for_each`).
+    item_scope: bool,
     /// Variables `[setup]` extracts (read-only everywhere else).
     setup_vars: Vec<Arc<str>>,
     flows: Vec<Flow>,
@@ -215,7 +253,23 @@ struct Compiler<'s> {
     warnings: Vec<ScenarioError>,
     /// `[target] max_redirects` (steps inherit it).
     max_redirects: u32,
+    /// `[target] batch_per_host` (batches inherit it).
+    batch_per_host: u32,
     upload_files: Vec<UploadFile>,
+    /// `[metrics.NAME]`, in file order.
+    metrics: Vec<Arc<CustomMetric>>,
+    /// Whether a step feeds each metric (one that none feeds is a warning).
+    fed: Vec<bool>,
+}
+
+/// What a step inherits from the flow, or the batch, around it.
+struct Enclosing<'b> {
+    think_time: Option<ThinkTime>,
+    max_redirects: u32,
+    batch_per_host: u32,
+    group: u32,
+    tags: Vec<(Arc<str>, Arc<str>)>,
+    base_url: Option<&'b str>,
 }
 
 impl<'s> Compiler<'s> {
@@ -225,6 +279,8 @@ impl<'s> Compiler<'s> {
             overrides,
             data: Vec::new(),
             vars: Vec::new(),
+            list_vars: Vec::new(),
+            item_scope: false,
             setup_vars: Vec::new(),
             flows: Vec::new(),
             request_names: Vec::new(),
@@ -235,7 +291,10 @@ impl<'s> Compiler<'s> {
             target_tags: Vec::new(),
             warnings: Vec::new(),
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            batch_per_host: DEFAULT_BATCH_PER_HOST,
             upload_files: Vec::new(),
+            metrics: Vec::new(),
+            fed: Vec::new(),
         }
     }
 
@@ -265,6 +324,9 @@ impl<'s> Compiler<'s> {
         {
             self.data_sets(&node)?;
         }
+        if let Some(node) = root.table(&cx, "metrics", METRIC_HELP)? {
+            self.custom_metrics(&node)?;
+        }
         let setup_node = root.table(&cx, "setup", "write the setup as a table: [setup] with [[setup.steps]]")?;
         let teardown_node =
             root.table(&cx, "teardown", "write the teardown as a table: [teardown] with [[teardown.steps]]")?;
@@ -281,6 +343,7 @@ impl<'s> Compiler<'s> {
         }
         let (target, think_time) = self.target(root)?;
         self.max_redirects = target.max_redirects;
+        self.batch_per_host = target.batch_per_host;
         if let Some(node) = root.table(&cx, "target", "[target] base_url = \"http://127.0.0.1:8080\"")? {
             self.target_tags = tagging::tags(&cx, &node, &[])?;
         }
@@ -304,6 +367,7 @@ impl<'s> Compiler<'s> {
                 ));
             }
         }
+        self.warn_unfed_metrics(root);
         let mut scenarios = Vec::new();
         for (key, value) in scenarios_node.entries() {
             scenarios.push(self.scenario(key.get_ref(), key.span(), value, &scenarios_node)?);
@@ -331,6 +395,7 @@ impl<'s> Compiler<'s> {
             setup_vars,
             scenarios,
             thresholds,
+            metrics: self.metrics,
             request_names: self.request_names,
             check_names: self.check_names,
             group_names: self.tagging.group_names,
@@ -429,65 +494,83 @@ impl<'s> Compiler<'s> {
         Ok(())
     }
 
-    /// Numbers the extractor variables of one table holding `steps`.
-    /// `section`: what the table is (`flows`, `setup`, `teardown`), for the
-    /// read-only rule on setup variables.
+    /// Numbers the extractor variables of one table holding `steps` (those
+    /// of batches included). `section`: what the table is (`flows`, `setup`,
+    /// `teardown`), for the read-only rule on setup variables.
     fn collect_step_vars(&mut self, flow: Option<&DeTable<'_>>, path: &str, section: &str) -> Result<()> {
-        let cx = self.cx;
-        let Some(DeValue::Array(steps)) =
-            flow.and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "steps")).map(|(_, v)| v.get_ref())
-        else {
+        let Some(DeValue::Array(steps)) = flow.and_then(|t| entry(t, "steps")).map(|v| v.get_ref()) else {
             return Ok(());
         };
         for (i, step) in steps.iter().enumerate() {
-            let Some(DeValue::Array(extract)) = step
-                .get_ref()
-                .as_table()
-                .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "extract"))
-                .map(|(_, v)| v.get_ref())
-            else {
-                continue;
-            };
-            for (j, extractor) in extract.iter().enumerate() {
-                let Some(var) = extractor
-                    .get_ref()
-                    .as_table()
-                    .and_then(|t| t.iter().find(|(k, _)| k.get_ref() == "var"))
-                    .map(|(_, v)| v)
-                else {
-                    continue;
-                };
-                let field = format!("{path}.steps[{i}].extract[{j}].var");
-                let name = cx.str_of(var, &field, "a variable name, e.g. var = \"token\"")?;
-                if !is_identifier(name) {
-                    return Err(cx.err(
-                        Some(var.span()),
-                        &field,
-                        format!("`{name}` is not a valid variable name"),
-                        "use letters, digits and `_`, not starting with a digit",
-                    ));
+            let Some(step) = step.get_ref().as_table() else { continue };
+            let step_path = format!("{path}.steps[{i}]");
+            self.collect_extract_vars(step, &step_path, section)?;
+            if let Some(DeValue::Array(batch)) = entry(step, "batch").map(|v| v.get_ref()) {
+                for (j, request) in batch.iter().enumerate() {
+                    if let Some(request) = request.get_ref().as_table() {
+                        self.collect_extract_vars(request, &format!("{step_path}.batch[{j}]"), section)?;
+                    }
                 }
-                if RESERVED_NAMES.contains(&name) {
-                    return Err(cx.err(
-                        Some(var.span()),
-                        &field,
-                        format!("`{name}` is a builtin name"),
-                        format!("choose another name; reserved: {}", RESERVED_NAMES.join(", ")),
-                    ));
-                }
-                if section != "setup" && self.setup_vars.iter().any(|v| &**v == name) {
-                    return Err(cx.err(
-                        Some(var.span()),
-                        &field,
-                        format!("`{name}` is set by [setup], and is read-only in {section}"),
-                        format!(
-                            "setup values are shared by every VU: read it as {{{{ {name} }}}}, or extract into another name"
-                        ),
-                    ));
-                }
-                if !self.vars.iter().any(|v| &**v == name) {
+            }
+        }
+        Ok(())
+    }
+
+    /// Numbers the variables of one step's extractors, noting which are lists.
+    fn collect_extract_vars(&mut self, step: &DeTable<'_>, path: &str, section: &str) -> Result<()> {
+        let cx = self.cx;
+        let Some(DeValue::Array(extract)) = entry(step, "extract").map(|v| v.get_ref()) else {
+            return Ok(());
+        };
+        for (j, extractor) in extract.iter().enumerate() {
+            let Some(table) = extractor.get_ref().as_table() else { continue };
+            let Some(var) = entry(table, "var") else { continue };
+            let field = format!("{path}.extract[{j}].var");
+            let name = cx.str_of(var, &field, "a variable name, e.g. var = \"token\"")?;
+            if !is_identifier(name) {
+                return Err(cx.err(
+                    Some(var.span()),
+                    &field,
+                    format!("`{name}` is not a valid variable name"),
+                    "use letters, digits and `_`, not starting with a digit",
+                ));
+            }
+            if RESERVED_NAMES.contains(&name) {
+                return Err(cx.err(
+                    Some(var.span()),
+                    &field,
+                    format!("`{name}` is a builtin name"),
+                    format!("choose another name; reserved: {}", RESERVED_NAMES.join(", ")),
+                ));
+            }
+            if section != "setup" && self.setup_vars.iter().any(|v| &**v == name) {
+                return Err(cx.err(
+                    Some(var.span()),
+                    &field,
+                    format!("`{name}` is set by [setup], and is read-only in {section}"),
+                    format!(
+                        "setup values are shared by every VU: read it as {{{{ {name} }}}}, or extract into another name"
+                    ),
+                ));
+            }
+            // A mistyped `all` is reported with the extractor; here only `true` counts.
+            let all = matches!(entry(table, "all").map(|v| v.get_ref()), Some(DeValue::Boolean(true)));
+            match self.vars.iter().position(|v| &**v == name) {
+                None => {
                     self.vars.push(name.into());
+                    self.list_vars.push(all);
                 }
+                Some(slot) if self.list_vars[slot] != all => {
+                    let (here, there) =
+                        if all { ("a list (all = true)", "one value") } else { ("one value", "a list (all = true)") };
+                    return Err(cx.err(
+                        Some(var.span()),
+                        &field,
+                        format!("`{name}` is extracted as {here} here, and as {there} by another extractor"),
+                        format!("a variable holds a list or one value: give every extractor of `{name}` the same `all`, or extract into another name"),
+                    ));
+                }
+                Some(_) => {}
             }
         }
         Ok(())
@@ -504,7 +587,7 @@ impl<'s> Compiler<'s> {
                 .map(|(_, v)| v.clone())
                 .or_else(|| std::env::var(key).ok())
         };
-        let scope = Scope { vars: &self.vars, data: &self.data, env: &env };
+        let scope = Scope { vars: &self.vars, data: &self.data, env: &env, item: self.item_scope };
         Template::compile(text, escape, &scope).map_err(|e| self.template_error(text, span, field, e))
     }
 
@@ -577,6 +660,8 @@ impl<'s> Compiler<'s> {
             node.u64(&cx, "max_redirects", 0, MAX_REDIRECTS)?.map_or(DEFAULT_MAX_REDIRECTS, |n| n as u32);
         let hosts = self.hosts(&node)?;
         let local_ips = self.local_ips(&node)?;
+        let batch_per_host =
+            node.u64(&cx, "batch_per_host", 1, MAX_BATCH_PER_HOST)?.map_or(DEFAULT_BATCH_PER_HOST, |n| n as u32);
         let tls_ca = match node.str(&cx, "tls_ca", "a PEM file of CA certificates, relative to the scenario file")? {
             None => None,
             Some((file, span)) => {
@@ -605,6 +690,7 @@ impl<'s> Compiler<'s> {
                 hosts,
                 local_ips,
                 tls_ca,
+                batch_per_host,
             },
             think_time,
         ))
@@ -768,6 +854,8 @@ impl<'s> Compiler<'s> {
                 flow.get("think_time").map(|v| self.think_time(v, &flow.field("think_time"))).transpose()?;
             let max_redirects =
                 flow.u64(&cx, "max_redirects", 0, MAX_REDIRECTS)?.map_or(self.max_redirects, |n| n as u32);
+            let batch_per_host =
+                flow.u64(&cx, "batch_per_host", 1, MAX_BATCH_PER_HOST)?.map_or(self.batch_per_host, |n| n as u32);
             let steps_help = format!("add [[flows.{name}.steps]] with url = \"/\"");
             let Some(steps_value) = flow.get("steps") else {
                 return Err(cx.err(
@@ -786,29 +874,126 @@ impl<'s> Compiler<'s> {
                     steps_help,
                 ));
             }
-            let flow_group = match tagging::group_name(&cx, &flow)? {
+            let group = match tagging::group_name(&cx, &flow)? {
                 Some(g) => self.tagging.group(0, g),
                 None => 0,
             };
-            let flow_tags = tagging::tags(&cx, &flow, &self.target_tags)?;
+            let tags = tagging::tags(&cx, &flow, &self.target_tags)?;
+            let around = Enclosing { think_time, max_redirects, batch_per_host, group, tags, base_url };
             let mut steps = Vec::with_capacity(steps_array.len());
             let mut items = Vec::with_capacity(steps_array.len());
             for (i, step) in steps_array.iter().enumerate() {
                 let step_field = format!("{}[{i}]", flow.field("steps"));
                 let step_node = cx.table_of(step, &step_field, step.span(), "a step is a table: { url = \"/\" }")?;
-                let only_if = self.only_if(&step_node)?;
-                items.push(Item { kind: ItemKind::Request(steps.len()), only_if });
-                let mut compiled = self.step(&step_node, think_time, max_redirects, base_url)?;
-                compiled.group = match tagging::group_name(&cx, &step_node)? {
-                    Some(g) => self.tagging.group(flow_group, g),
-                    None => flow_group,
-                };
-                compiled.tags = self.tagging.tags(tagging::tags(&cx, &step_node, &flow_tags)?);
-                steps.push(compiled);
+                items.push(if step_node.get("batch").is_some() {
+                    self.batch(&step_node, &around, &mut steps)?
+                } else {
+                    self.flow_step(&step_node, &around, &step_fields(), &mut steps)?
+                });
             }
             self.flows.push(Flow { name: name.into(), steps, items });
         }
         Ok(())
+    }
+
+    /// A request step of a flow or of a batch (`allowed`: its fields): its
+    /// item, its compiled step appended to `steps`.
+    fn flow_step(
+        &mut self,
+        node: &Node<'_, '_>,
+        around: &Enclosing<'_>,
+        allowed: &[&str],
+        steps: &mut Vec<Step>,
+    ) -> Result<Item> {
+        let cx = self.cx;
+        let only_if = self.only_if(node)?;
+        let for_each = self.for_each(node)?;
+        let outer_item = self.item_scope;
+        self.item_scope |= for_each.is_some();
+        let mut step = self.step(node, allowed, around.think_time, around.max_redirects, around.base_url)?;
+        self.item_scope = outer_item;
+        step.group = match tagging::group_name(&cx, node)? {
+            Some(g) => self.tagging.group(around.group, g),
+            None => around.group,
+        };
+        step.tags = self.tagging.tags(tagging::tags(&cx, node, &around.tags)?);
+        steps.push(step);
+        Ok(Item { kind: ItemKind::Request(steps.len() - 1), only_if, for_each })
+    }
+
+    /// An entry of `steps` with `batch = [ … ]`: requests sent together,
+    /// appended to `steps`.
+    fn batch(&mut self, node: &Node<'_, '_>, around: &Enclosing<'_>, steps: &mut Vec<Step>) -> Result<Item> {
+        let cx = self.cx;
+        if node.get("url").is_some() {
+            return Err(cx.err(
+                Some(node.key_span("url")),
+                &node.field("url"),
+                "an entry of `steps` is a request (`url`) or a batch (`batch = [ … ]`), not both",
+                format!("move the request into the batch: {BATCH_HELP}"),
+            ));
+        }
+        node.deny_unknown(&cx, BATCH_FIELDS)?;
+        let only_if = self.only_if(node)?;
+        let for_each = self.for_each(node)?;
+        let think_time = match node.get("think_time") {
+            Some(v) => Some(self.think_time(v, &node.field("think_time"))?),
+            None => around.think_time,
+        };
+        let max_redirects =
+            node.u64(&cx, "max_redirects", 0, MAX_REDIRECTS)?.map_or(around.max_redirects, |n| n as u32);
+        let per_host =
+            node.u64(&cx, "batch_per_host", 1, MAX_BATCH_PER_HOST)?.map_or(around.batch_per_host, |n| n as u32);
+        let group = match tagging::group_name(&cx, node)? {
+            Some(g) => self.tagging.group(around.group, g),
+            None => around.group,
+        };
+        let tags = tagging::tags(&cx, node, &around.tags)?;
+        let field = node.field("batch");
+        let v = node.get("batch").expect("the caller saw `batch`");
+        let requests = cx.array_of(v, &field, BATCH_HELP)?;
+        if requests.is_empty() {
+            return Err(cx.err(Some(v.span()), &field, "the batch has no requests", BATCH_HELP));
+        }
+        let inside = Enclosing {
+            think_time: None,
+            max_redirects,
+            batch_per_host: per_host,
+            group,
+            tags,
+            base_url: around.base_url,
+        };
+        self.item_scope = for_each.is_some();
+        let mut items = Vec::with_capacity(requests.len());
+        for (i, request) in requests.iter().enumerate() {
+            let request_field = format!("{field}[{i}]");
+            let request = cx.table_of(
+                request,
+                &request_field,
+                request.span(),
+                "a batch's request is a table: { url = \"/img/1.png\" }",
+            )?;
+            for (key, message, help) in [
+                ("batch", "batches do not nest", "list every request in one batch"),
+                ("think_time", "the requests of a batch share its think time", "set think_time on the batch"),
+                ("group", "a batch runs in one group", "set group on the batch"),
+            ] {
+                if request.get(key).is_some() {
+                    return Err(cx.err(Some(request.key_span(key)), &request.field(key), message, help));
+                }
+            }
+            if for_each.is_some() && request.get("for_each").is_some() {
+                return Err(cx.err(
+                    Some(request.key_span("for_each")),
+                    &request.field("for_each"),
+                    "the batch already repeats for each element of its for_each; its requests cannot repeat too",
+                    "keep one for_each: on the batch (all its requests, once per element) or on this request",
+                ));
+            }
+            items.push(self.flow_step(&request, &inside, BATCH_STEP_FIELDS, steps)?);
+        }
+        self.item_scope = false;
+        Ok(Item { kind: ItemKind::Batch(Box::new(Batch { items, per_host, think_time, group })), only_if, for_each })
     }
 
     /// `only_if = "var"` or `only_if = { var = "var", equals = "value" }`.
@@ -830,32 +1015,77 @@ impl<'s> Compiler<'s> {
             }
             _ => return Err(cx.type_err(v, &field, "a variable name or a { var, equals } table", ONLY_IF_HELP)),
         };
-        let name = var.trim_start_matches("{{").trim_end_matches("}}").trim();
-        let Some(slot) = self.vars.iter().position(|v| **v == *name) else {
-            let hint = did_you_mean(name, self.vars.iter().map(|v| &**v))
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            let known = if self.vars.is_empty() {
-                "no extractor sets a variable in this file".to_string()
-            } else {
-                format!(
-                    "variables set by extractors: {}",
-                    self.vars.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
-                )
-            };
-            return Err(cx.err(
-                Some(var_span),
-                &var_field,
-                format!("no extractor sets a variable `{name}`{hint}"),
-                format!(
-                    "only_if names a variable set by an extractor (`extract = [{{ var = \"{name}\", … }}]`); {known}"
-                ),
-            ));
-        };
+        let name = bare_name(var);
+        let slot = self.var_slot(
+            name,
+            var_span,
+            &var_field,
+            &format!("only_if names a variable set by an extractor (`extract = [{{ var = \"{name}\", … }}]`)"),
+        )?;
         Ok(Some(match equals {
             None => Condition::Set(slot),
             Some(value) => Condition::Equals(slot, value.into()),
         }))
+    }
+
+    /// `for_each = "{{ list }}"` and `for_each_max = N`.
+    fn for_each(&self, node: &Node<'_, '_>) -> Result<Option<ForEach>> {
+        let cx = self.cx;
+        let Some(v) = node.get("for_each") else {
+            if node.get("for_each_max").is_some() {
+                return Err(cx.err(
+                    Some(node.key_span("for_each_max")),
+                    &node.field("for_each_max"),
+                    "`for_each_max` without `for_each`",
+                    format!("for_each_max caps the elements a for_each uses: add {FOR_EACH_HELP}, or remove it"),
+                ));
+            }
+            return Ok(None);
+        };
+        let field = node.field("for_each");
+        let name = bare_name(cx.str_of(v, &field, FOR_EACH_HELP)?);
+        let example = format!("extract = [{{ var = \"{name}\", json = \"$.items[*].id\", all = true }}]");
+        let slot = self.var_slot(
+            name,
+            v.span(),
+            &field,
+            &format!("for_each names a list: a variable set by an extractor with all = true ({example})"),
+        )?;
+        if !self.list_vars[slot] {
+            return Err(cx.err(
+                Some(v.span()),
+                &field,
+                format!("`{name}` holds one value: for_each needs a list"),
+                format!("extract it with all = true to collect every match: {example}"),
+            ));
+        }
+        let max = node.u64(&cx, "for_each_max", 1, MAX_FOR_EACH)?.map_or(DEFAULT_FOR_EACH_MAX, |n| n as u32);
+        Ok(Some(ForEach { slot, max }))
+    }
+
+    /// The slot of a variable some extractor sets, named in `field` (at
+    /// `span`); `usage` leads the help of the error when none does.
+    fn var_slot(&self, name: &str, span: Span, field: &str, usage: &str) -> Result<usize> {
+        if let Some(slot) = self.vars.iter().position(|v| **v == *name) {
+            return Ok(slot);
+        }
+        let hint = did_you_mean(name, self.vars.iter().map(|v| &**v))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        let known = if self.vars.is_empty() {
+            "no extractor sets a variable in this file".to_string()
+        } else {
+            format!(
+                "variables set by extractors: {}",
+                self.vars.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+            )
+        };
+        Err(self.cx.err(
+            Some(span),
+            field,
+            format!("no extractor sets a variable `{name}`{hint}"),
+            format!("{usage}; {known}"),
+        ))
     }
 
     /// `[setup]` or `[teardown]`: a flow of steps (no think time) and a timeout.
@@ -885,21 +1115,42 @@ impl<'s> Compiler<'s> {
         for (i, step) in steps_array.iter().enumerate() {
             let step_field = format!("{}[{i}]", node.field("steps"));
             let step_node = cx.table_of(step, &step_field, step.span(), "a step is a table: { url = \"/\" }")?;
-            steps.push(self.step(&step_node, None, self.max_redirects, base_url)?);
+            if step_node.get("metrics").is_some() {
+                return Err(cx.err(
+                    Some(step_node.key_span("metrics")),
+                    &step_node.field("metrics"),
+                    format!("[{name}] steps feed no metrics: what [{name}] measures is not part of the run's results"),
+                    "feed custom metrics from the steps of a flow",
+                ));
+            }
+            // The hook runs its steps once each, in order.
+            for key in ["batch", "only_if", "for_each", "for_each_max"] {
+                if step_node.get(key).is_some() {
+                    return Err(cx.err(
+                        Some(step_node.key_span(key)),
+                        &step_node.field(key),
+                        format!("`{key}` is for flows: [{name}] runs each of its steps once, in order"),
+                        "remove it here; the steps of a flow can branch, repeat and batch",
+                    ));
+                }
+            }
+            steps.push(self.step(&step_node, &step_fields(), None, self.max_redirects, base_url)?);
         }
-        let items = (0..steps.len()).map(|i| Item { kind: ItemKind::Request(i), only_if: None }).collect();
+        let items = (0..steps.len()).map(Item::request).collect();
         Ok((Some(Flow { name: name.into(), steps, items }), timeout))
     }
 
+    /// A request step; `allowed`: the fields it may have where it is.
     fn step(
         &mut self,
         node: &Node<'_, '_>,
+        allowed: &[&str],
         flow_think_time: Option<ThinkTime>,
         flow_max_redirects: u32,
         base_url: Option<&str>,
     ) -> Result<Step> {
         let cx = self.cx;
-        node.deny_unknown(&cx, STEP_FIELDS)?;
+        node.deny_unknown(&cx, allowed)?;
 
         let method = match node.str(&cx, "method", "an HTTP method such as \"GET\"")? {
             None => Method::GET,
@@ -1019,11 +1270,29 @@ impl<'s> Compiler<'s> {
             }
         }
 
-        let needs_json = extract.iter().any(|e| matches!(e.source, ExtractSource::Json(_)))
+        let mut metrics = Vec::new();
+        if let Some(v) = node.get("metrics") {
+            for (i, item) in cx.array_of(v, &node.field("metrics"), FEED_HELP)?.iter().enumerate() {
+                let field = format!("{}[{i}]", node.field("metrics"));
+                let item_node = cx.table_of(item, &field, item.span(), FEED_HELP)?;
+                metrics.push(self.metric_feed(&item_node)?);
+            }
+        }
+
+        let sources = || {
+            let fed = metrics.iter().filter_map(|m| match &m.value {
+                FeedValue::Response(source) => Some(source),
+                _ => None,
+            });
+            extract.iter().map(|e| &e.source).chain(fed)
+        };
+        let needs_json = sources().any(|s| matches!(s, ExtractSource::Json(_)))
             || checks.iter().any(|c| matches!(c.kind, CheckKind::JsonPathEquals { .. }));
         let needs_body = needs_json
-            || extract.iter().any(|e| matches!(e.source, ExtractSource::Regex(_)))
+            || sources().any(|s| matches!(s, ExtractSource::Regex(_)))
             || checks.iter().any(|c| matches!(c.kind, CheckKind::BodyContains(_)));
+        let needs_url = extract.iter().any(|e| matches!(e.source, ExtractSource::Url | ExtractSource::UrlRegex(_)))
+            || checks.iter().any(|c| matches!(c.kind, CheckKind::UrlContains(_)));
 
         Ok(Step {
             name,
@@ -1036,8 +1305,10 @@ impl<'s> Compiler<'s> {
             think_time,
             extract,
             checks,
+            metrics,
             needs_body,
             needs_json,
+            needs_url,
             group: 0,
             tags: 0,
         })
@@ -1344,35 +1615,48 @@ impl<'s> Compiler<'s> {
     fn extractor(&mut self, node: &Node<'_, '_>) -> Result<Extractor> {
         let cx = self.cx;
         node.deny_unknown(&cx, EXTRACT_FIELDS)?;
-        let help = "an extractor is { var = \"NAME\" } plus one of json = \"$.path\", regex = '...', header = \"Name\", cookie = \"name\"";
+        let help = "an extractor is { var = \"NAME\" } plus one of json = \"$.path\", regex = '...', header = \"Name\", cookie = \"name\", url = true, with all = true to collect every match";
         let (var, _) = node.str(&cx, "var", help)?.ok_or_else(|| node.missing(&cx, "var", help))?;
         let slot = self.vars.iter().position(|v| &**v == var).unwrap_or(0);
-        let sources: Vec<&str> =
-            ["json", "regex", "header", "cookie"].into_iter().filter(|k| node.get(k).is_some()).collect();
-        let key = match sources.as_slice() {
-            [key] => *key,
-            [] => return Err(node.missing(&cx, "json", format!("say where `{var}` comes from: {help}"))),
-            [_, second, ..] => {
-                return Err(cx.err(
-                    Some(node.key_span(second)),
-                    &node.field(second),
-                    format!("an extractor has one source, found {}", sources.join(" and ")),
-                    help,
-                ));
-            }
+        let sources = ["json", "regex", "header", "cookie", "url"];
+        let key = match one_of(&cx, node, &sources, "an extractor has one source", help)? {
+            Some(key) => key,
+            None => return Err(node.missing(&cx, "json", format!("say where `{var}` comes from: {help}"))),
         };
-        let (text, span) = node.str(&cx, key, help)?.unwrap_or_default();
+        let source = self.response_source(node, key, help)?;
+        let all = node.bool(&cx, "all")?.unwrap_or(false);
+        if all && matches!(source, ExtractSource::Cookie(_) | ExtractSource::Url | ExtractSource::UrlRegex(_)) {
+            return Err(cx.err(
+                Some(node.key_span("all")),
+                &node.field("all"),
+                format!("all = true collects every match of json, regex or header; `{key}` gives one value"),
+                "leave `all` out here",
+            ));
+        }
+        Ok(Extractor { slot, source, all })
+    }
+
+    /// The response part an extractor or a metric reads: `key` is `json`,
+    /// `regex`, `header`, `cookie` or `url`, and the table sets it.
+    fn response_source(&self, node: &Node<'_, '_>, key: &str, help: &str) -> Result<ExtractSource> {
+        let cx = self.cx;
         let field = node.field(key);
-        let source = match key {
+        if key == "url" {
+            let url_help = "url = true (the final URL, after redirects) or url = '/orders/(\\d+)' (a regex over it)";
+            let v = node.get("url").expect("the caller found it");
+            return Ok(match v.get_ref() {
+                DeValue::Boolean(true) => ExtractSource::Url,
+                DeValue::Boolean(false) => {
+                    return Err(cx.err(Some(v.span()), &field, "url = false extracts nothing", url_help));
+                }
+                DeValue::String(text) => ExtractSource::UrlRegex(Arc::new(self.regex(text, v.span(), &field)?)),
+                _ => return Err(cx.type_err(v, &field, "true or a regex string", url_help)),
+            });
+        }
+        let (text, span) = node.str(&cx, key, help)?.unwrap_or_default();
+        Ok(match key {
             "json" => ExtractSource::Json(Arc::new(json_path(&cx, text, &span, &field)?)),
-            "regex" => {
-                let regex = regex::RegexBuilder::new(text).size_limit(1 << 21).build().map_err(|e| {
-                    let detail = e.to_string();
-                    let last = detail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim().trim_start_matches("error: ");
-                    cx.err(Some(span.clone()), &field, format!("invalid regex: {last}"), "Rust regex syntax (https://docs.rs/regex); capture group 1 is extracted when the regex has groups")
-                })?;
-                ExtractSource::Regex(Arc::new(regex))
-            }
+            "regex" => ExtractSource::Regex(Arc::new(self.regex(text, span, &field)?)),
             "header" => ExtractSource::Header(header_name(&cx, text, span, &field)?),
             _ => {
                 if text.is_empty()
@@ -1387,21 +1671,37 @@ impl<'s> Compiler<'s> {
                 }
                 ExtractSource::Cookie(text.into())
             }
-        };
-        Ok(Extractor { slot, source })
+        })
+    }
+
+    /// A regex of an extractor, bounded in size.
+    fn regex(&self, text: &str, span: Span, field: &str) -> Result<regex::Regex> {
+        regex::RegexBuilder::new(text).size_limit(1 << 21).build().map_err(|e| {
+            let detail = e.to_string();
+            let last = detail
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid")
+                .trim()
+                .trim_start_matches("error: ");
+            self.cx.err(
+                Some(span),
+                field,
+                format!("invalid regex: {last}"),
+                "Rust regex syntax (https://docs.rs/regex); capture group 1 is extracted when the regex has groups",
+            )
+        })
     }
 
     fn check(&mut self, node: &Node<'_, '_>, step: &str) -> Result<Check> {
         let cx = self.cx;
         node.deny_unknown(&cx, CHECK_FIELDS)?;
-        let help = "a check is one of { status = 200 }, { status = [200, 201] }, { body_contains = \"text\" }, { json_path = \"$.ok\", equals = true }, { header = \"Content-Type\" }, { duration_below = \"500ms\" }, with an optional name";
-        let kinds: Vec<&str> = ["status", "body_contains", "json_path", "header", "duration_below"]
-            .into_iter()
-            .filter(|k| node.get(k).is_some())
-            .collect();
-        let key = match kinds.as_slice() {
-            [key] => *key,
-            [] if node.get("equals").is_some() => {
+        let help = "a check is one of { status = 200 }, { status = [200, 201] }, { body_contains = \"text\" }, { json_path = \"$.ok\", equals = true }, { header = \"Content-Type\" }, { duration_below = \"500ms\" }, { url_contains = \"/orders/\" }, with an optional name";
+        let kinds = ["status", "body_contains", "json_path", "header", "duration_below", "url_contains"];
+        let key = match one_of(&cx, node, &kinds, "a check tests one thing", "split it into two checks")? {
+            Some(key) => key,
+            None if node.get("equals").is_some() => {
                 return Err(cx.err(
                     Some(node.key_span("equals")),
                     &node.field("equals"),
@@ -1409,15 +1709,7 @@ impl<'s> Compiler<'s> {
                     "write { json_path = \"$.ok\", equals = true }",
                 ));
             }
-            [] => return Err(node.missing(&cx, "status", format!("say what to check: {help}"))),
-            [_, second, ..] => {
-                return Err(cx.err(
-                    Some(node.key_span(second)),
-                    &node.field(second),
-                    format!("a check tests one thing, found {}", kinds.join(" and ")),
-                    "split it into two checks",
-                ));
-            }
+            None => return Err(node.missing(&cx, "status", format!("say what to check: {help}"))),
         };
         if key != "json_path" && node.get("equals").is_some() {
             return Err(cx.err(
@@ -1431,37 +1723,33 @@ impl<'s> Compiler<'s> {
         let field = node.field(key);
         let (kind, default_name) = match key {
             "status" => {
-                let one = |v: &Val<'_>, field: &str| cx.u64_of(v, field, 100, 599).map(|n| n as u16);
-                let codes = match value.get_ref() {
-                    DeValue::Array(items) if items.is_empty() => {
-                        return Err(cx.err(
-                            Some(value.span()),
-                            &field,
-                            "empty list of status codes",
-                            "status = 200 or status = [200, 201]",
-                        ));
-                    }
-                    DeValue::Array(items) => items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| one(v, &format!("{field}[{i}]")))
-                        .collect::<Result<Vec<_>>>()?,
-                    _ => vec![one(value, &field)?],
-                };
+                let codes = status_codes(&cx, value, &field, "status = 200 or status = [200, 201]")?;
                 let text = codes.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
                 (CheckKind::Status(codes), format!("status is {text}"))
             }
-            "body_contains" => {
+            "body_contains" | "url_contains" => {
+                let (what, example) = match key {
+                    "body_contains" => ("body", "body_contains = \"Welcome\""),
+                    _ => (
+                        "URL",
+                        "url_contains = \"/orders/\" (the URL of the response the step ends with, after redirects)",
+                    ),
+                };
                 let text = cx.str_of(value, &field, "the text to look for")?;
                 if text.is_empty() {
                     return Err(cx.err(
                         Some(value.span()),
                         &field,
-                        "empty text: every body contains it",
-                        "body_contains = \"Welcome\"",
+                        format!("empty text: every {what} contains it"),
+                        example,
                     ));
                 }
-                (CheckKind::BodyContains(text.into()), format!("body contains {text:?}"))
+                let name = format!("{} contains {text:?}", what.to_ascii_lowercase());
+                let kind = match key {
+                    "body_contains" => CheckKind::BodyContains(text.into()),
+                    _ => CheckKind::UrlContains(text.into()),
+                };
+                (kind, name)
             }
             "json_path" => {
                 let text = cx.str_of(value, &field, JSONPATH_HELP)?;
@@ -1503,6 +1791,210 @@ impl<'s> Compiler<'s> {
         };
         let id = intern(&mut self.check_names, &mut self.check_ids, &name);
         Ok(Check { id, kind })
+    }
+
+    // === custom metrics ===
+
+    /// `[metrics.NAME] kind = "counter"` (counter, gauge, rate or trend; a
+    /// trend of durations adds `time = true`), k6's `new Counter('NAME')`.
+    fn custom_metrics(&mut self, node: &Node<'_, '_>) -> Result<()> {
+        let cx = self.cx;
+        for (key, value) in node.entries() {
+            let name: &str = key.get_ref();
+            let field = node.field(name);
+            if !is_metric_name(name) {
+                return Err(cx.err(
+                    Some(key.span()),
+                    &field,
+                    format!("`{name}` is not a valid metric name"),
+                    "k6's rule: letters, digits and `_`, not starting with a digit, at most 128 characters, e.g. [metrics.orders]",
+                ));
+            }
+            if Metric::from_name(name).is_some() || K6_OTHER_BUILTINS.contains(&name) {
+                return Err(cx.err(
+                    Some(key.span()),
+                    &field,
+                    format!("`{name}` is the name of a built-in k6 metric"),
+                    "built-in metrics keep k6's meaning: give the custom metric a name of its own, e.g. [metrics.orders]",
+                ));
+            }
+            if self.metrics.len() == MAX_METRICS {
+                return Err(cx.err(
+                    Some(key.span()),
+                    &field,
+                    format!("more than {MAX_METRICS} custom metrics"),
+                    "tell samples apart with tags on fewer metrics",
+                ));
+            }
+            let t = cx.table_of(value, &field, key.span(), METRIC_HELP)?;
+            t.deny_unknown(&cx, METRIC_FIELDS)?;
+            let (kind_text, kind_span) = t
+                .str(&cx, "kind", "counter, gauge, rate or trend")?
+                .ok_or_else(|| t.missing(&cx, "kind", METRIC_HELP))?;
+            let kind = match kind_text {
+                "counter" => MetricKind::Counter,
+                "gauge" => MetricKind::Gauge,
+                "rate" => MetricKind::Rate,
+                "trend" => MetricKind::Trend,
+                other => {
+                    return Err(unknown_choice(&cx, kind_span, &t.field("kind"), "metric kind", other, METRIC_KINDS));
+                }
+            };
+            let time = t.bool(&cx, "time")?.unwrap_or(false);
+            if time && kind != MetricKind::Trend {
+                return Err(cx.err(
+                    Some(t.key_span("time")),
+                    &t.field("time"),
+                    format!("`time` is for trends; `{name}` is a {kind_text}"),
+                    "a trend of durations in milliseconds is kind = \"trend\", time = true",
+                ));
+            }
+            self.metrics.push(Arc::new(CustomMetric { name: name.into(), kind, time }));
+            self.fed.push(false);
+        }
+        Ok(())
+    }
+
+    /// One entry of a step's `metrics`: the metric, where its value comes
+    /// from (a counter adds 1 when nothing is said) and `if_status`.
+    fn metric_feed(&mut self, node: &Node<'_, '_>) -> Result<MetricFeed> {
+        let cx = self.cx;
+        node.deny_unknown(&cx, FEED_FIELDS)?;
+        let (name, name_span) = node
+            .str(&cx, "name", "the name of a [metrics.NAME]")?
+            .ok_or_else(|| node.missing(&cx, "name", FEED_HELP))?;
+        let Some(id) = self.metrics.iter().position(|m| *m.name == *name) else {
+            let hint = did_you_mean(name, self.metrics.iter().map(|m| &*m.name))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            let declared = if self.metrics.is_empty() {
+                "none is declared yet".to_string()
+            } else {
+                format!(
+                    "declared: {}",
+                    self.metrics.iter().map(|m| format!("`{}`", m.name)).collect::<Vec<_>>().join(", ")
+                )
+            };
+            let (message, help) = if Metric::from_name(name).is_some() {
+                (
+                    format!("`{name}` is a built-in metric: Stampede measures it, steps cannot feed it"),
+                    format!("feed a custom metric of your own ([metrics.NAME] kind = \"counter\"); {declared}"),
+                )
+            } else {
+                (
+                    format!("no metric `{name}` is declared{hint}"),
+                    format!("declare it first, e.g. [metrics.{name}] kind = \"counter\"; {declared}"),
+                )
+            };
+            return Err(cx.err(Some(name_span), &node.field("name"), message, help));
+        };
+        let metric = self.metrics[id].clone();
+        let kind_name = metric.kind.name();
+        let value = match one_of(&cx, node, FEED_SOURCES, "a metric sample has one value", FEED_HELP)? {
+            None if metric.kind == MetricKind::Counter => FeedValue::Const(1.0),
+            None => {
+                return Err(node.missing(
+                    &cx,
+                    "value",
+                    format!(
+                        "say what `{name}` records: value = 12.5 or value = \"{{{{ var }}}}\", or one of json = \"$.path\", header = \"Name\", regex = '…', cookie = \"name\""
+                    ),
+                ));
+            }
+            Some("add") if metric.kind != MetricKind::Counter => {
+                return Err(cx.err(
+                    Some(node.key_span("add")),
+                    &node.field("add"),
+                    format!("`add` feeds a counter; `{name}` is a {kind_name}"),
+                    format!("write value = … for a {kind_name}"),
+                ));
+            }
+            Some("value") if metric.kind == MetricKind::Counter => {
+                return Err(cx.err(
+                    Some(node.key_span("value")),
+                    &node.field("value"),
+                    format!("`{name}` is a counter: it is fed with `add` (k6's Counter.add)"),
+                    "write add = 1, or add = \"{{ qty }}\" (without add, a counter adds 1)",
+                ));
+            }
+            Some(key @ ("add" | "value")) => {
+                let v = node.get(key).expect("present");
+                self.feed_value(v, &node.field(key), &metric)?
+            }
+            Some(key) => FeedValue::Response(self.response_source(node, key, FEED_HELP)?),
+        };
+        let if_status = match node.get("if_status") {
+            Some(v) => status_codes(&cx, v, &node.field("if_status"), "if_status = 201 or if_status = [200, 201]")?,
+            None => Vec::new(),
+        };
+        self.fed[id] = true;
+        Ok(MetricFeed { metric: id as u16, kind: metric.kind, value, if_status })
+    }
+
+    /// `add` or `value` written as a number, a boolean (rates) or a string
+    /// (a template; without a placeholder, the text must read as a value).
+    fn feed_value(&self, v: &Val<'_>, field: &str, metric: &CustomMetric) -> Result<FeedValue> {
+        let cx = self.cx;
+        let (name, kind) = (&*metric.name, metric.kind);
+        let number = match v.get_ref() {
+            DeValue::Integer(_) | DeValue::Float(_) => self.scalar_json(v, field)?.as_f64(),
+            DeValue::Boolean(b) if kind == MetricKind::Rate => Some(f64::from(u8::from(*b))),
+            DeValue::String(text) => {
+                let template = self.template(text, &v.span(), field, Escape::None)?;
+                let Some(literal) = template.as_static() else { return Ok(FeedValue::Template(template)) };
+                let Some(n) = crate::plan::read_sample(kind, literal) else {
+                    return Err(cx.err(
+                        Some(v.span()),
+                        field,
+                        format!("`{literal}` is not a number"),
+                        "write a number (value = 12.5), or a template read as one after the step's extractors ran (value = \"{{ total }}\")",
+                    ));
+                };
+                Some(n)
+            }
+            _ => {
+                let expected = if kind == MetricKind::Rate {
+                    "a number, a boolean or a template"
+                } else {
+                    "a number or a template"
+                };
+                return Err(cx.type_err(v, field, expected, FEED_HELP));
+            }
+        };
+        match number {
+            Some(n) if kind.accepts(n) => Ok(FeedValue::Const(n)),
+            _ => Err(cx.err(
+                Some(v.span()),
+                field,
+                format!("`{name}` ({}) cannot record {}", kind.name(), cx.src.get(v.span()).unwrap_or("this value")),
+                match kind {
+                    MetricKind::Counter => "a counter adds amounts from 0 to 10^12 (it only grows)",
+                    MetricKind::Trend => "a trend records values from 0 to 10^12",
+                    _ => "a gauge holds values from -10^12 to 10^12",
+                },
+            )),
+        }
+    }
+
+    /// A declared metric no step feeds has no sample: thresholds on it see
+    /// nothing (a typo, usually).
+    fn warn_unfed_metrics(&mut self, root: &Node<'_, '_>) {
+        let Some(DeValue::Table(table)) = root.get("metrics").map(|v| v.get_ref()) else { return };
+        let node = Node { path: "metrics".into(), table, at: root.key_span("metrics") };
+        for (metric, fed) in self.metrics.iter().zip(&self.fed) {
+            if !fed {
+                self.warnings.push(
+                    self.cx
+                        .err(
+                            Some(node.key_span(&metric.name)),
+                            &node.field(&metric.name),
+                            format!("no step feeds the metric `{}`: it will have no sample", metric.name),
+                            format!("add metrics = [{{ name = \"{}\", … }}] to a step, or remove it", metric.name),
+                        )
+                        .into_warning(),
+                );
+            }
+        }
     }
 
     // === scenarios ===
@@ -1762,10 +2254,10 @@ impl<'s> Compiler<'s> {
             let field = node.field(selector);
             let custom_keys = self.tagging.tag_keys();
             let custom_keys: Vec<&str> = custom_keys.iter().map(|k| &**k).collect();
-            let (metric, tags) = parse_selector(selector, &custom_keys)
+            let (metric, tags) = parse_selector(selector, &custom_keys, &self.metrics)
                 .map_err(|e| cx.err(Some(key.span()), &field, e.message, e.help))?;
             self.warn_unknown_tag_values(&tags, key.span(), &field, scenarios);
-            let list_help = format!("{selector} = [\"{}\"] (a list of expressions)", example_expression(metric));
+            let list_help = format!("{selector} = [\"{}\"] (a list of expressions)", example_expression(&metric));
             let items = cx.array_of(value, &field, &list_help)?;
             if items.is_empty() {
                 return Err(cx.err(Some(value.span()), &field, "no threshold expressions listed", list_help));
@@ -1793,11 +2285,11 @@ impl<'s> Compiler<'s> {
                         ));
                     }
                 };
-                let (aggregation, comparison, value) = parse_expression(expr, metric)
+                let (aggregation, comparison, value) = parse_expression(expr, &metric)
                     .map_err(|e| cx.err(Some(expr_span), &expr_field, e.message, e.help))?;
                 thresholds.push(Threshold {
                     selector: selector.into(),
-                    metric,
+                    metric: metric.clone(),
                     tags: tags.clone(),
                     source: expr.into(),
                     aggregation,
@@ -1898,14 +2390,52 @@ impl<'s> Compiler<'s> {
 
 // === helpers ===
 
-fn example_expression(metric: crate::threshold::Metric) -> &'static str {
-    use crate::threshold::MetricKind;
+fn example_expression(metric: &Metric) -> &'static str {
     match metric.kind() {
         MetricKind::Trend => "p(95)<500",
         MetricKind::Rate => "rate<0.01",
         MetricKind::Counter => "count>0",
         MetricKind::Gauge => "value<100",
     }
+}
+
+/// Which of `keys` the table sets: none, or exactly one (two are an error
+/// at the second: "`what`, found json and regex").
+fn one_of(
+    cx: &Cx<'_>,
+    node: &Node<'_, '_>,
+    keys: &[&'static str],
+    what: &str,
+    help: &str,
+) -> Result<Option<&'static str>> {
+    let found: Vec<&'static str> = keys.iter().copied().filter(|k| node.get(k).is_some()).collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [key] => Ok(Some(key)),
+        [_, second, ..] => Err(cx.err(
+            Some(node.key_span(second)),
+            &node.field(second),
+            format!("{what}, found {}", found.join(" and ")),
+            help,
+        )),
+    }
+}
+
+/// `200` or `[200, 201]`: status codes 100..=599, at least one.
+fn status_codes(cx: &Cx<'_>, value: &Val<'_>, field: &str, help: &str) -> Result<Vec<u16>> {
+    let one = |v: &Val<'_>, field: &str| cx.u64_of(v, field, 100, 599).map(|n| n as u16);
+    match value.get_ref() {
+        DeValue::Array(items) if items.is_empty() => {
+            Err(cx.err(Some(value.span()), field, "empty list of status codes", help))
+        }
+        DeValue::Array(items) => items.iter().enumerate().map(|(i, v)| one(v, &format!("{field}[{i}]"))).collect(),
+        _ => Ok(vec![one(value, field)?]),
+    }
+}
+
+/// k6's rule for metric names: `[A-Za-z_][A-Za-z0-9_]{0,127}`.
+fn is_metric_name(s: &str) -> bool {
+    s.len() <= 128 && is_identifier(s)
 }
 
 fn intern(names: &mut Vec<Arc<str>>, ids: &mut HashMap<Arc<str>, u32>, name: &Arc<str>) -> u32 {
@@ -1924,6 +2454,21 @@ pub fn form_urlencoded_byte_serialize(bytes: &[u8]) -> String {
 
 fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The fields of a step (of a flow or a hook).
+fn step_fields() -> Vec<&'static str> {
+    [BATCH_STEP_FIELDS, OWN_STEP_FIELDS].concat()
+}
+
+/// The entry `key` of a raw table.
+fn entry<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a Val<'i>> {
+    table.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v)
+}
+
+/// A variable named bare (`cart_id`) or as a placeholder (`{{ cart_id }}`).
+fn bare_name(text: &str) -> &str {
+    text.trim().trim_start_matches("{{").trim_end_matches("}}").trim()
 }
 
 fn is_identifier(s: &str) -> bool {

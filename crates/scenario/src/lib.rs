@@ -12,8 +12,8 @@
 //!
 //! # Layout
 //!
-//! - [`plan`]: the compiled `Plan` and its types (the contract with the engine).
-//!   Owns no parsing.
+//! - [`plan`]: the compiled `Plan` and its types (the contract with the engine),
+//!   and how a custom metric sample reads from text or JSON. Owns no parsing.
 //! - `compile`: the entry points ([`load`], [`parse_str`], [`parse_bytes`]),
 //!   [`Overrides`], and the section-by-section compiler: defaults, limits,
 //!   cross-references (flows, variables, data sets), interning of request and
@@ -23,7 +23,9 @@
 //! - [`template`]: `{{ … }}` templates: parser, compiled parts, rendering.
 //!   Knows nothing about TOML.
 //! - [`threshold`]: threshold selectors and expressions (k6 syntax) and the
-//!   metric catalogue. Evaluation belongs to the metrics crate.
+//!   metric catalogue: k6's built-in metrics and the custom metrics a file
+//!   declares (`[metrics.NAME]`), with what a sample of each kind may hold.
+//!   Evaluation belongs to the metrics crate.
 //! - `tagging`: `group` and `tags` fields, k6's group paths, system tag
 //!   names, interning of group paths and tag sets.
 //! - `data`: reading CSV/JSON data files into rows.
@@ -49,7 +51,10 @@ pub mod template;
 pub mod threshold;
 mod walk;
 
-pub use compile::{DEFAULT_HOOK_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, MAX_REDIRECTS};
+pub use compile::{
+    DEFAULT_BATCH_PER_HOST, DEFAULT_HOOK_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, MAX_BATCH_PER_HOST,
+    MAX_REDIRECTS,
+};
 pub use compile::{
     MAX_FILE_BYTES, MAX_ITERATIONS, MAX_RATE, MAX_RATE_PER_SECOND, MAX_VUS, MAX_WEIGHT, Overrides, SHOP_FLAGS,
     SHOP_PLACEHOLDER, load, parse_bytes, parse_str,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 
 use crate::template::Template;
-use crate::threshold::Threshold;
+use crate::threshold::{CustomMetric, MetricKind, Threshold};
 
 /// A whole scenario file, validated and compiled.
 #[derive(Debug, Clone)]
@@ -41,6 +41,10 @@ pub struct Plan {
     pub setup_vars: Vec<usize>,
     pub scenarios: Vec<Scenario>,
     pub thresholds: Vec<Threshold>,
+    /// Custom metrics (`[metrics.NAME]`), in file order; `MetricFeed::metric`
+    /// indexes this. Every process of a run compiles the same file, so the
+    /// indexes agree (the wire names metrics anyway).
+    pub metrics: Vec<Arc<CustomMetric>>,
     /// Interned request names; `Step::name_id` indexes this.
     pub request_names: Vec<Arc<str>>,
     /// Interned check names; `Check::id` indexes this.
@@ -67,26 +71,38 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Connections one VU of `scenario` may hold at once: the most distinct
-    /// origins (scheme, host, port) among the flows the scenario runs, since
-    /// a VU keeps one connection per origin it has talked to. A step URL
-    /// whose origin is a template counts as one more origin. At least 1.
+    /// Connections one VU of `scenario` may hold at once: among the flows the
+    /// scenario runs, the most distinct origins (scheme, host, port), since a
+    /// VU keeps one connection per origin it has talked to, and a batch's
+    /// `batch_per_host` for each origin a batch reaches (its connections stay
+    /// open for the next batch, as a browser's do). A step URL whose origin is
+    /// a template counts as one more origin. At least 1.
     pub fn connections_per_vu(&self, scenario: &Scenario) -> u64 {
         scenario
             .flows
             .iter()
             .filter_map(|w| self.flows.get(w.flow))
             .map(|flow| {
-                let mut origins: Vec<&str> = Vec::new();
+                // Each request with the connections it may need at once.
+                let uses = flow.items.iter().flat_map(|item| -> Vec<(usize, u64)> {
+                    match &item.kind {
+                        ItemKind::Request(i) => vec![(*i, 1)],
+                        ItemKind::Batch(batch) => batch.requests().map(|i| (i, u64::from(batch.per_host))).collect(),
+                    }
+                });
+                // Each origin with the most connections a use of it needs.
+                let mut origins: Vec<(&str, u64)> = Vec::new();
                 let mut templated = 0u64;
-                for step in &flow.steps {
+                for (step, conns) in uses.filter_map(|(i, n)| Some((flow.steps.get(i)?, n))) {
                     match literal_origin(step.url.leading_literal(), step.url.as_static().is_some()) {
-                        Some(origin) if !origins.contains(&origin) => origins.push(origin),
-                        Some(_) => {}
-                        None => templated += 1,
+                        Some(origin) => match origins.iter_mut().find(|(o, _)| *o == origin) {
+                            Some((_, n)) => *n = (*n).max(conns),
+                            None => origins.push((origin, conns)),
+                        },
+                        None => templated += conns,
                     }
                 }
-                origins.len() as u64 + templated
+                origins.iter().map(|(_, n)| n).sum::<u64>() + templated
             })
             .max()
             .unwrap_or(1)
@@ -157,6 +173,10 @@ pub struct Target {
     pub local_ips: Vec<std::net::IpAddr>,
     /// PEM certificates trusted besides the public roots (`[target] tls_ca`).
     pub tls_ca: Option<Arc<[u8]>>,
+    /// Connections a batch may use at once per origin (`[target]
+    /// batch_per_host`, k6's `batchPerHost`); flows and batches may override
+    /// it (see [`Batch::per_host`]).
+    pub batch_per_host: u32,
 }
 
 impl Target {
@@ -230,19 +250,104 @@ pub struct Flow {
     pub items: Vec<Item>,
 }
 
-/// One thing a VU does in a flow: a request step, run only when its
-/// condition holds.
+/// One thing a VU does in a flow: a request step or a batch, run only when
+/// its condition holds, once or once per element of a list.
 #[derive(Debug, Clone)]
 pub struct Item {
     pub kind: ItemKind,
     /// `only_if`: skip the item (no request, no think time) unless this holds.
+    /// Tested once, before any repetition of `for_each`.
     pub only_if: Option<Condition>,
+    /// `for_each`: the item once per element of a list variable (`{{ item }}`
+    /// in its templates). A request step repeats in order, each repetition
+    /// followed by its think time; a batch sends every repetition of its
+    /// requests together.
+    pub for_each: Option<ForEach>,
+}
+
+impl Item {
+    /// A request step run every time.
+    pub fn request(step: usize) -> Item {
+        Item { kind: ItemKind::Request(step), only_if: None, for_each: None }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub enum ItemKind {
     /// One request: an index into `Flow::steps`.
     Request(usize),
+    /// `batch = [ … ]`: requests sent together.
+    Batch(Box<Batch>),
+}
+
+/// Requests a VU sends together (k6's `http.batch`), each measured as its
+/// own request; the batch ends when the last one is done.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The batch's requests in order: `ItemKind::Request` items, each with
+    /// its own `only_if` and `for_each`.
+    pub items: Vec<Item>,
+    /// Connections used at once per origin (`batch_per_host`: the batch's,
+    /// else its flow's, else the target's).
+    pub per_host: u32,
+    /// Pause after the whole batch; `None` uses the plan's default.
+    pub think_time: Option<ThinkTime>,
+    /// Index into `Plan::group_names` of the batch's group (its requests'
+    /// group too).
+    pub group: u32,
+}
+
+impl Batch {
+    /// The `Flow::steps` indices of the batch's requests.
+    pub fn requests(&self) -> impl Iterator<Item = usize> + '_ {
+        self.items.iter().filter_map(|i| match i.kind {
+            ItemKind::Request(s) => Some(s),
+            ItemKind::Batch(_) => None,
+        })
+    }
+}
+
+/// `for_each = "{{ list }}"`: the variable to iterate and the most elements used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForEach {
+    /// Slot of a list variable (set by an extractor with `all = true`).
+    pub slot: usize,
+    /// `for_each_max`: elements past this many are left out.
+    pub max: u32,
+}
+
+impl ForEach {
+    /// The elements of the list variable, at most `max` (see [`list_items`]).
+    pub fn items(&self, vars: &[Option<String>]) -> Vec<String> {
+        match vars.get(self.slot) {
+            Some(Some(value)) => list_items(value, self.max as usize),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The value of a list variable: the matches of an `all = true` extractor as
+/// a JSON array (JSON path matches as they are, regex and header matches as
+/// strings), which is also how `{{ list }}` renders.
+pub fn list_value(matches: Vec<serde_json::Value>) -> String {
+    serde_json::Value::Array(matches).to_string()
+}
+
+/// The first `max` elements of a list variable's value: strings unquoted,
+/// other values as their JSON text (as a single extraction stores them). A
+/// value that is not a JSON array is one element.
+pub fn list_items(value: &str, max: usize) -> Vec<String> {
+    match serde_json::from_str::<Vec<serde_json::Value>>(value) {
+        Ok(list) => list
+            .into_iter()
+            .take(max)
+            .map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect(),
+        Err(_) => std::iter::once(value.to_owned()).take(max).collect(),
+    }
 }
 
 /// `only_if = "var"` or `only_if = { var = "var", equals = "value" }`.
@@ -283,11 +388,17 @@ pub struct Step {
     pub think_time: Option<ThinkTime>,
     pub extract: Vec<Extractor>,
     pub checks: Vec<Check>,
-    /// True when an extractor or check needs the response body; otherwise the
-    /// engine discards the body while counting its bytes.
+    /// Custom metric samples taken from each response, after the
+    /// extractors and checks (empty for most steps: nothing to do).
+    pub metrics: Vec<MetricFeed>,
+    /// True when an extractor, check or metric needs the response body;
+    /// otherwise the engine discards the body while counting its bytes.
     pub needs_body: bool,
-    /// True when an extractor or check needs the body parsed as JSON.
+    /// True when an extractor, check or metric needs the body parsed as JSON.
     pub needs_json: bool,
+    /// True when an extractor or check reads the final URL (of the response
+    /// the step ends with, after redirects).
+    pub needs_url: bool,
     /// Index into `Plan::group_names` (0: the root group, no group).
     pub group: u32,
     /// Index into `Plan::tag_sets` (0: no custom tags).
@@ -347,6 +458,9 @@ pub struct Extractor {
     /// Variable slot the value is stored in.
     pub slot: usize,
     pub source: ExtractSource,
+    /// `all = true`: every match, stored as a list (see [`list_value`]);
+    /// only for `Json`, `Regex` and `Header`.
+    pub all: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -359,6 +473,88 @@ pub enum ExtractSource {
     Header(HeaderName),
     /// A cookie set by this response (`Set-Cookie`) with this name.
     Cookie(Arc<str>),
+    /// `url = true`: the final URL (after redirects).
+    Url,
+    /// `url = 'REGEX'`: first match in the final URL; capture group 1 if the
+    /// regex has groups, else the whole match.
+    UrlRegex(Arc<regex::Regex>),
+}
+
+/// What a regex extractor takes from a match: capture group 1 when the
+/// regex has groups, else the whole match.
+pub fn regex_match<'h>(re: &regex::Regex, haystack: &'h str) -> Option<&'h str> {
+    re.captures(haystack).and_then(|c| c.get(1).or_else(|| c.get(0))).map(|m| m.as_str())
+}
+
+/// [`regex_match`] of every match (for `all = true`).
+pub fn regex_matches<'r, 'h>(re: &'r regex::Regex, haystack: &'h str) -> impl Iterator<Item = &'h str> + 'r
+where
+    'h: 'r,
+{
+    re.captures_iter(haystack).filter_map(|c| c.get(1).or_else(|| c.get(0))).map(|m| m.as_str())
+}
+
+/// `metrics = [{ name = "orders", add = 1, if_status = 201 }]` on a step:
+/// one sample of a declared metric per response of the step.
+#[derive(Debug, Clone)]
+pub struct MetricFeed {
+    /// Index into `Plan::metrics`.
+    pub metric: u16,
+    /// The metric's kind (a copy: how the engine reads a value depends on it).
+    pub kind: MetricKind,
+    pub value: FeedValue,
+    /// Only responses with one of these statuses feed the metric (empty: any).
+    pub if_status: Vec<u16>,
+}
+
+/// Where a metric sample's value comes from.
+#[derive(Debug, Clone)]
+pub enum FeedValue {
+    /// `add = 1`, `value = 2.5`, `value = true` (1).
+    Const(f64),
+    /// `add = "{{ qty }}"`, `value = "{{ total }}"`: rendered after the step's
+    /// extractors ran, then read as a number.
+    Template(Template),
+    /// `json`, `regex`, `header` or `cookie`, read from the response as an
+    /// extractor reads it.
+    Response(ExtractSource),
+}
+
+/// How text (a header, a regex match, a rendered template) reads as a sample
+/// of a metric of `kind`: a decimal number (`12.5`, `-3`, `1e3`), or `true`
+/// and `false` (1 and 0); for a rate, any other non-empty text is true and
+/// empty text false (k6 applies JavaScript's truthiness); otherwise the first
+/// `dur=` of a `Server-Timing` value (`app;dur=12.5`). `None`: not a value
+/// (the sample is skipped and counted).
+pub fn read_sample(kind: MetricKind, text: &str) -> Option<f64> {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<f64>() {
+        return Some(n);
+    }
+    match text {
+        "true" => Some(1.0),
+        "false" => Some(0.0),
+        _ if kind == MetricKind::Rate => Some(f64::from(u8::from(!text.is_empty()))),
+        _ => text.split([';', ',']).find_map(|p| p.trim().strip_prefix("dur="))?.trim().parse().ok(),
+    }
+}
+
+/// How a JSON value (the first match of a `json` path) reads as a sample of
+/// a metric of `kind`: a number; `true`/`false` (1/0); a string as
+/// [`read_sample`] reads text. For a rate, `null`, `[]` and `{}` are false
+/// and other arrays and objects true. `None`: not a value.
+pub fn read_json_sample(kind: MetricKind, v: &serde_json::Value) -> Option<f64> {
+    use serde_json::Value as J;
+    let truth = |b: bool| Some(f64::from(u8::from(b)));
+    match v {
+        J::Number(n) => n.as_f64(),
+        J::Bool(b) => truth(*b),
+        J::String(s) => read_sample(kind, s),
+        _ if kind != MetricKind::Rate => None,
+        J::Null => truth(false),
+        J::Array(items) => truth(!items.is_empty()),
+        J::Object(fields) => truth(!fields.is_empty()),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -379,6 +575,8 @@ pub enum CheckKind {
     },
     HeaderPresent(HeaderName),
     DurationBelow(Duration),
+    /// The final URL (after redirects) contains this text.
+    UrlContains(Arc<str>),
 }
 
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 //! - `env.KEY`: resolved at plan time (becomes literal text);
 //! - builtins `vu`, `iter`, `scenario`, `uuid`, `timestamp_ms`,
 //!   `random_int(MIN, MAX)`, `random_choice("a", "b", ...)`;
+//! - `item`: the current element of a `for_each` (only where one applies);
 //! - a string literal, `{{ "{{" }}`, for text that would otherwise read as a
 //!   placeholder.
 
@@ -63,6 +64,8 @@ pub(crate) enum Part {
     Uuid,
     /// `{{ timestamp_ms }}` (Unix epoch milliseconds).
     TimestampMs,
+    /// `{{ item }}`: the current element of the step's (or batch's) `for_each`.
+    Item,
 }
 
 /// What a VU supplies when rendering.
@@ -77,6 +80,8 @@ pub struct RenderContext<'a> {
     pub iteration: u64,
     pub scenario: &'a str,
     pub rng: &'a mut fastrand::Rng,
+    /// The current element of a `for_each` (empty outside one).
+    pub item: &'a str,
 }
 
 impl Template {
@@ -128,6 +133,7 @@ impl Template {
                     let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
                     let _ = write!(out, "{ms}");
                 }
+                Part::Item => push_escaped(out, ctx.item, escape),
             }
         }
     }
@@ -279,6 +285,9 @@ pub(crate) struct Scope<'a> {
     pub data: &'a [DataSet],
     /// Looks up `env.KEY` at plan time.
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// `{{ item }}` is defined (the template belongs to a step that repeats
+    /// with `for_each`, or to a batch that does).
+    pub item: bool,
 }
 
 /// A mistake in a template; `range` is a byte range of the template source.
@@ -293,13 +302,13 @@ fn terr(range: Range<usize>, message: impl Into<String>, help: impl Into<String>
     TemplateError { range, message: message.into(), help: help.into() }
 }
 
-const BUILTINS: &[&str] = &["vu", "iter", "scenario", "uuid", "timestamp_ms", "random_int", "random_choice"];
+const BUILTINS: &[&str] = &["vu", "iter", "scenario", "uuid", "timestamp_ms", "random_int", "random_choice", "item"];
 
 /// Names an extractor may not use for its variable.
 pub(crate) const RESERVED_NAMES: &[&str] =
-    &["vu", "iter", "scenario", "uuid", "timestamp_ms", "random_int", "random_choice", "data", "env"];
+    &["vu", "iter", "scenario", "uuid", "timestamp_ms", "random_int", "random_choice", "item", "data", "env"];
 
-const PLACEHOLDER_HELP: &str = "placeholders are `{{ NAME }}` (a variable set by an extractor), `{{ data.SET.COLUMN }}`, `{{ env.KEY }}`, or a builtin: `vu`, `iter`, `scenario`, `uuid`, `timestamp_ms`, `random_int(MIN, MAX)`, `random_choice(\"a\", \"b\")`; write a literal `{{` as `{{ \"{{\" }}`";
+const PLACEHOLDER_HELP: &str = "placeholders are `{{ NAME }}` (a variable set by an extractor), `{{ data.SET.COLUMN }}`, `{{ env.KEY }}`, or a builtin: `vu`, `iter`, `scenario`, `uuid`, `timestamp_ms`, `random_int(MIN, MAX)`, `random_choice(\"a\", \"b\")`, `item` (in a for_each); write a literal `{{` as `{{ \"{{\" }}`";
 
 fn parse_parts(source: &str, escape: Escape, scope: &Scope<'_>) -> Result<Vec<Part>, TemplateError> {
     let mut parts = Vec::new();
@@ -486,6 +495,14 @@ fn resolve_name(name: &str, range: Range<usize>, scope: &Scope<'_>) -> Result<Pi
         "scenario" => Part::Scenario,
         "uuid" => Part::Uuid,
         "timestamp_ms" => Part::TimestampMs,
+        "item" if scope.item => Part::Item,
+        "item" => {
+            return Err(terr(
+                range,
+                "`item` is the current element of a `for_each`, and none applies here",
+                "`{{ item }}` is for a step with for_each = \"{{ LIST }}\", or a request of a batch that has one",
+            ));
+        }
         "random_int" => {
             return Err(terr(
                 range,
@@ -531,7 +548,7 @@ fn unknown_variable(name: &str, range: Range<usize>, scope: &Scope<'_>) -> Templ
         range,
         format!("unknown variable `{name}`{hint}"),
         format!(
-            "variables set by extractors: {vars}; builtins: `vu`, `iter`, `scenario`, `uuid`, `timestamp_ms`, `random_int(MIN, MAX)`, `random_choice(\"a\", \"b\")`; also `data.SET.COLUMN` and `env.KEY`"
+            "variables set by extractors: {vars}; builtins: `vu`, `iter`, `scenario`, `uuid`, `timestamp_ms`, `random_int(MIN, MAX)`, `random_choice(\"a\", \"b\")`, `item` (in a for_each); also `data.SET.COLUMN` and `env.KEY`"
         ),
     )
 }
@@ -640,7 +657,7 @@ fn call(
             }
             Ok(Piece::Part(Part::RandomChoice(choices.into())))
         }
-        "vu" | "iter" | "scenario" | "uuid" | "timestamp_ms" => {
+        "vu" | "iter" | "scenario" | "uuid" | "timestamp_ms" | "item" => {
             Err(terr(whole, format!("`{name}` takes no arguments"), format!("write `{{{{ {name} }}}}`")))
         }
         _ => {
@@ -676,7 +693,7 @@ mod tests {
         let vars: Vec<Arc<str>> = vec!["token".into(), "csrf".into()];
         let data = users();
         let env = |k: &str| (k == "HOST").then(|| "shop.test".to_string());
-        Template::compile(src, escape, &Scope { vars: &vars, data: &data, env: &env })
+        Template::compile(src, escape, &Scope { vars: &vars, data: &data, env: &env, item: false })
     }
 
     fn render(t: &Template) -> String {
@@ -691,6 +708,7 @@ mod tests {
             iteration: 9,
             scenario: "browse",
             rng: &mut rng,
+            item: "",
         };
         let mut out = String::new();
         t.render(&mut ctx, &mut out);

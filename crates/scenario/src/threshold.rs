@@ -1,6 +1,8 @@
 //! Threshold expressions in k6's syntax (`p(95)<500`, `rate<0.01`, `avg<=200`,
 //! `count>10`, `value>0`) on a metric or sub-metric selector
-//! (`http_req_duration{name:checkout}`), parsed and checked at plan time.
+//! (`http_req_duration{name:checkout}`), parsed and checked at plan time; the
+//! metric catalogue: k6's built-in metrics and the custom metrics a scenario
+//! declares (`[metrics.NAME]`, k6's `new Counter('NAME')`).
 //!
 //! CONTRACT (the metrics crate evaluates these).
 
@@ -28,6 +30,55 @@ pub struct Threshold {
 
 /// Tag keys a selector may filter on.
 pub const TAG_KEYS: &[&str] = &["name", "method", "status", "scenario", "check", "group"];
+
+/// Tag keys a custom metric's samples carry (besides the plan's custom tag
+/// keys): the step's request name, its scenario and its group.
+pub const CUSTOM_METRIC_TAG_KEYS: &[&str] = &["name", "scenario", "group"];
+
+/// k6 built-in metrics Stampede does not measure (WebSocket, gRPC): a custom
+/// metric may not take their names either, so a name keeps k6's meaning.
+pub const K6_OTHER_BUILTINS: &[&str] = &[
+    "ws_connecting",
+    "ws_msgs_received",
+    "ws_msgs_sent",
+    "ws_ping",
+    "ws_session_duration",
+    "ws_sessions",
+    "grpc_req_duration",
+    "grpc_streams",
+    "grpc_streams_msgs_received",
+    "grpc_streams_msgs_sent",
+];
+
+/// The largest magnitude a custom metric sample may have (10^12 of its
+/// unit). Samples are kept in thousandths of their unit (see
+/// `stampede_metrics::custom`), so this keeps every one, and the sum of a
+/// counter over years of intervals, inside 64-bit integers.
+pub const MAX_CUSTOM_VALUE: f64 = 1e12;
+
+/// A metric a scenario declares (`[metrics.NAME] kind = "counter"`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomMetric {
+    pub name: Arc<str>,
+    pub kind: MetricKind,
+    /// A trend of durations in milliseconds (k6's `isTime`): summaries and
+    /// threshold messages show it in ms. Always false for other kinds.
+    pub time: bool,
+}
+
+impl MetricKind {
+    /// Whether a sample value can be recorded in a metric of this kind:
+    /// finite, at most [`MAX_CUSTOM_VALUE`] in magnitude, and not negative for
+    /// counters (they only grow) and trends (HDR histograms hold no negative
+    /// values). Any finite value is a rate sample (non-zero: true).
+    pub fn accepts(self, v: f64) -> bool {
+        match self {
+            MetricKind::Rate => !v.is_nan(),
+            MetricKind::Gauge => v.abs() <= MAX_CUSTOM_VALUE,
+            MetricKind::Counter | MetricKind::Trend => (0.0..=MAX_CUSTOM_VALUE).contains(&v),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Aggregation {
@@ -79,7 +130,7 @@ impl Comparison {
 }
 
 /// The metric types of k6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetricKind {
     Counter,
     Gauge,
@@ -87,8 +138,9 @@ pub enum MetricKind {
     Trend,
 }
 
-/// Every built-in metric (k6's names, plus Stampede's open-model and CDN metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Every built-in metric (k6's names, plus Stampede's open-model and CDN
+/// metrics), and the custom metrics of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
     HttpReqDuration,
     HttpReqBlocked,
@@ -115,9 +167,12 @@ pub enum Metric {
     SchedulingLag,
     /// k6's `group_duration`: the time of one run of a group.
     GroupDuration,
+    /// A metric the scenario declares (`[metrics.NAME]`).
+    Custom(Arc<CustomMetric>),
 }
 
 impl Metric {
+    /// The built-in metrics.
     pub const ALL: [Metric; 21] = [
         Metric::HttpReqDuration,
         Metric::HttpReqBlocked,
@@ -142,8 +197,23 @@ impl Metric {
         Metric::GroupDuration,
     ];
 
-    pub fn name(self) -> &'static str {
+    /// The metric's name: k6's for a built-in one, the declared one for a
+    /// custom metric.
+    pub fn name(&self) -> &str {
         match self {
+            Metric::Custom(c) => &c.name,
+            builtin => builtin.builtin_name().unwrap_or_default(),
+        }
+    }
+
+    /// The names of the built-in metrics.
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        Metric::ALL.into_iter().filter_map(|m| m.builtin_name())
+    }
+
+    fn builtin_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Metric::Custom(_) => return None,
             Metric::HttpReqDuration => "http_req_duration",
             Metric::HttpReqBlocked => "http_req_blocked",
             Metric::HttpReqConnecting => "http_req_connecting",
@@ -165,16 +235,18 @@ impl Metric {
             Metric::IntendedLatency => "intended_latency",
             Metric::SchedulingLag => "scheduling_lag",
             Metric::GroupDuration => "group_duration",
-        }
+        })
     }
 
+    /// The built-in metric of this name.
     pub fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    pub fn kind(self) -> MetricKind {
+    pub fn kind(&self) -> MetricKind {
         use Metric::*;
         match self {
+            Custom(c) => c.kind,
             HttpReqDuration
             | HttpReqBlocked
             | HttpReqConnecting
@@ -192,9 +264,13 @@ impl Metric {
         }
     }
 
-    /// True for trends measured in time (reported and compared in ms).
-    pub fn is_time(self) -> bool {
-        self.kind() == MetricKind::Trend
+    /// True for trends measured in time (reported and compared in ms): every
+    /// built-in trend, and custom trends declared with `time = true`.
+    pub fn is_time(&self) -> bool {
+        match self {
+            Metric::Custom(c) => c.time,
+            builtin => builtin.kind() == MetricKind::Trend,
+        }
     }
 }
 
@@ -248,11 +324,16 @@ fn syntax(message: impl Into<String>, help: impl Into<String>) -> SyntaxError {
 /// Tag filters of a sub-metric selector.
 pub(crate) type Tags = Vec<(Arc<str>, Arc<str>)>;
 
-/// Parses a selector: `metric` or `metric{key:value,key:value}`. A key is one
-/// of `TAG_KEYS` or of `custom` (the plan's custom tag keys). The value is
-/// everything after the first `:`, so `{group:::checkout}` selects the group
-/// `::checkout`, as in k6.
-pub(crate) fn parse_selector(selector: &str, custom: &[&str]) -> Result<(Metric, Tags), SyntaxError> {
+/// Parses a selector: `metric` or `metric{key:value,key:value}`. The metric
+/// is a built-in one or one of `metrics` (the plan's declared ones). A key is
+/// one of `TAG_KEYS` (for a custom metric, `CUSTOM_METRIC_TAG_KEYS`) or of
+/// `custom` (the plan's custom tag keys). The value is everything after the
+/// first `:`, so `{group:::checkout}` selects the group `::checkout`, as in k6.
+pub(crate) fn parse_selector(
+    selector: &str,
+    custom: &[&str],
+    metrics: &[Arc<CustomMetric>],
+) -> Result<(Metric, Tags), SyntaxError> {
     let selector = selector.trim();
     let (name, tags_text) = match selector.find('{') {
         Some(open) => {
@@ -266,13 +347,25 @@ pub(crate) fn parse_selector(selector: &str, custom: &[&str]) -> Result<(Metric,
         }
         None => (selector, None),
     };
-    let Some(metric) = Metric::from_name(name) else {
-        let names = Metric::ALL.map(Metric::name);
-        let hint = crate::suggest::did_you_mean(name, names.into_iter())
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-        return Err(syntax(format!("unknown metric `{name}`{hint}"), format!("metrics: {}", names.join(", "))));
+    let declared = metrics.iter().find(|m| *m.name == *name);
+    let Some(metric) = Metric::from_name(name).or_else(|| declared.map(|m| Metric::Custom(m.clone()))) else {
+        let names = Metric::builtin_names().map(|n| -> &str { n }).chain(metrics.iter().map(|m| &*m.name));
+        let hint =
+            crate::suggest::did_you_mean(name, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        let declared = if metrics.is_empty() {
+            "none is declared (add [metrics.NAME] kind = \"counter\")".to_string()
+        } else {
+            metrics.iter().map(|m| format!("`{}`", m.name)).collect::<Vec<_>>().join(", ")
+        };
+        return Err(syntax(
+            format!("unknown metric `{name}`{hint}"),
+            format!(
+                "built-in metrics: {}; custom metrics: {declared}",
+                Metric::builtin_names().collect::<Vec<_>>().join(", ")
+            ),
+        ));
     };
+    let system: &[&str] = if declared.is_some() { CUSTOM_METRIC_TAG_KEYS } else { TAG_KEYS };
     let mut tags: Tags = Vec::new();
     if let Some(inner) = tags_text {
         for pair in inner.split(',') {
@@ -283,13 +376,18 @@ pub(crate) fn parse_selector(selector: &str, custom: &[&str]) -> Result<(Metric,
                 ));
             };
             let (key, value) = (key.trim(), value.trim().trim_matches(|c| c == '"' || c == '\''));
-            if !TAG_KEYS.contains(&key) && !custom.contains(&key) {
-                let known: Vec<&str> = TAG_KEYS.iter().chain(custom).copied().collect();
+            if !system.contains(&key) && !custom.contains(&key) {
+                let known: Vec<&str> = system.iter().chain(custom).copied().collect();
                 let hint = crate::suggest::did_you_mean(key, known.iter().copied())
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
+                let message = if TAG_KEYS.contains(&key) {
+                    format!("`{name}` is a custom metric: its samples carry no `{key}` tag")
+                } else {
+                    format!("unknown tag `{key}`{hint}")
+                };
                 return Err(syntax(
-                    format!("unknown tag `{key}`{hint}"),
+                    message,
                     format!("tags: {} (custom tags are declared with `tags = {{ … }}`)", known.join(", ")),
                 ));
             }
@@ -307,13 +405,14 @@ pub(crate) fn parse_selector(selector: &str, custom: &[&str]) -> Result<(Metric,
 }
 
 /// Parses an expression such as `p(95)<500`, `rate >= 0.99` for `metric`.
-pub(crate) fn parse_expression(expr: &str, metric: Metric) -> Result<(Aggregation, Comparison, f64), SyntaxError> {
+pub(crate) fn parse_expression(expr: &str, metric: &Metric) -> Result<(Aggregation, Comparison, f64), SyntaxError> {
     let kind = metric.kind();
     let form = || {
         format!(
             "a threshold is AGGREGATION OPERATOR NUMBER, e.g. {}; `{}` is a {} metric: {}; operators: < <= > >= == !=",
             match kind {
-                MetricKind::Trend => "\"p(95)<500\" (milliseconds)",
+                MetricKind::Trend if metric.is_time() => "\"p(95)<500\" (milliseconds)",
+                MetricKind::Trend => "\"p(95)<500\"",
                 MetricKind::Rate => "\"rate<0.01\"",
                 MetricKind::Counter => "\"count>100\"",
                 MetricKind::Gauge => "\"value<100\"",
@@ -397,13 +496,15 @@ pub struct ThresholdError {
     pub help: String,
 }
 
-/// Parses one threshold given as a selector and an expression. Any tag key
+/// Parses one threshold given as a selector and an expression, on a
+/// built-in metric or one of `metrics` (declared by the script). Any tag key
 /// is accepted in the selector: a script's tags are only known at run time.
 pub fn parse_threshold(
     selector: &str,
     expression: &str,
     abort_on_fail: bool,
     delay_abort_eval: Duration,
+    metrics: &[Arc<CustomMetric>],
 ) -> Result<Threshold, ThresholdError> {
     let keys: Vec<&str> = selector
         .split_once('{')
@@ -412,8 +513,8 @@ pub fn parse_threshold(
         })
         .unwrap_or_default();
     let fail = |in_selector, e: SyntaxError| ThresholdError { in_selector, message: e.message, help: e.help };
-    let (metric, tags) = parse_selector(selector, &keys).map_err(|e| fail(true, e))?;
-    let (aggregation, comparison, value) = parse_expression(expression, metric).map_err(|e| fail(false, e))?;
+    let (metric, tags) = parse_selector(selector, &keys, metrics).map_err(|e| fail(true, e))?;
+    let (aggregation, comparison, value) = parse_expression(expression, &metric).map_err(|e| fail(false, e))?;
     Ok(Threshold {
         selector: selector.into(),
         metric,
@@ -434,21 +535,21 @@ mod tests {
     #[test]
     fn k6_expressions() {
         let d = Metric::HttpReqDuration;
-        assert_eq!(parse_expression("p(95)<500", d), Ok((Aggregation::Percentile(95.0), Comparison::Lt, 500.0)));
-        assert_eq!(parse_expression("p(99.9)<1000", d), Ok((Aggregation::Percentile(99.9), Comparison::Lt, 1000.0)));
-        assert_eq!(parse_expression(" p(95) < 500 ", d), Ok((Aggregation::Percentile(95.0), Comparison::Lt, 500.0)));
-        assert_eq!(parse_expression("avg<=200", d), Ok((Aggregation::Avg, Comparison::Le, 200.0)));
-        assert_eq!(parse_expression("rate>=0.99", Metric::Checks), Ok((Aggregation::Rate, Comparison::Ge, 0.99)));
-        assert_eq!(parse_expression("count != 0", Metric::HttpReqs), Ok((Aggregation::Count, Comparison::Ne, 0.0)));
-        assert_eq!(parse_expression("value==1", Metric::Vus), Ok((Aggregation::Value, Comparison::Eq, 1.0)));
+        assert_eq!(parse_expression("p(95)<500", &d), Ok((Aggregation::Percentile(95.0), Comparison::Lt, 500.0)));
+        assert_eq!(parse_expression("p(99.9)<1000", &d), Ok((Aggregation::Percentile(99.9), Comparison::Lt, 1000.0)));
+        assert_eq!(parse_expression(" p(95) < 500 ", &d), Ok((Aggregation::Percentile(95.0), Comparison::Lt, 500.0)));
+        assert_eq!(parse_expression("avg<=200", &d), Ok((Aggregation::Avg, Comparison::Le, 200.0)));
+        assert_eq!(parse_expression("rate>=0.99", &Metric::Checks), Ok((Aggregation::Rate, Comparison::Ge, 0.99)));
+        assert_eq!(parse_expression("count != 0", &Metric::HttpReqs), Ok((Aggregation::Count, Comparison::Ne, 0.0)));
+        assert_eq!(parse_expression("value==1", &Metric::Vus), Ok((Aggregation::Value, Comparison::Eq, 1.0)));
     }
 
     #[test]
     fn wrong_expressions() {
-        let d = Metric::HttpReqDuration;
+        let d = &Metric::HttpReqDuration;
         for (expr, metric, want) in [
             ("rate<0.1", d, "does not apply"),
-            ("p(95)<500", Metric::HttpReqFailed, "does not apply"),
+            ("p(95)<500", &Metric::HttpReqFailed, "does not apply"),
             ("p(101)<5", d, "outside 0..100"),
             ("p(x)<5", d, "not a number"),
             ("p95<5", d, "unknown aggregation"),
@@ -464,18 +565,59 @@ mod tests {
 
     #[test]
     fn selectors() {
-        let (m, tags) = parse_selector("http_req_duration{name:checkout, method:POST}", &[]).unwrap();
+        let (m, tags) = parse_selector("http_req_duration{name:checkout, method:POST}", &[], &[]).unwrap();
         assert_eq!(m, Metric::HttpReqDuration);
         assert_eq!(tags, vec![("name".into(), "checkout".into()), ("method".into(), "POST".into())]);
         assert!(
-            parse_selector("http_req_duraton", &[]).unwrap_err().message.contains("did you mean `http_req_duration`")
+            parse_selector("http_req_duraton", &[], &[])
+                .unwrap_err()
+                .message
+                .contains("did you mean `http_req_duration`")
         );
-        assert!(parse_selector("checks{nam:x}", &[]).unwrap_err().message.contains("unknown tag"));
-        assert!(parse_selector("checks{name:x", &[]).is_err());
-        let (m, tags) = parse_selector("group_duration{group:::checkout::pay}", &[]).unwrap();
+        assert!(parse_selector("checks{nam:x}", &[], &[]).unwrap_err().message.contains("unknown tag"));
+        assert!(parse_selector("checks{name:x", &[], &[]).is_err());
+        let (m, tags) = parse_selector("group_duration{group:::checkout::pay}", &[], &[]).unwrap();
         assert_eq!(m, Metric::GroupDuration);
         assert_eq!(tags, vec![("group".into(), "::checkout::pay".into())]);
-        assert!(parse_selector("http_reqs{page:pdp}", &["page"]).is_ok());
-        assert!(parse_selector("http_reqs{pag:pdp}", &["page"]).unwrap_err().message.contains("did you mean `page`"));
+        assert!(parse_selector("http_reqs{page:pdp}", &["page"], &[]).is_ok());
+        assert!(
+            parse_selector("http_reqs{pag:pdp}", &["page"], &[]).unwrap_err().message.contains("did you mean `page`")
+        );
+    }
+
+    #[test]
+    fn custom_metrics_in_selectors_and_expressions() {
+        let declared = |name: &str, kind, time| Arc::new(CustomMetric { name: name.into(), kind, time });
+        let metrics =
+            [declared("orders", MetricKind::Counter, false), declared("server_time", MetricKind::Trend, true)];
+        let (m, tags) = parse_selector("server_time{name:checkout}", &["page"], &metrics).unwrap();
+        assert_eq!(m, Metric::Custom(metrics[1].clone()));
+        assert!(m.is_time() && m.kind() == MetricKind::Trend && m.name() == "server_time");
+        assert_eq!(tags, vec![("name".into(), "checkout".into())]);
+        assert!(parse_selector("orders{page:pdp,group:::buy}", &["page"], &metrics).is_ok());
+        let typo = parse_selector("ordrs", &[], &metrics).unwrap_err();
+        assert!(typo.message.contains("did you mean `orders`"), "{typo:?}");
+        assert!(typo.help.contains("custom metrics: `orders`, `server_time`"), "{typo:?}");
+        let status = parse_selector("orders{status:201}", &[], &metrics).unwrap_err();
+        assert!(status.message.contains("custom metric: its samples carry no `status` tag"), "{status:?}");
+        let orders = Metric::Custom(metrics[0].clone());
+        assert_eq!(parse_expression("count>10", &orders), Ok((Aggregation::Count, Comparison::Gt, 10.0)));
+        let wrong = parse_expression("p(95)<10", &orders).unwrap_err();
+        assert!(wrong.message.contains("does not apply to `orders`, a counter metric"), "{wrong:?}");
+        let plain = Metric::Custom(declared("cart_value", MetricKind::Trend, false));
+        assert!(!parse_expression("rate>1", &plain).unwrap_err().help.contains("milliseconds"));
+    }
+
+    #[test]
+    fn what_each_kind_accepts() {
+        assert!(MetricKind::Counter.accepts(0.0) && MetricKind::Counter.accepts(2.5));
+        assert!(!MetricKind::Counter.accepts(-1.0) && !MetricKind::Trend.accepts(-0.5));
+        assert!(MetricKind::Gauge.accepts(-3.0) && !MetricKind::Gauge.accepts(f64::INFINITY));
+        assert!(!MetricKind::Trend.accepts(MAX_CUSTOM_VALUE * 10.0) && !MetricKind::Trend.accepts(f64::NAN));
+        assert!(
+            MetricKind::Rate.accepts(0.0)
+                && MetricKind::Rate.accepts(f64::INFINITY)
+                && !MetricKind::Rate.accepts(f64::NAN)
+        );
     }
 }

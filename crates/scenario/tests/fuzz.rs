@@ -28,8 +28,16 @@ fn render_all(plan: &Plan, rng: &mut fastrand::Rng) {
     let vars: Vec<Option<String>> = (0..plan.var_slots).map(|i| (i % 2 == 0).then(|| "v\"\\\n".to_string())).collect();
     let rows: Vec<usize> = plan.data.iter().map(|_| rng.usize(..1000)).collect();
     let mut out = String::new();
-    let mut ctx =
-        RenderContext { vars: &vars, data: &plan.data, data_rows: &rows, vu_id: 1, iteration: 0, scenario: "s", rng };
+    let mut ctx = RenderContext {
+        vars: &vars,
+        data: &plan.data,
+        data_rows: &rows,
+        vu_id: 1,
+        iteration: 0,
+        scenario: "s",
+        rng,
+        item: "",
+    };
     for (_, t) in &plan.target.headers {
         t.render(&mut ctx, &mut out);
     }
@@ -126,14 +134,30 @@ const TOKENS: &[&str] = &[
     "json = '{}'",
     "{name:chekout}",
     "ramping-arrival-rate",
+    // Batches, loops and the final URL (issue 15).
+    "batch = [",
+    "{ url = \"/{{ item }}\" }",
+    "for_each = ",
+    "\"{{ ids }}\"",
+    "{{ item }}",
+    "all = true",
+    "url = true",
+    "batch_per_host = ",
+    "for_each_max = 0",
 ];
 
 /// A valid file that exercises what smoke.toml does not: arrival rates with a
 /// `time_unit`, ramps, absolute URLs with ports, non-ASCII paths, JSON bodies,
-/// threshold selectors on names.
+/// threshold selectors on names, lists, `for_each` and batches.
 const RICH: &str = r#"
 [target]
 base_url = "http://127.0.0.1:8081/shop"
+
+[metrics.orders]
+kind = "counter"
+[metrics.server_time]
+kind = "trend"
+time = true
 
 [[flows.buy.steps]]
 name = "home"
@@ -144,7 +168,19 @@ name = "cart"
 method = "POST"
 url = "http://localhost:8082/cart/{{ iter }}"
 json = { sku = "A-{{ vu }}", qty = 1, tags = ["x", 2.5] }
-checks = [{ status = 200, name = "added" }]
+extract = [{ var = "ids", json = "$.items[*].id", all = true }, { var = "landed", url = '/cart/(\d+)' }]
+checks = [{ status = 200, name = "added" }, { url_contains = "/cart" }]
+metrics = [{ name = "orders", if_status = [200, 201] }, { name = "server_time", value = "{{ iter }}" }]
+
+[[flows.buy.steps]]
+url = "/product/{{ item }}"
+for_each = "{{ ids }}"
+for_each_max = 3
+
+[[flows.buy.steps]]
+batch_per_host = 2
+for_each = "ids"
+batch = [{ url = "/img/{{ item }}.png" }, { url = "http://localhost:8082/p/{{ item }}", only_if = "landed", metrics = [{ name = "orders" }] }]
 
 [scenarios.open]
 executor = "ramping-arrival-rate"
@@ -165,6 +201,7 @@ flow = "buy"
 [thresholds]
 "http_req_duration{name:cart}" = ["p(95)<500"]
 "checks{check:added}" = ["rate>0.9"]
+"orders{name:cart}" = ["count>1"]
 "#;
 
 fn mutate(text: &str, rng: &mut fastrand::Rng) -> String {

@@ -25,8 +25,16 @@ fn parse_with(src: &str, overrides: &Overrides) -> Plan {
 
 fn render(t: &template::Template, plan: &Plan, vars: &[Option<String>], rows: &[usize]) -> String {
     let mut rng = fastrand::Rng::with_seed(1);
-    let mut ctx =
-        RenderContext { vars, data: &plan.data, data_rows: rows, vu_id: 7, iteration: 2, scenario: "s", rng: &mut rng };
+    let mut ctx = RenderContext {
+        vars,
+        data: &plan.data,
+        data_rows: rows,
+        vu_id: 7,
+        iteration: 2,
+        scenario: "s",
+        rng: &mut rng,
+        item: "",
+    };
     let mut out = String::new();
     t.render(&mut ctx, &mut out);
     out
@@ -360,7 +368,7 @@ vus = ["value<100"]
     assert!(t[4].abort_on_fail);
     assert_eq!(t[4].delay_abort_eval, Duration::from_secs(10));
     assert_eq!(
-        (t[5].metric, t[5].aggregation, t[5].comparison, t[5].value),
+        (t[5].metric.clone(), t[5].aggregation, t[5].comparison, t[5].value),
         (Metric::Checks, Aggregation::Rate, Comparison::Ge, 0.99)
     );
     assert_eq!(t[7].aggregation, Aggregation::Rate);
@@ -460,6 +468,11 @@ fn docs_examples_compile() {
     let with_thresholds =
         format!("{MINIMAL}\n[scenarios.s]\nexecutor = \"constant-vus\"\nduration = \"1s\"\nflow = \"f\"\n{thresholds}");
     assert_eq!(parse(&with_thresholds).thresholds.len(), 6);
+    // The custom metrics example: a whole file but its target.
+    let metrics = blocks.iter().find(|b| b.trim_start().starts_with("[metrics.")).expect("a [metrics.NAME] example");
+    let plan = parse(&format!("[target]\nbase_url = \"http://127.0.0.1:8081\"\n{metrics}"));
+    assert_eq!((plan.metrics.len(), plan.thresholds.len()), (4, 5));
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     // Every other example compiles too: whole files as they are, fragments
     // completed with what they leave out (a target, a flow, a scenario).
     for (i, block) in blocks.iter().enumerate() {
@@ -717,6 +730,112 @@ flow = "browse"
 }
 
 #[test]
+fn custom_metrics_compile_to_declarations_feeds_and_thresholds() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://127.0.0.1:8081"
+
+[metrics.orders]
+kind = "counter"
+[metrics.server_time]
+kind = "trend"
+time = true
+[metrics.cart_not_empty]
+kind = "rate"
+[metrics.stock]
+kind = "gauge"
+[metrics.unused]
+kind = "counter"
+
+[[flows.buy.steps]]
+name = "checkout"
+method = "POST"
+url = "/checkout"
+extract = [{ var = "qty", json = "$.qty" }]
+metrics = [
+  { name = "orders", if_status = [200, 201] },
+  { name = "orders", add = "{{ qty }}" },
+  { name = "server_time", header = "X-Server-Time" },
+  { name = "cart_not_empty", json = "$.items[0]" },
+  { name = "cart_not_empty", value = false, if_status = 404 },
+  { name = "stock", regex = 'stock=(\d+)' },
+]
+
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "buy"
+
+[thresholds]
+orders = ["count>10", "rate>1"]
+"server_time{name:checkout}" = ["p(95)<200"]
+cart_not_empty = ["rate>0.9"]
+"stock{scenario:s}" = ["value>0", "min>=0"]
+"#,
+    );
+    let names: Vec<(&str, threshold::MetricKind, bool)> =
+        plan.metrics.iter().map(|m| (&*m.name, m.kind, m.time)).collect();
+    use threshold::MetricKind::*;
+    assert_eq!(
+        names,
+        [
+            ("orders", Counter, false),
+            ("server_time", Trend, true),
+            ("cart_not_empty", Rate, false),
+            ("stock", Gauge, false),
+            ("unused", Counter, false)
+        ]
+    );
+    let step = &plan.flows[0].steps[0];
+    let feeds: Vec<(u16, &[u16])> = step.metrics.iter().map(|f| (f.metric, &f.if_status[..])).collect();
+    assert_eq!(feeds, [(0, &[200, 201][..]), (0, &[][..]), (1, &[][..]), (2, &[][..]), (2, &[404][..]), (3, &[][..])]);
+    assert!(matches!(step.metrics[0].value, FeedValue::Const(1.0)), "a counter adds 1 by default");
+    assert!(matches!(step.metrics[1].value, FeedValue::Template(_)));
+    assert!(matches!(step.metrics[2].value, FeedValue::Response(ExtractSource::Header(_))));
+    assert!(matches!(step.metrics[4].value, FeedValue::Const(0.0)));
+    assert!(step.needs_json && step.needs_body, "json and regex sources need the body");
+    assert_eq!(plan.thresholds.len(), 6);
+    let server_time = &plan.thresholds[2];
+    assert_eq!(server_time.metric, Metric::Custom(plan.metrics[1].clone()));
+    assert!(server_time.metric.is_time());
+    assert_eq!(server_time.tags, vec![("name".into(), "checkout".into())]);
+    let warnings: Vec<String> = plan.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("no step feeds the metric `unused`"), "{}", warnings[0]);
+    assert!(warnings[0].starts_with("test.toml:14:10: warning"), "{}", warnings[0]);
+    assert!(parse(MINIMAL_WITH_SCENARIO).metrics.is_empty());
+}
+
+#[test]
+fn samples_read_from_text_and_json_by_kind() {
+    use threshold::MetricKind::*;
+    assert_eq!(read_sample(Trend, " 12.5 "), Some(12.5));
+    assert_eq!(read_sample(Trend, "app;dur=87.3;desc=\"db\", cache;dur=1"), Some(87.3));
+    assert_eq!(read_sample(Counter, "true"), Some(1.0));
+    assert_eq!(read_sample(Trend, "fast"), None);
+    assert_eq!(read_sample(Rate, "fast"), Some(1.0), "non-empty text is true for a rate");
+    assert_eq!(read_sample(Rate, ""), Some(0.0));
+    assert_eq!(read_sample(Rate, "0"), Some(0.0));
+    let json: serde_json::Value = serde_json::json!([3, true, "4.5", null, [], {"a": 1}]);
+    let got: Vec<Option<f64>> = json.as_array().unwrap().iter().map(|v| read_json_sample(Gauge, v)).collect();
+    assert_eq!(got, [Some(3.0), Some(1.0), Some(4.5), None, None, None]);
+    let got: Vec<Option<f64>> = json.as_array().unwrap().iter().map(|v| read_json_sample(Rate, v)).collect();
+    assert_eq!(got, [Some(3.0), Some(1.0), Some(4.5), Some(0.0), Some(0.0), Some(1.0)]);
+}
+
+const MINIMAL_WITH_SCENARIO: &str = r#"
+[target]
+base_url = "http://localhost:8080/"
+[flows.f]
+steps = [{ url = "/" }]
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+"#;
+
+#[test]
 fn groups_nest_and_tags_merge_from_target_to_flow_to_step() {
     let plan = parse(
         r#"
@@ -775,4 +894,125 @@ flows = { buy = 1, browse = 1 }
     // Steps with the same tags share one interned set.
     let steps = &plan.flows[buy].steps;
     assert_eq!(steps[0].tags, steps[2].tags);
+}
+
+/// A batch is one item holding its requests (each a step of the flat list),
+/// with the batch's per-host limit, think time, group and tags; `for_each`
+/// names a list variable's slot with its cap; `{{ item }}` renders the
+/// element; the final URL is an extractor source and a check.
+#[test]
+fn batches_for_each_and_the_final_url_compile_into_items() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://shop.test"
+batch_per_host = 4
+[flows.pdp]
+think_time = "2s"
+[[flows.pdp.steps]]
+name = "listing"
+url = "/api/products"
+extract = [
+  { var = "ids", json = "$.items[*].id", all = true },
+  { var = "images", regex = 'src="([^"]+)"', all = true },
+]
+[[flows.pdp.steps]]
+name = "product"
+url = "/product/{{ item }}"
+for_each = "{{ ids }}"
+for_each_max = 3
+[[flows.pdp.steps]]
+group = "page"
+think_time = "1s"
+batch_per_host = 2
+for_each = "images"
+tags = { kind = "asset" }
+batch = [{ name = "image", url = "{{ item }}" }, { url = "https://cdn.test/app.js?v={{ item }}" }]
+[[flows.pdp.steps]]
+batch = [{ url = "/a.css" }, { url = "/img/{{ item }}", for_each = "ids", only_if = "ids" }]
+[[flows.pdp.steps]]
+name = "checkout"
+method = "POST"
+url = "/checkout"
+extract = [{ var = "order_url", url = true }, { var = "order", url = '/orders/(\d+)' }]
+checks = [{ url_contains = "/orders/" }]
+[scenarios.s]
+executor = "constant-vus"
+duration = "1s"
+flow = "pdp"
+"#,
+    );
+    assert_eq!(plan.target.batch_per_host, 4);
+    let flow = &plan.flows[0];
+    let names: Vec<&str> = flow.steps.iter().map(|s| &*s.name).collect();
+    assert_eq!(
+        names,
+        [
+            "listing",
+            "product",
+            "image",
+            "GET https://cdn.test/app.js?v={{ item }}",
+            "GET /a.css",
+            "GET /img/{{ item }}",
+            "checkout"
+        ],
+        "batch requests join the flat list of steps"
+    );
+    let (ids, images) = (0, 1);
+    assert!(matches!(flow.items[0].kind, ItemKind::Request(0)) && flow.items[0].for_each.is_none());
+    assert!(matches!(flow.items[1].kind, ItemKind::Request(1)));
+    assert_eq!(flow.items[1].for_each, Some(ForEach { slot: ids, max: 3 }));
+
+    let ItemKind::Batch(page) = &flow.items[2].kind else { panic!("{:?}", flow.items[2]) };
+    assert_eq!(flow.items[2].for_each, Some(ForEach { slot: images, max: 100 }), "the default cap");
+    assert_eq!(page.requests().collect::<Vec<_>>(), [2, 3]);
+    assert_eq!((page.per_host, page.think_time), (2, Some(ThinkTime::Fixed(Duration::from_secs(1)))));
+    assert_eq!(&*plan.group_names[page.group as usize], "::page");
+    assert!(flow.steps[2..4].iter().all(|s| s.group == page.group), "the batch's requests are in its group");
+    assert_eq!(&*plan.tag_sets[flow.steps[2].tags as usize][0].1, "asset");
+
+    let ItemKind::Batch(assets) = &flow.items[3].kind else { panic!() };
+    assert_eq!((assets.per_host, assets.think_time), (4, Some(ThinkTime::Fixed(Duration::from_secs(2)))), "inherited");
+    assert_eq!(assets.items[1].for_each, Some(ForEach { slot: ids, max: 100 }));
+    assert_eq!(assets.items[1].only_if, Some(Condition::Set(ids)));
+
+    let checkout = &flow.steps[6];
+    assert!(checkout.needs_url && !checkout.needs_body);
+    assert!(matches!(checkout.extract[0].source, ExtractSource::Url));
+    assert!(matches!(&checkout.extract[1].source, ExtractSource::UrlRegex(re) if re.is_match("/orders/42")));
+    assert!(matches!(&checkout.checks[0].kind, CheckKind::UrlContains(s) if &**s == "/orders/"));
+    assert!(flow.steps[0].extract.iter().all(|e| e.all) && !checkout.extract[0].all);
+
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut ctx = RenderContext {
+        vars: &[],
+        data: &[],
+        data_rows: &[],
+        vu_id: 1,
+        iteration: 0,
+        scenario: "s",
+        rng: &mut rng,
+        item: "42",
+    };
+    let mut url = String::new();
+    flow.steps[1].url.render(&mut ctx, &mut url);
+    assert_eq!(url, "http://shop.test/product/42");
+
+    // shop.test: 1 for plain steps, 4 for the assets batch; cdn.test 2; the
+    // templated image origin 2.
+    assert_eq!(plan.connections_per_vu(&plan.scenarios[0]), 4 + 2 + 2);
+}
+
+/// A list variable holds its matches as a JSON array; `for_each` takes the
+/// elements as text, at most its cap.
+#[test]
+fn list_values_round_trip_through_their_json_text() {
+    let value = list_value(vec![7.into(), "a\"b".into(), serde_json::json!({ "k": 1 })]);
+    assert_eq!(value, r#"[7,"a\"b",{"k":1}]"#);
+    assert_eq!(list_items(&value, 10), ["7", "a\"b", r#"{"k":1}"#]);
+    assert_eq!(list_items(&value, 2), ["7", "a\"b"]);
+    assert_eq!(list_items("plain", 10), ["plain"], "a value that is not a list is one element");
+    let each = ForEach { slot: 1, max: 5 };
+    assert!(each.items(&[None, None]).is_empty(), "an unset list repeats nothing");
+    assert_eq!(each.items(&[None, Some("[1,2]".into())]), ["1", "2"]);
 }

@@ -21,7 +21,7 @@ use rquickjs::{
     ArrayBuffer, CatchResultExt, CaughtError, Context, Ctx, Exception, FromJs, Function, Object, Runtime, Value,
 };
 use stampede_scenario::ScenarioError;
-use stampede_scenario::threshold::{Metric, MetricKind};
+use stampede_scenario::threshold::{CustomMetric, K6_OTHER_BUILTINS, Metric, MetricKind};
 
 use crate::ScriptError;
 use crate::transform::Bundle;
@@ -39,15 +39,6 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits { init_time: Duration::from_secs(30), memory: 1 << 30 }
     }
-}
-
-/// A custom metric declared in init code (`new Counter('orders')`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomMetric {
-    pub name: Arc<str>,
-    pub kind: MetricKind,
-    /// `new Trend(name, true)`: values are durations in milliseconds.
-    pub is_time: bool,
 }
 
 /// A file the init code read with `open()`: what agents must receive.
@@ -80,7 +71,7 @@ pub(crate) struct InitOutput {
     /// `options` through a JSON round trip (`Null` when not exported).
     pub options: serde_json::Value,
     pub exports: Vec<Export>,
-    pub metrics: Vec<CustomMetric>,
+    pub metrics: Vec<Arc<CustomMetric>>,
     pub files: Vec<OpenedFile>,
     pub shared_arrays: Vec<SharedArrayInfo>,
     /// What the init code printed with `console.*` (`level: text`).
@@ -94,7 +85,7 @@ const MAX_CONSOLE_LINES: usize = 1000;
 struct State {
     /// Directory of the module whose body runs now (`open()` is relative to it).
     dir: PathBuf,
-    metrics: Vec<CustomMetric>,
+    metrics: Vec<Arc<CustomMetric>>,
     files: Vec<OpenedFile>,
     shared: Vec<SharedArrayInfo>,
     console: Vec<String>,
@@ -439,7 +430,7 @@ fn declare_metric(
             ),
         ));
     }
-    if Metric::from_name(name).is_some() {
+    if Metric::from_name(name).is_some() || K6_OTHER_BUILTINS.contains(&name) {
         return Err(Exception::throw_message(
             ctx,
             &format!("'{name}' is a built-in metric: give the custom metric another name"),
@@ -447,19 +438,19 @@ fn declare_metric(
     }
     let mut s = state.borrow_mut();
     match s.metrics.iter().find(|m| &*m.name == name) {
-        Some(m) if m.kind == kind && m.is_time == is_time => Ok(()),
+        Some(m) if m.kind == kind && m.time == is_time => Ok(()),
         Some(m) => Err(Exception::throw_message(
             ctx,
             &format!(
                 "metric '{name}' already exists as a {}{}; it cannot also be a {}{}",
                 m.kind.name(),
-                if m.is_time { " of times" } else { "" },
+                if m.time { " of times" } else { "" },
                 kind.name(),
                 if is_time { " of times" } else { "" }
             ),
         )),
         None => {
-            s.metrics.push(CustomMetric { name: name.into(), kind, is_time });
+            s.metrics.push(Arc::new(CustomMetric { name: name.into(), kind, time: is_time }));
             Ok(())
         }
     }

@@ -43,8 +43,8 @@ use std::sync::Arc;
 use stampede_scenario::{Overrides, Plan, ScenarioError};
 
 pub use error::ScriptError;
-pub use init::{CustomMetric, Export, Limits, OpenedFile, SharedArrayInfo};
-pub use options::{CustomThreshold, ScenarioExtras, ScriptOptions};
+pub use init::{Export, Limits, OpenedFile, SharedArrayInfo};
+pub use options::{ScenarioExtras, ScriptOptions};
 pub use transform::{Bundle, Module};
 
 /// Largest script module accepted.
@@ -54,16 +54,13 @@ pub const MAX_SCRIPT_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ScriptPlan {
     /// Scenarios (each names the exported function it runs: `exec`),
-    /// executors, thresholds on built-in metrics, target options, warnings.
+    /// executors, the custom metrics the init code declares, thresholds on
+    /// built-in and custom metrics, target options, warnings.
     pub plan: Arc<Plan>,
     /// The transformed modules, the main script last.
     pub bundle: Arc<Bundle>,
     /// The main module's exports.
     pub exports: Vec<Export>,
-    /// Custom metrics the init code declares (the plan cannot carry them yet).
-    pub metrics: Vec<CustomMetric>,
-    /// Thresholds on those custom metrics.
-    pub custom_thresholds: Vec<CustomThreshold>,
     /// Options the plan has no place for yet.
     pub options: ScriptOptions,
     /// Files the init code read with `open()` (what agents must receive).
@@ -139,8 +136,6 @@ pub fn load_with(path: &Path, overrides: &Overrides, limits: &Limits) -> Result<
         plan: Arc::new(decoded.plan),
         bundle: Arc::new(bundle),
         exports: init.exports,
-        metrics: init.metrics,
-        custom_thresholds: decoded.custom_thresholds,
         options: decoded.options,
         files: init.files,
         shared_arrays: init.shared_arrays,

@@ -317,10 +317,10 @@ fn every_threshold_form() {
             .find(|t| &*t.selector == selector && &*t.source == source)
             .unwrap_or_else(|| panic!("no {selector} {source}"))
     };
-    assert_eq!(sp.plan.thresholds.len(), 9);
+    assert_eq!(sp.plan.thresholds.len(), 14);
     let t = find("http_req_duration", "p(95)<500");
     assert_eq!(
-        (t.metric, t.aggregation, t.comparison, t.value),
+        (t.metric.clone(), t.aggregation, t.comparison, t.value),
         (Metric::HttpReqDuration, Aggregation::Percentile(95.0), Comparison::Lt, 500.0)
     );
     assert!(!t.abort_on_fail);
@@ -337,8 +337,13 @@ fn every_threshold_form() {
     assert_eq!(find("iteration_duration", "max<2000").delay_abort_eval, Duration::from_millis(1500));
     assert!(!find("http_req_failed", "rate<0.01").abort_on_fail);
 
-    let custom: Vec<(&str, &str, MetricKind)> =
-        sp.custom_thresholds.iter().map(|c| (&*c.metric.name, &*c.threshold.source, c.metric.kind)).collect();
+    let custom: Vec<(&str, &str, MetricKind)> = sp
+        .plan
+        .thresholds
+        .iter()
+        .filter(|t| matches!(t.metric, Metric::Custom(_)))
+        .map(|t| (t.metric.name(), &*t.source, t.metric.kind()))
+        .collect();
     assert_eq!(custom.len(), 5);
     for want in [
         ("orders", "count>0", MetricKind::Counter),
@@ -349,10 +354,9 @@ fn every_threshold_form() {
     ] {
         assert!(custom.contains(&want), "{want:?} not in {custom:?}");
     }
-    let cart = sp.custom_thresholds.iter().find(|c| &*c.metric.name == "cart_time").unwrap();
-    assert!(cart.metric.is_time);
-    assert_eq!(&*cart.threshold.selector, "cart_time");
-    let metrics: Vec<(&str, MetricKind, bool)> = sp.metrics.iter().map(|m| (&*m.name, m.kind, m.is_time)).collect();
+    let cart = find("cart_time", "p(90)<150");
+    assert!(cart.metric.is_time());
+    let metrics: Vec<(&str, MetricKind, bool)> = sp.plan.metrics.iter().map(|m| (&*m.name, m.kind, m.time)).collect();
     assert_eq!(
         metrics,
         [
@@ -378,7 +382,7 @@ fn threshold_mistakes_are_located_and_explained() {
     contains(&error("{ thresholds: { checks: [{ abortOnFail: true }] } }"), "the threshold object has no `threshold`");
     let text = error("{ thresholds: { odrers: ['count>1'] } }");
     contains(&text, "script.js:1:40: error in `options.thresholds.odrers`: unknown metric `odrers`");
-    contains(&text, "custom metrics declared in the init code: none");
+    contains(&text, "custom metrics: none is declared (new Counter('name') in the init code declares one)");
     let text = error_with(
         "{ thresholds: { orders: ['p(95)<10'] } }",
         "import { Counter } from 'k6/metrics';\nconst orders = new Counter('orders');",
@@ -396,10 +400,12 @@ fn target_and_run_options() {
         "{ maxRedirects: 3, insecureSkipTLSVerify: true, userAgent: 'MyK6/1.0',
            hosts: { 'shop.example.com': '127.0.0.1:8080', '*.cdn.example.com': '127.0.0.2' },
            tags: { team: 'checkout', env: 'staging' }, summaryTrendStats: ['avg', 'p(99.9)', 'count'],
-           noConnectionReuse: true, setupTimeout: '2m', teardownTimeout: 5000, localIPs: '127.0.0.1-127.0.0.2' }",
+           noConnectionReuse: true, setupTimeout: '2m', teardownTimeout: 5000, localIPs: '127.0.0.1-127.0.0.2',
+           batchPerHost: 2 }",
     );
     let t = &sp.plan.target;
     assert_eq!(t.max_redirects, 3);
+    assert_eq!(t.batch_per_host, 2);
     assert!(t.insecure_skip_tls_verify);
     assert_eq!(t.headers.len(), 1);
     assert_eq!(t.headers[0].0.as_str(), "user-agent");
@@ -423,6 +429,8 @@ fn target_and_run_options() {
 fn defaults_of_the_other_options() {
     let sp = load("{}");
     assert_eq!(sp.plan.target.max_redirects, 10);
+    assert_eq!(sp.plan.target.batch_per_host, 6);
+    assert!(sp.plan.metrics.is_empty());
     assert!(!sp.plan.target.insecure_skip_tls_verify);
     assert!(sp.plan.target.headers.is_empty());
     assert_eq!(sp.plan.setup_timeout, 60 * S);

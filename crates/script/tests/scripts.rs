@@ -123,15 +123,14 @@ fn scenarios_with_exec_setup_and_custom_metrics() {
             max_vus: 20
         }
     );
-    let metrics: Vec<(&str, &str, bool)> = sp.metrics.iter().map(|m| (&*m.name, m.kind.name(), m.is_time)).collect();
+    let metrics: Vec<(&str, &str, bool)> = sp.plan.metrics.iter().map(|m| (&*m.name, m.kind.name(), m.time)).collect();
     assert_eq!(metrics, [("orders", "counter", false), ("cart_time", "trend", true)]);
-    assert_eq!(sp.plan.thresholds.len(), 2);
+    assert_eq!(sp.plan.thresholds.len(), 3);
     let buy_p95 = sp.plan.thresholds.iter().find(|t| &*t.selector == "http_req_duration{scenario:buy}").unwrap();
     assert!(buy_p95.abort_on_fail);
     assert_eq!(buy_p95.delay_abort_eval, Duration::from_secs(5));
-    assert_eq!(sp.custom_thresholds.len(), 1);
-    assert_eq!(&*sp.custom_thresholds[0].metric.name, "orders");
-    assert_eq!(&*sp.custom_thresholds[0].threshold.source, "count>10");
+    let orders = sp.plan.thresholds.iter().find(|t| &*t.selector == "orders").unwrap();
+    assert_eq!((orders.metric.name(), &*orders.source), ("orders", "count>10"));
 }
 
 #[test]

@@ -77,6 +77,7 @@ async fn drive(state: Shared, mut controls: mpsc::UnboundedReceiver<Control>, do
         check_names: vec![],
         groups: vec!["".into()],
         tag_sets: vec![std::sync::Arc::from(Vec::new())],
+        metrics: Vec::new(),
     });
     let start = Instant::now();
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
@@ -212,6 +213,7 @@ fn update(s: &mut LiveState, t: Duration) {
             passed: p95.is_none_or(|v| v < 500.0),
             observed: p95,
             abort_on_fail: false,
+            time: None,
         },
         ThresholdOutcome {
             metric: "http_req_failed".into(),
@@ -219,6 +221,7 @@ fn update(s: &mut LiveState, t: Duration) {
             passed: failed.is_none_or(|v| v < 0.01),
             observed: failed,
             abort_on_fail: false,
+            time: None,
         },
     ];
     let rps = s.now.map_or(0.0, |p| p.rps);

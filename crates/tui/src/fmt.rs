@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use stampede_metrics::ThresholdOutcome;
+
 /// Milliseconds as `812µs`, `12.3ms`, `1.25s`, `2m05s`.
 pub fn ms(v: f64) -> String {
     if !v.is_finite() || v <= 0.0 {
@@ -88,24 +90,11 @@ pub fn age(d: Duration) -> String {
 
 /// A threshold's observed value in the unit of its metric: `p(95)=812ms`,
 /// `rate=0.42%`, `count=1200`; `no samples` when the selector matched none.
-pub fn observed(metric: &str, threshold: &str, observed: Option<f64>) -> String {
-    let Some(v) = observed else { return "no samples".to_string() };
-    let agg = threshold.split(['<', '>', '=', '!']).next().unwrap_or("").trim();
-    let base = metric.split('{').next().unwrap_or(metric);
-    let is_time = matches!(
-        base,
-        "http_req_duration"
-            | "http_req_waiting"
-            | "http_req_connecting"
-            | "http_req_tls_handshaking"
-            | "http_req_sending"
-            | "http_req_receiving"
-            | "http_req_blocked"
-            | "iteration_duration"
-            | "intended_latency"
-            | "scheduling_lag"
-    );
-    if is_time && agg != "count" {
+pub fn observed(t: &ThresholdOutcome) -> String {
+    let Some(v) = t.observed else { return "no samples".to_string() };
+    let agg = t.aggregation();
+    let base = t.metric.split('{').next().unwrap_or(&t.metric);
+    if t.in_ms() {
         format!("{agg}={}", ms(v))
     } else if agg == "rate" && (0.0..=1.0).contains(&v) && base != "http_reqs" && base != "iterations" {
         format!("{agg}={}", pct(v))
@@ -132,13 +121,26 @@ mod tests {
         }
     }
 
+    fn observed(metric: &str, threshold: &str, v: Option<f64>, time: Option<bool>) -> String {
+        super::observed(&ThresholdOutcome {
+            metric: metric.into(),
+            threshold: threshold.into(),
+            passed: true,
+            observed: v,
+            abort_on_fail: false,
+            time,
+        })
+    }
+
     #[test]
     fn thresholds_show_their_unit() {
-        assert_eq!(observed("http_req_duration{name:checkout}", "p(95)<800", Some(812.0)), "p(95)=812ms");
-        assert_eq!(observed("http_req_failed", "rate<0.01", Some(0.0042)), "rate=0.42%");
-        assert_eq!(observed("http_reqs", "count>100", Some(1200.0)), "count=1200");
-        assert_eq!(observed("http_reqs", "rate>100", Some(250.5)), "rate=250.50");
-        assert_eq!(observed("checks", "rate>0.99", None), "no samples");
+        assert_eq!(observed("http_req_duration{name:checkout}", "p(95)<800", Some(812.0), None), "p(95)=812ms");
+        assert_eq!(observed("http_req_failed", "rate<0.01", Some(0.0042), None), "rate=0.42%");
+        assert_eq!(observed("http_reqs", "count>100", Some(1200.0), None), "count=1200");
+        assert_eq!(observed("http_reqs", "rate>100", Some(250.5), None), "rate=250.50");
+        assert_eq!(observed("checks", "rate>0.99", None, None), "no samples");
+        assert_eq!(observed("server_time", "p(95)<200", Some(12.5), Some(true)), "p(95)=12.5ms");
+        assert_eq!(observed("cart_value", "p(95)<200", Some(12.5), Some(false)), "p(95)=12.50");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use stampede_metrics::hist::{merge, new_histogram};
 use stampede_metrics::live::{AgentInfo, LiveState, Phase, Point, StageInfo};
-use stampede_metrics::{ErrorKind, Histogram, Snapshot, ThresholdOutcome};
+use stampede_metrics::{ErrorKind, Histogram, MetricValue, Snapshot, ThresholdOutcome};
 
 /// Percentiles of a request's latency distribution (Requests view).
 pub const DISTRIBUTION: [(f64, &str); 7] =
@@ -215,6 +215,42 @@ impl Series {
     }
 }
 
+/// A custom metric (`[metrics.NAME]`) over the whole run, as the Overview
+/// lists it: `orders 42`, `server_time p95 12.3ms`, `cart_not_empty 93.1%`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomFigure {
+    pub name: String,
+    /// The figure in the metric's unit; `-` while it has no value.
+    pub value: String,
+}
+
+/// One figure per custom metric, by name, every series merged.
+fn custom_figures(total: &Snapshot) -> Vec<CustomFigure> {
+    use stampede_metrics::custom::{SCALE, from_fixed};
+    let by = total.custom_by(|k| &*k.metric);
+    // Exact while short (counts are usually whole), then `12.3k`.
+    let number = |v: f64| match v.abs() {
+        a if a >= 1e6 => crate::fmt::num(v),
+        _ if v.fract() == 0.0 => format!("{}", v as i64),
+        _ => format!("{v:.2}"),
+    };
+    by.into_iter()
+        .map(|(name, m)| {
+            let value = match &m.value {
+                MetricValue::Counter(sum) => number(*sum as f64 / SCALE),
+                MetricValue::Gauge(Some(g)) => number(from_fixed(g.last)),
+                MetricValue::Rate { trues, total } if *total > 0 => crate::fmt::pct(*trues as f64 / *total as f64),
+                MetricValue::Trend { hist, time } if !hist.is_empty() => {
+                    let p95 = hist.value_at_quantile(0.95) as f64 / SCALE;
+                    format!("p95 {}", if *time { crate::fmt::ms(p95) } else { crate::fmt::num(p95) })
+                }
+                _ => "-".to_string(),
+            };
+            CustomFigure { name: name.to_string(), value }
+        })
+        .collect()
+}
+
 /// Whole-run totals for the Overview.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Totals {
@@ -249,6 +285,8 @@ pub struct Model {
     pub totals: Totals,
     pub series: Series,
     pub rows: Vec<RequestRow>,
+    /// Custom metrics, by name (empty without `[metrics.NAME]`).
+    pub custom: Vec<CustomFigure>,
     pub thresholds: Vec<ThresholdOutcome>,
     pub agents: Vec<AgentInfo>,
     /// Newest last.
@@ -273,6 +311,7 @@ impl Default for Model {
             totals: Totals::default(),
             series: Series::default(),
             rows: Vec::new(),
+            custom: Vec::new(),
             thresholds: Vec::new(),
             agents: Vec::new(),
             events: Vec::new(),
@@ -339,6 +378,7 @@ impl Model {
         self.series = Series::of(state.chart());
         self.rows = rows(&state.total, &state.last_interval, state.last_interval_secs);
         self.totals = totals(&state.total, &self.rows);
+        self.custom = custom_figures(&state.total);
         true
     }
 }
@@ -421,6 +461,7 @@ mod tests {
             check_names: vec![],
             groups: vec!["".into()],
             tag_sets: vec![std::sync::Arc::from(Vec::new())],
+            metrics: Vec::new(),
         });
         let mut shard = Shard::new(layout);
         let mut rec = |scenario, name, status, ms: u64, n, error, cache| {

@@ -67,6 +67,7 @@ fn run_state() -> LiveState {
         check_names: vec![],
         groups: vec!["".into()],
         tag_sets: vec![std::sync::Arc::from(Vec::new())],
+        metrics: Vec::new(),
     });
     let mut s = LiveState::new(
         "scenarios/black-friday.toml".into(),
@@ -92,6 +93,7 @@ fn run_state() -> LiveState {
             passed: false,
             observed: Some(120.063),
             abort_on_fail: false,
+            time: None,
         },
         ThresholdOutcome {
             metric: "http_req_failed".into(),
@@ -99,6 +101,7 @@ fn run_state() -> LiveState {
             passed: true,
             observed: Some(13.0 / 950.0),
             abort_on_fail: true,
+            time: None,
         },
     ];
     let agent = |name: &str, address: &str, state: AgentState, rps: f64, heartbeat_ago: u64| AgentInfo {
@@ -190,6 +193,50 @@ fn overview_marks_each_threshold_passed_or_failed() {
         assert!(passed.contains('✓') && passed.contains("rate=1.37%"), "{passed}");
         assert_has(&s, "1 of 2 fail");
     }
+}
+
+/// The synthetic run with custom metrics: 10 intervals of 30 orders, the
+/// server's time 10..=39 ms, 4 of 5 carts not empty, stock counting down.
+fn run_state_with_custom_metrics() -> LiveState {
+    use stampede_metrics::{CustomMetric, MetricId, MetricKind};
+    let metric = |name: &str, kind, time| Arc::new(CustomMetric { name: name.into(), kind, time });
+    let metrics = vec![
+        metric("orders", MetricKind::Counter, false),
+        metric("server_time", MetricKind::Trend, true),
+        metric("cart_not_empty", MetricKind::Rate, false),
+        metric("stock", MetricKind::Gauge, false),
+    ];
+    let layout = Arc::new(Layout { metrics, ..Layout::plain(vec!["checkout".into()], vec!["pay".into()], vec![]) });
+    let mut s = run_state();
+    for t in 1..=10u64 {
+        let mut shard = Shard::new(layout.clone());
+        let id = |metric| MetricId { metric, scenario: 0, name: 0, group: 0, tags: 0 };
+        for i in 0..30u64 {
+            shard.record_metric(id(0), Some(1.0), 0);
+            shard.record_metric(id(1), Some((10 + i) as f64), 0);
+            shard.record_metric(id(2), Some((i % 5).min(1) as f64), 0);
+            shard.record_metric(id(3), Some(1000.0 - (t * 30 + i) as f64), t * 1_000_000 + i);
+        }
+        s.push_interval(Duration::from_secs(10 + t), shard.into_snapshot(), 1.0);
+    }
+    s
+}
+
+#[test]
+fn overview_lists_the_custom_metrics_of_the_run() {
+    let state = run_state_with_custom_metrics();
+    for size in SIZES {
+        let s = screen(&state, &view(View::Overview), size);
+        let line = line_with(&s, "metrics  ");
+        assert!(line.contains("cart_not_empty 80.0%"), "{line}");
+        assert!(line.contains("orders 300"), "{line}");
+        if size.0 >= 160 {
+            // p95 of 10..=39 ms (HDR: within 0.1 %), then the last stock set.
+            assert!(line.contains("server_time p95 38.0ms") && line.contains("stock 671"), "{line}");
+        }
+    }
+    let plain = screen(&run_state(), &view(View::Overview), SIZES[1]);
+    assert!(!plain.iter().any(|l| l.contains("metrics  ")), "no line without custom metrics");
 }
 
 #[test]

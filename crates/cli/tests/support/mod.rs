@@ -24,6 +24,9 @@ pub struct Seen {
     pub echo_ok: AtomicU64,
     pub echo_bad: AtomicU64,
     pub flaky: AtomicU64,
+    /// Calls of `/order`, and the orders it created (answered 201).
+    pub orders: AtomicU64,
+    pub orders_created: AtomicU64,
     /// Connections accepted, by the client's source address.
     pub sources: std::sync::Mutex<std::collections::BTreeMap<std::net::IpAddr, u64>>,
     /// `Host` headers of the requests to `/host`, by value.
@@ -154,6 +157,23 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
             if i % 10 == 9 { ok("nope") } else { ok("all good") }
         }
         "/fail" => Ok(Response::builder().status(503).body(Full::new(Bytes::from_static(b"down"))).unwrap()),
+        "/order" => {
+            // The n-th call (from 0): every third creates an order (201); the
+            // server took (n % 40) + 1 ms; the cart holds an item when n is
+            // even; the stock left is 1000 - n.
+            let n = seen.orders.fetch_add(1, Ordering::Relaxed);
+            let created = n.is_multiple_of(3);
+            if created {
+                seen.orders_created.fetch_add(1, Ordering::Relaxed);
+            }
+            let items = if n.is_multiple_of(2) { r#"[{"sku":"A"}]"# } else { "[]" };
+            Ok(Response::builder()
+                .status(if created { 201 } else { 200 })
+                .header("content-type", "application/json")
+                .header("x-server-time", ((n % 40) + 1).to_string())
+                .body(Full::new(Bytes::from(format!(r#"{{"items":{items},"stock":{}}}"#, 1000 - n as i64))))
+                .unwrap())
+        }
         "/login" => Ok(Response::builder()
             .header("content-type", "application/json")
             .header("set-cookie", "session=s3cr3t; Path=/; HttpOnly")
@@ -222,6 +242,56 @@ pub async fn run_scenario(dir: &Path, scenario: &str, extra: &[&str]) -> Outcome
         stdout: String::from_utf8_lossy(&out.stdout).into(),
         stderr: String::from_utf8_lossy(&out.stderr).into(),
         summary,
+    }
+}
+
+/// A free port on 127.0.0.1 (for a coordinator's `--listen`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Writes `scenario` to a temporary file and runs a coordinator on it (with
+/// `--out json=…`, plus `extra` flags) and `agents` agent processes of one
+/// worker each, on 127.0.0.1; the coordinator's output once it exits.
+pub async fn run_cluster(dir: &Path, scenario: &str, agents: usize, extra: &[&str]) -> Outcome {
+    let bin = env!("CARGO_BIN_EXE_stampede");
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let json = dir.join("summary.json");
+    let _ = std::fs::remove_file(&json);
+    let port = free_port();
+    let coordinator = tokio::process::Command::new(bin)
+        .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--agents", &agents.to_string(), "--agent-timeout", "20s", "--headless"])
+        .arg("--out")
+        .arg(format!("json={}", json.display()))
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let agents: Vec<tokio::process::Child> = (0..agents)
+        .map(|i| {
+            tokio::process::Command::new(bin)
+                .args(["agent", "--coordinator", &format!("http://127.0.0.1:{port}"), "--once", "--workers", "1"])
+                .args(["--name", &format!("agent-{i}"), "--quiet"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let out = tokio::time::timeout(Duration::from_secs(90), coordinator.wait_with_output()).await.unwrap().unwrap();
+    for a in agents {
+        let _ = tokio::time::timeout(Duration::from_secs(10), a.wait_with_output()).await;
+    }
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        summary: std::fs::read_to_string(&json).ok().and_then(|s| serde_json::from_str(&s).ok()),
     }
 }
 

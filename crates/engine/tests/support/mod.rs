@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,7 +28,37 @@ pub struct Seen {
     /// `Host` and `Authorization` headers of every request.
     pub hosts: Mutex<Vec<String>>,
     pub authorizations: Mutex<Vec<Option<String>>>,
+    /// Every request's connection (numbered from 0 in accept order), and
+    /// when it arrived and when its response was ready.
+    pub hits: Mutex<Vec<Hit>>,
+    /// Connections accepted.
+    pub connections: AtomicUsize,
 }
+
+/// One request: on which connection, when.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub target: String,
+    pub conn: usize,
+    pub arrived: tokio::time::Instant,
+    pub answered: tokio::time::Instant,
+}
+
+/// A response a test chooses, sent after `delay`.
+pub struct Canned {
+    pub delay: Duration,
+    pub response: Response<Full<Bytes>>,
+}
+
+impl Canned {
+    pub fn new(status: u16, body: impl Into<Bytes>) -> Canned {
+        let response = Response::builder().status(status).body(Full::new(body.into())).expect("a valid status");
+        Canned { delay: Duration::ZERO, response }
+    }
+}
+
+/// A test's answers by method and target (`None`: the default answers).
+pub type Answer = fn(&str, &str) -> Option<Canned>;
 
 impl Seen {
     pub fn count(&self) -> usize {
@@ -43,8 +74,15 @@ pub struct Server {
 
 impl Server {
     /// `/endless` answers an endless chunked body (for at most 20 s),
-    /// `/bytes/N` a body of N bytes; every other path answers `ok`.
+    /// `/bytes/N` a body of N bytes, `/order/N` an order's JSON, headers and
+    /// status (see `handle`), `/list/N` the ids 0..N; every other path
+    /// answers `ok`.
     pub async fn start() -> Server {
+        Server::start_with(|_, _| None).await
+    }
+
+    /// As [`Server::start`], answering what `answer` chooses first.
+    pub async fn start_with(answer: Answer) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Seen::default());
@@ -57,8 +95,9 @@ impl Server {
                     _ = &mut stopped => return,
                 };
                 let s = s.clone();
+                let conn = s.connections.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(s.clone(), req));
+                    let svc = hyper::service::service_fn(move |req| handle(s.clone(), conn, answer, req));
                     let _ =
                         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                 });
@@ -74,15 +113,42 @@ impl Server {
 
 type Reply = Response<Either<Full<Bytes>, Endless>>;
 
-async fn handle(seen: Arc<Seen>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+async fn handle(seen: Arc<Seen>, conn: usize, answer: Answer, req: Request<Incoming>) -> Result<Reply, Infallible> {
+    let arrived = tokio::time::Instant::now();
     let target = req.uri().path_and_query().map_or("/".into(), |p| p.to_string());
     let header = |n: http::header::HeaderName| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
     seen.hosts.lock().unwrap().push(header(http::header::HOST).unwrap_or_default());
     seen.authorizations.lock().unwrap().push(header(http::header::AUTHORIZATION));
     seen.targets.lock().unwrap().push(target.clone());
+    let method = req.method().to_string();
     let _ = req.into_body().collect().await;
+    if let Some(canned) = answer(&method, &target) {
+        tokio::time::sleep(canned.delay).await;
+        let answered = tokio::time::Instant::now();
+        seen.hits.lock().unwrap().push(Hit { target, conn, arrived, answered });
+        return Ok(canned.response.map(Either::Left));
+    }
+    seen.hits.lock().unwrap().push(Hit { target: target.clone(), conn, arrived, answered: arrived });
     if let Some(n) = target.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok()) {
         return Ok(Response::new(Either::Left(Full::new(Bytes::from(vec![b'x'; n])))));
+    }
+    if let Some(n) = target.strip_prefix("/list/").and_then(|n| n.parse::<u64>().ok()) {
+        let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        return Ok(Response::new(Either::Left(Full::new(Bytes::from(format!(r#"{{"ids": [{}]}}"#, ids.join(",")))))));
+    }
+    if let Some(n) = target.strip_prefix("/order/").and_then(|n| n.parse::<u64>().ok()) {
+        // What a shop reports about an order, a function of `n`: created
+        // (201) when `n` is a multiple of 3, items when it is even.
+        let items = if n % 2 == 0 { "[1]" } else { "[]" };
+        let body = format!(r#"{{"total": {}, "items": {items}, "stock": "{}"}}"#, n as f64 * 1.5, 10 - n as i64);
+        let reply = Response::builder()
+            .status(if n % 3 == 0 { 201 } else { 200 })
+            .header("x-server-time", n.to_string())
+            .header("server-timing", format!("app;dur={n}.5;desc=\"db\""))
+            .header("set-cookie", format!("seen={n}; Path=/"))
+            .body(Either::Left(Full::new(Bytes::from(body))))
+            .unwrap();
+        return Ok(reply);
     }
     if target.starts_with("/endless") {
         let until = tokio::time::Instant::now() + Duration::from_secs(20);

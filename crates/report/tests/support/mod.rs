@@ -11,10 +11,12 @@ use stampede_metrics::shard::{CheckCounts, ScenarioStats};
 use stampede_metrics::snapshot::CheckKey;
 use stampede_metrics::summary::TrendStats;
 use stampede_metrics::{
-    CacheOutcome, ErrorKind, Method, RequestKey, RequestSample, RequestStats, Snapshot, ThresholdOutcome, Timings,
+    CacheOutcome, ErrorKind, Method, MetricKey, MetricStats, RequestKey, RequestSample, RequestStats, Snapshot,
+    ThresholdOutcome, Timings,
 };
 use stampede_report::outputs::{Output, RunContext};
 use stampede_report::{RunInfo, Summary};
+use stampede_scenario::threshold::MetricKind;
 
 /// Request names, tricky ones included (spaces, commas, `=`, `%`, markup).
 pub const NAMES: [&str; 6] = ["home", "product page", "add to cart", "checkout", "search, q=<b>&\"x\"", "img 100%"];
@@ -111,6 +113,31 @@ pub fn interval(i: usize, rate: usize, rng: &mut Rng) -> Snapshot {
         s.vus_max = 30;
         snap.scenarios.insert(arc(sc), s);
     }
+    // Custom metrics of the buy scenario's checkout: orders (a counter, one
+    // per call of a third of the requests), the server's time (ms), whether
+    // the cart was not empty (a rate) and the stock left (a gauge).
+    let custom = |metric: &str, kind: MetricKind, time: bool| {
+        let key = MetricKey {
+            metric: arc(metric),
+            scenario: arc("buy"),
+            name: arc("checkout"),
+            group: arc(""),
+            tags: Arc::from(Vec::new()),
+        };
+        (key, MetricStats::of_kind(kind, time))
+    };
+    let mut orders = custom("orders", MetricKind::Counter, false);
+    let mut server_time = custom("server_time", MetricKind::Trend, true);
+    let mut cart = custom("cart_not_empty", MetricKind::Rate, false);
+    let mut stock = custom("stock", MetricKind::Gauge, false);
+    for j in 0..rate as u64 / 3 {
+        orders.1.record(Some(1.0), 0);
+        server_time.1.record(Some(5.0 + 40.0 * rng.unit()), 0);
+        cart.1.record(Some(f64::from(u8::from(j % 10 != 0))), 0);
+        stock.1.record(Some(1000.0 - (i as u64 * 100 + j) as f64 * 0.1), i as u64 * 1_000_000 + j);
+    }
+    server_time.1.record(None, 0);
+    snap.metrics.extend([orders, server_time, cart, stock]);
     let checks =
         [("browse", "status is 200", 0.0), ("buy", "checkout: status is 200", 0.02), ("buy", "cart < 500ms", 0.1)];
     for (sc, check, fail) in checks {
@@ -140,18 +167,49 @@ pub fn agents() -> Vec<AgentInfo> {
         .collect()
 }
 
+/// The custom metrics of the synthetic run, and thresholds on them.
+pub const CUSTOM_PLAN: &str = r#"
+[target]
+base_url = "http://127.0.0.1:1"
+[metrics.orders]
+kind = "counter"
+[metrics.server_time]
+kind = "trend"
+time = true
+[metrics.cart_not_empty]
+kind = "rate"
+[metrics.stock]
+kind = "gauge"
+[[flows.f.steps]]
+name = "checkout"
+url = "/"
+metrics = [{ name = "orders" }, { name = "server_time", value = 1 }, { name = "cart_not_empty", value = 1 }, { name = "stock", value = 1 }]
+[scenarios.buy]
+executor = "constant-vus"
+duration = "1s"
+flow = "f"
+[thresholds]
+orders = ["count>100"]
+"server_time{name:checkout}" = ["p(95)<20"]
+cart_not_empty = ["rate>0.8"]
+stock = ["value>=0"]
+"#;
+
 /// Thresholds as `run` would evaluate them: one passing, one failing, one
-/// without samples.
+/// without samples; then the custom metrics' (evaluated).
 pub fn thresholds(total: &Snapshot) -> Vec<ThresholdOutcome> {
     let checkout = TrendStats::of(total.by_name("checkout").duration());
     let all = TrendStats::of(total.all_requests().duration());
-    vec![
+    let plan = stampede_scenario::parse_str(CUSTOM_PLAN, "custom.toml".as_ref(), &Default::default()).unwrap();
+    let custom = stampede_metrics::summary::evaluate(&plan.thresholds, total, Duration::from_secs(10));
+    let builtin = vec![
         ThresholdOutcome {
             metric: arc("http_req_duration"),
             threshold: arc("p(95)<10000"),
             passed: all.p95 < 10_000.0,
             observed: Some(all.p95),
             abort_on_fail: false,
+            time: None,
         },
         ThresholdOutcome {
             metric: arc("http_req_duration{name:checkout}"),
@@ -159,6 +217,7 @@ pub fn thresholds(total: &Snapshot) -> Vec<ThresholdOutcome> {
             passed: checkout.p95 < 100.0,
             observed: Some(checkout.p95),
             abort_on_fail: true,
+            time: None,
         },
         ThresholdOutcome {
             metric: arc("http_req_duration{name:nothing}"),
@@ -166,8 +225,10 @@ pub fn thresholds(total: &Snapshot) -> Vec<ThresholdOutcome> {
             passed: true,
             observed: None,
             abort_on_fail: false,
+            time: None,
         },
-    ]
+    ];
+    builtin.into_iter().chain(custom).collect()
 }
 
 /// Feeds `n` intervals to `outputs` (and to a live state), then finishes

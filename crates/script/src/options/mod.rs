@@ -17,16 +17,16 @@ use http::HeaderName;
 use serde_json::{Map, Value};
 use stampede_scenario::suggest::did_you_mean;
 use stampede_scenario::template::Template;
-use stampede_scenario::threshold::{Metric, MetricKind, Threshold, parse_threshold};
+use stampede_scenario::threshold::{CustomMetric, Threshold, parse_threshold};
 use stampede_scenario::{
-    DEFAULT_HOOK_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, Executor, HttpVersion, MAX_DURATION,
-    MAX_ITERATIONS, MAX_RATE, MAX_RATE_PER_SECOND, MAX_REDIRECTS, MAX_VUS, Overrides, Plan, Scenario, ScenarioError,
-    Stage, Target, ThinkTime, format_duration, parse_duration,
+    DEFAULT_BATCH_PER_HOST, DEFAULT_HOOK_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, Executor, HttpVersion,
+    MAX_BATCH_PER_HOST, MAX_DURATION, MAX_ITERATIONS, MAX_RATE, MAX_RATE_PER_SECOND, MAX_REDIRECTS, MAX_VUS, Overrides,
+    Plan, Scenario, ScenarioError, Stage, Target, ThinkTime, format_duration, parse_duration,
 };
 
 pub(crate) use spans::{OptionSpans, Seg};
 
-use crate::init::{CustomMetric, Export};
+use crate::init::Export;
 
 /// The scenario name k6 gives the shortcut options' scenario.
 pub const DEFAULT_SCENARIO: &str = "default";
@@ -57,22 +57,11 @@ pub struct ScenarioExtras {
     pub tags: Vec<(String, String)>,
 }
 
-/// A threshold on a custom metric. `stampede_scenario`'s thresholds name
-/// only built-in metrics yet, so `threshold.metric` is a built-in stand-in
-/// of the same kind (what the expression was checked against); `metric` is
-/// the real one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CustomThreshold {
-    pub metric: CustomMetric,
-    pub threshold: Threshold,
-}
-
 /// The options decoded.
 #[derive(Debug)]
 pub(crate) struct Decoded {
     pub plan: Plan,
     pub options: ScriptOptions,
-    pub custom_thresholds: Vec<CustomThreshold>,
 }
 
 /// Options Stampede honours (the Plan or [`ScriptOptions`] carries them).
@@ -93,6 +82,7 @@ const HONOURED: &[&str] = &[
     "setupTimeout",
     "teardownTimeout",
     "localIPs",
+    "batchPerHost",
 ];
 
 /// k6 options accepted with a warning: they do not change which requests a
@@ -102,7 +92,6 @@ const WARNED: &[&str] = &[
     "noVUConnectionReuse",
     "noCookiesReset",
     "batch",
-    "batchPerHost",
     "summaryTimeUnit",
     "systemTags",
     "httpDebug",
@@ -424,7 +413,7 @@ pub(crate) fn decode(
     options: &Value,
     src: Source<'_>,
     exports: &[Export],
-    metrics: &[CustomMetric],
+    metrics: &[Arc<CustomMetric>],
     overrides: &Overrides,
 ) -> Result<Decoded, Vec<ScenarioError>> {
     let mut d = Decoder { src, errors: Vec::new(), warnings: Vec::new() };
@@ -663,12 +652,11 @@ pub(crate) fn decode(
 
     // === thresholds ===
     let mut thresholds = Vec::new();
-    let mut custom_thresholds = Vec::new();
     if let Some(v) = get("thresholds") {
         let path = [Seg::Key("thresholds".into())];
         if let Some(obj) = d.object(v, &path, "thresholds: { http_req_duration: ['p(95)<500'] }") {
             for (selector, list) in obj {
-                thresholds_of(&mut d, &path, selector, list, metrics, &mut thresholds, &mut custom_thresholds);
+                thresholds_of(&mut d, &path, selector, list, metrics, &mut thresholds);
             }
         }
     }
@@ -677,6 +665,9 @@ pub(crate) fn decode(
     let max_redirects = get("maxRedirects")
         .and_then(|v| d.uint(v, &[Seg::Key("maxRedirects".into())], 0, MAX_REDIRECTS))
         .map_or(DEFAULT_MAX_REDIRECTS, |n| n as u32);
+    let batch_per_host = get("batchPerHost")
+        .and_then(|v| d.uint(v, &[Seg::Key("batchPerHost".into())], 1, MAX_BATCH_PER_HOST))
+        .map_or(DEFAULT_BATCH_PER_HOST, |n| n as u32);
     let insecure = get("insecureSkipTLSVerify")
         .and_then(|v| d.bool(v, &[Seg::Key("insecureSkipTLSVerify".into())]))
         .unwrap_or(false);
@@ -778,6 +769,7 @@ pub(crate) fn decode(
     }
     let plan = Plan {
         source: d.src.path.to_path_buf(),
+        metrics: metrics.to_vec(),
         target: Target {
             base_url: None,
             shop: None,
@@ -788,6 +780,7 @@ pub(crate) fn decode(
             insecure_skip_tls_verify: insecure,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             max_redirects,
+            batch_per_host,
             hosts,
             local_ips,
             tls_ca: None,
@@ -812,11 +805,7 @@ pub(crate) fn decode(
         warnings: d.warnings,
         upload_files: Vec::new(),
     };
-    Ok(Decoded {
-        plan,
-        options: ScriptOptions { tags, summary_trend_stats, no_connection_reuse, scenarios: extras },
-        custom_thresholds,
-    })
+    Ok(Decoded { plan, options: ScriptOptions { tags, summary_trend_stats, no_connection_reuse, scenarios: extras } })
 }
 
 fn shortcut(executor: Executor) -> Scenario {
@@ -1084,30 +1073,16 @@ fn executor(d: &mut Decoder<'_>, path: &[Seg], name: &str, o: &Map<String, Value
     })
 }
 
-/// A built-in metric of `kind`, to check an expression on a custom metric
-/// with `stampede_scenario`'s parser.
-fn stand_in(kind: MetricKind) -> Metric {
-    match kind {
-        MetricKind::Counter => Metric::HttpReqs,
-        MetricKind::Gauge => Metric::Vus,
-        MetricKind::Rate => Metric::Checks,
-        MetricKind::Trend => Metric::HttpReqDuration,
-    }
-}
-
 fn thresholds_of(
     d: &mut Decoder<'_>,
     path: &[Seg],
     selector: &str,
     list: &Value,
-    metrics: &[CustomMetric],
+    metrics: &[Arc<CustomMetric>],
     out: &mut Vec<Threshold>,
-    custom_out: &mut Vec<CustomThreshold>,
 ) {
     let p = key(path, selector);
     let Some(items) = d.array(list, &p, "['p(95)<500', { threshold: 'rate<0.01', abortOnFail: true }]") else { return };
-    let metric_name = selector.split('{').next().unwrap_or("").trim();
-    let custom = metrics.iter().find(|m| &*m.name == metric_name);
     for (i, item) in items.iter().enumerate() {
         let ip = index(&p, i);
         let (expr, abort, delay, expr_path) = match item {
@@ -1158,39 +1133,12 @@ fn thresholds_of(
                 continue;
             }
         };
-        let parsed = match custom {
-            Some(m) => {
-                let standin = stand_in(m.kind);
-                let rewritten = selector.replacen(metric_name, standin.name(), 1);
-                parse_threshold(&rewritten, expr, abort, delay)
-                    .map(|mut t| {
-                        t.selector = selector.into();
-                        custom_out.push(CustomThreshold { metric: m.clone(), threshold: t });
-                    })
-                    .map_err(|mut e| {
-                        e.message = e.message.replace(&format!("`{}`", standin.name()), &format!("`{}`", m.name));
-                        e.help = e.help.replace(&format!("`{}`", standin.name()), &format!("`{}`", m.name));
-                        if !m.is_time {
-                            e.help = e.help.replace(" (milliseconds)", "");
-                        }
-                        e
-                    })
-            }
-            None => parse_threshold(selector, expr, abort, delay).map(|t| out.push(t)),
-        };
-        if let Err(mut e) = parsed {
-            if e.in_selector && Metric::from_name(metric_name).is_none() && custom.is_none() {
-                let declared: Vec<&str> = metrics.iter().map(|m| &*m.name).collect();
-                e.help = format!(
-                    "{}; custom metrics declared in the init code: {}",
-                    e.help,
-                    if declared.is_empty() {
-                        "none (new Counter('name') in the init code declares one)".to_string()
-                    } else {
-                        declared.join(", ")
-                    }
-                );
-            }
+        if let Err(mut e) = parse_threshold(selector, expr, abort, delay, metrics).map(|t| out.push(t)) {
+            // The scenario file's way of declaring a metric is not a script's.
+            e.help = e.help.replace(
+                "none is declared (add [metrics.NAME] kind = \"counter\")",
+                "none is declared (new Counter('name') in the init code declares one)",
+            );
             let at = if e.in_selector {
                 d.error_at(&p, true, e.message, e.help)
             } else {

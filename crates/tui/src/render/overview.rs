@@ -18,10 +18,12 @@ pub fn render(frame: &mut Frame, area: Rect, m: &Model) {
     // Thresholds take what they need up to a third of the body; charts the rest.
     let wanted = if m.thresholds.is_empty() { 3 } else { m.thresholds.len() as u16 + 2 };
     let thresholds_h = wanted.min((area.height / 3).max(3));
+    // A third line of figures lists the custom metrics, when there are any.
+    let figures_h = if m.custom.is_empty() { 2 } else { 3 };
     let [title, gauge, figures, charts, thresholds] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
-        Constraint::Length(2),
+        Constraint::Length(figures_h),
         Constraint::Min(6),
         Constraint::Length(thresholds_h),
     ])
@@ -136,7 +138,16 @@ fn render_figures(frame: &mut Frame, area: Rect, m: &Model) {
     let total = |n: u64| if wide { format!(" ({})", fmt::bytes(n as f64)) } else { String::new() };
     second.extend(pair("in", format!("{}/s{}", fmt::bytes(rate_in), total(t.data_in)), b));
     second.extend(pair("out", format!("{}/s{}", fmt::bytes(rate_out), total(t.data_out)), b));
-    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), area);
+    let mut lines = vec![Line::from(first), Line::from(second)];
+    if !m.custom.is_empty() {
+        // Third line: the run's custom metrics, as many as fit.
+        let mut third = vec![Span::styled("metrics  ", label())];
+        for c in &m.custom {
+            third.extend(pair(&c.name, c.value.clone(), b.fg(ACCENT)));
+        }
+        lines.push(Line::from(third));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 fn render_charts(frame: &mut Frame, area: Rect, m: &Model) {
@@ -230,7 +241,7 @@ fn render_thresholds(frame: &mut Frame, area: Rect, m: &Model) {
                 Span::styled(format!("{mark} "), Style::new().fg(color).bold()),
                 Span::raw(format!("{:<metric_w$} ", t.metric)),
                 Span::styled(format!("{:<threshold_w$} ", t.threshold), value()),
-                Span::styled(fmt::observed(&t.metric, &t.threshold, t.observed), Style::new().fg(color)),
+                Span::styled(fmt::observed(t), Style::new().fg(color)),
             ];
             if t.abort_on_fail {
                 spans.push(Span::styled("  abort on fail", label()));
