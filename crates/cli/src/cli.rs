@@ -99,7 +99,7 @@ impl OverrideArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ValidateArgs {
-    /// The scenario file (TOML).
+    /// The scenario file (TOML), or a k6 script (.js).
     pub file: PathBuf,
     #[command(flatten)]
     pub overrides: OverrideArgs,

@@ -10,6 +10,7 @@
 //!   the printed summary.
 //! - [`agent`]: `stampede agent`.
 //! - [`shop`]: starting the bundled shop for `[target] shop` scenarios.
+//! - [`script`]: k6 scripts (`FILE.js`): validate, and (for now) refuse to run.
 //! - [`exit`]: the documented exit codes.
 
 pub mod agent;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod flags;
 pub mod present;
 pub mod run;
+pub mod script;
 pub mod shop;
 
 /// Exit codes (documented in the README; k6's where k6 has one).
@@ -56,6 +58,9 @@ pub fn print_warnings(plan: &stampede_scenario::Plan) {
 
 /// `stampede validate FILE`.
 pub fn validate(args: &cli::ValidateArgs) -> i32 {
+    if stampede_script::is_script(&args.file) {
+        return script::validate(args);
+    }
     match load_plan(&args.file, &args.overrides) {
         Ok(plan) => {
             print_warnings(&plan);

@@ -103,6 +103,9 @@ async fn load_with_shop(
 
 /// `stampede run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    if stampede_script::is_script(&args.file) {
+        return Ok(crate::script::refuse_to_run(&args.file, &args.overrides));
+    }
     let (plan, overrides, shop) =
         match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
             Ok(x) => x,
@@ -202,6 +205,9 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
 
 /// `stampede coordinator`.
 pub async fn coordinate(args: CoordinatorArgs) -> anyhow::Result<i32> {
+    if stampede_script::is_script(&args.file) {
+        return Ok(crate::script::refuse_to_run(&args.file, &args.overrides));
+    }
     let (plan, overrides, shop) =
         match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
             Ok(x) => x,

@@ -2051,7 +2051,7 @@ impl<'s> Compiler<'s> {
         let start_time = node.duration(&cx, "start_time")?.unwrap_or(Duration::ZERO);
         let graceful_stop = node.duration(&cx, "graceful_stop")?.unwrap_or(Duration::from_secs(30));
         let executor = self.executor(&node, executor_name)?;
-        Ok(Scenario { name: name.into(), executor, start_time, graceful_stop, flows, total_weight })
+        Ok(Scenario { name: name.into(), executor, start_time, graceful_stop, flows, total_weight, exec: None })
     }
 
     fn scenario_flows(&self, node: &Node<'_, '_>, scenario: &str) -> Result<(Vec<WeightedFlow>, u32)> {

@@ -53,7 +53,7 @@ struct Inner {
 
 impl ScenarioError {
     /// Builds an error; `span` is a byte range of `source`.
-    pub(crate) fn new(
+    pub fn new(
         file: &Path,
         source: &str,
         span: Option<Range<usize>>,
@@ -74,7 +74,7 @@ impl ScenarioError {
     }
 
     /// The same mistake reported as a warning: the plan is still valid.
-    pub(crate) fn into_warning(mut self) -> ScenarioError {
+    pub fn into_warning(mut self) -> ScenarioError {
         self.inner.warning = true;
         self
     }

@@ -45,12 +45,16 @@ mod error;
 pub mod input;
 pub mod net;
 pub mod plan;
-mod suggest;
+pub mod suggest;
 mod tagging;
 pub mod template;
 pub mod threshold;
 mod walk;
 
+pub use compile::{
+    DEFAULT_BATCH_PER_HOST, DEFAULT_HOOK_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, MAX_BATCH_PER_HOST,
+    MAX_REDIRECTS,
+};
 pub use compile::{
     MAX_FILE_BYTES, MAX_ITERATIONS, MAX_RATE, MAX_RATE_PER_SECOND, MAX_VUS, MAX_WEIGHT, Overrides, SHOP_FLAGS,
     SHOP_PLACEHOLDER, load, parse_bytes, parse_str,

@@ -591,6 +591,10 @@ pub struct Scenario {
     /// `0..total_weight` and take the first entry whose cumulative weight is `> r`.
     pub flows: Vec<WeightedFlow>,
     pub total_weight: u32,
+    /// A k6 script's scenario runs this exported function each iteration
+    /// (k6's `exec`, `default` unless set) instead of `flows`, which is then
+    /// empty. `None` for scenario files.
+    pub exec: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -3,7 +3,7 @@
 /// The candidate closest to `input`, when one is close enough to be a likely
 /// typo: equal ignoring case, `_` and `-` (so k6's `preAllocatedVUs` finds
 /// `pre_allocated_vus`), or within a small edit distance.
-pub(crate) fn did_you_mean<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let normal = normalize(input);
     let limit = (input.chars().count() / 3).clamp(1, 3);
     let mut best: Option<(usize, &'a str)> = None;

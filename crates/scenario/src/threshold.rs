@@ -486,6 +486,48 @@ pub(crate) fn parse_expression(expr: &str, metric: &Metric) -> Result<(Aggregati
     Ok((aggregation, comparison, value))
 }
 
+/// A threshold that a front end other than TOML (a k6 script's
+/// `options.thresholds`) could not parse: in its selector or its expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThresholdError {
+    /// True when the selector is wrong, false when the expression is.
+    pub in_selector: bool,
+    pub message: String,
+    pub help: String,
+}
+
+/// Parses one threshold given as a selector and an expression, on a
+/// built-in metric or one of `metrics` (declared by the script). Any tag key
+/// is accepted in the selector: a script's tags are only known at run time.
+pub fn parse_threshold(
+    selector: &str,
+    expression: &str,
+    abort_on_fail: bool,
+    delay_abort_eval: Duration,
+    metrics: &[Arc<CustomMetric>],
+) -> Result<Threshold, ThresholdError> {
+    let keys: Vec<&str> = selector
+        .split_once('{')
+        .map(|(_, tags)| {
+            tags.trim_end_matches('}').split(',').filter_map(|p| Some(p.split_once(':')?.0.trim())).collect()
+        })
+        .unwrap_or_default();
+    let fail = |in_selector, e: SyntaxError| ThresholdError { in_selector, message: e.message, help: e.help };
+    let (metric, tags) = parse_selector(selector, &keys, metrics).map_err(|e| fail(true, e))?;
+    let (aggregation, comparison, value) = parse_expression(expression, &metric).map_err(|e| fail(false, e))?;
+    Ok(Threshold {
+        selector: selector.into(),
+        metric,
+        tags,
+        source: expression.into(),
+        aggregation,
+        comparison,
+        value,
+        abort_on_fail,
+        delay_abort_eval,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

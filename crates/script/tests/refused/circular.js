@@ -1,0 +1,4 @@
+import { a } from './lib/cycle_a.js';
+export default function () {
+  a();
+}

@@ -1,0 +1,3 @@
+export default async function () {
+  const lib = await import('./lib/auth.js');
+}

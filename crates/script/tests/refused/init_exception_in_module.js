@@ -1,0 +1,2 @@
+import { base } from './lib/throws.js';
+export default function () {}

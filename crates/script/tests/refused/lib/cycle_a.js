@@ -1,0 +1,2 @@
+import { b } from './cycle_b.js';
+export function a() { return b(); }

@@ -1,0 +1,4 @@
+import { login, logout } from './lib/auth.js';
+export default function () {
+  login();
+}

@@ -1,0 +1,4 @@
+import http from 'k6/http';
+export default function () {
+  setTimeout(() => http.get('http://127.0.0.1:1/'), 100);
+}

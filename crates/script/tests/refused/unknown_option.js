@@ -1,0 +1,5 @@
+export const options = {
+  vus: 10,
+  duraton: '30s',
+};
+export default function () {}

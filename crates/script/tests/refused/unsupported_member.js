@@ -1,0 +1,3 @@
+import { check, sleep } from 'k6';
+import { textSummary } from 'k6/http';
+export default function () { sleep(1); }
