@@ -249,6 +249,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             start_at: std::time::Instant::now() + Duration::from_millis(s.delay_ms.min(10_000)),
                             allow: Some(Arc::new(cfg.allow.clone())),
                             setup_values: a.setup_values.clone(),
+                            body: None,
                         };
                         let start_delay = opts.start_at.saturating_duration_since(std::time::Instant::now());
                         match Run::start(a.plan.clone(), opts) {

@@ -40,6 +40,27 @@ impl Jar {
         if any { HeaderValue::from_str(buf).ok() } else { None }
     }
 
+    /// The cookies the jar has for `host` (name, value).
+    pub fn cookies_for<'a>(&'a self, host: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.cookies.iter().filter(move |c| *c.host == *host).map(|c| (&*c.name, c.value.as_str()))
+    }
+
+    /// Sets (or replaces) one cookie for `host`.
+    pub fn set(&mut self, host: &str, name: &str, value: &str) {
+        match self.cookies.iter_mut().find(|c| &*c.name == name && *c.host == *host) {
+            Some(c) => {
+                c.value.clear();
+                c.value.push_str(value);
+            }
+            None => self.cookies.push(Cookie { host: host.into(), name: name.into(), value: value.to_owned() }),
+        }
+    }
+
+    /// Removes one cookie (or, without a name, every cookie) of `host`.
+    pub fn remove(&mut self, host: &str, name: Option<&str>) {
+        self.cookies.retain(|c| *c.host != *host || name.is_some_and(|n| *c.name != *n));
+    }
+
     /// Stores the cookies a response from `host` sets.
     pub fn store(&mut self, host: &str, headers: &HeaderMap) {
         for v in headers.get_all(http::header::SET_COOKIE) {

@@ -16,6 +16,8 @@
 //! - `send`: one request with its redirect chain, cookies and samples, apart
 //!   from what a step does with the response (the k6-script runtime's
 //!   `http.request()` is meant to reuse it).
+//! - [`body`]: the extension point for iteration bodies that are not flows
+//!   (a k6 script's functions) and the request API they send through.
 //! - `batch`: requests sent together over up to `batch_per_host`
 //!   connections per origin (k6's `http.batch`).
 //! - `jar`: a VU's cookie jar.
@@ -34,6 +36,7 @@
 
 pub mod allow;
 mod batch;
+pub mod body;
 pub mod cdn;
 pub mod client;
 mod custom;
@@ -58,8 +61,11 @@ use stampede_metrics::{Layout, Snapshot};
 use stampede_scenario::Plan;
 use tokio::sync::{mpsc, watch};
 
+pub use body::{Body, BodyFactory, IterationBody, IterationFuture, LocalFuture, RequestSpec, ResponseData, run_apart};
 pub use hook::{HookFailure, HookKind, HookReport, SetupValues, StepDone, run_hook};
 pub use schedule::Segment;
+pub use vu::Vu;
+pub use worker::Worker;
 
 /// What the controller tells the workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +101,9 @@ pub struct RunOptions {
     /// The setup's values every VU starts with (by variable slot; empty
     /// without a setup).
     pub setup_values: SetupValues,
+    /// What each iteration runs instead of the scenario's flows (a k6
+    /// script); `None`: the plan's flows.
+    pub body: Option<body::Body>,
 }
 
 impl RunOptions {
@@ -109,6 +118,7 @@ impl RunOptions {
             start_at: std::time::Instant::now(),
             allow: None,
             setup_values: Arc::from([]),
+            body: None,
         }
     }
 }
@@ -219,6 +229,7 @@ impl Run {
                 reports: tx.clone(),
                 seed: opts.seed.wrapping_add(i as u64),
                 initial_vars: opts.setup_values.clone(),
+                body: opts.body.clone(),
             })?);
         }
         Ok(Run {

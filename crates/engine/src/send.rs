@@ -3,8 +3,9 @@
 //! and stored on every hop, each hop recorded as a request sample, and the
 //! timeout over the whole chain.
 //!
-//! What a request *is* comes from an [`Outgoing`]: a TOML step today
-//! ([`crate::vu::StepRequest`]), a script's `http.request()` next. What is
+//! What a request *is* comes from an [`Outgoing`]: a TOML step
+//! ([`crate::vu::StepRequest`]) or a request given at run time
+//! ([`crate::body::RequestSpec`], a script's `http.request()`). What is
 //! done with the final response (extractors, checks, a script's `Response`)
 //! is the caller's. The pieces are split so a batch can drive several trips
 //! at once: [`Vu::start`] before the first hop, the network in between, then
@@ -39,6 +40,10 @@ pub(crate) trait Outgoing {
     fn keeps_body(&self) -> bool;
     /// The final URL is wanted after the response.
     fn keeps_url(&self) -> bool;
+    /// Over the whole chain; `None`: the target's `timeout`.
+    fn timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// The next request of a redirect chain.
@@ -178,7 +183,7 @@ impl Vu {
         let mut req = Some(first);
         // The timeout covers the whole redirect chain, as Go's client
         // timeout (and so k6's) does.
-        let timeout = w.plan.target.timeout;
+        let timeout = out.timeout().unwrap_or(w.plan.target.timeout);
         let deadline = Instant::now() + timeout;
         loop {
             body.clear();

@@ -45,6 +45,9 @@ pub struct Vu {
     trip: Trip,
     /// The flow's groups open in this iteration (`group_duration`).
     pub(crate) groups: crate::group::OpenGroups,
+    /// What an [`crate::IterationBody`] keeps for this VU (a script's module
+    /// instance); `None` for TOML flows.
+    pub(crate) ext: Option<Box<dyn std::any::Any>>,
 }
 
 impl std::fmt::Debug for Vu {
@@ -79,6 +82,7 @@ impl Vu {
             body_in: Vec::new(),
             trip: Trip::default(),
             groups: Default::default(),
+            ext: None,
         }
     }
 
@@ -399,7 +403,7 @@ impl Vu {
 
 /// The `Authorization: Basic` value of a URL's userinfo (percent-decoded, as
 /// k6 does) and the URL without it.
-fn split_userinfo(uri: &Uri) -> Option<(HeaderValue, Uri)> {
+pub(crate) fn split_userinfo(uri: &Uri) -> Option<(HeaderValue, Uri)> {
     use base64::Engine as _;
     let authority = uri.authority()?.as_str();
     let (userinfo, host) = authority.rsplit_once('@')?;

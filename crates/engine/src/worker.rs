@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use stampede_metrics::{Layout, MetricId, RequestId, RequestSample, Shard};
+use stampede_metrics::{Layout, MetricId, NameKind, RequestId, RequestSample, RunNames, Shard};
 use stampede_scenario::{Executor, Plan};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
@@ -47,6 +47,10 @@ pub struct Worker {
     /// The test start (shared by every process of a run through the start
     /// barrier): custom gauge values are ordered by their time since it.
     t0: Instant,
+    /// Names given at run time (a script's), after the plan's.
+    names: RefCell<RunNames>,
+    /// What iterations run instead of flows (a script), set once at start.
+    body: std::cell::OnceCell<Rc<dyn crate::IterationBody>>,
 }
 
 impl Worker {
@@ -71,6 +75,40 @@ impl Worker {
         self.shard.borrow_mut().record_metric(id, value, at_us);
     }
 
+    /// The id of a request, check or group name given at run time. The
+    /// first name past [`RunNames::CAP`] of a kind prints one warning.
+    pub fn intern(&self, kind: NameKind, name: &str) -> u32 {
+        let mut folded = false;
+        let id = self.names.borrow_mut().intern(kind, name, &mut folded);
+        if folded {
+            warn_folded(kind);
+        }
+        id
+    }
+
+    /// The id of a tag set given at run time (sorted by key).
+    pub fn intern_tags(&self, tags: &stampede_scenario::TagSet) -> u32 {
+        let mut folded = false;
+        let id = self.names.borrow_mut().intern_tags(tags, &mut folded);
+        if folded {
+            eprintln!(
+                "warning: more than {} distinct tag sets in one worker; later ones are recorded without tags",
+                RunNames::CAP
+            );
+        }
+        id
+    }
+
+    /// This worker's global index among the run's workers.
+    pub fn segment(&self) -> Segment {
+        self.segment
+    }
+
+    /// The run signal as last seen.
+    pub fn signal(&self) -> Signal {
+        self.signal.get()
+    }
+
     /// Microseconds since the test start.
     pub fn since_start_us(&self) -> u64 {
         self.t0.elapsed().as_micros() as u64
@@ -93,13 +131,16 @@ impl Worker {
             seed,
             initial_vars: Arc::from([]),
             t0: Instant::now(),
+            names: RefCell::new(RunNames::after(&layout_of(&plan))),
+            body: Default::default(),
             plan,
         }
     }
 
     /// What was recorded since the last call.
     pub(crate) fn take_snapshot(&self) -> stampede_metrics::Snapshot {
-        self.shard.borrow_mut().take().into_snapshot()
+        let shard = self.shard.borrow_mut().take();
+        shard.into_snapshot_with(&self.names.borrow())
     }
 
     /// The test-wide number of a closed-model iteration starting now.
@@ -160,6 +201,7 @@ pub(crate) struct WorkerArgs {
     pub reports: mpsc::UnboundedSender<WorkerReport>,
     pub seed: u64,
     pub initial_vars: crate::SetupValues,
+    pub body: Option<crate::Body>,
 }
 
 /// Starts a worker thread. Its runtime is built here, on the caller's
@@ -188,8 +230,10 @@ async fn run(args: WorkerArgs) {
         reports,
         seed,
         initial_vars,
+        body,
     } = args;
     let t0 = Instant::from_std(t0);
+    let names = RefCell::new(RunNames::after(&layout));
     let w = Rc::new(Worker {
         segment,
         client,
@@ -204,8 +248,22 @@ async fn run(args: WorkerArgs) {
         seed,
         initial_vars,
         t0,
+        names,
+        body: Default::default(),
         plan,
     });
+    let mut body_failed = false;
+    if let Some(factory) = body {
+        match factory.0.on_worker(&w) {
+            Ok(b) => {
+                let _ = w.body.set(b);
+            }
+            Err(e) => {
+                eprintln!("error: worker {local_index}: {e}");
+                body_failed = true;
+            }
+        }
+    }
     let mut vu_base = 0;
     let runs: Vec<Rc<ScenarioRun>> = w
         .plan
@@ -268,6 +326,12 @@ async fn run(args: WorkerArgs) {
         })
     };
 
+    if body_failed {
+        for r in &runs {
+            r.stopping.set(true);
+            r.hard.cancel();
+        }
+    }
     let tasks: Vec<_> = runs.iter().map(|r| tokio::task::spawn_local(run_scenario(w.clone(), r.clone(), t0))).collect();
     for t in tasks {
         let _ = t.await;
@@ -285,7 +349,28 @@ fn take_shard(w: &Worker, runs: &[Rc<ScenarioRun>]) -> stampede_metrics::Snapsho
         s.vus = r.active.get();
         s.vus_max = r.allocated.get();
     }
-    shard.take().into_snapshot()
+    let taken = shard.take();
+    drop(shard);
+    taken.into_snapshot_with(&w.names.borrow())
+}
+
+fn layout_of(plan: &Plan) -> Layout {
+    Layout::of_plan(plan)
+}
+
+fn warn_folded(kind: NameKind) {
+    let what = match kind {
+        NameKind::Request => {
+            "request names (k6 names a request by its URL: give URLs with ids a name, e.g. `tags: { name: 'product' }` or http.url`…`)"
+        }
+        NameKind::Check => "check names",
+        NameKind::Group => "group names",
+    };
+    eprintln!(
+        "warning: more than {} distinct {what} in one worker; later ones are recorded as {:?}",
+        RunNames::CAP,
+        RunNames::OVERFLOW
+    );
 }
 
 async fn run_scenario(w: Rc<Worker>, run: Rc<ScenarioRun>, t0: Instant) {
@@ -344,7 +429,16 @@ async fn run_scenario(w: Rc<Worker>, run: Rc<ScenarioRun>, t0: Instant) {
 fn new_vu(w: &Worker, run: &ScenarioRun, local_j: u64) -> Box<Vu> {
     let id = run.vu_base + w.segment.global(local_j) + 1;
     run.allocated.set(run.allocated.get() + 1);
-    Box::new(Vu::new(id, run.idx, &w.initial_vars, w.plan.var_slots, w.plan.data.len(), w.seed))
+    let mut vu = Box::new(Vu::new(id, run.idx, &w.initial_vars, w.plan.var_slots, w.plan.data.len(), w.seed));
+    if let Some(body) = w.body.get()
+        && let Err(e) = body.new_vu(w, &mut vu)
+    {
+        // The body reported it; without its init the VU cannot run.
+        let _ = e;
+        run.stopping.set(true);
+        run.hard.cancel();
+    }
+    vu
 }
 
 /// Runs one iteration unless a hard stop interrupts it; records it.
@@ -357,10 +451,24 @@ async fn one_iteration(
     in_test: Option<u64>,
 ) -> bool {
     let started = Instant::now();
-    let done = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => false,
-        _ = vu.iteration(w, in_test) => true,
+    let done = match w.body.get() {
+        None => tokio::select! {
+            biased;
+            _ = cancel.cancelled() => false,
+            _ = vu.iteration(w, in_test) => true,
+        },
+        Some(body) => {
+            if vu.ext.is_none() {
+                // Its init failed: the scenario is stopping.
+                return false;
+            }
+            let body = body.clone();
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => false,
+                _ = body.iteration(w, vu, in_test) => true,
+            }
+        }
     };
     let mut shard = w.shard.borrow_mut();
     let stats = shard.scenario(run.idx);

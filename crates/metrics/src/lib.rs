@@ -12,6 +12,8 @@
 //! - [`shard`]: per-worker, per-interval recording keyed by numeric ids.
 //! - [`custom`]: custom metric series (k6's four kinds) in thousandths of
 //!   their unit, and how they merge (gauges by time).
+//! - [`names`]: request, check, group and tag names a script gives at run
+//!   time, interned per worker after the plan's.
 //! - [`snapshot`]: name-keyed measurements, exact merge, selector queries.
 //! - [`summary`]: trend statistics in ms and threshold outcomes.
 //! - [`live`]: the live state of a run that the UI, the Prometheus endpoint
@@ -21,6 +23,7 @@ pub mod custom;
 pub mod hist;
 pub mod kinds;
 pub mod live;
+pub mod names;
 pub mod shard;
 pub mod snapshot;
 pub mod summary;
@@ -28,6 +31,7 @@ pub mod summary;
 pub use custom::{MetricId, MetricKey, MetricStats, MetricValue};
 pub use hist::Histogram;
 pub use kinds::{CacheOutcome, ErrorKind};
+pub use names::{NameKind, RunNames};
 pub use shard::{
     Layout, Method, RequestCounter, RequestId, RequestSample, RequestStats, RequestTrend, ScenarioStats, Shard, Timings,
 };

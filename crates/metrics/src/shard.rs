@@ -448,7 +448,8 @@ pub struct Shard {
     /// `group_duration` by (scenario, group), created on a group's first run
     /// in the interval (a plan has few groups: a scan beats a map).
     groups: Vec<(u16, u32, Histogram)>,
-    /// `scenario * check_count + check` → counts.
+    /// `check * scenario_count + scenario` → counts (grows with run-time
+    /// check names).
     checks: Vec<CheckCounts>,
     /// Custom metric series, created on their first sample in the interval
     /// (both stay empty, unallocated, for a plan without custom metrics).
@@ -511,8 +512,12 @@ impl Shard {
 
     #[inline]
     pub fn check(&mut self, scenario: u16, check: u32, passed: bool) {
-        let n = self.layout.check_names.len();
-        let c = &mut self.checks[scenario as usize * n + check as usize];
+        let n = self.layout.scenarios.len();
+        let i = check as usize * n + scenario as usize;
+        if i >= self.checks.len() {
+            self.checks.resize(i + 1, CheckCounts::default());
+        }
+        let c = &mut self.checks[i];
         if passed { c.passes += 1 } else { c.fails += 1 }
     }
 
@@ -528,17 +533,29 @@ impl Shard {
 
     /// Converts ids to names for merging across workers and processes.
     pub fn into_snapshot(self) -> crate::snapshot::Snapshot {
+        let names = crate::names::RunNames::after(&self.layout);
+        self.into_snapshot_with(&names)
+    }
+
+    /// [`Shard::into_snapshot`] for a shard that also recorded ids of
+    /// run-time names (a script's), interned in `names`.
+    pub fn into_snapshot_with(self, names: &crate::names::RunNames) -> crate::snapshot::Snapshot {
         use crate::snapshot::{CheckKey, GroupKey, RequestKey, Snapshot};
         let l = &self.layout;
+        let unknown: Arc<str> = Arc::from("");
+        let empty: TagSet = Arc::from(Vec::new());
+        let request_name = |id: u32| names.request(l, id).unwrap_or(&unknown).clone();
+        let group_name = |id: u32| names.group(l, id).unwrap_or(&unknown).clone();
+        let tag_set = |id: u32| names.tag_set(l, id).unwrap_or(&empty).clone();
         let mut snap = Snapshot::default();
         for (id, stats) in self.requests {
             let key = RequestKey {
                 scenario: l.scenarios[id.scenario as usize].clone(),
-                name: l.request_names[id.name as usize].clone(),
+                name: request_name(id.name),
                 method: id.method,
                 status: id.status,
-                group: l.groups[id.group as usize].clone(),
-                tags: l.tag_sets[id.tags as usize].clone(),
+                group: group_name(id.group),
+                tags: tag_set(id.tags),
             };
             match snap.requests.get_mut(&key) {
                 Some(s) => s.merge(&stats),
@@ -551,21 +568,20 @@ impl Shard {
             snap.scenarios.insert(l.scenarios[i].clone(), stats);
         }
         for (scenario, group, h) in self.groups {
-            let key =
-                GroupKey { scenario: l.scenarios[scenario as usize].clone(), group: l.groups[group as usize].clone() };
+            let key = GroupKey { scenario: l.scenarios[scenario as usize].clone(), group: group_name(group) };
             crate::hist::merge(snap.groups.entry(key).or_insert_with(new_histogram), &h);
         }
         for (id, stats) in self.metrics {
             let name = match id.name {
                 MetricId::NO_NAME => Arc::from(""),
-                n => l.request_names[n as usize].clone(),
+                n => request_name(n),
             };
             let key = crate::custom::MetricKey {
                 metric: l.metrics[id.metric as usize].name.clone(),
                 scenario: l.scenarios[id.scenario as usize].clone(),
                 name,
-                group: l.groups[id.group as usize].clone(),
-                tags: l.tag_sets[id.tags as usize].clone(),
+                group: group_name(id.group),
+                tags: tag_set(id.tags),
             };
             match snap.metrics.get_mut(&key) {
                 Some(s) => s.merge(&stats),
@@ -574,12 +590,13 @@ impl Shard {
                 }
             }
         }
-        let n = l.check_names.len();
+        let n = l.scenarios.len().max(1);
         for (i, c) in self.checks.into_iter().enumerate() {
             if c.passes + c.fails == 0 {
                 continue;
             }
-            let key = CheckKey { scenario: l.scenarios[i / n].clone(), check: l.check_names[i % n].clone() };
+            let Some(check) = names.check(l, (i / n) as u32) else { continue };
+            let key = CheckKey { scenario: l.scenarios[i % n].clone(), check: check.clone() };
             let e = snap.checks.entry(key).or_default();
             e.passes += c.passes;
             e.fails += c.fails;
