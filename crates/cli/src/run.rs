@@ -48,7 +48,7 @@ fn load(file: &Path, o: &crate::cli::OverrideArgs, warn: bool) -> Result<Arc<Pla
     }
 }
 
-fn cores() -> u32 {
+pub(crate) fn cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
@@ -104,7 +104,7 @@ async fn load_with_shop(
 /// `stampede run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     if stampede_script::is_script(&args.file) {
-        return Ok(crate::script::refuse_to_run(&args.file, &args.overrides));
+        return crate::script::run(&args).await;
     }
     let (plan, overrides, shop) =
         match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
@@ -206,7 +206,7 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
 /// `stampede coordinator`.
 pub async fn coordinate(args: CoordinatorArgs) -> anyhow::Result<i32> {
     if stampede_script::is_script(&args.file) {
-        return Ok(crate::script::refuse_to_run(&args.file, &args.overrides));
+        return Ok(crate::script::refuse_to_coordinate(&args.file, &args.overrides));
     }
     let (plan, overrides, shop) =
         match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
@@ -487,7 +487,7 @@ fn spawn_local_agent(
     Ok(child)
 }
 
-fn local_agent() -> AgentInfo {
+pub(crate) fn local_agent() -> AgentInfo {
     AgentInfo {
         name: "local".into(),
         address: "in-process".into(),

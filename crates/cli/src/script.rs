@@ -1,17 +1,27 @@
 //! k6 scripts on the command line (`stampede validate|run|coordinator
 //! FILE.js`, chosen by extension): validate prints what it prints for a
-//! scenario file; run and coordinator validate, then refuse: the script
-//! runtime (docs/design/k6-runtime.md §8, steps 1–2 and 5) is not there yet.
+//! scenario file; run runs the script in this process (setup, the
+//! scenarios, teardown); coordinator validates, then refuses (shipping
+//! scripts to agents is not there yet).
 //!
 //! Exit codes: everything refused before any load exits 104 (invalid
-//! input), as issue 16 asks. k6 itself exits 107 for syntax errors and
-//! exceptions in init code (docs/design/k6-runtime.md §6.9); whether
-//! Stampede follows is to settle with the life-cycle step (step 5).
+//! input), as issue 16 asks; an exception in a VU's init code, `setup()` or
+//! `teardown()` exits 107 and `exec.test.abort()` 108, as in k6.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cli::{OverrideArgs, ValidateArgs};
+use anyhow::Context as _;
+use stampede_controller::InProcess;
+use stampede_engine::{Body, Run, RunOptions, Signal};
+use stampede_metrics::live::lock;
+use stampede_script::runtime::{HookError, ScriptBody};
+
+use crate::cli::{OverrideArgs, RunArgs, ValidateArgs};
 use crate::exit;
+use crate::flags::{bind_flag, open_outputs};
+use crate::present::{live_state, present};
 
 /// Loads a script with the command-line overrides, printing its warnings
 /// and what its init code printed; the located errors on failure.
@@ -55,16 +65,158 @@ pub fn validate(args: &ValidateArgs) -> i32 {
     exit::OK
 }
 
-/// `stampede run FILE.js` and `stampede coordinator FILE.js`: validated, then
-/// refused without sending any load.
-pub fn refuse_to_run(file: &Path, overrides: &OverrideArgs) -> i32 {
+/// `stampede coordinator FILE.js`: validated, then refused without sending
+/// any load (shipping a script to agents is not there yet).
+pub fn refuse_to_coordinate(file: &Path, overrides: &OverrideArgs) -> i32 {
     if let Err(code) = load(file, overrides) {
         return code;
     }
     eprintln!(
-        "error: {}: the script is valid, but running k6 scripts is not available yet (the script runtime is being built, issue 16); no load was sent\n  help: `stampede validate {}` checks a script; run scenario files (.toml) meanwhile",
+        "error: {}: the script is valid, but k6 scripts do not run distributed yet (shipping the script and its files to agents is being built, issue 16); no load was sent\n  help: `stampede run {}` runs it on this machine",
         file.display(),
         file.display()
     );
     exit::INVALID_INPUT
+}
+
+/// `stampede run FILE.js`: k6's life cycle in this process — `setup()`
+/// once, the scenarios' functions on the engine's workers, `teardown(data)`
+/// once — with the same outputs, summary and exit codes as a scenario file,
+/// plus k6's 107 (an exception in init code, `setup()` or `teardown()`) and
+/// 108 (`exec.test.abort()`).
+pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
+    let sp = match load(&args.file, &args.overrides) {
+        Ok(sp) => sp,
+        Err(code) => return Ok(code),
+    };
+    if args.agents.is_some_and(|a| a > 0) && !args.report.quiet {
+        eprintln!("note: k6 scripts run in this process for now (--agents is set aside)");
+    }
+    let plan = sp.plan.clone();
+    let limit = crate::run::raise_nofile_limit();
+    if plan.peak_vus().saturating_add(crate::run::FD_RESERVE) > limit {
+        eprintln!(
+            "error: this script can run {} VUs at once, but a load process here may open only {limit} files (hard limit, `ulimit -Hn`)",
+            plan.peak_vus()
+        );
+        return Ok(exit::INVALID_INPUT);
+    }
+    let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
+    let has = |name: &str| sp.functions().any(|f| f == name);
+
+    // setup(), once.
+    let mut setup_json = None;
+    if has("setup") {
+        let probe = ScriptBody::new(&sp, &sp.env, seed, None);
+        let setup = stampede_script::runtime::run_hook(&sp, &probe, "setup", None, plan.setup_timeout);
+        let outcome = tokio::select! {
+            r = setup => r,
+            true = crate::present::wait_for_stop_signal() => {
+                eprintln!("interrupted during setup: no load ran");
+                return Ok(exit::INTERRUPTED);
+            }
+        };
+        match outcome {
+            Ok((data, _measured)) => setup_json = data,
+            Err(e) => return Ok(hook_failed("setup", &e, true)),
+        }
+    }
+
+    let body = ScriptBody::new(&sp, &sp.env, seed, setup_json.clone());
+    let shared = body.shared.clone();
+    let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
+    let metrics = match &args.report.metrics_listen {
+        Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),
+        None => None,
+    };
+    let planned = plan.planned_duration();
+    let live = live_state(&plan, &args.file, planned, plan.peak_vus(), ctx.interval).shared();
+    let workers = args.workers.unwrap_or_else(crate::run::cores).max(1);
+    let mut opts = RunOptions::local(workers);
+    opts.seed = seed;
+    opts.body = Some(Body(Arc::new(body)));
+    lock(&live).agents.push(crate::run::local_agent());
+    let run = Run::start(plan.clone(), opts).context("starting worker threads")?;
+    // The script may abort the test, and a VU's init code may fail: both
+    // stop every worker at once.
+    let watcher = {
+        let (signaller, shared) = (run.signaller(), shared.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if let Some(reason) = shared.aborted() {
+                    eprintln!(
+                        "test aborted by the script{}",
+                        if reason.is_empty() { String::new() } else { format!(": {reason}") }
+                    );
+                    let _ = signaller.send(Signal::Abort);
+                    return;
+                }
+                if shared.fatal().is_some() {
+                    let _ = signaller.send(Signal::Abort);
+                    return;
+                }
+            }
+        })
+    };
+    let source = InProcess(run);
+    let mut code = present(&plan, &args.file, &args.report, source, outputs, metrics, ctx, live, Arc::from([])).await?;
+    watcher.abort();
+    report_exceptions(&shared);
+
+    // teardown(data), once, even after a stop (as k6).
+    if has("teardown") && shared.fatal().is_none() {
+        let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
+        let teardown = stampede_script::runtime::run_hook(&sp, &hooks, "teardown", setup_json, plan.teardown_timeout);
+        if let Err(e) = teardown.await {
+            let c = hook_failed("teardown", &e, false);
+            if code == exit::OK || code == exit::THRESHOLDS_FAILED {
+                code = c;
+            }
+        }
+    }
+    if shared.fatal().is_some() {
+        return Ok(exit::SCRIPT_EXCEPTION);
+    }
+    if shared.aborted().is_some() {
+        return Ok(exit::TEST_ABORTED);
+    }
+    Ok(code)
+}
+
+/// Says why `setup()` or `teardown()` failed; its exit code.
+fn hook_failed(name: &str, e: &HookError, before_load: bool) -> i32 {
+    let after = if before_load { "; no load ran" } else { "" };
+    match e {
+        HookError::Timeout(d) => {
+            eprintln!("error: {name}() ran longer than its timeout ({d:?}){after}");
+            if before_load { exit::SETUP_TIMEOUT } else { exit::TEARDOWN_TIMEOUT }
+        }
+        HookError::Exception(text) => {
+            eprintln!("error: {name}() threw: {text}{after}");
+            exit::SCRIPT_EXCEPTION
+        }
+        HookError::Internal(text) => {
+            eprintln!("error: {name}(): {text}{after}");
+            exit::ERROR
+        }
+    }
+}
+
+/// Exceptions thrown by iterations, by location (each printed when it was
+/// first thrown; this is the count).
+fn report_exceptions(shared: &stampede_script::runtime::Shared) {
+    let all = shared.exceptions();
+    if all.is_empty() {
+        return;
+    }
+    let total: u64 = all.values().map(|e| e.count).sum();
+    eprintln!("script exceptions: {total} iteration(s) ended by an exception (each VU went on):");
+    for (location, e) in &all {
+        eprintln!("  {:>8} × {location}: {}", e.count, e.first);
+    }
+    let dropped = shared.console_dropped();
+    if dropped > 0 {
+        eprintln!("console: {dropped} line(s) not printed (over {} per second)", 50);
+    }
 }

@@ -23,6 +23,10 @@ pub mod exit {
     pub const INVALID_INPUT: i32 = 104;
     /// The run was stopped from outside (Ctrl-C, SIGTERM) before its end (k6: 105).
     pub const INTERRUPTED: i32 = 105;
+    /// A k6 script's init code, `setup()` or `teardown()` threw (k6's 107).
+    pub const SCRIPT_EXCEPTION: i32 = 107;
+    /// A k6 script called `exec.test.abort()` (k6's 108).
+    pub const TEST_ABORTED: i32 = 108;
     /// The run completed and its thresholds passed, but an agent was lost on
     /// the way: the results cover what the others (and it, until lost) delivered.
     pub const DEGRADED: i32 = 110;

@@ -247,7 +247,7 @@ fn exception_error(bundle: &Bundle, caught: CaughtError<'_>, stage: Stage) -> Sc
     }
 }
 
-fn describe_value(v: &Value<'_>) -> String {
+pub(crate) fn describe_value(v: &Value<'_>) -> String {
     if let Some(s) = v.as_string() {
         return s.to_string().unwrap_or_default();
     }
@@ -304,7 +304,15 @@ fn install<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, env: &[(String, Stri
         })?,
     )?;
 
-    host.set(
+    install_encoding(ctx, &host)?;
+
+    let setup: Function = ctx.eval(SHIM)?;
+    setup.call((host,))
+}
+
+/// `b64encode` and `b64decode` (k6/encoding) on the host object `h`.
+pub(crate) fn install_encoding<'js>(ctx: &Ctx<'js>, h: &Object<'js>) -> rquickjs::Result<()> {
+    h.set(
         "b64encode",
         Function::new(
             ctx.clone(),
@@ -314,7 +322,7 @@ fn install<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, env: &[(String, Stri
             },
         )?,
     )?;
-    host.set(
+    h.set(
         "b64decode",
         Function::new(
             ctx.clone(),
@@ -336,11 +344,10 @@ fn install<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, env: &[(String, Stri
         )?,
     )?;
 
-    let setup: Function = ctx.eval(SHIM)?;
-    setup.call((host,))
+    Ok(())
 }
 
-fn bytes_of<'js>(ctx: &Ctx<'js>, input: Value<'js>) -> rquickjs::Result<Vec<u8>> {
+pub(crate) fn bytes_of<'js>(ctx: &Ctx<'js>, input: Value<'js>) -> rquickjs::Result<Vec<u8>> {
     if let Some(s) = input.as_string() {
         return Ok(s.to_string()?.into_bytes());
     }

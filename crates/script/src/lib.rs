@@ -32,9 +32,11 @@
 //! Nothing in this crate sends a request.
 
 pub mod api;
+mod crypto;
 mod error;
 pub mod init;
 pub mod options;
+pub mod runtime;
 pub mod transform;
 
 use std::path::Path;
@@ -68,6 +70,10 @@ pub struct ScriptPlan {
     pub shared_arrays: Vec<SharedArrayInfo>,
     /// What the init code printed (`level: text`), once, at plan time.
     pub console: Vec<String>,
+    /// `options` as JSON (k6's `exec.test.options`).
+    pub options_json: String,
+    /// The environment the script sees (`__ENV`): the process's, then `-e`.
+    pub env: Vec<(String, String)>,
 }
 
 impl ScriptPlan {
@@ -140,5 +146,7 @@ pub fn load_with(path: &Path, overrides: &Overrides, limits: &Limits) -> Result<
         files: init.files,
         shared_arrays: init.shared_arrays,
         console: init.console,
+        options_json: init.options.to_string(),
+        env,
     })
 }

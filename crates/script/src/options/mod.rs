@@ -44,6 +44,8 @@ pub struct ScriptOptions {
     pub summary_trend_stats: Vec<String>,
     /// `noConnectionReuse`: a new connection for every request.
     pub no_connection_reuse: bool,
+    /// `discardResponseBodies`: requests default to `responseType: 'none'`.
+    pub discard_response_bodies: bool,
     /// What each scenario adds: its `env` and `tags`, by scenario name (in
     /// the plan's scenario order).
     pub scenarios: Vec<ScenarioExtras>,
@@ -83,12 +85,12 @@ const HONOURED: &[&str] = &[
     "teardownTimeout",
     "localIPs",
     "batchPerHost",
+    "discardResponseBodies",
 ];
 
 /// k6 options accepted with a warning: they do not change which requests a
 /// run sends (or only how the results are shown), and are not honoured yet.
 const WARNED: &[&str] = &[
-    "discardResponseBodies",
     "noVUConnectionReuse",
     "noCookiesReset",
     "batch",
@@ -763,6 +765,9 @@ pub(crate) fn decode(
     };
     let no_connection_reuse =
         get("noConnectionReuse").and_then(|v| d.bool(v, &[Seg::Key("noConnectionReuse".into())])).unwrap_or(false);
+    let discard_response_bodies = get("discardResponseBodies")
+        .and_then(|v| d.bool(v, &[Seg::Key("discardResponseBodies".into())]))
+        .unwrap_or(false);
 
     if !d.errors.is_empty() {
         return Err(d.errors);
@@ -805,7 +810,16 @@ pub(crate) fn decode(
         warnings: d.warnings,
         upload_files: Vec::new(),
     };
-    Ok(Decoded { plan, options: ScriptOptions { tags, summary_trend_stats, no_connection_reuse, scenarios: extras } })
+    Ok(Decoded {
+        plan,
+        options: ScriptOptions {
+            tags,
+            summary_trend_stats,
+            no_connection_reuse,
+            discard_response_bodies,
+            scenarios: extras,
+        },
+    })
 }
 
 fn shortcut(executor: Executor) -> Scenario {
