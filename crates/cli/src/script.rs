@@ -106,6 +106,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
 
     // setup(), once.
     let mut setup_json = None;
+    let mut setup_measured = None;
     if has("setup") {
         let probe = ScriptBody::new(&sp, &sp.env, seed, None);
         let setup = stampede_script::runtime::run_hook(&sp, &probe, "setup", None, plan.setup_timeout);
@@ -117,7 +118,10 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         };
         match outcome {
-            Ok((data, _measured)) => setup_json = data,
+            Ok((data, measured)) => {
+                setup_json = data;
+                setup_measured = Some(measured);
+            }
             Err(e) => return Ok(hook_failed("setup", &e, true)),
         }
     }
@@ -137,6 +141,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     opts.body = Some(Body(Arc::new(body)));
     lock(&live).agents.push(crate::run::local_agent());
     let run = Run::start(plan.clone(), opts).context("starting worker threads")?;
+    let _ = shared.stopper.set(run.signaller());
     // The script may abort the test, and a VU's init code may fail: both
     // stop every worker at once.
     let watcher = {
@@ -159,20 +164,37 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         })
     };
-    let source = InProcess(run);
+    let teardown_failed: Arc<std::sync::Mutex<Option<HookError>>> = Arc::default();
+    let teardown = has("teardown").then(|| {
+        let (sp, shared, failed) = (sp.clone(), shared.clone(), teardown_failed.clone());
+        let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
+        let data = setup_json.clone();
+        Box::pin(async move {
+            // After a VU's init failed, k6 runs no teardown either.
+            if shared.fatal().is_some() {
+                return stampede_metrics::Snapshot::default();
+            }
+            let timeout = sp.plan.teardown_timeout;
+            match stampede_script::runtime::run_hook(&sp, &hooks, "teardown", data, timeout).await {
+                Ok((_, measured)) => measured,
+                Err(e) => {
+                    if let Ok(mut f) = failed.lock() {
+                        *f = Some(e);
+                    }
+                    stampede_metrics::Snapshot::default()
+                }
+            }
+        }) as HookFuture
+    });
+    let source = ScriptSource { run: InProcess(run), setup: setup_measured, teardown, last: None };
     let mut code = present(&plan, &args.file, &args.report, source, outputs, metrics, ctx, live, Arc::from([])).await?;
     watcher.abort();
     report_exceptions(&shared);
-
-    // teardown(data), once, even after a stop (as k6).
-    if has("teardown") && shared.fatal().is_none() {
-        let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
-        let teardown = stampede_script::runtime::run_hook(&sp, &hooks, "teardown", setup_json, plan.teardown_timeout);
-        if let Err(e) = teardown.await {
-            let c = hook_failed("teardown", &e, false);
-            if code == exit::OK || code == exit::THRESHOLDS_FAILED {
-                code = c;
-            }
+    let failed = teardown_failed.lock().ok().and_then(|mut f| f.take());
+    if let Some(e) = failed {
+        let c = hook_failed("teardown", &e, false);
+        if code == exit::OK || code == exit::THRESHOLDS_FAILED {
+            code = c;
         }
     }
     if shared.fatal().is_some() {
@@ -182,6 +204,58 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(exit::TEST_ABORTED);
     }
     Ok(code)
+}
+
+/// `teardown()`, run when the load is over, with what it measured.
+type HookFuture = std::pin::Pin<Box<dyn std::future::Future<Output = stampede_metrics::Snapshot> + Send>>;
+
+/// The run's intervals with what `setup()` measured merged into the first
+/// and what `teardown()` measured as one more after the last: k6 counts
+/// their requests and checks with the rest.
+struct ScriptSource {
+    run: InProcess,
+    setup: Option<stampede_metrics::Snapshot>,
+    teardown: Option<HookFuture>,
+    last: Option<(u64, Duration)>,
+}
+
+impl stampede_controller::Source for ScriptSource {
+    async fn next_interval(&mut self) -> Option<stampede_engine::IntervalSnapshot> {
+        match self.run.next_interval().await {
+            Some(mut s) => {
+                if let Some(setup) = self.setup.take() {
+                    s.snapshot.merge(&setup);
+                }
+                self.last = Some((s.index, s.start));
+                Some(s)
+            }
+            None => {
+                let teardown = self.teardown.take()?;
+                let mut snapshot = teardown.await;
+                if let Some(setup) = self.setup.take() {
+                    snapshot.merge(&setup);
+                }
+                let (index, start) =
+                    self.last.map_or((0, Duration::ZERO), |(i, s)| (i + 1, s + Duration::from_secs(1)));
+                Some(stampede_engine::IntervalSnapshot { index, start, snapshot })
+            }
+        }
+    }
+    fn signaller(&self) -> tokio::sync::watch::Sender<Signal> {
+        self.run.signaller()
+    }
+    fn started(&self) -> std::time::Instant {
+        self.run.started()
+    }
+    fn abort_by_threshold(&mut self, threshold: &str) {
+        self.run.abort_by_threshold(threshold);
+    }
+    fn in_process(&self) -> bool {
+        true
+    }
+    async fn finish(self) -> stampede_controller::SourceEnd {
+        self.run.finish().await
+    }
 }
 
 /// Says why `setup()` or `teardown()` failed; its exit code.

@@ -74,6 +74,14 @@ pub struct RequestSpec {
     pub timeout: Option<Duration>,
     /// Keep the body (else it is counted and dropped).
     pub keep_body: bool,
+    /// Each hop is named by its own URL (k6's default name), not `name`.
+    pub name_by_url: bool,
+    /// Statuses that count as a success (inclusive ranges); `None`: the
+    /// engine's verdict (4xx and 5xx fail).
+    pub expected: Option<Arc<[(u16, u16)]>>,
+    /// Send without the VU's cookies and keep none of the response's (a
+    /// request with a jar of its own, whose cookies are in `headers`).
+    pub own_jar: bool,
 }
 
 /// The final response of a [`RequestSpec`] (its body is in the buffer given
@@ -160,6 +168,31 @@ impl Outgoing for RequestSpec {
     fn timeout(&self) -> Option<Duration> {
         self.timeout
     }
+
+    fn judge(&self, status: u16, error: Option<ErrorKind>) -> Option<ErrorKind> {
+        let Some(ranges) = &self.expected else { return error };
+        if status == 0 {
+            return error;
+        }
+        let expected = ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status));
+        match error {
+            Some(ErrorKind::Status4xx | ErrorKind::Status5xx) | None if expected => None,
+            None => Some(match status {
+                500.. => ErrorKind::Status5xx,
+                400.. => ErrorKind::Status4xx,
+                _ => ErrorKind::Other,
+            }),
+            e => e,
+        }
+    }
+
+    fn hop_name(&self, w: &Worker, url: &str) -> Option<u32> {
+        (self.name_by_url && !url.is_empty()).then(|| w.intern(stampede_metrics::NameKind::Request, url))
+    }
+
+    fn merges_cookies(&self) -> bool {
+        true
+    }
 }
 
 /// A future made on the thread that runs it (`!Send`).
@@ -197,7 +230,12 @@ impl Vu {
     /// error of status 0, recorded like any failed request.
     pub async fn request(&mut self, w: &Worker, spec: &RequestSpec, body: &mut Vec<u8>) -> ResponseData {
         let mut trip = Trip::default();
-        match self.send(w, spec, &mut trip, body).await {
+        let vu_jar = spec.own_jar.then(|| std::mem::take(&mut self.jar));
+        let sent = self.send(w, spec, &mut trip, body).await;
+        if let Some(jar) = vu_jar {
+            self.jar = jar;
+        }
+        match sent {
             Some(exchange) => {
                 let (status, headers, proto) = match exchange.response {
                     Some(parts) => (parts.status.as_u16(), parts.headers, version_text(parts.version)),

@@ -210,7 +210,10 @@ impl Run {
             count: opts.workers.max(1),
             total: opts.total_workers.max(1),
         };
-        let sequential = plan.data.iter().any(|d| d.order == stampede_scenario::DataOrder::Sequential);
+        // Test-wide iteration numbers: for sequential data, and for scripts
+        // (`exec.scenario.iterationInTest`).
+        let sequential =
+            plan.data.iter().any(|d| d.order == stampede_scenario::DataOrder::Sequential) || opts.body.is_some();
         let started_iterations: Option<Arc<[AtomicU64]>> =
             sequential.then(|| plan.scenarios.iter().map(|_| AtomicU64::new(0)).collect());
         let mut threads = Vec::new();

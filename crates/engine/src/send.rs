@@ -44,6 +44,23 @@ pub(crate) trait Outgoing {
     fn timeout(&self) -> Option<std::time::Duration> {
         None
     }
+    /// The error a hop's response counts as, given the client's verdict
+    /// (k6's `expectedStatuses` may turn a 404 into a success and a 201
+    /// into a failure); the client's by default.
+    fn judge(&self, _status: u16, error: Option<ErrorKind>) -> Option<ErrorKind> {
+        error
+    }
+    /// The request name of a hop to `url` when it is not the request's own
+    /// (a script's request without a `name` tag: k6 names each hop by its
+    /// URL); `None`: the request's.
+    fn hop_name(&self, _w: &Worker, _url: &str) -> Option<u32> {
+        None
+    }
+    /// A `Cookie` header the request has is kept, the jar's cookies added
+    /// before it (a script's `cookies` param); otherwise the jar's replace it.
+    fn merges_cookies(&self) -> bool {
+        false
+    }
 }
 
 /// The next request of a redirect chain.
@@ -110,7 +127,14 @@ impl Vu {
             trip.url.push_str(uri.path_and_query().map_or("/", |p| p.as_str()));
         }
         if let Some(cookie) = self.jar.header(&trip.host, &mut self.buf) {
-            req.headers_mut().insert(http::header::COOKIE, cookie);
+            let own = if out.merges_cookies() { req.headers().get(http::header::COOKIE) } else { None };
+            let merged = own.and_then(|own| {
+                let mut both = cookie.as_bytes().to_vec();
+                both.extend_from_slice(b"; ");
+                both.extend_from_slice(own.as_bytes());
+                http::HeaderValue::from_bytes(&both).ok()
+            });
+            req.headers_mut().insert(http::header::COOKIE, merged.unwrap_or(cookie));
         }
     }
 
@@ -120,6 +144,14 @@ impl Vu {
     /// CDN classification and its cookies stored.
     pub(crate) fn arrive(&mut self, w: &Worker, out: &impl Outgoing, trip: &mut Trip, mut exchange: Exchange) -> After {
         let status = exchange.response.as_ref().map_or(0, |p| p.status.as_u16());
+        exchange.error = out.judge(status, exchange.error);
+        let id_of = |trip: &Trip, scenario: u16| {
+            let mut id = out.request_id(scenario, &trip.method, status);
+            if let Some(name) = out.hop_name(w, &trip.url) {
+                id.name = name;
+            }
+            id
+        };
         if out.max_redirects() > 0 && matches!(status, 301 | 302 | 303 | 307 | 308) {
             let location = exchange.response.as_ref().and_then(|p| p.headers.get(http::header::LOCATION));
             let next = location
@@ -133,7 +165,7 @@ impl Vu {
                     exchange.error = Some(ErrorKind::TooManyRedirects);
                 } else {
                     trip.hops += 1;
-                    w.record_request(out.request_id(self.scenario, &trip.method, status), &sample(&exchange));
+                    w.record_request(id_of(trip, self.scenario), &sample(&exchange));
                     if let Some(parts) = &exchange.response {
                         self.jar.store(&trip.host, &parts.headers);
                     }
@@ -158,7 +190,7 @@ impl Vu {
                 }
             }
         }
-        w.record_request(out.request_id(self.scenario, &trip.method, status), &sample(&exchange));
+        w.record_request(id_of(trip, self.scenario), &sample(&exchange));
         if let Some(parts) = &exchange.response {
             self.jar.store(&trip.host, &parts.headers);
         }

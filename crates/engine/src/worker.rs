@@ -51,6 +51,9 @@ pub struct Worker {
     names: RefCell<RunNames>,
     /// What iterations run instead of flows (a script), set once at start.
     body: std::cell::OnceCell<Rc<dyn crate::IterationBody>>,
+    /// No iteration may start any more on this worker (a script aborted
+    /// the test; the run's abort signal follows).
+    halted: Cell<bool>,
 }
 
 impl Worker {
@@ -99,6 +102,12 @@ impl Worker {
         id
     }
 
+    /// Starts no more iterations on this worker, at once (a script's
+    /// `exec.test.abort()`; whoever controls the run aborts it too).
+    pub fn halt(&self) {
+        self.halted.set(true);
+    }
+
     /// This worker's global index among the run's workers.
     pub fn segment(&self) -> Segment {
         self.segment
@@ -133,6 +142,7 @@ impl Worker {
             t0: Instant::now(),
             names: RefCell::new(RunNames::after(&layout_of(&plan))),
             body: Default::default(),
+            halted: Cell::new(false),
             plan,
         }
     }
@@ -250,6 +260,7 @@ async fn run(args: WorkerArgs) {
         t0,
         names,
         body: Default::default(),
+        halted: Cell::new(false),
         plan,
     });
     let mut body_failed = false;
@@ -450,6 +461,9 @@ async fn one_iteration(
     cancel: &CancellationToken,
     in_test: Option<u64>,
 ) -> bool {
+    if w.halted.get() {
+        return false;
+    }
     let started = Instant::now();
     let done = match w.body.get() {
         None => tokio::select! {

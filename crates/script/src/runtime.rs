@@ -52,6 +52,13 @@ pub struct Shared {
     setup_json: Option<String>,
     /// Each scenario's function (by scenario index).
     functions: Vec<String>,
+    /// Each scenario's `__ENV`: the environment, then its `env`.
+    scenario_env: Vec<Vec<(String, String)>>,
+    /// Each scenario's tags on every sample: `options.tags`, then its own
+    /// (flat: key, value, …).
+    scenario_tags: Vec<Vec<String>>,
+    /// Stops every worker at once (`exec.test.abort()`), once the run exists.
+    pub stopper: std::sync::OnceLock<tokio::sync::watch::Sender<stampede_engine::Signal>>,
     /// `options` as JSON (for `exec.test.options`).
     options_json: String,
     seed: u64,
@@ -134,6 +141,32 @@ impl ScriptBody {
     /// The body of a run of `sp`, with `setup()`'s result as JSON.
     pub fn new(sp: &ScriptPlan, env: &[(String, String)], seed: u64, setup_json: Option<String>) -> ScriptBody {
         let functions = sp.plan.scenarios.iter().map(|s| s.exec.as_deref().unwrap_or("default").to_string()).collect();
+        let extras = |name: &str| sp.options.scenarios.iter().find(|e| &*e.name == name);
+        let scenario_env = sp
+            .plan
+            .scenarios
+            .iter()
+            .map(|s| {
+                let mut all = env.to_vec();
+                if let Some(e) = extras(&s.name) {
+                    all.extend(e.env.iter().cloned());
+                }
+                all
+            })
+            .collect();
+        let scenario_tags = sp
+            .plan
+            .scenarios
+            .iter()
+            .map(|s| {
+                let mut flat = Vec::new();
+                for (k, v) in sp.options.tags.iter().chain(extras(&s.name).map_or(&[][..], |e| &e.tags[..])) {
+                    flat.push(k.clone());
+                    flat.push(v.clone());
+                }
+                flat
+            })
+            .collect();
         ScriptBody {
             shared: Arc::new(Shared {
                 bundle: sp.bundle.clone(),
@@ -141,6 +174,9 @@ impl ScriptBody {
                 files: sp.files.clone(),
                 setup_json,
                 functions,
+                scenario_env,
+                scenario_tags,
+                stopper: std::sync::OnceLock::new(),
                 options_json: sp.options_json.clone(),
                 seed,
                 discard_bodies: sp.options.discard_response_bodies,
@@ -205,8 +241,8 @@ enum ResponseType {
 struct Call {
     spec: RequestSpec,
     rtype: ResponseType,
-    /// `expectedStatuses` ranges (inclusive pairs), when given.
-    expected: Option<Vec<(u16, u16)>>,
+    /// A jar of the script's own (`new http.CookieJar()`), by index.
+    jar: Option<usize>,
 }
 
 enum OpKind {
@@ -233,6 +269,9 @@ struct Host {
     cookie_ops: RefCell<Vec<CookieOp>>,
     /// The running VU's jar as last read, for `cookiesForURL`.
     jar_view: RefCell<Vec<(String, String, String)>>,
+    /// Jars of the script's own (`new http.CookieJar()`): (host, name,
+    /// value); index 0 is unused (the VU's jar).
+    jars: RefCell<Vec<Vec<(String, String, String)>>>,
     boundary: Cell<u64>,
 }
 
@@ -282,6 +321,7 @@ impl WorkerJs {
             dir: RefCell::new(PathBuf::new()),
             cookie_ops: RefCell::new(Vec::new()),
             jar_view: RefCell::new(Vec::new()),
+            jars: RefCell::new(vec![Vec::new()]),
             boundary: Cell::new(0),
         });
         let (k6, factories, data) = ctx.with(|ctx| -> Result<_, String> {
@@ -359,6 +399,23 @@ impl WorkerJs {
         }
     }
 
+    /// Keeps the cookies a response sets in the script's own jar, if the
+    /// request used one.
+    fn store_own_jar(&self, call: &Call, data: &ResponseData) {
+        let Some(j) = call.jar else { return };
+        let host_name = call_host(&call.spec);
+        let mut jars = self.host.jars.borrow_mut();
+        let Some(jar) = jars.get_mut(j) else { return };
+        for v in data.headers.get_all(http::header::SET_COOKIE) {
+            let Ok(v) = v.to_str() else { continue };
+            let pair = v.split(';').next().unwrap_or("");
+            let Some((n, val)) = pair.split_once('=') else { continue };
+            let (n, val) = (n.trim().to_string(), val.trim().to_string());
+            jar.retain(|(h, name, _)| *h != host_name || *name != n);
+            jar.push((host_name.clone(), n, val));
+        }
+    }
+
     fn refresh_jar_view(&self, vu: &Vu, hosts: &[String]) {
         let mut view = self.host.jar_view.borrow_mut();
         view.clear();
@@ -384,6 +441,7 @@ impl WorkerJs {
             OpKind::Request(call) => {
                 let mut body = Vec::new();
                 let data = vu.request(w, &call.spec, &mut body).await;
+                self.store_own_jar(&call, &data);
                 let hosts = [call_host(&call.spec)];
                 self.refresh_jar_view(vu, &hosts);
                 self.resume(turn, |ctx| {
@@ -400,6 +458,7 @@ impl WorkerJs {
                 for call in &calls {
                     let mut body = Vec::new();
                     let data = vu.request(w, &call.spec, &mut body).await;
+                    self.store_own_jar(call, &data);
                     results.push((data, body));
                 }
                 let hosts: Vec<String> = calls.iter().map(|c| call_host(&c.spec)).collect();
@@ -544,6 +603,7 @@ impl IterationBody for WorkerJs {
     fn iteration<'a>(&'a self, w: &'a Worker, vu: &'a mut Vu, in_test: Option<u64>) -> IterationFuture<'a> {
         Box::pin(async move {
             let (id, scenario, iteration) = (vu.id, vu.scenario, vu.iteration);
+            let in_test = Some(in_test.unwrap_or_else(|| w.next_iteration_in_test(scenario)));
             let Some(st) = vu.ext::<JsVu>() else { return };
             let func = st.func.clone();
             let mut turn = Turn {
@@ -707,8 +767,7 @@ fn response_object<'js>(
     t.set("waiting", ms(tm.waiting))?;
     t.set("receiving", ms(tm.receiving))?;
     o.set("timings", t)?;
-    let error = effective_error(call, data);
-    match error {
+    match data.error {
         Some(kind) => {
             let (code, text) = k6_error(kind, data.status);
             o.set("error_code", code)?;
@@ -722,25 +781,13 @@ fn response_object<'js>(
     Ok(o)
 }
 
-/// The request's error as the script sees it (an expected 4xx is none).
-fn effective_error(call: &Call, data: &ResponseData) -> Option<ErrorKind> {
-    match (&call.expected, data.error) {
-        (Some(ranges), Some(ErrorKind::Status4xx | ErrorKind::Status5xx))
-            if ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&data.status)) =>
-        {
-            None
-        }
-        (_, e) => e,
-    }
-}
-
 fn throw(ctx: &Ctx<'_>, msg: impl AsRef<str>) -> rquickjs::Error {
     Exception::throw_message(ctx, msg.as_ref())
 }
 
-fn tag_set(flat: &[String]) -> stampede_scenario::TagSet {
-    let mut pairs: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(flat.len() / 2);
-    for kv in flat.chunks_exact(2) {
+fn tag_set(base: &[String], flat: &[String]) -> stampede_scenario::TagSet {
+    let mut pairs: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity((base.len() + flat.len()) / 2);
+    for kv in base.chunks_exact(2).chain(flat.chunks_exact(2)) {
         let (k, v) = (Arc::from(kv[0].as_str()), Arc::from(kv[1].as_str()));
         match pairs.iter_mut().find(|(pk, _)| *pk == k) {
             Some(p) => p.1 = v,
@@ -752,6 +799,16 @@ fn tag_set(flat: &[String]) -> stampede_scenario::TagSet {
 }
 
 impl Host {
+    /// The id of the tag set of a sample: the scenario's tags, then `flat`.
+    fn tags_id(&self, flat: &[String]) -> u32 {
+        let scenario = self.turn.borrow().scenario as usize;
+        let base = self.shared.scenario_tags.get(scenario).map_or(&[][..], |t| &t[..]);
+        if base.is_empty() && flat.is_empty() {
+            return 0;
+        }
+        self.w.intern_tags(&tag_set(base, flat))
+    }
+
     /// A request's spec from the shim's prepared arguments.
     fn call_of<'js>(&self, ctx: &Ctx<'js>, args: &Array<'js>) -> rquickjs::Result<Call> {
         let method: String = args.get(0)?;
@@ -764,6 +821,7 @@ impl Host {
         let redirects: f64 = args.get(7)?;
         let rtype: String = args.get(8)?;
         let expected: Option<Vec<u16>> = args.get(9)?;
+        let jar: i32 = args.get::<Option<i32>>(10)?.unwrap_or(-1);
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| throw(ctx, format!("invalid HTTP method '{method}'")))?;
         let uri: http::Uri = url.parse().map_err(|e| throw(ctx, format!("invalid URL '{url}': {e}")))?;
@@ -789,7 +847,7 @@ impl Host {
         };
         let w = &self.w;
         let name_id = w.intern(NameKind::Request, name.as_deref().unwrap_or(&url));
-        let tags_id = if tags.is_empty() { 0 } else { w.intern_tags(&tag_set(&tags)) };
+        let tags_id = self.tags_id(&tags);
         let rtype = match rtype.as_str() {
             "binary" => ResponseType::Binary,
             "none" => ResponseType::None,
@@ -806,9 +864,26 @@ impl Host {
             max_redirects: if redirects < 0.0 { w.plan.target.max_redirects } else { redirects as u32 },
             timeout: (timeout >= 0.0).then(|| Duration::from_secs_f64(timeout / 1000.0)),
             keep_body: rtype != ResponseType::None,
+            name_by_url: name.is_none(),
+            expected: expected.map(|v| v.chunks_exact(2).map(|p| (p[0], p[1])).collect()),
+            own_jar: jar > 0,
         };
-        let expected = expected.map(|v| v.chunks_exact(2).map(|p| (p[0], p[1])).collect());
-        Ok(Call { spec, rtype, expected })
+        let mut call = Call { spec, rtype, jar: (jar > 0).then_some(jar as usize) };
+        if let Some(j) = call.jar {
+            // A jar of its own: its cookies for this host, none of the VU's.
+            let host_name = call.spec.uri.host().unwrap_or("").to_string();
+            let jars = self.jars.borrow();
+            let pairs: Vec<String> = jars
+                .get(j)
+                .map(|c| c.iter().filter(|(h, _, _)| *h == host_name).map(|(_, n, v)| format!("{n}={v}")).collect())
+                .unwrap_or_default();
+            if !pairs.is_empty()
+                && let Ok(v) = http::HeaderValue::from_str(&pairs.join("; "))
+            {
+                call.spec.headers.insert(http::header::COOKIE, v);
+            }
+        }
+        Ok(call)
     }
 
     fn queue<'js>(&self, ctx: &Ctx<'js>, kind: OpKind) -> rquickjs::Result<Promise<'js>> {
@@ -821,11 +896,21 @@ impl Host {
 /// Defines the host functions and runs the shim; returns `__k6`.
 fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>> {
     let h = Object::new(ctx.clone())?;
-    let env_obj = Object::new(ctx.clone())?;
-    for (k, v) in &host.shared.env {
-        env_obj.set(k.as_str(), v.as_str())?;
+    let env_of = |pairs: &[(String, String)]| -> rquickjs::Result<Object<'js>> {
+        let o = Object::new(ctx.clone())?;
+        for (k, v) in pairs {
+            o.set(k.as_str(), v.as_str())?;
+        }
+        Ok(o)
+    };
+    h.set("env", env_of(&host.shared.env)?)?;
+    let envs = Array::new(ctx.clone())?;
+    for (i, pairs) in host.shared.scenario_env.iter().enumerate() {
+        envs.set(i, env_of(pairs)?)?;
     }
-    h.set("env", env_obj)?;
+    h.set("envs", envs)?;
+    let hs = host.clone();
+    h.set("scenarioIndex", Function::new(ctx.clone(), move || hs.turn.borrow().scenario)?)?;
 
     let hs = host.clone();
     h.set(
@@ -909,8 +994,8 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
     h.set(
         "metricAdd",
         Function::new(ctx.clone(), move |id: u32, value: f64, tags: Vec<String>| {
+            let tags_id = hs.tags_id(&tags);
             let turn = hs.turn.borrow();
-            let tags_id = if tags.is_empty() { 0 } else { hs.w.intern_tags(&tag_set(&tags)) };
             let mid = MetricId {
                 metric: id as u16,
                 scenario: turn.scenario,
@@ -979,6 +1064,10 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
                 && a.is_none()
             {
                 *a = Some(reason);
+            }
+            hs.w.halt();
+            if let Some(s) = hs.shared.stopper.get() {
+                let _ = s.send(stampede_engine::Signal::Abort);
             }
         })?,
     )?;
@@ -1095,9 +1184,16 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
         "jarSet",
         Function::new(
             ctx.clone(),
-            move |_jar: u32, url: String, name: String, value: String, _opts: Opt<Value<'js>>| {
+            move |jar: u32, url: String, name: String, value: String, _opts: Opt<Value<'js>>| {
                 let host_name =
                     url.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_string)).unwrap_or_default();
+                if jar > 0 {
+                    if let Some(j) = hs.jars.borrow_mut().get_mut(jar as usize) {
+                        j.retain(|(h, n, _)| *h != host_name || *n != name);
+                        j.push((host_name, name, value));
+                    }
+                    return;
+                }
                 let mut view = hs.jar_view.borrow_mut();
                 match view.iter_mut().find(|(h, n, _)| *h == host_name && *n == name) {
                     Some(e) => e.2 = value.clone(),
@@ -1127,7 +1223,15 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
             hs.cookie_ops.borrow_mut().push(CookieOp::Clear { host: host_name, name: Some(name) });
         })?,
     )?;
-    h.set("newJar", Function::new(ctx.clone(), || 0u32)?)?;
+    let hs = host.clone();
+    h.set(
+        "newJar",
+        Function::new(ctx.clone(), move || {
+            let mut jars = hs.jars.borrow_mut();
+            jars.push(Vec::new());
+            (jars.len() - 1) as u32
+        })?,
+    )?;
     crate::init::install_encoding(ctx, &h)?;
     crate::crypto::install(ctx, &h)?;
 

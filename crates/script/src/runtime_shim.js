@@ -101,6 +101,22 @@
     return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60000 : m[2] === 'h' ? n * 3600000 : n * 1000;
   };
 
+  // The common part of GJSON paths k6's res.json(selector) takes: keys,
+  // array indexes, `#` (the length) and `#.rest` (rest of the path on each element).
+  const gjson = (v, keys) => {
+    for (let i = 0; i < keys.length; i++) {
+      if (v === null || v === undefined) return undefined;
+      const key = keys[i];
+      if (key === '#' && Array.isArray(v)) {
+        if (i === keys.length - 1) return v.length;
+        const rest = keys.slice(i + 1);
+        return v.map((e) => gjson(e, rest)).filter((e) => e !== undefined);
+      }
+      v = v[key];
+    }
+    return v;
+  };
+
   class Response {
     constructor(raw, request) {
       this.status = raw.status;
@@ -128,13 +144,7 @@
       }
       if (this._json === undefined) this._json = JSON.parse(typeof this.body === 'string' ? this.body : host.utf8(this.body));
       if (selector === undefined) return this._json;
-      let v = this._json;
-      for (const key of String(selector).split('.')) {
-        if (v === null || v === undefined) return undefined;
-        if (key === '#' && Array.isArray(v)) return v.length;
-        v = v[key];
-      }
-      return v;
+      return gjson(this._json, String(selector).split('.'));
     }
     html() {
       throw new Error('res.html() is not supported yet');
@@ -221,7 +231,7 @@
       p.redirects === undefined ? -1 : Number(p.redirects),
       rt,
       statusesOf(cb === undefined ? null : cb),
-      p.jar === undefined ? null : p.jar,
+      p.jar === undefined || p.jar === null ? -1 : p.jar._own,
     ];
   };
   const requestOf = (args) => ({ method: args[0], url: args[1], body: args[2] === null ? '' : args[2], headers: {}, cookies: {} });
@@ -357,8 +367,8 @@
 
   // ---- k6/encoding ----
   const encoding = {
-    b64encode: (input, enc) => host.b64encode(typeof input === 'string' ? input : Array.from(new Uint8Array(input)), enc),
-    b64decode: (input, enc, format) => host.b64decode(String(input), enc, format),
+    b64encode: (input, enc) => host.b64encode(typeof input === 'string' ? input : Array.from(new Uint8Array(input)), enc === undefined ? 'std' : String(enc)),
+    b64decode: (input, enc, format) => host.b64decode(String(input), enc === undefined ? 'std' : String(enc), format === undefined ? '' : String(format)),
   };
 
   // ---- k6/crypto ----
@@ -402,7 +412,7 @@
     writable: true,
     configurable: true,
   });
-  Object.defineProperty(globalThis, '__ENV', { value: host.env, writable: false, configurable: false });
+  Object.defineProperty(globalThis, '__ENV', { get: () => host.envs[host.scenarioIndex()] || host.env, configurable: false });
   Object.defineProperty(globalThis, '__VU', { get: () => host.vuId(), configurable: false });
   Object.defineProperty(globalThis, '__ITER', { get: () => host.iter(), configurable: false });
   Math.random = () => host.random();
