@@ -103,12 +103,32 @@ pub(crate) async fn present(
     file: &Path,
     report: &ReportArgs,
     source: impl Source,
-    mut recorder: Recorder,
+    recorder: Recorder,
     metrics: Option<tokio::net::TcpListener>,
     ctx: RunContext,
     live: Shared,
     setup_values: stampede_engine::SetupValues,
 ) -> anyhow::Result<i32> {
+    let (code, _) =
+        present_finished(plan, file, report, source, recorder, metrics, ctx, live, setup_values, true).await?;
+    Ok(code)
+}
+
+/// [`present`], returning the run's summary too; `print_summary: false`
+/// leaves stdout to the caller (a k6 script's `handleSummary`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn present_finished(
+    plan: &Arc<Plan>,
+    file: &Path,
+    report: &ReportArgs,
+    source: impl Source,
+    mut recorder: Recorder,
+    metrics: Option<tokio::net::TcpListener>,
+    ctx: RunContext,
+    live: Shared,
+    setup_values: stampede_engine::SetupValues,
+    print_summary: bool,
+) -> anyhow::Result<(i32, stampede_report::Summary)> {
     let signaller = source.signaller();
     // Live Prometheus endpoint, for as long as the run lasts (bound before
     // the load started, so a bad --metrics-listen stops nothing midway).
@@ -208,7 +228,7 @@ pub(crate) async fn present(
             text.push('\n');
         }
     }
-    {
+    if print_summary {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
@@ -217,7 +237,7 @@ pub(crate) async fn present(
     if !failed.is_empty() {
         eprintln!("error: incomplete output(s): {}; exit code {}", failed.join(", "), finished.exit_code);
     }
-    Ok(finished.exit_code)
+    Ok((finished.exit_code, finished.summary))
 }
 
 /// Who delivered what, for the summary.

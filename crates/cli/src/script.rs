@@ -21,7 +21,7 @@ use stampede_script::runtime::{HookError, ScriptBody};
 use crate::cli::{OverrideArgs, RunArgs, ValidateArgs};
 use crate::exit;
 use crate::flags::{bind_flag, open_outputs};
-use crate::present::{live_state, present};
+use crate::present::{live_state, present_finished};
 
 /// Loads a script with the command-line overrides, printing its warnings
 /// and what its init code printed; the located errors on failure.
@@ -187,9 +187,42 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }) as HookFuture
     });
     let source = ScriptSource { run: InProcess(run), setup: setup_measured, teardown, last: None };
-    let mut code = present(&plan, &args.file, &args.report, source, outputs, metrics, ctx, live, Arc::from([])).await?;
+    let handle_summary = has("handleSummary");
+    let (mut code, summary) = present_finished(
+        &plan,
+        &args.file,
+        &args.report,
+        source,
+        outputs,
+        metrics,
+        ctx,
+        live,
+        Arc::from([]),
+        !handle_summary,
+    )
+    .await?;
     watcher.abort();
     report_exceptions(&shared);
+    if handle_summary {
+        let data = k6_summary_data(&summary, &sp);
+        let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
+        let ran = stampede_script::runtime::run_hook(
+            &sp,
+            &hooks,
+            "handleSummary",
+            Some(data.to_string()),
+            Duration::from_secs(60),
+        )
+        .await;
+        match ran {
+            Ok((Some(json), _)) => write_summary_outputs(&json, &summary),
+            Ok((None, _)) => {}
+            Err(e) => {
+                eprintln!("error: handleSummary() failed: {e}; the default summary follows");
+                print!("{}", stampede_report::text::render(&summary, false));
+            }
+        }
+    }
     let failed = teardown_failed.lock().ok().and_then(|mut f| f.take());
     if let Some(e) = failed {
         let c = hook_failed("teardown", &e, false);
@@ -255,6 +288,131 @@ impl stampede_controller::Source for ScriptSource {
     }
     async fn finish(self) -> stampede_controller::SourceEnd {
         self.run.finish().await
+    }
+}
+
+/// k6's end-of-test data for `handleSummary(data)`: the common fields of
+/// k6's shape (`metrics` with `type`, `contains`, `values` and
+/// `thresholds`; `root_group` with the checks; `options`; `state`).
+fn k6_summary_data(summary: &stampede_report::Summary, sp: &stampede_script::ScriptPlan) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    use stampede_report::summary::{CustomValue, MetricSummary};
+    let stats: Vec<String> = sp.options.summary_trend_stats.clone();
+    let trend_values = |t: &stampede_metrics::TrendStats| -> Value {
+        let mut v = Map::new();
+        for s in &stats {
+            let x = match s.as_str() {
+                "avg" => t.mean,
+                "min" => t.min,
+                "med" => t.p50,
+                "max" => t.max,
+                "count" => t.count as f64,
+                p if p.starts_with("p(") => {
+                    let q: f64 = p.trim_start_matches("p(").trim_end_matches(')').parse().unwrap_or(0.0);
+                    match q {
+                        q if q == 50.0 => t.p50,
+                        q if q == 90.0 => t.p90,
+                        q if q == 95.0 => t.p95,
+                        q if q == 99.0 => t.p99,
+                        q if q == 99.9 => t.p999,
+                        q if q >= 100.0 => t.max,
+                        _ => t.p90,
+                    }
+                }
+                _ => continue,
+            };
+            v.insert(s.clone(), json!(x));
+        }
+        Value::Object(v)
+    };
+    let mut metrics = Map::new();
+    let time_metric = |name: &str| {
+        name.starts_with("http_req_") && name != "http_req_failed"
+            || matches!(name, "iteration_duration" | "group_duration")
+    };
+    for (name, m) in &summary.metrics {
+        let (kind, values) = match m {
+            MetricSummary::Trend { stats, .. } => ("trend", trend_values(stats)),
+            MetricSummary::Rate { rate, trues, total } => {
+                ("rate", json!({ "rate": rate, "passes": trues, "fails": total - trues }))
+            }
+            MetricSummary::Counter { count, rate } => ("counter", json!({ "count": count, "rate": rate })),
+            MetricSummary::Gauge { value, max } => ("gauge", json!({ "value": value, "min": 0, "max": max })),
+        };
+        let contains = if time_metric(name) {
+            "time"
+        } else if matches!(name.as_str(), "data_sent" | "data_received") {
+            "data"
+        } else {
+            "default"
+        };
+        metrics.insert(name.clone(), json!({ "type": kind, "contains": contains, "values": values }));
+    }
+    for (name, m) in &summary.custom_metrics {
+        let (kind, contains, values) = match &m.value {
+            CustomValue::Counter { count, rate } => ("counter", "default", json!({ "count": count, "rate": rate })),
+            CustomValue::Gauge { value, min, max } => {
+                ("gauge", "default", json!({ "value": value, "min": min, "max": max }))
+            }
+            CustomValue::Rate { rate, trues, total } => {
+                ("rate", "default", json!({ "rate": rate, "passes": trues, "fails": total - trues }))
+            }
+            CustomValue::Trend { time, stats, .. } => {
+                ("trend", if *time { "time" } else { "default" }, trend_values(stats))
+            }
+        };
+        metrics.insert(name.clone(), json!({ "type": kind, "contains": contains, "values": values }));
+    }
+    for t in &summary.thresholds {
+        let base = t.metric.split('{').next().unwrap_or(&t.metric).to_string();
+        let entry =
+            metrics.entry(base).or_insert_with(|| json!({ "type": "counter", "contains": "default", "values": {} }));
+        if let Some(o) = entry.as_object_mut() {
+            let th = o.entry("thresholds").or_insert_with(|| json!({}));
+            if let Some(th) = th.as_object_mut() {
+                th.insert(t.threshold.to_string(), json!({ "ok": t.passed }));
+            }
+        }
+    }
+    let checks: Vec<Value> = summary
+        .checks
+        .iter()
+        .map(|c| json!({ "name": c.name, "path": format!("::{}", c.name), "id": "", "passes": c.passes, "fails": c.fails }))
+        .collect();
+    json!({
+        "root_group": { "name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e", "groups": [], "checks": checks },
+        "options": { "summaryTrendStats": stats, "summaryTimeUnit": "", "noColor": false },
+        "state": {
+            "isStdOutTTY": false,
+            "isStdErrTTY": false,
+            "testRunDurationMs": summary.run.duration_s * 1000.0,
+        },
+        "metrics": metrics,
+    })
+}
+
+/// Writes what `handleSummary` returned: `stdout`, `stderr`, or a file path
+/// each, with its text.
+fn write_summary_outputs(json: &str, summary: &stampede_report::Summary) {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
+        eprintln!("warning: handleSummary() returned no object; the default summary follows");
+        print!("{}", stampede_report::text::render(summary, false));
+        return;
+    };
+    for (target, content) in map {
+        let text = match content {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        match target.as_str() {
+            "stdout" => print!("{text}"),
+            "stderr" => eprint!("{text}"),
+            path => {
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("error: handleSummary(): cannot write {path}: {e}");
+                }
+            }
+        }
     }
 }
 
