@@ -150,6 +150,12 @@ stampede_run() { # stampede_run NAME TOML AGENTS WORKERS
   measure "$1" "$STAMPEDE" run "$2" --headless -q --agents "$3" --workers "$4" --out json="$RAW/$1.json"
 }
 
+stampede_js_run() { # stampede_js_run NAME MODE KEY=VALUE… : k6's own script, unmodified, run by Stampede
+  local name=$1 mode=$2; shift 2
+  measure "$name" "$STAMPEDE" run bench/lib/k6_bench.js --headless -q --workers 1 --out json="$RAW/$name.json" \
+    -e MODE="$mode" -e SUMMARY="$RAW/$name.k6summary.json" "${@/#/--env=}"
+}
+
 # --- scenario files ----------------------------------------------------------------------------
 cat > "$WORK/a.toml" <<TOML
 [target]
@@ -197,12 +203,14 @@ if has a; then
   fi
   k6_run a_k6 a URL="$URL" VUS="$A_CONNS" DURATION="${A_SECS}s"
   stampede_run a_stampede "$WORK/a.toml" 0 1
+  stampede_js_run a_stampede_js a URL="$URL" VUS="$A_CONNS" DURATION="${A_SECS}s"
 fi
 
 # --- b: 15,000 VUs, GET then 1 s sleep, ramp + hold ---------------------------------------------
 if has b; then
   k6_run b_k6 b URL="$URL" VUS="$B_VUS" RAMP="${B_RAMP}s" HOLD="${B_HOLD}s" THINK="$B_THINK"
   stampede_run b_stampede "$WORK/b.toml" 0 1
+  stampede_js_run b_stampede_js b URL="$URL" VUS="$B_VUS" RAMP="${B_RAMP}s" HOLD="${B_HOLD}s" THINK="$B_THINK"
 fi
 
 # --- c: open model at a fixed rate against a target that stalls once ---------------------------

@@ -210,6 +210,7 @@ a = {
     "oha": oha("a_oha"),
     "k6": k6("a_k6"),
     "stampede": stampede("a_stampede"),
+    "stampede_js": stampede("a_stampede_js"),
 }
 w(f"## a. Throughput: {conns} connections, {secs:.0f} s, closed loop, 2 KB from nginx")
 w("")
@@ -220,6 +221,7 @@ labels = {
     "oha": "oha",
     "k6": f"k6 ({conns} VUs, `http.get` loop)",
     "stampede": f"Stampede (`constant-vus` {conns}, `--agents 0 --workers 1`)",
+    "stampede_js": "Stampede running k6's script unmodified (`--workers 1`)",
 }
 cpu_a = {k: per_req_us(r, r.reqs) if r else None for k, r in a.items()}
 for k, r in a.items():
@@ -237,13 +239,16 @@ if cpu_a["stampede"] and cpu_a["wrk"]:
 if cpu_a["stampede"] and cpu_a["k6"]:
     x = cpu_a["stampede"] / cpu_a["k6"]
     targets.append(f"(a) CPU per request ≤ 0.2 × k6's: {x:.3f}× — {mark(x <= 0.2)}")
+if cpu_a["stampede_js"] and cpu_a["k6"]:
+    x = cpu_a["stampede_js"] / cpu_a["k6"]
+    targets.append(f"(a) k6's script run by Stampede: CPU per request ≤ 1/4 of k6's: {x:.3f}× — {mark(x <= 0.25)}")
 
 # --- b ----------------------------------------------------------------------------------------
 vus, ramp, hold, think = int(A.b_vus), A.b_ramp, A.b_hold, A.b_think
 vu_seconds = vus * ramp / 2 + vus * hold
 REQ_ALLOWANCE = 0.001  # a loopback GET of 2 KB from an idle nginx: well under 1 ms
 planned = vu_seconds / (think + REQ_ALLOWANCE)
-b = {"k6": k6("b_k6"), "stampede": stampede("b_stampede")}
+b = {"k6": k6("b_k6"), "stampede": stampede("b_stampede"), "stampede_js": stampede("b_stampede_js")}
 w(f"## b. {vus:,} VUs, each a GET then a {think:g} s sleep; ramp 0→{vus:,} over {ramp:.0f} s, "
   f"hold {hold:.0f} s")
 w("")
@@ -258,6 +263,7 @@ w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 labels = {
     "k6": f"k6 (`ramping-vus`, `sleep({think:g})`)",
     "stampede": f"Stampede (`ramping-vus`, `think_time = \"{think:g}s\"`, `--agents 0 --workers 1`)",
+    "stampede_js": f"Stampede running k6's script unmodified (`sleep({think:g})`, `--workers 1`)",
 }
 for k, r in b.items():
     if r is None:
@@ -276,6 +282,13 @@ if b["stampede"]:
     if b["k6"]:
         y = s.rss_kib / b["k6"].rss_kib
         targets.append(f"(b) peak RSS ≤ 0.1 × k6's: {y:.3f}× — {mark(y <= 0.1)}")
+if b["stampede_js"]:
+    s = b["stampede_js"]
+    x = s.iters / planned
+    targets.append(f"(b) k6's script run by Stampede: ≥ 99 % of planned iterations: {x * 100:.1f} % — {mark(x >= 0.99)}")
+    if b["k6"]:
+        y = s.rss_kib / b["k6"].rss_kib
+        targets.append(f"(b) k6's script run by Stampede: peak RSS ≤ 1/20 of k6's: {y:.3f}× — {mark(y <= 0.05)}")
 
 # --- c ----------------------------------------------------------------------------------------
 rate, csecs, s_at, s_for = A.c_rate, A.c_secs, A.c_stall_at, A.c_stall_for

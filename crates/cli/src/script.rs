@@ -149,11 +149,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                if let Some(reason) = shared.aborted() {
-                    eprintln!(
-                        "test aborted by the script{}",
-                        if reason.is_empty() { String::new() } else { format!(": {reason}") }
-                    );
+                if shared.aborted().is_some() {
                     let _ = signaller.send(Signal::Abort);
                     return;
                 }
@@ -233,7 +229,11 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     if shared.fatal().is_some() {
         return Ok(exit::SCRIPT_EXCEPTION);
     }
-    if shared.aborted().is_some() {
+    if let Some(reason) = shared.aborted() {
+        eprintln!(
+            "test aborted by the script{}",
+            if reason.is_empty() { String::new() } else { format!(": {reason}") }
+        );
         return Ok(exit::TEST_ABORTED);
     }
     Ok(code)

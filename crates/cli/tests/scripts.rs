@@ -1,7 +1,8 @@
 //! k6 scripts through the real binary, chosen by extension: `validate`
 //! prints the plan's summary (exit 0) or the located error (exit 104,
-//! never a panic); `run` and `coordinator` validate and then refuse, since
-//! the script runtime is not there yet: no load is ever sent.
+//! never a panic); `run` runs them (exit codes of k6's life cycle: 107,
+//! 108); `coordinator` validates and refuses. The scripts here send no
+//! request (the k6 corpus, `k6_corpus.rs`, does, to loopback).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -62,20 +63,107 @@ fn refused_scripts_exit_104_with_the_located_error() {
 }
 
 #[test]
-fn run_and_coordinator_validate_then_refuse_without_load() {
+fn coordinator_validates_then_refuses_without_load() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../script/tests/scripts/01_bench_b.js");
-    for args in [vec!["run"], vec!["coordinator", "--agents", "1"]] {
-        let mut args = args.clone();
-        args.push(script.to_str().unwrap());
-        let out = stampede(&args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(104), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains("01_bench_b.js: the script is valid, but running k6 scripts is not available yet"),
-            "{stderr}"
-        );
-        assert!(stderr.contains("no load was sent"), "{stderr}");
-    }
+    let out = stampede(&["coordinator", "--agents", "1", script.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(104), "{stderr}");
+    assert!(
+        stderr.contains("01_bench_b.js: the script is valid, but k6 scripts do not run distributed yet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no load was sent"), "{stderr}");
+}
+
+/// Writes `text` as `name` in a fresh directory and runs it (no network:
+/// these scripts only compute, throw and sleep).
+fn run_script(name: &str, text: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join(name);
+    std::fs::write(&script, text).unwrap();
+    let mut args = vec!["run", script.to_str().unwrap(), "--headless", "--workers", "2"];
+    args.extend_from_slice(extra);
+    let out = stampede(&args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_exception_in_an_iteration_is_counted_by_its_line_and_the_vu_goes_on() {
+    let (code, stdout, stderr) = run_script(
+        "throws.js",
+        "export const options = { vus: 2, iterations: 10 };\n\
+         export default function () {\n\
+         \x20 if (__ITER % 2 === 0) {\n\
+         \x20   JSON.parse('{not json');\n\
+         \x20 }\n\
+         }\n",
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    // Every iteration counts (k6 counts those an exception ended too).
+    assert!(stdout.contains("iterations.........................: 10 "), "{stdout}");
+    assert!(stderr.contains("throws.js:4:"), "{stderr}");
+    assert!(stderr.contains("SyntaxError"), "{stderr}");
+    assert!(stderr.contains("(each VU went on)"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn exceptions_in_a_vus_init_code_or_in_setup_exit_107_and_abort_exits_108() {
+    // VU 2's init code throws at run time (the plan-time run is VU 0's).
+    let (code, _, stderr) = run_script(
+        "init.js",
+        "if (__VU === 2) { throw new Error('VU 2 cannot start'); }\n\
+         export const options = { vus: 3, duration: '30s' };\n\
+         export default function () {}\n",
+        &[],
+    );
+    assert_eq!(code, Some(107), "{stderr}");
+    assert!(stderr.contains("init.js:1:"), "{stderr}");
+    assert!(stderr.contains("VU 2 cannot start"), "{stderr}");
+
+    let (code, stdout, stderr) = run_script(
+        "setup.js",
+        "export const options = { vus: 1, iterations: 1 };\n\
+         export function setup() { throw new Error('no token'); }\n\
+         export default function () {}\n",
+        &[],
+    );
+    assert_eq!(code, Some(107), "{stderr}");
+    assert!(stderr.contains("setup() threw: "), "{stderr}");
+    assert!(stderr.contains("setup.js:2:"), "{stderr}");
+    assert!(stderr.contains("no load ran"), "{stderr}");
+    assert!(!stdout.contains("iterations"), "{stdout}");
+
+    let (code, stdout, stderr) = run_script(
+        "abort.js",
+        "import exec from 'k6/execution';\n\
+         export const options = { vus: 1, iterations: 100 };\n\
+         export default function () { if (__ITER === 4) exec.test.abort('enough'); }\n",
+        &[],
+    );
+    assert_eq!(code, Some(108), "{stderr}");
+    assert!(stderr.contains("test aborted by the script: enough"), "{stderr}");
+    assert!(stdout.contains("iterations.........................: 5 "), "{stdout}");
+}
+
+#[test]
+fn ten_thousand_vus_wait_in_sleep_on_two_workers() {
+    let (code, stdout, stderr) = run_script(
+        "sleepers.js",
+        "import { sleep } from 'k6';\n\
+         export const options = { scenarios: { s: { executor: 'per-vu-iterations', vus: 10000, iterations: 2, maxDuration: '60s' } } };\n\
+         let mine = 0;\n\
+         export default function () { mine += 1; sleep(0.5); if (mine > 2) throw new Error('shared state'); }\n",
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("iterations.........................: 20000 "), "{stdout}");
+    assert!(!stderr.contains("shared state"), "each VU has its own module instance: {stderr}");
 }
 
 #[test]

@@ -619,7 +619,9 @@ impl IterationBody for WorkerJs {
             let outcome = self.call_export(w, vu, &mut turn, &func, self.data.as_ref()).await;
             // Groups left open by an exception end with it.
             close_groups(w, &mut turn);
-            if let Err((location, text)) = outcome {
+            // `exec.test.abort()` ends its iteration with an exception that
+            // is not the script's error.
+            if let Err((location, text)) = outcome.filter_abort(&self.host.shared) {
                 self.host.shared.note_exception(
                     if location.is_empty() { "script" } else { &location },
                     &text,
@@ -631,7 +633,24 @@ impl IterationBody for WorkerJs {
                 st.rng_seed = turn.rng.get_seed();
             }
             vu.iteration += 1;
+            // An iteration that never blocked (no request, no sleep) gives
+            // the worker's other tasks their turn now and then: the stop
+            // timers and signals run on this thread too.
+            tokio::task::consume_budget().await;
         })
+    }
+}
+
+trait FilterAbort {
+    fn filter_abort(self, shared: &Shared) -> Self;
+}
+
+impl<T: Default> FilterAbort for Result<T, (String, String)> {
+    fn filter_abort(self, shared: &Shared) -> Self {
+        match self {
+            Err(_) if shared.aborted().is_some() => Ok(T::default()),
+            other => other,
+        }
     }
 }
 
