@@ -18,7 +18,7 @@ mod session;
 
 use std::time::Duration;
 
-pub use session::SessionEnd;
+pub use session::{K6_SETUP_KEY, SessionEnd};
 
 /// How an agent connects and what it accepts.
 #[derive(Debug, Clone)]

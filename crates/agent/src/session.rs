@@ -85,6 +85,8 @@ struct Assigned {
     assign: v1::Assign,
     /// The coordinator's setup values, by variable slot.
     setup_values: stampede_engine::SetupValues,
+    /// A k6 script's body, when the assignment is a script.
+    script: Option<stampede_engine::Body>,
 }
 
 pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<SessionEnd, AgentError> {
@@ -190,9 +192,12 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                         let job = {
                             let cfg = cfg.clone();
                             tokio::task::spawn_blocking(move || {
-                                let compiled = check_segment(&cfg, &a)
-                                    .and_then(|()| compile(&cfg, &a))
-                                    .and_then(|plan| Ok((setup_values(&plan, &a)?, plan)));
+                                let compiled = check_segment(&cfg, &a).and_then(|()| compile(&cfg, &a)).and_then(
+                                    |(plan, script)| {
+                                        let values = if script.is_some() { Arc::from([]) } else { setup_values(&plan, &a)? };
+                                        Ok(((values, script), plan))
+                                    },
+                                );
                                 (a, compiled)
                             })
                         };
@@ -207,7 +212,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             }
                         };
                         match compiled {
-                            Ok((setup_values, plan)) => {
+                            Ok(((setup_values, script), plan)) => {
                                 let planned = span(&a).peak_vus(&plan);
                                 let connections = span(&a).peak_connections(&plan);
                                 let refusal = if cfg.max_vus > 0 && planned > cfg.max_vus {
@@ -224,7 +229,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                                 }
                                 if !cfg.quiet { eprintln!("agent {}: assigned {} ({} scenario(s), workers {}..{} of {}, up to {planned} VUs)", cfg.name, a.scenario_name, plan.scenarios.len(), a.first_worker, a.first_worker + a.workers, a.total_workers); }
                                 send(tx.clone(), msg(agent_message::Msg::Ready(v1::Ready { planned_vus: planned }))).await?;
-                                assigned = Some(Assigned { plan: Arc::new(plan), assign: a, setup_values });
+                                assigned = Some(Assigned { plan: Arc::new(plan), assign: a, setup_values, script });
                             }
                             Err(reason) => {
                                 eprintln!("agent {}: refusing the plan: {reason}", cfg.name);
@@ -249,7 +254,7 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             start_at: std::time::Instant::now() + Duration::from_millis(s.delay_ms.min(10_000)),
                             allow: Some(Arc::new(cfg.allow.clone())),
                             setup_values: a.setup_values.clone(),
-                            body: None,
+                            body: a.script.clone(),
                         };
                         let start_delay = opts.start_at.saturating_duration_since(std::time::Instant::now());
                         match Run::start(a.plan.clone(), opts) {
@@ -386,14 +391,71 @@ fn refusal_or_unreachable(status: tonic::Status) -> Result<SessionEnd, AgentErro
     }
 }
 
-/// Compiles the assigned plan from the TOML and data files it came with.
-fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<Plan, String> {
+/// Compiles the assigned plan from the TOML and data files it came with,
+/// or a k6 script from its modules and files (with its body).
+fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<(Plan, Option<stampede_engine::Body>), String> {
     let overrides =
         stampede_proto::convert::overrides_from_wire(&a.overrides.clone().unwrap_or_default(), &a.data_files);
+    if stampede_script::is_script(Path::new(&a.scenario_name)) {
+        return compile_script(cfg, a, &overrides);
+    }
     let plan = stampede_scenario::parse_str(&a.scenario_toml, Path::new(&a.scenario_name), &overrides)
         .map_err(|e| e.to_string())?;
     cfg.allow.check(&plan)?;
-    Ok(plan)
+    Ok((plan, None))
+}
+
+/// The setup value that carries a k6 script's `setup()` result (JSON).
+pub const K6_SETUP_KEY: &str = "__k6_setup";
+
+/// A k6 script sent by the coordinator: its main module is the assignment's
+/// text, its other modules and opened files the data files, by path relative
+/// to the main module's directory (`..` allowed, kept inside a private
+/// directory). Loaded as `stampede run` loads it; the coordinator ran
+/// `setup()` and sent its result.
+fn compile_script(
+    cfg: &AgentConfig,
+    a: &v1::Assign,
+    overrides: &stampede_scenario::Overrides,
+) -> Result<(Plan, Option<stampede_engine::Body>), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("a directory for the script: {e}"))?;
+    let name = Path::new(&a.scenario_name)
+        .file_name()
+        .map_or_else(|| std::path::PathBuf::from("script.js"), std::path::PathBuf::from);
+    // Deep enough that every `..` of a file's path stays inside `dir`.
+    let ups = a
+        .data_files
+        .iter()
+        .map(|f| Path::new(&f.path).components().filter(|c| matches!(c, std::path::Component::ParentDir)).count())
+        .max()
+        .unwrap_or(0);
+    let mut main_dir = dir.path().to_path_buf();
+    for i in 0..ups {
+        main_dir.push(format!("d{i}"));
+    }
+    let write = |rel: &Path, bytes: &[u8]| -> Result<(), String> {
+        if rel.is_absolute() || rel.as_os_str().is_empty() {
+            return Err(format!("the coordinator sent a script file with an unusable path {}", rel.display()));
+        }
+        let full = stampede_script::transform::normalize(&main_dir.join(rel));
+        if !full.starts_with(dir.path()) {
+            return Err(format!("the coordinator sent a script file outside the script's tree: {}", rel.display()));
+        }
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(&full, bytes).map_err(|e| format!("{}: {e}", rel.display()))
+    };
+    write(&name, a.scenario_toml.as_bytes())?;
+    for f in &a.data_files {
+        write(Path::new(&f.path), &f.content)?;
+    }
+    let sp = stampede_script::load(&main_dir.join(&name), overrides).map_err(|e| e.to_string())?;
+    cfg.allow.check(&sp.plan)?;
+    let setup_json = a.setup_values.get(K6_SETUP_KEY).cloned();
+    let body = stampede_script::runtime::ScriptBody::new(&sp, &sp.env, a.seed, setup_json);
+    let plan = (*sp.plan).clone();
+    Ok((plan, Some(stampede_engine::Body(Arc::new(body)))))
 }
 
 /// The assignment's setup values, placed in the plan's variable slots. Only

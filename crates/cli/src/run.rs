@@ -206,7 +206,7 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
 /// `stampede coordinator`.
 pub async fn coordinate(args: CoordinatorArgs) -> anyhow::Result<i32> {
     if stampede_script::is_script(&args.file) {
-        return Ok(crate::script::refuse_to_coordinate(&args.file, &args.overrides));
+        return crate::script::coordinate(&args).await;
     }
     let (plan, overrides, shop) =
         match load_with_shop(&args.file, &args.overrides, &args.shop.shop_flags, args.report.quiet).await? {
@@ -416,26 +416,49 @@ fn coordinator_config(
     for f in &plan.upload_files {
         data_files.push((f.file.clone(), f.bytes.to_vec()));
     }
-    Ok(CoordinatorConfig {
+    let payload = AgentPayload { text: scenario_toml, name: file.display().to_string(), files: data_files };
+    Ok(coordinator_config_with(report_headless, payload, o, agents, token, seed, agent_timeout, on_agent_loss))
+}
+
+/// What every agent receives: the scenario file's (or the main script's)
+/// text and name, and the files it reads by relative path.
+pub(crate) struct AgentPayload {
+    pub text: String,
+    pub name: String,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn coordinator_config_with(
+    report_headless: bool,
+    payload: AgentPayload,
+    o: &crate::cli::OverrideArgs,
+    agents: usize,
+    token: Option<String>,
+    seed: u64,
+    agent_timeout: Duration,
+    on_agent_loss: LossPolicy,
+) -> CoordinatorConfig {
+    CoordinatorConfig {
         expected_agents: agents,
         token,
         agent_timeout,
         on_agent_loss,
         interval: INTERVAL,
         seed,
-        scenario_toml,
-        scenario_name: file.display().to_string(),
-        data_files,
+        scenario_toml: payload.text,
+        scenario_name: payload.name,
+        data_files: payload.files,
         print: !ui_wanted(report_headless),
         overrides: stampede_proto::convert::overrides_to_wire(&o.to_overrides()),
-    })
+    }
 }
 
 /// A private file holding `content`, removed on drop.
-struct TempFile(std::path::PathBuf);
+pub(crate) struct TempFile(std::path::PathBuf);
 
 impl TempFile {
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -446,7 +469,7 @@ impl Drop for TempFile {
     }
 }
 
-fn tempfile_with(content: &str) -> anyhow::Result<TempFile> {
+pub(crate) fn tempfile_with(content: &str) -> anyhow::Result<TempFile> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = std::env::temp_dir().join(format!("stampede-token-{}-{:x}", std::process::id(), fastrand::u64(..)));
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
@@ -457,7 +480,7 @@ fn tempfile_with(content: &str) -> anyhow::Result<TempFile> {
 /// Starts `stampede agent` as a child in its own process group, so a
 /// terminal's Ctrl-C reaches only the coordinator (which stops the agents
 /// gracefully).
-fn spawn_local_agent(
+pub(crate) fn spawn_local_agent(
     addr: &std::net::SocketAddr,
     token_file: &Path,
     i: u32,

@@ -13,14 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use stampede_controller::InProcess;
+use stampede_controller::{Cluster, InProcess};
+use stampede_coordinator::{Coordinator, CoordinatorError, LossPolicy};
 use stampede_engine::{Body, Run, RunOptions, Signal};
 use stampede_metrics::live::lock;
 use stampede_script::runtime::{HookError, ScriptBody};
 
-use crate::cli::{OverrideArgs, RunArgs, ValidateArgs};
+use crate::cli::{CoordinatorArgs, OnAgentLoss, OverrideArgs, RunArgs, ValidateArgs};
 use crate::exit;
-use crate::flags::{bind_flag, open_outputs};
+use crate::flags::{bind_flag, open_outputs, read_token, server_tls};
 use crate::present::{live_state, present_finished};
 
 /// Loads a script with the command-line overrides, printing its warnings
@@ -65,20 +66,6 @@ pub fn validate(args: &ValidateArgs) -> i32 {
     exit::OK
 }
 
-/// `stampede coordinator FILE.js`: validated, then refused without sending
-/// any load (shipping a script to agents is not there yet).
-pub fn refuse_to_coordinate(file: &Path, overrides: &OverrideArgs) -> i32 {
-    if let Err(code) = load(file, overrides) {
-        return code;
-    }
-    eprintln!(
-        "error: {}: the script is valid, but k6 scripts do not run distributed yet (shipping the script and its files to agents is being built, issue 16); no load was sent\n  help: `stampede run {}` runs it on this machine",
-        file.display(),
-        file.display()
-    );
-    exit::INVALID_INPUT
-}
-
 /// `stampede run FILE.js`: k6's life cycle in this process — `setup()`
 /// once, the scenarios' functions on the engine's workers, `teardown(data)`
 /// once — with the same outputs, summary and exit codes as a scenario file,
@@ -89,8 +76,12 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         Ok(sp) => sp,
         Err(code) => return Ok(code),
     };
-    if args.agents.is_some_and(|a| a > 0) && !args.report.quiet {
-        eprintln!("note: k6 scripts run in this process for now (--agents is set aside)");
+    // In this process unless agents are asked for (scenario files default to
+    // one agent per core): exceptions, `exec.test.abort()` and init failures
+    // then reach the exit code (107, 108) as in k6.
+    let agents = args.agents.unwrap_or(0);
+    if agents > 0 {
+        return run_local_cluster(args, Arc::new(sp), agents).await;
     }
     let plan = sp.plan.clone();
     let limit = crate::run::raise_nofile_limit();
@@ -182,7 +173,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         }) as HookFuture
     });
-    let source = ScriptSource { run: InProcess(run), setup: setup_measured, teardown, last: None };
+    let source = ScriptSource { inner: InProcess(run), setup: setup_measured, teardown, last: None };
     let handle_summary = has("handleSummary");
     let (mut code, summary) = present_finished(
         &plan,
@@ -200,24 +191,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     watcher.abort();
     report_exceptions(&shared);
     if handle_summary {
-        let data = k6_summary_data(&summary, &sp);
-        let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
-        let ran = stampede_script::runtime::run_hook(
-            &sp,
-            &hooks,
-            "handleSummary",
-            Some(data.to_string()),
-            Duration::from_secs(60),
-        )
-        .await;
-        match ran {
-            Ok((Some(json), _)) => write_summary_outputs(&json, &summary),
-            Ok((None, _)) => {}
-            Err(e) => {
-                eprintln!("error: handleSummary() failed: {e}; the default summary follows");
-                print!("{}", stampede_report::text::render(&summary, false));
-            }
-        }
+        summarize(&sp, &summary, seed).await;
     }
     let failed = teardown_failed.lock().ok().and_then(|mut f| f.take());
     if let Some(e) = failed {
@@ -245,16 +219,16 @@ type HookFuture = std::pin::Pin<Box<dyn std::future::Future<Output = stampede_me
 /// The run's intervals with what `setup()` measured merged into the first
 /// and what `teardown()` measured as one more after the last: k6 counts
 /// their requests and checks with the rest.
-struct ScriptSource {
-    run: InProcess,
+struct ScriptSource<S> {
+    inner: S,
     setup: Option<stampede_metrics::Snapshot>,
     teardown: Option<HookFuture>,
     last: Option<(u64, Duration)>,
 }
 
-impl stampede_controller::Source for ScriptSource {
+impl<S: stampede_controller::Source> stampede_controller::Source for ScriptSource<S> {
     async fn next_interval(&mut self) -> Option<stampede_engine::IntervalSnapshot> {
-        match self.run.next_interval().await {
+        match self.inner.next_interval().await {
             Some(mut s) => {
                 if let Some(setup) = self.setup.take() {
                     s.snapshot.merge(&setup);
@@ -275,19 +249,19 @@ impl stampede_controller::Source for ScriptSource {
         }
     }
     fn signaller(&self) -> tokio::sync::watch::Sender<Signal> {
-        self.run.signaller()
+        self.inner.signaller()
     }
     fn started(&self) -> std::time::Instant {
-        self.run.started()
+        self.inner.started()
     }
     fn abort_by_threshold(&mut self, threshold: &str) {
-        self.run.abort_by_threshold(threshold);
+        self.inner.abort_by_threshold(threshold);
     }
     fn in_process(&self) -> bool {
-        true
+        self.inner.in_process()
     }
     async fn finish(self) -> stampede_controller::SourceEnd {
-        self.run.finish().await
+        self.inner.finish().await
     }
 }
 
@@ -450,5 +424,290 @@ fn report_exceptions(shared: &stampede_script::runtime::Shared) {
     let dropped = shared.console_dropped();
     if dropped > 0 {
         eprintln!("console: {dropped} line(s) not printed (over {} per second)", 50);
+    }
+}
+
+/// The script's files for agents (no shared disk): the main module's text,
+/// and every other module and every file its init code opened, by path
+/// relative to the main module's directory.
+fn agent_payload(sp: &stampede_script::ScriptPlan) -> crate::run::AgentPayload {
+    let main = sp.bundle.main();
+    let abs =
+        |p: &Path| stampede_script::transform::normalize(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
+    let parent = main.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = abs(parent);
+    let relative = |p: &Path| -> String {
+        let p = abs(p);
+        let common = p.components().zip(base.components()).take_while(|(a, b)| a == b).count();
+        let mut rel = std::path::PathBuf::new();
+        for _ in base.components().skip(common) {
+            rel.push("..");
+        }
+        for c in p.components().skip(common) {
+            rel.push(c);
+        }
+        rel.display().to_string()
+    };
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for m in &sp.bundle.modules[..sp.bundle.modules.len() - 1] {
+        files.push((relative(&m.path), m.source.as_bytes().to_vec()));
+    }
+    for f in &sp.files {
+        let rel = relative(&f.path);
+        if !files.iter().any(|(p, _)| *p == rel) {
+            files.push((rel, f.bytes.to_vec()));
+        }
+    }
+    crate::run::AgentPayload {
+        text: main.source.to_string(),
+        name: main.path.file_name().map_or_else(|| "script.js".into(), |n| n.to_string_lossy().into_owned()),
+        files,
+    }
+}
+
+/// `stampede run FILE.js --agents N`: N local agent processes, each
+/// running its segment of the script; `setup()` once, here.
+async fn run_local_cluster(args: &RunArgs, sp: Arc<stampede_script::ScriptPlan>, agents: u32) -> anyhow::Result<i32> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the local coordinator")?;
+    let addr = listener.local_addr()?;
+    let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    let token_file = crate::run::tempfile_with(&token)?;
+    let workers = args.workers.unwrap_or_else(crate::run::cores).max(1);
+    let per_agent = (workers / agents).max(1);
+    let cluster = ClusterArgs {
+        listener,
+        tls: None,
+        token: Some(token),
+        agents: agents as usize,
+        agent_timeout: Duration::from_secs(30),
+        policy: LossPolicy::Continue,
+        announce: false,
+    };
+    let mut children = Vec::new();
+    let spawn = |addr: std::net::SocketAddr| -> anyhow::Result<()> {
+        for i in 0..agents {
+            children.push(crate::run::spawn_local_agent(&addr, token_file.path(), i, per_agent)?);
+        }
+        Ok(())
+    };
+    let code = run_cluster(&args.file, &args.report, &args.overrides, sp, cluster, spawn, addr).await;
+    drop(token_file);
+    for mut c in children {
+        if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_err() {
+            let _ = c.kill().await;
+        }
+    }
+    code
+}
+
+/// `stampede coordinator FILE.js`: agents on other hosts run the script;
+/// the script and its files travel with the assignment; `setup()` once, here.
+pub async fn coordinate(args: &CoordinatorArgs) -> anyhow::Result<i32> {
+    let sp = match load(&args.file, &args.overrides) {
+        Ok(sp) => Arc::new(sp),
+        Err(code) => return Ok(code),
+    };
+    if args.agents == 0 {
+        eprintln!("error: --agents must be at least 1");
+        return Ok(exit::INVALID_INPUT);
+    }
+    let token = match &args.token_file {
+        Some(f) => Some(read_token(f)?),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(server_tls(c, k)?),
+        _ => None,
+    };
+    let listener = bind_flag("--listen", &args.listen).await?;
+    if token.is_none() && !listener.local_addr()?.ip().is_loopback() {
+        eprintln!("warning: listening on {} without --token-file: any agent that can reach it may join", args.listen);
+    }
+    let addr = listener.local_addr()?;
+    let cluster = ClusterArgs {
+        listener,
+        tls,
+        token,
+        agents: args.agents,
+        agent_timeout: args.agent_timeout,
+        policy: match args.on_agent_loss {
+            OnAgentLoss::Continue => LossPolicy::Continue,
+            OnAgentLoss::Abort => LossPolicy::Abort,
+        },
+        announce: true,
+    };
+    run_cluster(&args.file, &args.report, &args.overrides, sp, cluster, |_| Ok(()), addr).await
+}
+
+struct ClusterArgs {
+    listener: tokio::net::TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    token: Option<String>,
+    agents: usize,
+    agent_timeout: Duration,
+    policy: LossPolicy,
+    /// Say where the coordinator listens (agents on other hosts).
+    announce: bool,
+}
+
+/// A coordinator for a script: agents attach and compile the script they
+/// are sent; `setup()` runs here while they do, its result goes to every
+/// agent; the run's intervals merge as for scenario files; `teardown()` and
+/// `handleSummary()` run here after the load.
+async fn run_cluster(
+    file: &Path,
+    report: &crate::cli::ReportArgs,
+    overrides: &OverrideArgs,
+    sp: Arc<stampede_script::ScriptPlan>,
+    cluster: ClusterArgs,
+    spawn: impl FnOnce(std::net::SocketAddr) -> anyhow::Result<()>,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<i32> {
+    let plan = sp.plan.clone();
+    let (outputs, ctx) = open_outputs(report, file)?;
+    let metrics = match &report.metrics_listen {
+        Some(a) => Some(bind_flag("--metrics-listen", a).await?),
+        None => None,
+    };
+    let live = live_state(&plan, file, plan.planned_duration(), plan.peak_vus(), ctx.interval).shared();
+    let seed = report.seed.unwrap_or_else(|| fastrand::u64(..));
+    let cfg = crate::run::coordinator_config_with(
+        report.headless,
+        agent_payload(&sp),
+        overrides,
+        cluster.agents,
+        cluster.token,
+        seed,
+        cluster.agent_timeout,
+        cluster.policy,
+    );
+    let has_tls = cluster.tls.is_some();
+    let mut coord = Coordinator::serve(cfg, cluster.listener, cluster.tls, live.clone())?;
+    if cluster.announce {
+        eprintln!(
+            "coordinator listening on {}{}; waiting for {} agent(s) (up to {:?})",
+            coord.local_addr,
+            if has_tls { " (TLS)" } else { "" },
+            cluster.agents,
+            cluster.agent_timeout
+        );
+    }
+    spawn(addr)?;
+    let has = |name: &str| sp.functions().any(|f| f == name);
+    let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
+    // setup(), once for the whole test, while the agents attach.
+    let setup = async {
+        if !has("setup") {
+            return Ok((None, None));
+        }
+        match stampede_script::runtime::run_hook(&sp, &hooks, "setup", None, plan.setup_timeout).await {
+            Ok((data, measured)) => Ok((data, Some(measured))),
+            Err(e) => Err(hook_failed("setup", &e, true)),
+        }
+    };
+    let signaller = coord.signaller();
+    let stop_watch = tokio::spawn(async move {
+        if crate::present::wait_for_stop_signal().await {
+            let _ = signaller.send(Signal::Stop);
+        }
+    });
+    let started = coord.wait_for_agents_while(setup).await;
+    let (setup_json, setup_measured) = match started {
+        Ok(Ok(x)) => x,
+        Ok(Err(code)) => {
+            stop_watch.abort();
+            coord.cancel_before_start("setup() failed");
+            coord.shutdown().await;
+            return Ok(code);
+        }
+        Err(e) => {
+            stop_watch.abort();
+            return Ok(cluster_error(coord, e).await);
+        }
+    };
+    let mut values = std::collections::HashMap::new();
+    if let Some(json) = &setup_json {
+        values.insert(stampede_agent::K6_SETUP_KEY.to_string(), json.clone());
+    }
+    let begun = match coord.set_setup_values(values) {
+        Ok(()) => coord.start(&plan).await,
+        Err(e) => Err(e),
+    };
+    stop_watch.abort();
+    if let Err(e) = begun {
+        return Ok(cluster_error(coord, e).await);
+    }
+    let teardown_failed: Arc<std::sync::Mutex<Option<HookError>>> = Arc::default();
+    let teardown = has("teardown").then(|| {
+        let (sp, failed) = (sp.clone(), teardown_failed.clone());
+        let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
+        let data = setup_json.clone();
+        Box::pin(async move {
+            let timeout = sp.plan.teardown_timeout;
+            match stampede_script::runtime::run_hook(&sp, &hooks, "teardown", data, timeout).await {
+                Ok((_, measured)) => measured,
+                Err(e) => {
+                    if let Ok(mut f) = failed.lock() {
+                        *f = Some(e);
+                    }
+                    stampede_metrics::Snapshot::default()
+                }
+            }
+        }) as HookFuture
+    });
+    let source = ScriptSource { inner: Cluster(Box::new(coord)), setup: setup_measured, teardown, last: None };
+    let handle_summary = has("handleSummary");
+    let (mut code, summary) =
+        present_finished(&plan, file, report, source, outputs, metrics, ctx, live, Arc::from([]), !handle_summary)
+            .await?;
+    if handle_summary {
+        summarize(&sp, &summary, seed).await;
+    }
+    let failed = teardown_failed.lock().ok().and_then(|mut f| f.take());
+    if let Some(e) = failed {
+        let c = hook_failed("teardown", &e, false);
+        if code == exit::OK || code == exit::THRESHOLDS_FAILED {
+            code = c;
+        }
+    }
+    Ok(code)
+}
+
+/// The exit code of a coordinator that could not start the load.
+async fn cluster_error(coord: Coordinator, e: CoordinatorError) -> i32 {
+    let code = match e {
+        CoordinatorError::Interrupted => exit::INTERRUPTED,
+        CoordinatorError::AgentsMissing { .. } | CoordinatorError::NotReady { .. } => exit::ERROR,
+        _ => exit::INVALID_INPUT,
+    };
+    if code == exit::INTERRUPTED {
+        eprintln!("{e}");
+    } else {
+        eprintln!("error: {e}");
+    }
+    coord.shutdown().await;
+    code
+}
+
+/// Runs `handleSummary(data)` and writes what it returns (the default
+/// summary when it fails).
+async fn summarize(sp: &stampede_script::ScriptPlan, summary: &stampede_report::Summary, seed: u64) {
+    let data = k6_summary_data(summary, sp);
+    let hooks = ScriptBody::new(sp, &sp.env, seed, None);
+    let ran = stampede_script::runtime::run_hook(
+        sp,
+        &hooks,
+        "handleSummary",
+        Some(data.to_string()),
+        Duration::from_secs(60),
+    )
+    .await;
+    match ran {
+        Ok((Some(json), _)) => write_summary_outputs(&json, summary),
+        Ok((None, _)) => {}
+        Err(e) => {
+            eprintln!("error: handleSummary() failed: {e}; the default summary follows");
+            print!("{}", stampede_report::text::render(summary, false));
+        }
     }
 }

@@ -17,7 +17,7 @@ mod server;
 
 use std::process::Command;
 
-use observed::{corpus_dir, corpus_scripts, mismatches, run_stampede};
+use observed::{corpus_dir, corpus_scripts, mismatches, run_stampede, run_stampede_with};
 
 fn selected() -> Vec<String> {
     let only = std::env::var("K6_CORPUS_ONLY").unwrap_or_default();
@@ -85,4 +85,27 @@ fn every_corpus_script_runs_as_k6_semantics_say() {
         }
     }
     assert!(failures.is_empty(), "{} script(s) differ from k6's semantics:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Issue 16, point 4: the script, its local modules, the files its init code
+/// opens and `setup()`'s result travel to the agents (no shared disk);
+/// segments and VU ids as for TOML; `setup()` and `teardown()` once. These
+/// scripts' figures do not depend on how VUs are spread (scripts whose
+/// checks depend on `__VU` or on one VU's iteration order are left to the
+/// in-process run).
+#[test]
+fn scripts_spread_over_two_agents_give_the_same_figures() {
+    let distributed =
+        ["01_", "05_", "15_", "17_", "18_", "22_", "24_", "26_", "27_", "29_", "31_", "32_", "33_", "43_", "45_"];
+    let mut failures = Vec::new();
+    for s in corpus_scripts().into_iter().filter(|s| distributed.iter().any(|p| s.starts_with(p))) {
+        let e = expect::find(&s).unwrap_or_else(|| panic!("no expectations for {s}"));
+        let o = run_stampede_with(&s, 2);
+        let m = mismatches(e, &o);
+        if !m.is_empty() {
+            let log: String = o.log.lines().take(20).collect::<Vec<_>>().join("\n    ");
+            failures.push(format!("{s}:\n  - {}\n  output:\n    {log}", m.join("\n  - ")));
+        }
+    }
+    assert!(failures.is_empty(), "{} script(s) differ over 2 agents:\n{}", failures.len(), failures.join("\n"));
 }

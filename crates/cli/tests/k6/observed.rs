@@ -89,6 +89,11 @@ fn normalize(name: &str, base: &str) -> String {
 
 /// `stampede run SCRIPT -e BASE=… --out json=… --agents 0` against a fresh server.
 pub fn run_stampede(script: &str) -> Observed {
+    run_stampede_with(script, 0)
+}
+
+/// [`run_stampede`] over `agents` local agent processes (0: in process).
+pub fn run_stampede_with(script: &str, agents: u32) -> Observed {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("summary.json");
@@ -98,7 +103,7 @@ pub fn run_stampede(script: &str) -> Observed {
         .args(["-e", &format!("BASE={}", server.url())])
         .arg("--out")
         .arg(format!("json={}", json.display()))
-        .args(["--agents", "0", "--quiet"]);
+        .args(["--agents", &agents.to_string(), "--quiet"]);
     let (exit, log) = run_bounded(cmd, LIMIT);
     let mut o = Observed { exit, log, ..Observed::default() };
     match std::fs::read_to_string(&json).ok().and_then(|s| serde_json::from_str::<Value>(&s).ok()) {

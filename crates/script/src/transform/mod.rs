@@ -339,7 +339,7 @@ fn topological(infos: &[ModuleInfo], shown: &dyn Fn(&Path) -> String) -> Result<
 }
 
 /// `a/./b/../c.js` → `a/c.js`, lexically (the files need not exist yet).
-pub(crate) fn normalize(p: &Path) -> PathBuf {
+pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
