@@ -217,11 +217,22 @@ struct Turn {
     in_test: Option<u64>,
     groups: Vec<OpenGroup>,
     rng: fastrand::Rng,
+    /// The VU's cookie jar as last read (host, name, value), for
+    /// `cookiesForURL`: refreshed after a response that sets cookies.
+    jar_view: Vec<(String, String, String)>,
 }
 
 impl Turn {
     fn idle() -> Turn {
-        Turn { vu: 0, scenario: 0, iteration: 0, in_test: None, groups: Vec::new(), rng: fastrand::Rng::with_seed(0) }
+        Turn {
+            vu: 0,
+            scenario: 0,
+            iteration: 0,
+            in_test: None,
+            groups: Vec::new(),
+            rng: fastrand::Rng::with_seed(0),
+            jar_view: Vec::new(),
+        }
     }
 
     fn group(&self) -> u32 {
@@ -267,12 +278,12 @@ struct Host {
     /// Cookie operations on the running VU's jar, applied by the driver
     /// (the jar is the engine VU's, not reachable from JavaScript).
     cookie_ops: RefCell<Vec<CookieOp>>,
-    /// The running VU's jar as last read, for `cookiesForURL`.
-    jar_view: RefCell<Vec<(String, String, String)>>,
     /// Jars of the script's own (`new http.CookieJar()`): (host, name,
     /// value); index 0 is unused (the VU's jar).
     jars: RefCell<Vec<Vec<(String, String, String)>>>,
     boundary: Cell<u64>,
+    /// The shim's `makeResponse(raw)`.
+    make_response: RefCell<Option<Persistent<Function<'static>>>>,
 }
 
 enum CookieOp {
@@ -320,12 +331,14 @@ impl WorkerJs {
             ops: RefCell::new(Vec::new()),
             dir: RefCell::new(PathBuf::new()),
             cookie_ops: RefCell::new(Vec::new()),
-            jar_view: RefCell::new(Vec::new()),
             jars: RefCell::new(vec![Vec::new()]),
             boundary: Cell::new(0),
+            make_response: RefCell::new(None),
         });
         let (k6, factories, data) = ctx.with(|ctx| -> Result<_, String> {
             let k6 = install(&ctx, &host).catch(&ctx).map_err(|e| internal(format!("the shim: {e}")))?;
+            let make: Function = k6.get("makeResponse").map_err(internal)?;
+            *host.make_response.borrow_mut() = Some(Persistent::save(&ctx, make));
             let mut factories = Vec::new();
             for module in &shared.bundle.modules {
                 let mut opts = EvalOptions::default();
@@ -416,8 +429,8 @@ impl WorkerJs {
         }
     }
 
-    fn refresh_jar_view(&self, vu: &Vu, hosts: &[String]) {
-        let mut view = self.host.jar_view.borrow_mut();
+    fn refresh_jar_view(turn: &mut Turn, vu: &Vu, hosts: &[String]) {
+        let view = &mut turn.jar_view;
         view.clear();
         for h in hosts {
             for (n, v) in vu.cookies_for(h) {
@@ -440,14 +453,21 @@ impl WorkerJs {
             }
             OpKind::Request(call) => {
                 let mut body = Vec::new();
-                let data = vu.request(w, &call.spec, &mut body).await;
+                // Boxed: a VU waiting in sleep() holds none of a request's state.
+                let data = Box::pin(vu.request(w, &call.spec, &mut body)).await;
                 self.store_own_jar(&call, &data);
-                let hosts = [call_host(&call.spec)];
-                self.refresh_jar_view(vu, &hosts);
+                if data.headers.contains_key(http::header::SET_COOKIE) {
+                    Self::refresh_jar_view(turn, vu, &[call_host(&call.spec)]);
+                }
+                let make = self.host.make_response.borrow().clone();
                 self.resume(turn, |ctx| {
                     let raw = response_object(ctx, &call, &data, body);
-                    if let (Ok(f), Ok(raw)) = (resolve.restore(ctx), raw) {
-                        let _ = f.call::<_, ()>((raw,));
+                    let made = match (make.map(|m| m.restore(ctx)), raw) {
+                        (Some(Ok(m)), Ok(raw)) => m.call::<_, Value>((raw,)).ok(),
+                        _ => None,
+                    };
+                    if let (Ok(f), Some(res)) = (resolve.restore(ctx), made) {
+                        let _ = f.call::<_, ()>((res,));
                     }
                 });
             }
@@ -457,12 +477,12 @@ impl WorkerJs {
                 let mut results = Vec::with_capacity(calls.len());
                 for call in &calls {
                     let mut body = Vec::new();
-                    let data = vu.request(w, &call.spec, &mut body).await;
+                    let data = Box::pin(vu.request(w, &call.spec, &mut body)).await;
                     self.store_own_jar(call, &data);
                     results.push((data, body));
                 }
                 let hosts: Vec<String> = calls.iter().map(|c| call_host(&c.spec)).collect();
-                self.refresh_jar_view(vu, &hosts);
+                Self::refresh_jar_view(turn, vu, &hosts);
                 self.resume(turn, |ctx| {
                     let Ok(arr) = Array::new(ctx.clone()) else { return };
                     for (i, (call, (data, body))) in calls.iter().zip(results).enumerate() {
@@ -566,6 +586,7 @@ impl IterationBody for WorkerJs {
             in_test: None,
             groups: Vec::new(),
             rng: fastrand::Rng::with_seed(self.host.shared.seed ^ vu.id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            jar_view: Vec::new(),
         };
         let name = self.host.shared.functions.get(vu.scenario as usize).cloned().unwrap_or_else(|| "default".into());
         let made = self.resume(&mut turn, |ctx| {
@@ -613,6 +634,7 @@ impl IterationBody for WorkerJs {
                 in_test,
                 groups: Vec::new(),
                 rng: fastrand::Rng::with_seed(st.rng_seed),
+                jar_view: Vec::new(),
             };
             // As k6: each iteration starts with an empty cookie jar.
             vu.clear_cookies();
@@ -748,6 +770,7 @@ fn response_object<'js>(
 ) -> rquickjs::Result<Object<'js>> {
     let o = Object::new(ctx.clone())?;
     o.set("status", data.status)?;
+    o.set("method", call.spec.method.as_str())?;
     o.set("status_text", status_text(data.status))?;
     o.set("url", data.url.as_str())?;
     o.set("proto", data.proto)?;
@@ -760,19 +783,15 @@ fn response_object<'js>(
         ResponseType::Binary => o.set("body", ArrayBuffer::new(ctx.clone(), body)?)?,
     }
     let headers = Object::new(ctx.clone())?;
-    let mut joined: BTreeMap<String, String> = BTreeMap::new();
-    for (k, v) in &data.headers {
-        let v = String::from_utf8_lossy(v.as_bytes());
-        joined
-            .entry(canonical_header(k.as_str()))
-            .and_modify(|e| {
-                e.push_str(", ");
-                e.push_str(&v);
-            })
-            .or_insert_with(|| v.into_owned());
-    }
-    for (k, v) in joined {
-        headers.set(k, v)?;
+    for name in data.headers.keys() {
+        let mut values = data.headers.get_all(name).iter();
+        let Some(first) = values.next() else { continue };
+        let mut v = String::from_utf8_lossy(first.as_bytes()).into_owned();
+        for more in values {
+            v.push_str(", ");
+            v.push_str(&String::from_utf8_lossy(more.as_bytes()));
+        }
+        headers.set(canonical_header(name.as_str()), v)?;
     }
     o.set("headers", headers)?;
     let t = Object::new(ctx.clone())?;
@@ -1184,11 +1203,14 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
     let hs = host.clone();
     h.set(
         "jarCookies",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, _jar: u32, url: String| -> rquickjs::Result<Object<'js>> {
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, jar: u32, url: String| -> rquickjs::Result<Object<'js>> {
             let host_name =
                 url.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_string)).unwrap_or_default();
             let o = Object::new(ctx.clone())?;
-            for (h, n, v) in hs.jar_view.borrow().iter() {
+            let own = hs.jars.borrow();
+            let turn = hs.turn.borrow();
+            let cookies = if jar == 0 { &turn.jar_view[..] } else { own.get(jar as usize).map_or(&[][..], |j| &j[..]) };
+            for (h, n, v) in cookies.iter() {
                 if *h == host_name {
                     let arr = Array::new(ctx.clone())?;
                     arr.set(0, v.as_str())?;
@@ -1213,7 +1235,8 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
                     }
                     return;
                 }
-                let mut view = hs.jar_view.borrow_mut();
+                let mut turn = hs.turn.borrow_mut();
+                let view = &mut turn.jar_view;
                 match view.iter_mut().find(|(h, n, _)| *h == host_name && *n == name) {
                     Some(e) => e.2 = value.clone(),
                     None => view.push((host_name.clone(), name.clone(), value.clone())),
@@ -1228,7 +1251,7 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
         Function::new(ctx.clone(), move |_jar: u32, url: String| {
             let host_name =
                 url.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_string)).unwrap_or_default();
-            hs.jar_view.borrow_mut().retain(|(h, _, _)| *h != host_name);
+            hs.turn.borrow_mut().jar_view.retain(|(h, _, _)| *h != host_name);
             hs.cookie_ops.borrow_mut().push(CookieOp::Clear { host: host_name, name: None });
         })?,
     )?;
@@ -1238,7 +1261,7 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
         Function::new(ctx.clone(), move |_jar: u32, url: String, name: String| {
             let host_name =
                 url.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_string)).unwrap_or_default();
-            hs.jar_view.borrow_mut().retain(|(h, n, _)| *h != host_name || *n != name);
+            hs.turn.borrow_mut().jar_view.retain(|(h, n, _)| *h != host_name || *n != name);
             hs.cookie_ops.borrow_mut().push(CookieOp::Clear { host: host_name, name: Some(name) });
         })?,
     )?;
