@@ -7,7 +7,7 @@ use std::sync::Arc;
 use stampede_scenario::TagSet;
 use stampede_scenario::threshold::{CustomMetric, Metric, MetricKind};
 
-use crate::custom::{MetricKey, MetricStats, MetricValue, from_fixed};
+use crate::custom::{MetricKey, MetricStats, MetricValue, TrendExact, from_fixed};
 use crate::hist::{Histogram, merge, new_histogram};
 use crate::shard::{CheckCounts, Method, RequestStats, ScenarioStats};
 
@@ -179,7 +179,7 @@ impl Snapshot {
                         }
                     }
                 }
-                if any { Value::Trend(Box::new(h)) } else { Value::Empty }
+                if any { Value::Trend { hist: Box::new(h), exact: None } } else { Value::Empty }
             }
             MetricKind::Rate => {
                 let (num, den) = match metric {
@@ -251,7 +251,9 @@ impl Snapshot {
                 Value::Gauge { last: from_fixed(g.last), min: from_fixed(g.min), max: from_fixed(g.max) }
             }
             MetricValue::Rate { trues, total } if total > 0 => Value::Rate { trues, total },
-            MetricValue::Trend { hist, .. } if !hist.is_empty() => Value::Trend(Box::new(hist)),
+            MetricValue::Trend { hist, exact, .. } if !hist.is_empty() => {
+                Value::Trend { hist: Box::new(hist), exact: Some(exact) }
+            }
             _ => Value::Empty,
         }
     }
@@ -337,7 +339,12 @@ fn check_matches(k: &CheckKey, tags: &[(Arc<str>, Arc<str>)]) -> bool {
 pub enum Value {
     /// No sample matched.
     Empty,
-    Trend(Box<Histogram>),
+    /// `exact`: a custom trend's exact extremes and sum (built-in trends,
+    /// µs integers, have none: their histogram is all there is).
+    Trend {
+        hist: Box<Histogram>,
+        exact: Option<TrendExact>,
+    },
     Rate {
         trues: u64,
         total: u64,
