@@ -44,10 +44,29 @@ pub struct GroupKey {
     pub group: Arc<str>,
 }
 
+/// Identity of a check series across processes: k6 tags check samples
+/// with the group and with the check's own tags (the script's
+/// `check(res, {...}, tags)`, the scenario's and the run's).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CheckKey {
     pub scenario: Arc<str>,
     pub check: Arc<str>,
+    /// k6's `group` tag: `""` (root), `::checkout`.
+    pub group: Arc<str>,
+    /// Custom tags, sorted by key.
+    pub tags: TagSet,
+}
+
+impl CheckKey {
+    /// A check outside any group and without custom tags.
+    pub fn plain(scenario: Arc<str>, check: Arc<str>) -> CheckKey {
+        CheckKey { scenario, check, group: "".into(), tags: Arc::from(Vec::new()) }
+    }
+
+    /// The value of a custom tag of this series.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+    }
 }
 
 /// Measurements of one interval (or, accumulated, of a whole run).
@@ -324,13 +343,19 @@ fn scenario_matches(name: &Arc<str>, tags: &[(Arc<str>, Arc<str>)]) -> bool {
     tags.iter().all(|(k, _)| &**k == "scenario") && tag_is(tags, "scenario", name)
 }
 
+/// Checks carry the scenario, check, group and custom tags, as k6's do.
 fn check_matches(k: &CheckKey, tags: &[(Arc<str>, Arc<str>)]) -> bool {
     tags.iter().all(|(key, v)| match &**key {
         "scenario" => *v == k.scenario,
         "check" => *v == k.check,
-        // k6 tags checks with the request name too; ours are named "NAME: ...".
-        "name" => k.check.starts_with(&**v) && k.check[v.len()..].starts_with(':'),
-        _ => false,
+        "group" => *v == k.group,
+        // k6 tags checks with the request name too; ours are named "NAME: ...",
+        // unless the check's own tags give a name.
+        "name" => match k.tag("name") {
+            Some(name) => name == &**v,
+            None => k.check.starts_with(&**v) && k.check[v.len()..].starts_with(':'),
+        },
+        custom => k.tag(custom) == Some(&**v),
     })
 }
 

@@ -229,4 +229,51 @@ mod tests {
         let s = TrendStats::of_exact(&hist, exact.as_ref());
         assert_eq!((s.count, s.min, s.mean, s.max, s.p99), (5, 10.0, 30.0, 50.0, 50.0));
     }
+
+    /// `checks{area:account}` counts the checks tagged so, and only them;
+    /// `checks{group:::login}` those of that group.
+    #[test]
+    fn a_tagged_check_threshold_selects_only_its_samples() {
+        let tags = |kv: &[(&str, &str)]| -> stampede_scenario::TagSet {
+            Arc::from(kv.iter().map(|(k, v)| (Arc::from(*k), Arc::from(*v))).collect::<Vec<_>>())
+        };
+        let layout = Arc::new(Layout {
+            groups: vec!["".into(), "::login".into()],
+            tag_sets: vec![tags(&[]), tags(&[("area", "account")]), tags(&[("area", "cart")])],
+            ..Layout::plain(vec!["s".into()], vec![], vec!["ok".into(), "fast".into()])
+        });
+        let mut shard = Shard::new(layout);
+        for _ in 0..3 {
+            shard.check_tagged(0, 0, 0, 1, true); // area:account, passes
+            shard.check_tagged(0, 0, 0, 2, false); // area:cart, fails
+            shard.check_tagged(0, 1, 1, 0, true); // group ::login, passes
+            shard.check(0, 1, false); // plain, fails
+        }
+        let snap = shard.into_snapshot();
+        let got = outcomes(
+            &snap,
+            &[],
+            &[
+                ("checks{area:account}", "rate==1"),
+                ("checks{area:cart}", "rate==0"),
+                ("checks{group:::login}", "rate==1"),
+                // The root group: account passes, cart and plain fail.
+                ("checks{group:}", "rate>0.333"),
+                ("checks{group:}", "rate<0.334"),
+                ("checks{check:fast}", "rate==0.5"),
+                ("checks", "rate==0.5"),
+            ],
+        );
+        for (what, passed) in &got {
+            assert!(passed, "{what}");
+        }
+        let q = |sel: &str| {
+            let t = parse_threshold(sel, "rate==1", false, Duration::ZERO, &[]).unwrap();
+            snap.query(&t.metric, &t.tags)
+        };
+        assert!(matches!(q("checks{area:account}"), Value::Rate { trues: 3, total: 3 }));
+        assert!(q("checks{area:billing}").is_empty(), "no sample matched");
+        // One series per check, scenario, group and tag set.
+        assert_eq!(snap.checks.len(), 4);
+    }
 }

@@ -76,6 +76,8 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
                 check: k.check.to_string(),
                 passes: c.passes,
                 fails: c.fails,
+                group: k.group.to_string(),
+                tags: tags_to_wire(&k.tags),
             })
             .collect(),
         groups: s
@@ -389,7 +391,12 @@ pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interne
         e.vus_max = e.vus_max.saturating_add(sc.vus_max);
     }
     for c in &w.checks {
-        let key = CheckKey { scenario: names.get(&c.scenario), check: names.get(&c.check) };
+        let key = CheckKey {
+            scenario: names.get(&c.scenario),
+            check: names.get(&c.check),
+            group: names.get(&c.group),
+            tags: names.tags(&c.tags),
+        };
         let e = dst.checks.entry(key).or_default();
         e.passes = e.passes.saturating_add(c.passes);
         e.fails = e.fails.saturating_add(c.fails);
@@ -653,5 +660,28 @@ mod tests {
         let mut bad = a.clone();
         bad.metrics[0].trend_exact.as_mut().unwrap().min = 60_000;
         assert!(merge_wire_into(&bad, &mut Snapshot::default(), &mut names).is_err());
+    }
+
+    /// Check series keep their group and tags across the wire, so a
+    /// coordinator's thresholds select them as the agent recorded them.
+    #[test]
+    fn check_tags_and_groups_cross_the_wire() {
+        let tags: TagSet = Arc::from(vec![(Arc::from("area"), Arc::from("account"))]);
+        let layout = Arc::new(Layout {
+            groups: vec!["".into(), "::login".into()],
+            tag_sets: vec![Arc::from(Vec::new()), tags.clone()],
+            ..Layout::plain(vec!["s".into()], vec![], vec!["ok".into()])
+        });
+        let mut shard = Shard::new(layout);
+        shard.check_tagged(0, 0, 1, 1, true);
+        shard.check_tagged(0, 0, 0, 0, false);
+        let snap = shard.into_snapshot();
+        let w: v1::Snapshot =
+            prost::Message::decode(&prost::Message::encode_to_vec(&to_wire(0, false, &snap))[..]).unwrap();
+        let back = from_wire(&w, &mut Interner::default()).unwrap();
+        assert_eq!(back.checks, snap.checks);
+        let key = CheckKey { scenario: "s".into(), check: "ok".into(), group: "::login".into(), tags };
+        assert_eq!(back.checks[&key].passes, 1);
+        assert_eq!(back.checks[&CheckKey::plain("s".into(), "ok".into())].fails, 1);
     }
 }

@@ -220,6 +220,12 @@ fn hostile(rng: &mut Rng, valid_hist: &[u8]) -> v1::Snapshot {
             check: "c".into(),
             passes: rng.counter(),
             fails: rng.counter(),
+            group: ["", "::g"][rng.below(2) as usize].into(),
+            tags: if rng.below(2) == 0 {
+                Vec::new()
+            } else {
+                vec![v1::Tag { key: "area".into(), value: "account".into() }]
+            },
         });
     }
     for _ in 0..rng.below(4) {

@@ -313,13 +313,16 @@ pub fn prometheus_text(state: &LiveState) -> String {
 
     // === checks and thresholds ===
     e.family("stampede_checks_total", "counter", "Check evaluations, by scenario, check and result (pass, fail).");
+    // Merged over groups and tags: one sample per label set.
+    let mut checks: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
     for (k, c) in &total.checks {
-        for (res, v) in [("pass", c.passes), ("fail", c.fails)] {
-            e.sample(
-                "stampede_checks_total",
-                &[("scenario", &k.scenario), ("check", &k.check), ("result", res)],
-                v as f64,
-            );
+        let e = checks.entry((&k.scenario, &k.check)).or_default();
+        e.0 += c.passes;
+        e.1 += c.fails;
+    }
+    for ((scenario, check), (passes, fails)) in checks {
+        for (res, v) in [("pass", passes), ("fail", fails)] {
+            e.sample("stampede_checks_total", &[("scenario", scenario), ("check", check), ("result", res)], v as f64);
         }
     }
     e.family("stampede_threshold_passed", "gauge", "1 while a threshold holds on the data so far, 0 once it fails.");

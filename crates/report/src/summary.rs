@@ -476,15 +476,21 @@ impl Summary {
             });
         }
 
-        let checks = snap
-            .checks
-            .iter()
-            .map(|(k, c)| CheckSummary {
-                scenario: k.scenario.to_string(),
-                name: k.check.to_string(),
-                passes: c.passes,
-                fails: c.fails,
-                rate: c.passes as f64 / (c.passes + c.fails).max(1) as f64,
+        // One line per scenario and check, merged over groups and tags.
+        let mut by_check: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+        for (k, c) in &snap.checks {
+            let e = by_check.entry((&k.scenario, &k.check)).or_default();
+            e.0 += c.passes;
+            e.1 += c.fails;
+        }
+        let checks = by_check
+            .into_iter()
+            .map(|((scenario, name), (passes, fails))| CheckSummary {
+                scenario: scenario.to_string(),
+                name: name.to_string(),
+                passes,
+                fails,
+                rate: passes as f64 / (passes + fails).max(1) as f64,
             })
             .collect();
 
