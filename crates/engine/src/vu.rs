@@ -235,7 +235,7 @@ impl Vu {
         let step = out.step;
         let Some(parts) = exchange.response else {
             for c in &step.checks {
-                w.record_check(self.scenario, c.id, false);
+                w.record_check_tagged(self.scenario, c.id, step.group, step.tags, false);
             }
             return;
         };
@@ -265,7 +265,7 @@ impl Vu {
                 CheckKind::DurationBelow(d) => duration < *d,
                 CheckKind::UrlContains(s) => url.contains(&**s),
             };
-            w.record_check(self.scenario, c.id, ok);
+            w.record_check_tagged(self.scenario, c.id, step.group, step.tags, ok);
         }
         if !step.metrics.is_empty() {
             crate::custom::feed_metrics(w, self, out, status, &parts.headers, body, json.as_ref());
@@ -287,7 +287,7 @@ impl Vu {
         let out = StepRequest { step, item: "" };
         w.record_request(out.request_id(self.scenario, &step.method, 0), &sample);
         for c in &step.checks {
-            w.record_check(self.scenario, c.id, false);
+            w.record_check_tagged(self.scenario, c.id, step.group, step.tags, false);
         }
     }
 

@@ -72,6 +72,13 @@ impl Worker {
         self.shard.borrow_mut().check(scenario, check, passed);
     }
 
+    /// A check outcome in a group with a tag set (plan or run-time ids; 0
+    /// and 0 record as [`Worker::record_check`] does).
+    #[inline]
+    pub fn record_check_tagged(&self, scenario: u16, check: u32, group: u32, tags: u32, passed: bool) {
+        self.shard.borrow_mut().check_tagged(scenario, check, group, tags, passed);
+    }
+
     /// One sample of a custom metric (`None`: skipped); `at_us` orders gauges.
     #[inline]
     pub fn record_metric(&self, id: MetricId, value: Option<f64>, at_us: u64) {

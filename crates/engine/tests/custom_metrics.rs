@@ -106,7 +106,7 @@ iterations = 6
     // 2 × 1.5 × (0 + 1 + … + 5), exactly.
     assert_eq!(metric(&s, &p, "revenue"), (MetricValue::Counter(45_000), 0));
     let trend = |name| match metric(&s, &p, name) {
-        (MetricValue::Trend { hist, time }, skipped) => (hist, time, skipped),
+        (MetricValue::Trend { hist, time, .. }, skipped) => (hist, time, skipped),
         other => panic!("{name}: {other:?}"),
     };
     let twice = |f: fn(u64) -> u64| (0..12).map(move |i| f(i % 6));

@@ -6,6 +6,9 @@
 //! a counter's sum is exact for whole amounts; a trend is an HDR histogram of
 //! thousandths, so a time trend (values in ms) holds microseconds, exactly as
 //! every built-in trend does, and the same conversions (÷ 1000) serve both.
+//! Beside its histogram a trend keeps its exact minimum, maximum and sum
+//! ([`TrendExact`]): k6 keeps every sample, so `max<=50` or `avg==30` must
+//! hold on the values themselves, not on a bucket's bounds.
 //! What a sample may hold is decided once, by `MetricKind::accepts`; a sample
 //! without a value, or one it refuses, is counted as skipped, never recorded.
 
@@ -115,7 +118,75 @@ pub enum MetricValue {
     /// Non-zero samples and all samples.
     Rate { trues: u64, total: u64 },
     /// `time`: a time trend (thousandths of a ms: µs), shown in ms.
-    Trend { hist: Histogram, time: bool },
+    /// `exact`: the samples' exact extremes and sum (the histogram's
+    /// buckets are only 3 significant digits wide).
+    Trend { hist: Histogram, time: bool, exact: TrendExact },
+}
+
+/// A trend's exact minimum, maximum and sum, in thousandths, next to its
+/// histogram (whose `len()` is the exact count). Trends hold no negative
+/// values (`MetricKind::accepts`), so all three are unsigned.
+///
+/// The sum is a `u128`: integer addition is exact and associative, so the
+/// sum (and so `avg`) does not depend on how workers, agents and intervals
+/// were merged; an `f64` sum would round past 2^53 thousandths (9·10^12
+/// units) and differ with the merge order. A `u64` could overflow: one
+/// series may take up to 10^15 thousandths per sample, 2^40 samples per
+/// interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrendExact {
+    /// `u64::MAX` while empty.
+    pub min: u64,
+    /// 0 while empty.
+    pub max: u64,
+    pub sum: u128,
+}
+
+impl Default for TrendExact {
+    fn default() -> Self {
+        TrendExact::EMPTY
+    }
+}
+
+impl TrendExact {
+    /// No sample yet: the identity of [`TrendExact::merge`].
+    pub const EMPTY: TrendExact = TrendExact { min: u64::MAX, max: 0, sum: 0 };
+
+    #[inline]
+    pub fn record(&mut self, n: u64) {
+        self.min = self.min.min(n);
+        self.max = self.max.max(n);
+        self.sum = self.sum.saturating_add(n as u128);
+    }
+
+    pub fn merge(&mut self, o: &TrendExact) {
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sum = self.sum.saturating_add(o.sum);
+    }
+
+    /// The best a histogram alone tells (a peer that sends no exact values):
+    /// its lowest and highest equivalent values and its mean × count, as
+    /// every figure was before exact values were kept.
+    pub fn of_histogram(h: &Histogram) -> TrendExact {
+        if h.is_empty() {
+            return TrendExact::EMPTY;
+        }
+        TrendExact { min: h.min(), max: h.max(), sum: (h.mean() * h.len() as f64).round() as u128 }
+    }
+
+    /// The mean of `count` samples (the histogram's `len()`), thousandths.
+    pub fn mean(&self, count: u64) -> f64 {
+        if count == 0 { 0.0 } else { self.sum as f64 / count as f64 }
+    }
+
+    /// A histogram's quantile brought inside the exact range: HDR answers a
+    /// bucket's highest equivalent value, which may lie past the largest
+    /// sample (`p(100)` is then exactly the max, `p(0)` the min).
+    pub fn quantile(&self, h: &Histogram, q: f64) -> u64 {
+        let v = h.value_at_quantile(q);
+        if self.min > self.max { v } else { v.clamp(self.min, self.max) }
+    }
 }
 
 /// A gauge: the last value set, when it was set, and the extremes.
@@ -152,7 +223,7 @@ impl MetricStats {
             MetricKind::Counter => MetricValue::Counter(0),
             MetricKind::Gauge => MetricValue::Gauge(None),
             MetricKind::Rate => MetricValue::Rate { trues: 0, total: 0 },
-            MetricKind::Trend => MetricValue::Trend { hist: new_histogram(), time },
+            MetricKind::Trend => MetricValue::Trend { hist: new_histogram(), time, exact: TrendExact::EMPTY },
         };
         MetricStats { value, skipped: 0 }
     }
@@ -185,7 +256,11 @@ impl MetricStats {
                 *trues += u64::from(v != 0.0);
                 *total += 1;
             }
-            MetricValue::Trend { hist, .. } => record(hist, to_fixed(v) as u64),
+            MetricValue::Trend { hist, exact, .. } => {
+                let n = to_fixed(v) as u64;
+                record(hist, n);
+                exact.record(n);
+            }
         }
     }
 
@@ -202,7 +277,10 @@ impl MetricStats {
                 *trues = trues.saturating_add(*t);
                 *total = total.saturating_add(*n);
             }
-            (MetricValue::Trend { hist, .. }, MetricValue::Trend { hist: h, .. }) => merge(hist, h),
+            (MetricValue::Trend { hist, exact, .. }, MetricValue::Trend { hist: h, exact: e, .. }) => {
+                merge(hist, h);
+                exact.merge(e);
+            }
             _ => {}
         }
     }
@@ -266,7 +344,8 @@ mod tests {
         }
         t.record(Some(-0.001), 0);
         t.record(Some(2e12), 0);
-        let MetricValue::Trend { hist, time: true } = &t.value else { panic!("{t:?}") };
+        let MetricValue::Trend { hist, time: true, exact } = &t.value else { panic!("{t:?}") };
+        assert_eq!((exact.min, exact.max, exact.sum), (0, 1_000_000_000_000_000, 1_000_000_000_012_502));
         assert_eq!((hist.len(), t.skipped), (4, 2));
         assert_eq!(hist.min(), 0);
         assert_eq!(hist.value_at_quantile(0.5), 2, "0.0015 rounds to 2 thousandths");

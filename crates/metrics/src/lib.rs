@@ -28,7 +28,7 @@ pub mod shard;
 pub mod snapshot;
 pub mod summary;
 
-pub use custom::{MetricId, MetricKey, MetricStats, MetricValue};
+pub use custom::{MetricId, MetricKey, MetricStats, MetricValue, TrendExact};
 pub use hist::Histogram;
 pub use kinds::{CacheOutcome, ErrorKind};
 pub use names::{NameKind, RunNames};
@@ -38,4 +38,4 @@ pub use shard::{
 pub use snapshot::{GroupKey, RequestKey, Snapshot, Value};
 /// The declaration of a custom metric, as `Layout::metrics` holds it.
 pub use stampede_scenario::threshold::{CustomMetric, MetricKind};
-pub use summary::{ThresholdOutcome, TrendStats};
+pub use summary::{ThresholdOutcome, TrendStats, TrendView};

@@ -396,6 +396,22 @@ pub struct CheckCounts {
     pub fails: u64,
 }
 
+/// The numeric identity of a check series in a group or with tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CheckId {
+    scenario: u16,
+    check: u32,
+    group: u32,
+    tags: u32,
+}
+
+impl CheckId {
+    #[inline]
+    fn packed(self) -> u128 {
+        (self.check as u128) << 96 | (self.scenario as u128) << 64 | (self.group as u128) << 32 | self.tags as u128
+    }
+}
+
 /// Multiply-shift hasher for the packed `u64` request ids (the default
 /// SipHash costs more than the rest of a record).
 #[derive(Default)]
@@ -449,8 +465,14 @@ pub struct Shard {
     /// in the interval (a plan has few groups: a scan beats a map).
     groups: Vec<(u16, u32, Histogram)>,
     /// `check * scenario_count + scenario` → counts (grows with run-time
-    /// check names).
+    /// check names): the checks of the root group without tags, the plain
+    /// and cheapest case.
     checks: Vec<CheckCounts>,
+    /// Checks in a group or with tags, by (check, scenario, group, tag set)
+    /// packed ([`check_key`]), created on first use in the interval (both
+    /// stay empty, unallocated, while every check is plain).
+    check_index: HashMap<u128, u32, BuildHasherDefault<IdHasher>>,
+    tagged_checks: Vec<(CheckId, CheckCounts)>,
     /// Custom metric series, created on their first sample in the interval
     /// (both stay empty, unallocated, for a plan without custom metrics).
     metric_index: HashMap<u128, u32, BuildHasherDefault<IdHasher>>,
@@ -467,6 +489,8 @@ impl Shard {
             scenarios: (0..n_scen).map(|_| ScenarioStats::default()).collect(),
             groups: Vec::new(),
             checks: vec![CheckCounts::default(); n_scen * n_checks],
+            check_index: HashMap::default(),
+            tagged_checks: Vec::new(),
             metric_index: HashMap::default(),
             metrics: Vec::new(),
             layout,
@@ -510,6 +534,7 @@ impl Shard {
         record(&mut self.groups[i].2, micros);
     }
 
+    /// Records one check outcome in the root group, without tags.
     #[inline]
     pub fn check(&mut self, scenario: u16, check: u32, passed: bool) {
         let n = self.layout.scenarios.len();
@@ -519,6 +544,23 @@ impl Shard {
         }
         let c = &mut self.checks[i];
         if passed { c.passes += 1 } else { c.fails += 1 }
+    }
+
+    /// Records one check outcome of a group (index into `Layout::groups` or
+    /// a run-time group id) with a tag set (index into `Layout::tag_sets`
+    /// or a run-time tag-set id); group 0 and tag set 0 take the plain path
+    /// of [`Shard::check`].
+    #[inline]
+    pub fn check_tagged(&mut self, scenario: u16, check: u32, group: u32, tags: u32, passed: bool) {
+        if group == 0 && tags == 0 {
+            return self.check(scenario, check, passed);
+        }
+        let id = CheckId { scenario, check, group, tags };
+        let new = || Some((id, CheckCounts::default()));
+        if let Some(i) = series_of(&mut self.check_index, &mut self.tagged_checks, id.packed(), new) {
+            let c = &mut self.tagged_checks[i].1;
+            if passed { c.passes += 1 } else { c.fails += 1 }
+        }
     }
 
     /// Moves this shard's contents out, leaving it empty but keeping gauges.
@@ -596,7 +638,19 @@ impl Shard {
                 continue;
             }
             let Some(check) = names.check(l, (i / n) as u32) else { continue };
-            let key = CheckKey { scenario: l.scenarios[i % n].clone(), check: check.clone() };
+            let key = CheckKey::plain(l.scenarios[i % n].clone(), check.clone());
+            let e = snap.checks.entry(key).or_default();
+            e.passes += c.passes;
+            e.fails += c.fails;
+        }
+        for (id, c) in self.tagged_checks {
+            let Some(check) = names.check(l, id.check) else { continue };
+            let key = CheckKey {
+                scenario: l.scenarios[id.scenario as usize].clone(),
+                check: check.clone(),
+                group: group_name(id.group),
+                tags: tag_set(id.tags),
+            };
             let e = snap.checks.entry(key).or_default();
             e.passes += c.passes;
             e.fails += c.fails;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use stampede_scenario::TagSet;
 use stampede_scenario::threshold::{CustomMetric, Metric, MetricKind};
 
-use crate::custom::{MetricKey, MetricStats, MetricValue, from_fixed};
+use crate::custom::{MetricKey, MetricStats, MetricValue, TrendExact, from_fixed};
 use crate::hist::{Histogram, merge, new_histogram};
 use crate::shard::{CheckCounts, Method, RequestStats, ScenarioStats};
 
@@ -44,10 +44,29 @@ pub struct GroupKey {
     pub group: Arc<str>,
 }
 
+/// Identity of a check series across processes: k6 tags check samples
+/// with the group and with the check's own tags (the script's
+/// `check(res, {...}, tags)`, the scenario's and the run's).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CheckKey {
     pub scenario: Arc<str>,
     pub check: Arc<str>,
+    /// k6's `group` tag: `""` (root), `::checkout`.
+    pub group: Arc<str>,
+    /// Custom tags, sorted by key.
+    pub tags: TagSet,
+}
+
+impl CheckKey {
+    /// A check outside any group and without custom tags.
+    pub fn plain(scenario: Arc<str>, check: Arc<str>) -> CheckKey {
+        CheckKey { scenario, check, group: "".into(), tags: Arc::from(Vec::new()) }
+    }
+
+    /// The value of a custom tag of this series.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+    }
 }
 
 /// Measurements of one interval (or, accumulated, of a whole run).
@@ -179,7 +198,7 @@ impl Snapshot {
                         }
                     }
                 }
-                if any { Value::Trend(Box::new(h)) } else { Value::Empty }
+                if any { Value::Trend { hist: Box::new(h), exact: None } } else { Value::Empty }
             }
             MetricKind::Rate => {
                 let (num, den) = match metric {
@@ -251,7 +270,9 @@ impl Snapshot {
                 Value::Gauge { last: from_fixed(g.last), min: from_fixed(g.min), max: from_fixed(g.max) }
             }
             MetricValue::Rate { trues, total } if total > 0 => Value::Rate { trues, total },
-            MetricValue::Trend { hist, .. } if !hist.is_empty() => Value::Trend(Box::new(hist)),
+            MetricValue::Trend { hist, exact, .. } if !hist.is_empty() => {
+                Value::Trend { hist: Box::new(hist), exact: Some(exact) }
+            }
             _ => Value::Empty,
         }
     }
@@ -322,13 +343,19 @@ fn scenario_matches(name: &Arc<str>, tags: &[(Arc<str>, Arc<str>)]) -> bool {
     tags.iter().all(|(k, _)| &**k == "scenario") && tag_is(tags, "scenario", name)
 }
 
+/// Checks carry the scenario, check, group and custom tags, as k6's do.
 fn check_matches(k: &CheckKey, tags: &[(Arc<str>, Arc<str>)]) -> bool {
     tags.iter().all(|(key, v)| match &**key {
         "scenario" => *v == k.scenario,
         "check" => *v == k.check,
-        // k6 tags checks with the request name too; ours are named "NAME: ...".
-        "name" => k.check.starts_with(&**v) && k.check[v.len()..].starts_with(':'),
-        _ => false,
+        "group" => *v == k.group,
+        // k6 tags checks with the request name too; ours are named "NAME: ...",
+        // unless the check's own tags give a name.
+        "name" => match k.tag("name") {
+            Some(name) => name == &**v,
+            None => k.check.starts_with(&**v) && k.check[v.len()..].starts_with(':'),
+        },
+        custom => k.tag(custom) == Some(&**v),
     })
 }
 
@@ -337,7 +364,12 @@ fn check_matches(k: &CheckKey, tags: &[(Arc<str>, Arc<str>)]) -> bool {
 pub enum Value {
     /// No sample matched.
     Empty,
-    Trend(Box<Histogram>),
+    /// `exact`: a custom trend's exact extremes and sum (built-in trends,
+    /// µs integers, have none: their histogram is all there is).
+    Trend {
+        hist: Box<Histogram>,
+        exact: Option<TrendExact>,
+    },
     Rate {
         trues: u64,
         total: u64,

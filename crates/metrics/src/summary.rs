@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use stampede_scenario::threshold::{Aggregation, Threshold};
 
+use crate::custom::TrendExact;
 use crate::hist::{Histogram, us_to_ms};
 use crate::snapshot::{Snapshot, Value};
 
@@ -27,6 +28,12 @@ pub struct TrendStats {
 
 impl TrendStats {
     pub fn of(h: &Histogram) -> TrendStats {
+        TrendStats::of_exact(h, None)
+    }
+
+    /// A trend's statistics, with `exact` (a custom trend's) giving the
+    /// exact min, max and mean and keeping every percentile inside them.
+    pub fn of_exact(h: &Histogram, exact: Option<&TrendExact>) -> TrendStats {
         if h.is_empty() {
             return TrendStats {
                 count: 0,
@@ -40,18 +47,45 @@ impl TrendStats {
                 max: 0.0,
             };
         }
-        let q = |p: f64| us_to_ms(h.value_at_quantile(p) as f64);
+        let t = TrendView { hist: h, exact };
+        let q = |p: f64| us_to_ms(t.quantile(p) as f64);
         TrendStats {
             count: h.len(),
-            min: us_to_ms(h.min() as f64),
-            mean: us_to_ms(h.mean()),
+            min: us_to_ms(t.min() as f64),
+            mean: us_to_ms(t.mean()),
             p50: q(0.5),
             p90: q(0.9),
             p95: q(0.95),
             p99: q(0.99),
             p999: q(0.999),
-            max: us_to_ms(h.max() as f64),
+            max: us_to_ms(t.max() as f64),
         }
+    }
+}
+
+/// A trend's figures: the histogram's, or the exact ones where a custom
+/// trend keeps them (percentiles then clamped to the exact range).
+#[derive(Clone, Copy)]
+pub struct TrendView<'a> {
+    pub hist: &'a Histogram,
+    pub exact: Option<&'a TrendExact>,
+}
+
+impl TrendView<'_> {
+    pub fn min(&self) -> u64 {
+        self.exact.map_or_else(|| self.hist.min(), |e| e.min)
+    }
+
+    pub fn max(&self) -> u64 {
+        self.exact.map_or_else(|| self.hist.max(), |e| e.max)
+    }
+
+    pub fn mean(&self) -> f64 {
+        self.exact.map_or_else(|| self.hist.mean(), |e| e.mean(self.hist.len()))
+    }
+
+    pub fn quantile(&self, q: f64) -> u64 {
+        self.exact.map_or_else(|| self.hist.value_at_quantile(q), |e| e.quantile(self.hist, q))
     }
 }
 
@@ -99,15 +133,18 @@ pub fn observe(t: &Threshold, snap: &Snapshot, elapsed: Duration) -> Option<f64>
     let value = snap.query(&t.metric, &t.tags);
     match (value, t.aggregation) {
         (Value::Empty, _) => None,
-        (Value::Trend(h), agg) => Some(match agg {
-            Aggregation::Avg => us_to_ms(h.mean()),
-            Aggregation::Min => us_to_ms(h.min() as f64),
-            Aggregation::Max => us_to_ms(h.max() as f64),
-            Aggregation::Med => us_to_ms(h.value_at_quantile(0.5) as f64),
-            Aggregation::Percentile(p) => us_to_ms(h.value_at_quantile(p / 100.0) as f64),
-            Aggregation::Count => h.len() as f64,
-            Aggregation::Rate | Aggregation::Value => return None,
-        }),
+        (Value::Trend { hist, exact }, agg) => {
+            let h = TrendView { hist: &hist, exact: exact.as_ref() };
+            Some(match agg {
+                Aggregation::Avg => us_to_ms(h.mean()),
+                Aggregation::Min => us_to_ms(h.min() as f64),
+                Aggregation::Max => us_to_ms(h.max() as f64),
+                Aggregation::Med => us_to_ms(h.quantile(0.5) as f64),
+                Aggregation::Percentile(p) => us_to_ms(h.quantile(p / 100.0) as f64),
+                Aggregation::Count => hist.len() as f64,
+                Aggregation::Rate | Aggregation::Value => return None,
+            })
+        }
         (Value::Rate { trues, total }, _) => Some(trues as f64 / total as f64),
         (Value::Counter(n), Aggregation::Rate) => {
             let secs = elapsed.as_secs_f64();
@@ -136,4 +173,107 @@ pub fn evaluate(thresholds: &[Threshold], snap: &Snapshot, elapsed: Duration) ->
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Layout, MetricId, Shard};
+    use stampede_scenario::threshold::{CustomMetric, Metric, MetricKind, parse_threshold};
+
+    fn outcomes(snap: &Snapshot, metrics: &[Arc<CustomMetric>], rules: &[(&str, &str)]) -> Vec<(String, bool)> {
+        let ts: Vec<Threshold> = rules
+            .iter()
+            .map(|(sel, expr)| parse_threshold(sel, expr, false, Duration::ZERO, metrics).unwrap())
+            .collect();
+        evaluate(&ts, snap, Duration::from_secs(1))
+            .into_iter()
+            .map(|o| (format!("{} {} = {:?}", o.metric, o.threshold, o.observed), o.passed))
+            .collect()
+    }
+
+    /// k6 keeps every sample: a trend of 10, 20, 30, 40, 50 has max 50 and
+    /// avg 30 exactly, whichever worker recorded which sample.
+    #[test]
+    fn custom_trend_extremes_and_mean_are_exact_across_shards() {
+        let metrics = vec![Arc::new(CustomMetric { name: "t".into(), kind: MetricKind::Trend, time: false })];
+        let layout = Arc::new(Layout { metrics: metrics.clone(), ..Layout::plain(vec!["s".into()], vec![], vec![]) });
+        let id = MetricId { metric: 0, scenario: 0, name: MetricId::NO_NAME, group: 0, tags: 0 };
+        let (mut a, mut b) = (Shard::new(layout.clone()), Shard::new(layout));
+        for v in [10.0, 30.0, 50.0] {
+            a.record_metric(id, Some(v), 0);
+        }
+        for v in [20.0, 40.0] {
+            b.record_metric(id, Some(v), 0);
+        }
+        let mut snap = a.into_snapshot();
+        snap.merge(&b.into_snapshot());
+        let got = outcomes(
+            &snap,
+            &metrics,
+            &[
+                ("t", "max<=50"),
+                ("t", "max==50"),
+                ("t", "min==10"),
+                ("t", "avg==30"),
+                ("t", "p(90)<=50"),
+                ("t", "p(100)==50"),
+                ("t", "p(0)==10"),
+                ("t", "med>=29.9"),
+            ],
+        );
+        for (what, passed) in &got {
+            assert!(passed, "{what}");
+        }
+        let Value::Trend { hist, exact } = snap.query(&Metric::Custom(metrics[0].clone()), &[]) else { panic!() };
+        let s = TrendStats::of_exact(&hist, exact.as_ref());
+        assert_eq!((s.count, s.min, s.mean, s.max, s.p99), (5, 10.0, 30.0, 50.0, 50.0));
+    }
+
+    /// `checks{area:account}` counts the checks tagged so, and only them;
+    /// `checks{group:::login}` those of that group.
+    #[test]
+    fn a_tagged_check_threshold_selects_only_its_samples() {
+        let tags = |kv: &[(&str, &str)]| -> stampede_scenario::TagSet {
+            Arc::from(kv.iter().map(|(k, v)| (Arc::from(*k), Arc::from(*v))).collect::<Vec<_>>())
+        };
+        let layout = Arc::new(Layout {
+            groups: vec!["".into(), "::login".into()],
+            tag_sets: vec![tags(&[]), tags(&[("area", "account")]), tags(&[("area", "cart")])],
+            ..Layout::plain(vec!["s".into()], vec![], vec!["ok".into(), "fast".into()])
+        });
+        let mut shard = Shard::new(layout);
+        for _ in 0..3 {
+            shard.check_tagged(0, 0, 0, 1, true); // area:account, passes
+            shard.check_tagged(0, 0, 0, 2, false); // area:cart, fails
+            shard.check_tagged(0, 1, 1, 0, true); // group ::login, passes
+            shard.check(0, 1, false); // plain, fails
+        }
+        let snap = shard.into_snapshot();
+        let got = outcomes(
+            &snap,
+            &[],
+            &[
+                ("checks{area:account}", "rate==1"),
+                ("checks{area:cart}", "rate==0"),
+                ("checks{group:::login}", "rate==1"),
+                // The root group: account passes, cart and plain fail.
+                ("checks{group:}", "rate>0.333"),
+                ("checks{group:}", "rate<0.334"),
+                ("checks{check:fast}", "rate==0.5"),
+                ("checks", "rate==0.5"),
+            ],
+        );
+        for (what, passed) in &got {
+            assert!(passed, "{what}");
+        }
+        let q = |sel: &str| {
+            let t = parse_threshold(sel, "rate==1", false, Duration::ZERO, &[]).unwrap();
+            snap.query(&t.metric, &t.tags)
+        };
+        assert!(matches!(q("checks{area:account}"), Value::Rate { trues: 3, total: 3 }));
+        assert!(q("checks{area:billing}").is_empty(), "no sample matched");
+        // One series per check, scenario, group and tag set.
+        assert_eq!(snap.checks.len(), 4);
+    }
 }

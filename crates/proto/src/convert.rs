@@ -9,7 +9,7 @@ use stampede_metrics::hist::{self, DecodeError, Histogram};
 use stampede_metrics::snapshot::CheckKey;
 use stampede_metrics::snapshot::GroupKey;
 use stampede_metrics::{
-    Method, MetricKey, MetricStats, MetricValue, RequestCounter, RequestKey, RequestTrend, Snapshot,
+    Method, MetricKey, MetricStats, MetricValue, RequestCounter, RequestKey, RequestTrend, Snapshot, TrendExact,
 };
 use stampede_scenario::TagSet;
 use stampede_scenario::threshold::{CustomMetric, MAX_CUSTOM_VALUE, MetricKind};
@@ -76,6 +76,8 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
                 check: k.check.to_string(),
                 passes: c.passes,
                 fails: c.fails,
+                group: k.group.to_string(),
+                tags: tags_to_wire(&k.tags),
             })
             .collect(),
         groups: s
@@ -105,6 +107,15 @@ fn metric_to_wire(k: &MetricKey, m: &MetricStats) -> v1::MetricSeries {
         MetricValue::Rate { trues, total } => Some(W::Rate(v1::RateValue { trues: *trues, total: *total })),
         MetricValue::Trend { hist, .. } => (!hist.is_empty()).then(|| W::Trend(hist::encode(hist))),
     };
+    let trend_exact = match &m.value {
+        MetricValue::Trend { hist, exact, .. } if !hist.is_empty() => Some(v1::TrendExact {
+            min: exact.min,
+            max: exact.max,
+            sum_low: exact.sum as u64,
+            sum_high: (exact.sum >> 64) as u64,
+        }),
+        _ => None,
+    };
     v1::MetricSeries {
         metric: k.metric.to_string(),
         scenario: k.scenario.to_string(),
@@ -113,6 +124,7 @@ fn metric_to_wire(k: &MetricKey, m: &MetricStats) -> v1::MetricSeries {
         tags: tags_to_wire(&k.tags),
         skipped: m.skipped,
         value,
+        trend_exact,
     }
 }
 
@@ -290,6 +302,14 @@ fn check_metric(m: &v1::MetricSeries, names: &Interner) -> Result<(), WireError>
         Some(W::Rate(r)) if r.total > MAX_INTERVAL_COUNT || r.trues > r.total => {
             implausible(format!("{} true of {} samples", r.trues, r.total))
         }
+        Some(W::Trend(_))
+            if m.trend_exact.as_ref().is_some_and(|e| {
+                e.min > e.max || e.max > bound as u64 || exact_sum(e) > MAX_INTERVAL_COUNT as u128 * bound as u128
+            }) =>
+        {
+            let e = m.trend_exact.as_ref().map(|e| (e.min, e.max, exact_sum(e)));
+            implausible(format!("trend min, max and sum {e:?} (thousandths)"))
+        }
         Some(W::Gauge(g))
             if g.min > g.max
                 || !(g.min..=g.max).contains(&g.last)
@@ -301,6 +321,11 @@ fn check_metric(m: &v1::MetricSeries, names: &Interner) -> Result<(), WireError>
         }
         _ => Ok(()),
     }
+}
+
+/// A trend's exact sum from its two halves.
+fn exact_sum(e: &v1::TrendExact) -> u128 {
+    (e.sum_high as u128) << 64 | e.sum_low as u128
 }
 
 /// Decodes a wire snapshot on its own; a malformed histogram or an
@@ -366,7 +391,12 @@ pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interne
         e.vus_max = e.vus_max.saturating_add(sc.vus_max);
     }
     for c in &w.checks {
-        let key = CheckKey { scenario: names.get(&c.scenario), check: names.get(&c.check) };
+        let key = CheckKey {
+            scenario: names.get(&c.scenario),
+            check: names.get(&c.check),
+            group: names.get(&c.group),
+            tags: names.tags(&c.tags),
+        };
         let e = dst.checks.entry(key).or_default();
         e.passes = e.passes.saturating_add(c.passes);
         e.fails = e.fails.saturating_add(c.fails);
@@ -404,13 +434,25 @@ fn merge_metric(m: &v1::MetricSeries, dst: &mut Snapshot, names: &mut Interner) 
     let value = match &m.value {
         None => return Ok(()),
         Some(W::Trend(bytes)) => {
-            // Straight into the destination's buckets.
-            if let MetricValue::Trend { hist, .. } = &mut e.value {
-                hist::decode_into(hist, bytes).map_err(|source| WireError::Histogram {
-                    series: format!("{} {} {} {}", m.metric, m.scenario, m.name, m.group),
-                    field: "trend",
-                    source,
-                })?;
+            let err = |source| WireError::Histogram {
+                series: format!("{} {} {} {}", m.metric, m.scenario, m.name, m.group),
+                field: "trend",
+                source,
+            };
+            if let MetricValue::Trend { hist, exact, .. } = &mut e.value {
+                match &m.trend_exact {
+                    // Straight into the destination's buckets.
+                    Some(w) => {
+                        hist::decode_into(hist, bytes).map_err(err)?;
+                        exact.merge(&TrendExact { min: w.min, max: w.max, sum: exact_sum(w) });
+                    }
+                    // A peer that keeps no exact figures: its histogram's stand in.
+                    None => {
+                        let h = hist::decode(bytes).map_err(err)?;
+                        exact.merge(&TrendExact::of_histogram(&h));
+                        hist::merge(hist, &h);
+                    }
+                }
             }
             return Ok(());
         }
@@ -561,5 +603,85 @@ mod tests {
             merge_wire_into(&wires[0], &mut Snapshot::default(), &mut Interner::default()).is_err(),
             "no plan, no metric"
         );
+    }
+
+    /// A trend of 10, 20, 30, 40, 50 split over two agents: after the wire,
+    /// max is exactly 50, avg exactly 30, p(90) and p(100) inside them, as
+    /// k6 reports; a peer that sends no exact figures still merges.
+    #[test]
+    fn custom_trends_stay_exact_over_the_wire() {
+        use stampede_metrics::{MetricId, TrendStats, Value};
+        use stampede_scenario::threshold::{Metric, MetricKind};
+        let metrics = vec![Arc::new(CustomMetric { name: "t".into(), kind: MetricKind::Trend, time: false })];
+        let layout = Arc::new(Layout { metrics: metrics.clone(), ..Layout::plain(vec!["s".into()], vec![], vec![]) });
+        let mut names = Interner::default();
+        names.declare_metrics(&metrics);
+        let id = MetricId { metric: 0, scenario: 0, name: MetricId::NO_NAME, group: 0, tags: 0 };
+        let wire_of = |values: &[f64]| {
+            let mut shard = Shard::new(layout.clone());
+            for v in values {
+                shard.record_metric(id, Some(*v), 0);
+            }
+            let w = to_wire(0, false, &shard.into_snapshot());
+            prost::Message::decode(&prost::Message::encode_to_vec(&w)[..]).unwrap()
+        };
+        let (a, b): (v1::Snapshot, v1::Snapshot) = (wire_of(&[10.0, 30.0, 50.0]), wire_of(&[20.0, 40.0]));
+        let mut merged = Snapshot::default();
+        merge_wire_into(&a, &mut merged, &mut names).unwrap();
+        merge_wire_into(&b, &mut merged, &mut names).unwrap();
+        let stats = |snap: &Snapshot| {
+            let Value::Trend { hist, exact } = snap.query(&Metric::Custom(metrics[0].clone()), &[]) else { panic!() };
+            TrendStats::of_exact(&hist, exact.as_ref())
+        };
+        let s = stats(&merged);
+        assert_eq!((s.count, s.min, s.mean, s.max), (5, 10.0, 30.0, 50.0));
+        assert!(s.p90 <= 50.0 && s.p99 == 50.0, "{s:?}");
+        let MetricValue::Trend { exact, .. } = &merged.custom(&metrics[0], &[]).value else { panic!() };
+        assert_eq!(*exact, TrendExact { min: 10_000, max: 50_000, sum: 150_000 });
+
+        // A sum past 2^64 thousandths crosses the wire whole.
+        let big = wire_of(&[1e12; 20]);
+        let mut snap = Snapshot::default();
+        merge_wire_into(&big, &mut snap, &mut names).unwrap();
+        let MetricValue::Trend { exact, .. } = &snap.custom(&metrics[0], &[]).value else { panic!() };
+        assert_eq!(exact.sum, 20 * 1_000_000_000_000_000u128);
+
+        // An older peer (no exact figures): its histogram's stand in.
+        let mut old = b.clone();
+        old.metrics[0].trend_exact = None;
+        let mut mixed = Snapshot::default();
+        merge_wire_into(&a, &mut mixed, &mut names).unwrap();
+        merge_wire_into(&old, &mut mixed, &mut names).unwrap();
+        let s = stats(&mixed);
+        assert_eq!((s.count, s.min, s.max), (5, 10.0, 50.0), "the exact agent's extremes");
+        assert!((s.mean - 30.0).abs() < 0.05, "{s:?}");
+
+        // Figures no sample could give are refused.
+        let mut bad = a.clone();
+        bad.metrics[0].trend_exact.as_mut().unwrap().min = 60_000;
+        assert!(merge_wire_into(&bad, &mut Snapshot::default(), &mut names).is_err());
+    }
+
+    /// Check series keep their group and tags across the wire, so a
+    /// coordinator's thresholds select them as the agent recorded them.
+    #[test]
+    fn check_tags_and_groups_cross_the_wire() {
+        let tags: TagSet = Arc::from(vec![(Arc::from("area"), Arc::from("account"))]);
+        let layout = Arc::new(Layout {
+            groups: vec!["".into(), "::login".into()],
+            tag_sets: vec![Arc::from(Vec::new()), tags.clone()],
+            ..Layout::plain(vec!["s".into()], vec![], vec!["ok".into()])
+        });
+        let mut shard = Shard::new(layout);
+        shard.check_tagged(0, 0, 1, 1, true);
+        shard.check_tagged(0, 0, 0, 0, false);
+        let snap = shard.into_snapshot();
+        let w: v1::Snapshot =
+            prost::Message::decode(&prost::Message::encode_to_vec(&to_wire(0, false, &snap))[..]).unwrap();
+        let back = from_wire(&w, &mut Interner::default()).unwrap();
+        assert_eq!(back.checks, snap.checks);
+        let key = CheckKey { scenario: "s".into(), check: "ok".into(), group: "::login".into(), tags };
+        assert_eq!(back.checks[&key].passes, 1);
+        assert_eq!(back.checks[&CheckKey::plain("s".into(), "ok".into())].fails, 1);
     }
 }

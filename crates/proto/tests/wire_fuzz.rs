@@ -220,6 +220,12 @@ fn hostile(rng: &mut Rng, valid_hist: &[u8]) -> v1::Snapshot {
             check: "c".into(),
             passes: rng.counter(),
             fails: rng.counter(),
+            group: ["", "::g"][rng.below(2) as usize].into(),
+            tags: if rng.below(2) == 0 {
+                Vec::new()
+            } else {
+                vec![v1::Tag { key: "area".into(), value: "account".into() }]
+            },
         });
     }
     for _ in 0..rng.below(4) {
@@ -238,6 +244,18 @@ fn hostile(rng: &mut Rng, valid_hist: &[u8]) -> v1::Snapshot {
             3 => Some(W::Rate(v1::RateValue { trues: rng.counter(), total: rng.counter() })),
             _ => Some(W::Trend(hist_field(rng, valid_hist))),
         };
+        let trend_exact = match rng.below(3) {
+            0 => None,
+            _ => {
+                let (lo, hi) = (rng.counter(), rng.counter());
+                Some(v1::TrendExact {
+                    min: lo.min(hi),
+                    max: lo.max(hi),
+                    sum_low: rng.counter(),
+                    sum_high: rng.below(3),
+                })
+            }
+        };
         w.metrics.push(v1::MetricSeries {
             // Mostly declared names, of any kind's value; sometimes an unknown one.
             metric: ["c", "g", "r", "t", "x"][rng.below(5) as usize].into(),
@@ -247,6 +265,7 @@ fn hostile(rng: &mut Rng, valid_hist: &[u8]) -> v1::Snapshot {
             tags: Vec::new(),
             skipped: rng.counter(),
             value,
+            trend_exact,
         });
     }
     w

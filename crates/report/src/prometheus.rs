@@ -28,7 +28,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use stampede_metrics::hist::Histogram;
 use stampede_metrics::live::{AgentState, LiveState, Phase, Shared};
-use stampede_metrics::{ErrorKind, Snapshot};
+use stampede_metrics::{ErrorKind, Snapshot, TrendView};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -101,19 +101,22 @@ impl Exposition {
 
     /// Summary samples (quantiles, `_sum`, `_count`) of a µs histogram, in seconds.
     fn summary(&mut self, name: &str, labels: Labels, h: &Histogram) {
-        self.summary_in(name, labels, h, secs);
+        self.summary_in(name, labels, TrendView { hist: h, exact: None }, secs);
     }
 
-    /// Summary samples of a histogram, values converted by `unit`.
-    fn summary_in(&mut self, name: &str, labels: Labels, h: &Histogram, unit: fn(f64) -> f64) {
+    /// Summary samples of a trend, values converted by `unit`: a custom
+    /// trend's exact sum, and quantiles inside its exact extremes.
+    fn summary_in(&mut self, name: &str, labels: Labels, t: TrendView<'_>, unit: fn(f64) -> f64) {
+        let h = t.hist;
         for q in QUANTILES {
             let qs = q.to_string();
             let mut l: Vec<(&str, &str)> = labels.to_vec();
             l.push(("quantile", &qs));
-            let v = if h.is_empty() { f64::NAN } else { unit(h.value_at_quantile(q) as f64) };
+            let v = if h.is_empty() { f64::NAN } else { unit(t.quantile(q) as f64) };
             self.sample(name, &l, v);
         }
-        self.sample(&format!("{name}_sum"), labels, unit(h.mean() * h.len() as f64));
+        let sum = t.exact.map_or_else(|| h.mean() * h.len() as f64, |e| e.sum as f64);
+        self.sample(&format!("{name}_sum"), labels, unit(sum));
         self.sample(&format!("{name}_count"), labels, h.len() as f64);
     }
 }
@@ -310,13 +313,16 @@ pub fn prometheus_text(state: &LiveState) -> String {
 
     // === checks and thresholds ===
     e.family("stampede_checks_total", "counter", "Check evaluations, by scenario, check and result (pass, fail).");
+    // Merged over groups and tags: one sample per label set.
+    let mut checks: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
     for (k, c) in &total.checks {
-        for (res, v) in [("pass", c.passes), ("fail", c.fails)] {
-            e.sample(
-                "stampede_checks_total",
-                &[("scenario", &k.scenario), ("check", &k.check), ("result", res)],
-                v as f64,
-            );
+        let e = checks.entry((&k.scenario, &k.check)).or_default();
+        e.0 += c.passes;
+        e.1 += c.fails;
+    }
+    for ((scenario, check), (passes, fails)) in checks {
+        for (res, v) in [("pass", passes), ("fail", fails)] {
+            e.sample("stampede_checks_total", &[("scenario", scenario), ("check", check), ("result", res)], v as f64);
         }
     }
     e.family("stampede_threshold_passed", "gauge", "1 while a threshold holds on the data so far, 0 once it fails.");
@@ -458,13 +464,13 @@ fn custom_metrics(e: &mut Exposition, total: &Snapshot) {
     ] {
         family(e, name, "summary", help, &|v| matches!(v, MetricValue::Trend { time: t, .. } if *t == time));
         for ((metric, scenario), m) in &by {
-            if let MetricValue::Trend { hist, time: t } = &m.value
+            if let MetricValue::Trend { hist, time: t, exact } = &m.value
                 && *t == time
             {
                 e.summary_in(
                     name,
                     &[("metric", metric), ("scenario", scenario)],
-                    hist,
+                    TrendView { hist, exact: Some(exact) },
                     if time { secs } else { units },
                 );
             }

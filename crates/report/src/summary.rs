@@ -138,9 +138,11 @@ impl CustomMetricSummary {
                 total: *total,
             },
             // Thousandths of the unit, as trends in µs are thousandths of a ms.
-            MetricValue::Trend { hist, time } => {
-                CustomValue::Trend { time: *time, stats: TrendStats::of(hist), rate: hist.len() as f64 / secs }
-            }
+            MetricValue::Trend { hist, time, exact } => CustomValue::Trend {
+                time: *time,
+                stats: TrendStats::of_exact(hist, Some(exact)),
+                rate: hist.len() as f64 / secs,
+            },
         };
         CustomMetricSummary { value, skipped: m.skipped }
     }
@@ -367,7 +369,10 @@ impl Summary {
                     MetricKind::Counter => MetricSummary::Counter { count: 0, rate: 0.0 },
                     _ => continue,
                 },
-                Value::Trend(h) => MetricSummary::Trend { stats: TrendStats::of(&h), rate: h.len() as f64 / secs },
+                Value::Trend { hist, exact } => MetricSummary::Trend {
+                    stats: TrendStats::of_exact(&hist, exact.as_ref()),
+                    rate: hist.len() as f64 / secs,
+                },
                 Value::Rate { trues, total } => MetricSummary::Rate { rate: trues as f64 / total as f64, trues, total },
                 // Built-in counters and gauges are whole numbers.
                 Value::Counter(n) => MetricSummary::Counter { count: n as u64, rate: n / secs },
@@ -471,15 +476,21 @@ impl Summary {
             });
         }
 
-        let checks = snap
-            .checks
-            .iter()
-            .map(|(k, c)| CheckSummary {
-                scenario: k.scenario.to_string(),
-                name: k.check.to_string(),
-                passes: c.passes,
-                fails: c.fails,
-                rate: c.passes as f64 / (c.passes + c.fails).max(1) as f64,
+        // One line per scenario and check, merged over groups and tags.
+        let mut by_check: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+        for (k, c) in &snap.checks {
+            let e = by_check.entry((&k.scenario, &k.check)).or_default();
+            e.0 += c.passes;
+            e.1 += c.fails;
+        }
+        let checks = by_check
+            .into_iter()
+            .map(|((scenario, name), (passes, fails))| CheckSummary {
+                scenario: scenario.to_string(),
+                name: name.to_string(),
+                passes,
+                fails,
+                rate: passes as f64 / (passes + fails).max(1) as f64,
             })
             .collect();
 

@@ -980,10 +980,13 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
     let hs = host.clone();
     h.set(
         "check",
-        Function::new(ctx.clone(), move |name: String, pass: bool, _tags: Vec<String>| {
+        Function::new(ctx.clone(), move |name: String, pass: bool, tags: Vec<String>| {
             let id = hs.w.intern(NameKind::Check, &name);
-            let scenario = hs.turn.borrow().scenario;
-            hs.w.record_check(scenario, id, pass);
+            let (scenario, group) = {
+                let turn = hs.turn.borrow();
+                (turn.scenario, turn.group())
+            };
+            hs.w.record_check_tagged(scenario, id, group, hs.tags_id(&tags), pass);
         })?,
     )?;
     let hs = host.clone();

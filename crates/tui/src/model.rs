@@ -240,8 +240,8 @@ fn custom_figures(total: &Snapshot) -> Vec<CustomFigure> {
                 MetricValue::Counter(sum) => number(*sum as f64 / SCALE),
                 MetricValue::Gauge(Some(g)) => number(from_fixed(g.last)),
                 MetricValue::Rate { trues, total } if *total > 0 => crate::fmt::pct(*trues as f64 / *total as f64),
-                MetricValue::Trend { hist, time } if !hist.is_empty() => {
-                    let p95 = hist.value_at_quantile(0.95) as f64 / SCALE;
+                MetricValue::Trend { hist, time, exact } if !hist.is_empty() => {
+                    let p95 = exact.quantile(hist, 0.95) as f64 / SCALE;
                     format!("p95 {}", if *time { crate::fmt::ms(p95) } else { crate::fmt::num(p95) })
                 }
                 _ => "-".to_string(),

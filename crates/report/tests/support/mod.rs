@@ -143,8 +143,7 @@ pub fn interval(i: usize, rate: usize, rng: &mut Rng) -> Snapshot {
     for (sc, check, fail) in checks {
         let total = rate as u64 / 3;
         let fails = (total as f64 * fail) as u64;
-        snap.checks
-            .insert(CheckKey { scenario: arc(sc), check: arc(check) }, CheckCounts { passes: total - fails, fails });
+        snap.checks.insert(CheckKey::plain(arc(sc), arc(check)), CheckCounts { passes: total - fails, fails });
     }
     snap
 }
