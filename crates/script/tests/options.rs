@@ -460,10 +460,14 @@ fn unknown_and_wrongly_typed_options_name_the_option() {
 
 #[test]
 fn options_k6_has_that_do_not_change_the_requests_warn() {
-    let sp = load("{ vus: 1, discardResponseBodies: true, summaryTimeUnit: 'ms', ext: { loadimpact: {} } }");
+    let sp = load("{ vus: 1, systemTags: ['status'], summaryTimeUnit: 'ms', ext: { loadimpact: {} } }");
     let warnings: Vec<String> = sp.warnings().iter().map(|w| w.to_string()).collect();
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(warnings.iter().any(|w| w.contains("option `discardResponseBodies` is not honoured by Stampede yet")));
+    assert!(warnings.iter().any(|w| w.contains("option `systemTags` is not honoured by Stampede yet")));
+    // discardResponseBodies is honoured: requests default to responseType 'none'.
+    let sp = load("{ vus: 1, discardResponseBodies: true }");
+    assert!(sp.warnings().is_empty());
+    assert!(sp.options.discard_response_bodies);
 }
 
 #[test]
