@@ -63,16 +63,50 @@ fn refused_scripts_exit_104_with_the_located_error() {
 }
 
 #[test]
-fn coordinator_validates_then_refuses_without_load() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../script/tests/scripts/01_bench_b.js");
-    let out = stampede(&["coordinator", "--agents", "1", script.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(104), "{stderr}");
-    assert!(
-        stderr.contains("01_bench_b.js: the script is valid, but k6 scripts do not run distributed yet"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("no load was sent"), "{stderr}");
+fn a_coordinator_ships_the_script_its_modules_and_files_to_an_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tests");
+    std::fs::create_dir_all(root.join("lib")).unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(root.join("lib/pick.js"), "export const second = (xs) => xs[1];\n").unwrap();
+    std::fs::write(dir.path().join("data/users.json"), r#"["ann", "bob", "cy"]"#).unwrap();
+    let script = root.join("main.js");
+    std::fs::write(
+        &script,
+        "import { check } from 'k6';\n\
+         import { second } from './lib/pick.js';\n\
+         const users = JSON.parse(open('../data/users.json'));\n\
+         export const options = { vus: 2, iterations: 6 };\n\
+         export function setup() { return { n: users.length }; }\n\
+         export default function (data) {\n\
+         \x20 check(data, { 'setup data arrived': (d) => d.n === 3, 'module and file arrived': () => second(users) === 'bob' });\n\
+         }\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let coordinator = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["coordinator", script.to_str().unwrap(), "--agents", "1", "--listen", &listen, "--headless"])
+        .args(["--agent-timeout", "30s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The agent runs elsewhere: in a directory without the script.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .current_dir(elsewhere.path())
+        .args(["agent", "--coordinator", &format!("http://{listen}"), "--once", "--allow-target", "*"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = coordinator.wait_with_output().unwrap();
+    let _ = agent.wait();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("checks_succeeded...................: 100.00% 12 out of 12"), "{stdout}");
+    assert!(stdout.contains("iterations.........................: 6 "), "{stdout}");
 }
 
 /// Writes `text` as `name` in a fresh directory and runs it (no network:

@@ -749,71 +749,58 @@ fn status_text(status: u16) -> String {
     if status == 0 { String::new() } else { format!("{status} {reason}").trim_end().to_string() }
 }
 
-/// Go's canonical header key (`content-type` → `Content-Type`), as k6's
-/// `res.headers` has them.
-fn canonical_header(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
-        upper = c == '-';
-    }
-    out
-}
-
-/// The raw response the shim wraps into a `Response`.
+/// The raw response the shim wraps into a `Response` (see the shim for
+/// the positions): an array, whose index sets are cheap, with headers as
+/// one string, so a response costs few JavaScript values until the script
+/// looks at its headers or timings.
 fn response_object<'js>(
     ctx: &Ctx<'js>,
     call: &Call,
     data: &ResponseData,
     body: Vec<u8>,
-) -> rquickjs::Result<Object<'js>> {
-    let o = Object::new(ctx.clone())?;
-    o.set("status", data.status)?;
-    o.set("method", call.spec.method.as_str())?;
-    o.set("status_text", status_text(data.status))?;
-    o.set("url", data.url.as_str())?;
-    o.set("proto", data.proto)?;
+) -> rquickjs::Result<Array<'js>> {
+    let o = Array::new(ctx.clone())?;
+    o.set(0, data.status)?;
+    o.set(1, call.spec.method.as_str())?;
+    o.set(2, data.url.as_str())?;
+    o.set(3, data.proto)?;
     match call.rtype {
-        ResponseType::None => o.set("body", Value::new_null(ctx.clone()))?,
+        ResponseType::None => o.set(4, Value::new_null(ctx.clone()))?,
         ResponseType::Text => {
             let text = String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-            o.set("body", text)?
+            o.set(4, text)?
         }
-        ResponseType::Binary => o.set("body", ArrayBuffer::new(ctx.clone(), body)?)?,
+        ResponseType::Binary => o.set(4, ArrayBuffer::new(ctx.clone(), body)?)?,
     }
-    let headers = Object::new(ctx.clone())?;
-    for name in data.headers.keys() {
-        let mut values = data.headers.get_all(name).iter();
-        let Some(first) = values.next() else { continue };
-        let mut v = String::from_utf8_lossy(first.as_bytes()).into_owned();
-        for more in values {
-            v.push_str(", ");
-            v.push_str(&String::from_utf8_lossy(more.as_bytes()));
+    let mut packed = String::new();
+    for (name, value) in &data.headers {
+        if !packed.is_empty() {
+            packed.push('\0');
         }
-        headers.set(canonical_header(name.as_str()), v)?;
+        packed.push_str(name.as_str());
+        packed.push('\0');
+        packed.push_str(&String::from_utf8_lossy(value.as_bytes()));
     }
-    o.set("headers", headers)?;
-    let t = Object::new(ctx.clone())?;
-    let ms = |us: u64| us as f64 / 1000.0;
+    o.set(5, packed)?;
     let tm = &data.timings;
-    t.set("duration", ms(tm.duration()))?;
-    t.set("blocked", ms(tm.blocked))?;
-    t.set("connecting", ms(tm.connecting))?;
-    t.set("tls_handshaking", ms(tm.tls_handshaking))?;
-    t.set("sending", ms(tm.sending))?;
-    t.set("waiting", ms(tm.waiting))?;
-    t.set("receiving", ms(tm.receiving))?;
-    o.set("timings", t)?;
+    let ms = |us: u64| us as f64 / 1000.0;
+    let t = Array::new(ctx.clone())?;
+    for (i, v) in [tm.duration(), tm.blocked, tm.connecting, tm.tls_handshaking, tm.sending, tm.waiting, tm.receiving]
+        .into_iter()
+        .enumerate()
+    {
+        t.set(i, ms(v))?;
+    }
+    o.set(6, t)?;
     match data.error {
         Some(kind) => {
             let (code, text) = k6_error(kind, data.status);
-            o.set("error_code", code)?;
-            o.set("error", if text.is_empty() { String::new() } else { text.to_string() })?;
+            o.set(7, text)?;
+            o.set(8, code)?;
         }
         None => {
-            o.set("error_code", 0)?;
-            o.set("error", "")?;
+            o.set(7, "")?;
+            o.set(8, 0)?;
         }
     }
     Ok(o)
@@ -1129,6 +1116,7 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
             hs.shared.console(&level, &text, vu);
         })?,
     )?;
+    h.set("statusText", Function::new(ctx.clone(), status_text)?)?;
     let hs = host.clone();
     h.set(
         "defaultResponseType",

@@ -117,23 +117,54 @@
     return v;
   };
 
+  // A response arrives from the host as [status, method, url, proto, body,
+  // headers ("name\0value\0…", lower-case names), timings [7 numbers, ms],
+  // error, error_code]; headers, timings and request are built on first use.
+  const timingNames = ['duration', 'blocked', 'connecting', 'tls_handshaking', 'sending', 'waiting', 'receiving'];
   class Response {
-    constructor(raw, request) {
-      this.status = raw.status;
-      this.status_text = raw.status_text;
-      this.url = raw.url;
-      this.body = raw.body;
-      this.headers = raw.headers;
-      this.timings = raw.timings;
-      this.error = raw.error;
-      this.error_code = raw.error_code;
-      this.proto = raw.proto;
-      this.remote_ip = raw.remote_ip;
-      this.remote_port = raw.remote_port;
-      this.request = request;
+    constructor(raw) {
+      this.status = raw[0];
+      this.url = raw[2];
+      this.body = raw[4];
+      this.error = raw[7];
+      this.error_code = raw[8];
+      this.proto = raw[3];
+      this._raw = raw;
+      this._headers = undefined;
+      this._timings = undefined;
+      this._request = undefined;
       this._cookies = undefined;
       this._json = undefined;
     }
+    get headers() {
+      if (this._headers === undefined) {
+        const o = {};
+        const parts = this._raw[5] === '' ? [] : this._raw[5].split('\0');
+        for (let i = 0; i + 1 < parts.length; i += 2) {
+          const k = canonical(parts[i]);
+          o[k] = o[k] === undefined ? parts[i + 1] : `${o[k]}, ${parts[i + 1]}`;
+        }
+        this._headers = o;
+      }
+      return this._headers;
+    }
+    set headers(v) { this._headers = v; }
+    get timings() {
+      if (this._timings === undefined) {
+        const o = {};
+        const t = this._raw[6];
+        for (let i = 0; i < timingNames.length; i++) o[timingNames[i]] = t[i];
+        this._timings = o;
+      }
+      return this._timings;
+    }
+    set timings(v) { this._timings = v; }
+    get status_text() { return host.statusText(this.status); }
+    get request() {
+      if (this._request === undefined) this._request = { method: this._raw[1], url: this._raw[2], body: '', headers: {}, cookies: {} };
+      return this._request;
+    }
+    set request(v) { this._request = v; }
     get cookies() {
       if (this._cookies === undefined) this._cookies = host.responseCookies(this.headers['Set-Cookie'] || '', this.url);
       return this._cookies;
@@ -247,7 +278,7 @@
     });
     return host.batch(prepared).then((raws) => {
       const out = Array.isArray(reqs) ? [] : {};
-      list.forEach(([key], i) => { out[key] = new Response(raws[i], requestOf(prepared[i])); });
+      list.forEach(([key], i) => { out[key] = new Response(raws[i]); });
       return out;
     });
   };
@@ -476,7 +507,7 @@
   };
 
   return {
-    makeResponse: (raw) => new Response(raw, { method: raw.method, url: raw.url, body: '', headers: {}, cookies: {} }),
+    makeResponse: (raw) => new Response(raw),
     module: (name) => modules[name],
     groupAsync,
     checkAsync,
