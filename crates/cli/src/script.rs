@@ -152,27 +152,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         })
     };
     let teardown_failed: Arc<std::sync::Mutex<Option<HookError>>> = Arc::default();
-    let teardown = has("teardown").then(|| {
-        let (sp, shared, failed) = (sp.clone(), shared.clone(), teardown_failed.clone());
-        let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
-        let data = setup_json.clone();
-        Box::pin(async move {
-            // After a VU's init failed, k6 runs no teardown either.
-            if shared.fatal().is_some() {
-                return stampede_metrics::Snapshot::default();
-            }
-            let timeout = sp.plan.teardown_timeout;
-            match stampede_script::runtime::run_hook(&sp, &hooks, "teardown", data, timeout).await {
-                Ok((_, measured)) => measured,
-                Err(e) => {
-                    if let Ok(mut f) = failed.lock() {
-                        *f = Some(e);
-                    }
-                    stampede_metrics::Snapshot::default()
-                }
-            }
-        }) as HookFuture
-    });
+    let teardown = has("teardown")
+        .then(|| teardown_hook(&sp, seed, setup_json.clone(), teardown_failed.clone(), Some(shared.clone())));
     let source = ScriptSource { inner: InProcess(run), setup: setup_measured, teardown, last: None };
     let handle_summary = has("handleSummary");
     let (mut code, summary) = present_finished(
@@ -211,6 +192,35 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(exit::TEST_ABORTED);
     }
     Ok(code)
+}
+
+/// `teardown(data)`, to run when the load is over: what it measured; a
+/// failure lands in `failed`. Not run after a VU's init code failed in
+/// `shared`'s run (k6 runs no teardown then either).
+fn teardown_hook(
+    sp: &stampede_script::ScriptPlan,
+    seed: u64,
+    data: Option<String>,
+    failed: Arc<std::sync::Mutex<Option<HookError>>>,
+    shared: Option<Arc<stampede_script::runtime::Shared>>,
+) -> HookFuture {
+    let sp = sp.clone();
+    let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
+    Box::pin(async move {
+        if shared.is_some_and(|s| s.fatal().is_some()) {
+            return stampede_metrics::Snapshot::default();
+        }
+        let timeout = sp.plan.teardown_timeout;
+        match stampede_script::runtime::run_hook(&sp, &hooks, "teardown", data, timeout).await {
+            Ok((_, measured)) => measured,
+            Err(e) => {
+                if let Ok(mut f) = failed.lock() {
+                    *f = Some(e);
+                }
+                stampede_metrics::Snapshot::default()
+            }
+        }
+    })
 }
 
 /// `teardown()`, run when the load is over, with what it measured.
@@ -638,23 +648,7 @@ async fn run_cluster(
         return Ok(cluster_error(coord, e).await);
     }
     let teardown_failed: Arc<std::sync::Mutex<Option<HookError>>> = Arc::default();
-    let teardown = has("teardown").then(|| {
-        let (sp, failed) = (sp.clone(), teardown_failed.clone());
-        let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
-        let data = setup_json.clone();
-        Box::pin(async move {
-            let timeout = sp.plan.teardown_timeout;
-            match stampede_script::runtime::run_hook(&sp, &hooks, "teardown", data, timeout).await {
-                Ok((_, measured)) => measured,
-                Err(e) => {
-                    if let Ok(mut f) = failed.lock() {
-                        *f = Some(e);
-                    }
-                    stampede_metrics::Snapshot::default()
-                }
-            }
-        }) as HookFuture
-    });
+    let teardown = has("teardown").then(|| teardown_hook(&sp, seed, setup_json.clone(), teardown_failed.clone(), None));
     let source = ScriptSource { inner: Cluster(Box::new(coord)), setup: setup_measured, teardown, last: None };
     let handle_summary = has("handleSummary");
     let (mut code, summary) =

@@ -214,20 +214,7 @@ fn exception_error(bundle: &Bundle, caught: CaughtError<'_>, stage: Stage) -> Sc
         CaughtError::Error(e) => (e.to_string(), String::new()),
     };
     let main = bundle.main();
-    // `    at f (NAME:LINE:COL)` or `    at NAME:LINE:COL`: found by the
-    // module names themselves (a path may hold spaces or parentheses).
-    // Longest names first: `lib/xa.js:` also holds `a.js:`.
-    let mut by_length: Vec<&crate::Module> = bundle.modules.iter().filter(|m| !m.name.is_empty()).collect();
-    by_length.sort_by_key(|m| std::cmp::Reverse(m.name.len()));
-    let frame = stack.lines().find_map(|line| {
-        by_length.iter().copied().find_map(|module| {
-            let at = line.find(&format!("{}:", module.name))? + module.name.len() + 1;
-            let mut numbers = line[at..].split(|c: char| !c.is_ascii_digit());
-            let line_no: u32 = numbers.next()?.parse().ok()?;
-            let col: u32 = numbers.next()?.parse().ok()?;
-            Some((module, line_no, col))
-        })
-    });
+    let frame = innermost_frame(bundle, &stack);
     let (message, help) = match stage {
         Stage::Init => (
             format!("exception in the init code: {text}"),
@@ -245,6 +232,25 @@ fn exception_error(bundle: &Bundle, caught: CaughtError<'_>, stage: Stage) -> Sc
         }
         None => ScriptError::one(ScenarioError::new(&main.path, "", None, "", message, help)),
     }
+}
+
+/// The innermost frame of a QuickJS stack that is in one of the script's
+/// modules: the module and its factory's line and column. Frames read
+/// `    at f (NAME:LINE:COL)` or `    at NAME:LINE:COL` and are found by the
+/// module names themselves (a path may hold spaces or parentheses), longest
+/// names first (`lib/xa.js:` also holds `a.js:`).
+pub(crate) fn innermost_frame<'b>(bundle: &'b Bundle, stack: &str) -> Option<(&'b crate::Module, u32, u32)> {
+    let mut by_length: Vec<&crate::Module> = bundle.modules.iter().filter(|m| !m.name.is_empty()).collect();
+    by_length.sort_by_key(|m| std::cmp::Reverse(m.name.len()));
+    stack.lines().find_map(|line| {
+        by_length.iter().copied().find_map(|module| {
+            let at = line.find(&format!("{}:", module.name))? + module.name.len() + 1;
+            let mut numbers = line[at..].split(|c: char| !c.is_ascii_digit());
+            let line_no: u32 = numbers.next()?.parse().ok()?;
+            let col: u32 = numbers.next()?.parse().ok()?;
+            Some((module, line_no, col))
+        })
+    })
 }
 
 pub(crate) fn describe_value(v: &Value<'_>) -> String {

@@ -698,17 +698,7 @@ fn located_text(bundle: &Bundle, caught: CaughtError<'_>) -> (String, String) {
         CaughtError::Value(v) => (crate::init::describe_value(v), String::new()),
         CaughtError::Error(e) => (e.to_string(), String::new()),
     };
-    let mut by_length: Vec<&crate::Module> = bundle.modules.iter().filter(|m| !m.name.is_empty()).collect();
-    by_length.sort_by_key(|m| std::cmp::Reverse(m.name.len()));
-    let frame = stack.lines().find_map(|line| {
-        by_length.iter().copied().find_map(|module| {
-            let at = line.find(&format!("{}:", module.name))? + module.name.len() + 1;
-            let mut numbers = line[at..].split(|c: char| !c.is_ascii_digit());
-            let line_no: u32 = numbers.next()?.parse().ok()?;
-            let col: u32 = numbers.next()?.parse().ok()?;
-            Some((module, line_no, col))
-        })
-    });
+    let frame = crate::init::innermost_frame(bundle, &stack);
     match frame {
         Some((module, line, col)) => {
             let (l, c) = module.locate(line, col);
