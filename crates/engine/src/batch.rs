@@ -171,7 +171,7 @@ impl Vu {
                     None => {
                         self.start(&outs[k], &mut job.trip, &mut req);
                         let now = Instant::now();
-                        *job.clock.insert((now, now + timeout))
+                        *job.clock.insert((now, now + outs[k].timeout().unwrap_or(timeout)))
                     }
                 };
                 let lane_state = &mut lanes[lane];

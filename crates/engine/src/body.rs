@@ -258,6 +258,52 @@ impl Vu {
         }
     }
 
+    /// Sends `specs` together (k6's `http.batch`), at most `per_host` at once
+    /// per origin over the VU's batch lanes, each measured as [`Vu::request`]
+    /// measures one; the responses in the order of `specs`, with their bodies.
+    pub async fn request_batch(
+        &mut self,
+        w: &Worker,
+        specs: &[RequestSpec],
+        per_host: u32,
+    ) -> Vec<(ResponseData, Vec<u8>)> {
+        let mut out: Vec<Option<(ResponseData, Vec<u8>)>> = (0..specs.len()).map(|_| None).collect();
+        self.send_batch(w, specs, per_host.max(1), |vu, k, exchange, body, url| {
+            let data = match exchange {
+                Some(exchange) => {
+                    let (status, headers, proto) = match exchange.response {
+                        Some(parts) => (parts.status.as_u16(), parts.headers, version_text(parts.version)),
+                        None => (0, HeaderMap::new(), ""),
+                    };
+                    ResponseData {
+                        status,
+                        headers,
+                        url: url.to_string(),
+                        timings: exchange.timings,
+                        error: exchange.error,
+                        proto,
+                    }
+                }
+                None => {
+                    let spec = &specs[k];
+                    let sample = stampede_metrics::RequestSample {
+                        timings: Timings::default(),
+                        bytes_sent: 0,
+                        bytes_received: 0,
+                        body_bytes: 0,
+                        error: Some(ErrorKind::Other),
+                        cache: stampede_metrics::CacheOutcome::Unknown,
+                    };
+                    w.record_request(spec.request_id(vu.scenario, &spec.method, 0), &sample);
+                    ResponseData { url: spec.uri.to_string(), error: Some(ErrorKind::Other), ..Default::default() }
+                }
+            };
+            out[k] = Some((data, body.to_vec()));
+        })
+        .await;
+        out.into_iter().map(Option::unwrap_or_default).collect()
+    }
+
     /// The state an [`IterationBody`] keeps for this VU.
     pub fn ext<T: 'static>(&mut self) -> Option<&mut T> {
         self.ext.as_mut()?.downcast_mut()

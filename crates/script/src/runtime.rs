@@ -472,14 +472,13 @@ impl WorkerJs {
                 });
             }
             OpKind::Batch(calls) => {
-                // One after another on the VU's connections: the responses,
-                // counts and names are k6's; the overlap in time is not.
-                let mut results = Vec::with_capacity(calls.len());
-                for call in &calls {
-                    let mut body = Vec::new();
-                    let data = Box::pin(vu.request(w, &call.spec, &mut body)).await;
-                    self.store_own_jar(call, &data);
-                    results.push((data, body));
+                // Together, at most `batchPerHost` at once per origin (k6's
+                // default 6), over the VU's batch lanes.
+                let specs: Vec<RequestSpec> = calls.iter().map(|c| c.spec.clone()).collect();
+                let per_host = w.plan.target.batch_per_host;
+                let results = Box::pin(vu.request_batch(w, &specs, per_host)).await;
+                for (call, (data, _)) in calls.iter().zip(&results) {
+                    self.store_own_jar(call, data);
                 }
                 let hosts: Vec<String> = calls.iter().map(|c| call_host(&c.spec)).collect();
                 Self::refresh_jar_view(turn, vu, &hosts);
