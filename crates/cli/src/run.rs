@@ -279,6 +279,15 @@ async fn coordinate_plan(
     present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live, values).await
 }
 
+/// The exit code of a coordinator that could not start the load.
+pub(crate) fn start_error_code(e: &CoordinatorError) -> i32 {
+    match e {
+        CoordinatorError::Interrupted => exit::INTERRUPTED,
+        CoordinatorError::AgentsMissing { .. } | CoordinatorError::NotReady { .. } => exit::ERROR,
+        _ => exit::INVALID_INPUT,
+    }
+}
+
 /// Runs the plan's `[setup]` (if any) once, here, on the engine: its steps'
 /// progress on stderr (unless `quiet`). Returns the values every VU starts
 /// with, or the exit code of a failed setup after saying which step failed.
@@ -375,11 +384,7 @@ async fn start_cluster(
     };
     watcher.abort();
     let Err(e) = started else { return Ok((coord, values)) };
-    let code = match e {
-        CoordinatorError::Interrupted => exit::INTERRUPTED,
-        CoordinatorError::AgentsMissing { .. } | CoordinatorError::NotReady { .. } => exit::ERROR,
-        _ => exit::INVALID_INPUT,
-    };
+    let code = start_error_code(&e);
     // Being interrupted is what was asked for, not an error.
     if code == exit::INTERRUPTED && setup_running.get() {
         eprintln!("interrupted during setup: no load ran; the attached agents were told to stop")

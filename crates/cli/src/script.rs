@@ -669,11 +669,7 @@ async fn run_cluster(
 
 /// The exit code of a coordinator that could not start the load.
 async fn cluster_error(coord: Coordinator, e: CoordinatorError) -> i32 {
-    let code = match e {
-        CoordinatorError::Interrupted => exit::INTERRUPTED,
-        CoordinatorError::AgentsMissing { .. } | CoordinatorError::NotReady { .. } => exit::ERROR,
-        _ => exit::INVALID_INPUT,
-    };
+    let code = crate::run::start_error_code(&e);
     if code == exit::INTERRUPTED {
         eprintln!("{e}");
     } else {

@@ -236,25 +236,8 @@ impl Vu {
             self.jar = jar;
         }
         match sent {
-            Some(exchange) => {
-                let (status, headers, proto) = match exchange.response {
-                    Some(parts) => (parts.status.as_u16(), parts.headers, version_text(parts.version)),
-                    None => (0, HeaderMap::new(), ""),
-                };
-                ResponseData { status, headers, url: trip.url, timings: exchange.timings, error: exchange.error, proto }
-            }
-            None => {
-                let sample = stampede_metrics::RequestSample {
-                    timings: Timings::default(),
-                    bytes_sent: 0,
-                    bytes_received: 0,
-                    body_bytes: 0,
-                    error: Some(ErrorKind::Other),
-                    cache: stampede_metrics::CacheOutcome::Unknown,
-                };
-                w.record_request(spec.request_id(self.scenario, &spec.method, 0), &sample);
-                ResponseData { url: spec.uri.to_string(), error: Some(ErrorKind::Other), ..Default::default() }
-            }
+            Some(exchange) => ResponseData::of(exchange, trip.url),
+            None => unbuildable(w, spec, self.scenario),
         }
     }
 
@@ -270,33 +253,8 @@ impl Vu {
         let mut out: Vec<Option<(ResponseData, Vec<u8>)>> = (0..specs.len()).map(|_| None).collect();
         self.send_batch(w, specs, per_host.max(1), |vu, k, exchange, body, url| {
             let data = match exchange {
-                Some(exchange) => {
-                    let (status, headers, proto) = match exchange.response {
-                        Some(parts) => (parts.status.as_u16(), parts.headers, version_text(parts.version)),
-                        None => (0, HeaderMap::new(), ""),
-                    };
-                    ResponseData {
-                        status,
-                        headers,
-                        url: url.to_string(),
-                        timings: exchange.timings,
-                        error: exchange.error,
-                        proto,
-                    }
-                }
-                None => {
-                    let spec = &specs[k];
-                    let sample = stampede_metrics::RequestSample {
-                        timings: Timings::default(),
-                        bytes_sent: 0,
-                        bytes_received: 0,
-                        body_bytes: 0,
-                        error: Some(ErrorKind::Other),
-                        cache: stampede_metrics::CacheOutcome::Unknown,
-                    };
-                    w.record_request(spec.request_id(vu.scenario, &spec.method, 0), &sample);
-                    ResponseData { url: spec.uri.to_string(), error: Some(ErrorKind::Other), ..Default::default() }
-                }
+                Some(exchange) => ResponseData::of(exchange, url.to_string()),
+                None => unbuildable(w, &specs[k], vu.scenario),
             };
             out[k] = Some((data, body.to_vec()));
         })
@@ -332,6 +290,32 @@ impl Vu {
     pub fn remove_cookies(&mut self, host: &str, name: Option<&str>) {
         self.jar.remove(host, name);
     }
+}
+
+impl ResponseData {
+    /// The final response of an exchange that reached `url`.
+    fn of(exchange: crate::client::Exchange, url: String) -> ResponseData {
+        let (status, headers, proto) = match exchange.response {
+            Some(parts) => (parts.status.as_u16(), parts.headers, version_text(parts.version)),
+            None => (0, HeaderMap::new(), ""),
+        };
+        ResponseData { status, headers, url, timings: exchange.timings, error: exchange.error, proto }
+    }
+}
+
+/// A request that could not be built (a header or URL a server would not
+/// take): recorded as a failed request of status 0, kind `other`.
+fn unbuildable(w: &Worker, spec: &RequestSpec, scenario: u16) -> ResponseData {
+    let sample = stampede_metrics::RequestSample {
+        timings: Timings::default(),
+        bytes_sent: 0,
+        bytes_received: 0,
+        body_bytes: 0,
+        error: Some(ErrorKind::Other),
+        cache: stampede_metrics::CacheOutcome::Unknown,
+    };
+    w.record_request(spec.request_id(scenario, &spec.method, 0), &sample);
+    ResponseData { url: spec.uri.to_string(), error: Some(ErrorKind::Other), ..Default::default() }
 }
 
 fn version_text(v: http::Version) -> &'static str {
