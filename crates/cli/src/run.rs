@@ -225,19 +225,10 @@ async fn coordinate_plan(
     plan: Arc<Plan>,
     overrides: &crate::cli::OverrideArgs,
 ) -> anyhow::Result<i32> {
-    if args.agents == 0 {
-        eprintln!("error: --agents must be at least 1");
-        return Ok(exit::INVALID_INPUT);
-    }
-    let token = match &args.token_file {
-        Some(f) => Some(read_token(f)?),
-        None => None,
+    let CoordinatorFlags { token, tls, listener, policy } = match coordinator_flags(args).await? {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
     };
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => Some(server_tls(c, k)?),
-        _ => None,
-    };
-    let listener = bind_flag("--listen", &args.listen).await?;
     let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
     let metrics = match &args.report.metrics_listen {
         Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),
@@ -246,13 +237,6 @@ async fn coordinate_plan(
     let planned = plan.planned_duration();
     let live = live_state(&plan, &args.file, planned, plan.peak_vus(), ctx.interval).shared();
     let seed = args.report.seed.unwrap_or_else(|| fastrand::u64(..));
-    let policy = match args.on_agent_loss {
-        OnAgentLoss::Continue => LossPolicy::Continue,
-        OnAgentLoss::Abort => LossPolicy::Abort,
-    };
-    if token.is_none() && !listener.local_addr()?.ip().is_loopback() {
-        eprintln!("warning: listening on {} without --token-file: any agent that can reach it may join", args.listen);
-    }
     let cfg = coordinator_config(
         args.report.headless,
         &plan,
@@ -277,6 +261,41 @@ async fn coordinate_plan(
         Err(code) => return Ok(code),
     };
     present(&plan, &args.file, &args.report, Cluster(Box::new(coord)), outputs, metrics, ctx, live, values).await
+}
+
+/// What `stampede coordinator`'s flags set up before any agent attaches.
+pub(crate) struct CoordinatorFlags {
+    pub token: Option<String>,
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    pub listener: tokio::net::TcpListener,
+    pub policy: LossPolicy,
+}
+
+/// Reads the token file and the TLS pair, binds `--listen` (warning when it
+/// is reachable beyond loopback without a token) and takes the loss policy;
+/// `Err(code)` when no agent was asked for.
+pub(crate) async fn coordinator_flags(args: &CoordinatorArgs) -> anyhow::Result<Result<CoordinatorFlags, i32>> {
+    if args.agents == 0 {
+        eprintln!("error: --agents must be at least 1");
+        return Ok(Err(exit::INVALID_INPUT));
+    }
+    let token = match &args.token_file {
+        Some(f) => Some(read_token(f)?),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(server_tls(c, k)?),
+        _ => None,
+    };
+    let listener = bind_flag("--listen", &args.listen).await?;
+    if token.is_none() && !listener.local_addr()?.ip().is_loopback() {
+        eprintln!("warning: listening on {} without --token-file: any agent that can reach it may join", args.listen);
+    }
+    let policy = match args.on_agent_loss {
+        OnAgentLoss::Continue => LossPolicy::Continue,
+        OnAgentLoss::Abort => LossPolicy::Abort,
+    };
+    Ok(Ok(CoordinatorFlags { token, tls, listener, policy }))
 }
 
 /// The exit code of a coordinator that could not start the load.

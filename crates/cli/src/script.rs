@@ -19,9 +19,9 @@ use stampede_engine::{Body, Run, RunOptions, Signal};
 use stampede_metrics::live::lock;
 use stampede_script::runtime::{HookError, ScriptBody};
 
-use crate::cli::{CoordinatorArgs, OnAgentLoss, OverrideArgs, RunArgs, ValidateArgs};
+use crate::cli::{CoordinatorArgs, OverrideArgs, RunArgs, ValidateArgs};
 use crate::exit;
-use crate::flags::{bind_flag, open_outputs, read_token, server_tls};
+use crate::flags::{bind_flag, open_outputs};
 use crate::present::{live_state, present_finished};
 
 /// Loads a script with the command-line overrides, printing its warnings
@@ -156,7 +156,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .then(|| teardown_hook(&sp, seed, setup_json.clone(), teardown_failed.clone(), Some(shared.clone())));
     let source = ScriptSource { inner: InProcess(run), setup: setup_measured, teardown, last: None };
     let handle_summary = has("handleSummary");
-    let (mut code, summary) = present_finished(
+    let (code, summary) = present_finished(
         &plan,
         &args.file,
         &args.report,
@@ -174,13 +174,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     if handle_summary {
         summarize(&sp, &summary, seed).await;
     }
-    let failed = teardown_failed.lock().ok().and_then(|mut f| f.take());
-    if let Some(e) = failed {
-        let c = hook_failed("teardown", &e, false);
-        if code == exit::OK || code == exit::THRESHOLDS_FAILED {
-            code = c;
-        }
-    }
+    let code = after_teardown(code, &teardown_failed);
     if shared.fatal().is_some() {
         return Ok(exit::SCRIPT_EXCEPTION);
     }
@@ -192,6 +186,19 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(exit::TEST_ABORTED);
     }
     Ok(code)
+}
+
+/// The run's exit code once `teardown()` is over: its failure (said here)
+/// replaces a code that says the load itself went well or only failed
+/// thresholds.
+fn after_teardown(code: i32, failed: &std::sync::Mutex<Option<HookError>>) -> i32 {
+    match failed.lock().ok().and_then(|mut f| f.take()) {
+        Some(e) => {
+            let c = hook_failed("teardown", &e, false);
+            if code == exit::OK || code == exit::THRESHOLDS_FAILED { c } else { code }
+        }
+        None => code,
+    }
 }
 
 /// `teardown(data)`, to run when the load is over: what it measured; a
@@ -517,22 +524,11 @@ pub async fn coordinate(args: &CoordinatorArgs) -> anyhow::Result<i32> {
         Ok(sp) => Arc::new(sp),
         Err(code) => return Ok(code),
     };
-    if args.agents == 0 {
-        eprintln!("error: --agents must be at least 1");
-        return Ok(exit::INVALID_INPUT);
-    }
-    let token = match &args.token_file {
-        Some(f) => Some(read_token(f)?),
-        None => None,
-    };
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => Some(server_tls(c, k)?),
-        _ => None,
-    };
-    let listener = bind_flag("--listen", &args.listen).await?;
-    if token.is_none() && !listener.local_addr()?.ip().is_loopback() {
-        eprintln!("warning: listening on {} without --token-file: any agent that can reach it may join", args.listen);
-    }
+    let crate::run::CoordinatorFlags { token, tls, listener, policy } =
+        match crate::run::coordinator_flags(args).await? {
+            Ok(f) => f,
+            Err(code) => return Ok(code),
+        };
     let addr = listener.local_addr()?;
     let cluster = ClusterArgs {
         listener,
@@ -540,10 +536,7 @@ pub async fn coordinate(args: &CoordinatorArgs) -> anyhow::Result<i32> {
         token,
         agents: args.agents,
         agent_timeout: args.agent_timeout,
-        policy: match args.on_agent_loss {
-            OnAgentLoss::Continue => LossPolicy::Continue,
-            OnAgentLoss::Abort => LossPolicy::Abort,
-        },
+        policy,
         announce: true,
     };
     run_cluster(&args.file, &args.report, &args.overrides, sp, cluster, |_| Ok(()), addr).await
@@ -651,19 +644,13 @@ async fn run_cluster(
     let teardown = has("teardown").then(|| teardown_hook(&sp, seed, setup_json.clone(), teardown_failed.clone(), None));
     let source = ScriptSource { inner: Cluster(Box::new(coord)), setup: setup_measured, teardown, last: None };
     let handle_summary = has("handleSummary");
-    let (mut code, summary) =
+    let (code, summary) =
         present_finished(&plan, file, report, source, outputs, metrics, ctx, live, Arc::from([]), !handle_summary)
             .await?;
     if handle_summary {
         summarize(&sp, &summary, seed).await;
     }
-    let failed = teardown_failed.lock().ok().and_then(|mut f| f.take());
-    if let Some(e) = failed {
-        let c = hook_failed("teardown", &e, false);
-        if code == exit::OK || code == exit::THRESHOLDS_FAILED {
-            code = c;
-        }
-    }
+    let code = after_teardown(code, &teardown_failed);
     Ok(code)
 }
 
