@@ -273,6 +273,8 @@ struct Host {
     w: Rc<Worker>,
     turn: RefCell<Turn>,
     ops: RefCell<Vec<Op>>,
+    /// An empty list with room, swapped with `ops` by the driver.
+    spare_ops: RefCell<Vec<Op>>,
     /// Directory of the module whose body runs now (`open()`).
     dir: RefCell<PathBuf>,
     /// Cookie operations on the running VU's jar, applied by the driver
@@ -284,6 +286,33 @@ struct Host {
     boundary: Cell<u64>,
     /// The shim's `makeResponse(raw)`.
     make_response: RefCell<Option<Persistent<Function<'static>>>>,
+    /// URLs parsed lately (scripts request the same few again and again).
+    uris: RefCell<UriCache>,
+}
+
+/// The last few URLs parsed, reused when a script asks for one again
+/// (a `Uri` clone shares its bytes).
+#[derive(Default)]
+struct UriCache {
+    entries: Vec<(String, http::Uri)>,
+    next: usize,
+}
+
+impl UriCache {
+    const SIZE: usize = 16;
+
+    fn get(&self, url: &str) -> Option<http::Uri> {
+        self.entries.iter().find(|(u, _)| u == url).map(|(_, uri)| uri.clone())
+    }
+
+    fn put(&mut self, url: String, uri: http::Uri) {
+        if self.entries.len() < Self::SIZE {
+            self.entries.push((url, uri));
+        } else {
+            self.entries[self.next] = (url, uri);
+            self.next = (self.next + 1) % Self::SIZE;
+        }
+    }
 }
 
 enum CookieOp {
@@ -329,11 +358,13 @@ impl WorkerJs {
             w,
             turn: RefCell::new(Turn::idle()),
             ops: RefCell::new(Vec::new()),
+            spare_ops: RefCell::new(Vec::new()),
             dir: RefCell::new(PathBuf::new()),
             cookie_ops: RefCell::new(Vec::new()),
             jars: RefCell::new(vec![Vec::new()]),
             boundary: Cell::new(0),
             make_response: RefCell::new(None),
+            uris: RefCell::new(UriCache::default()),
         });
         let (k6, factories, data) = ctx.with(|ctx| -> Result<_, String> {
             let k6 = install(&ctx, &host).catch(&ctx).map_err(|e| internal(format!("the shim: {e}")))?;
@@ -507,16 +538,19 @@ impl WorkerJs {
         result: Result<Persistent<Value<'static>>, (String, String)>,
     ) -> Result<Option<Persistent<Value<'static>>>, (String, String)> {
         let promise = result?;
+        let mut ops = std::mem::take(&mut *self.host.spare_ops.borrow_mut());
         loop {
             self.sync_cookies(vu);
-            let ops = std::mem::take(&mut *self.host.ops.borrow_mut());
+            // Swapped, not taken: neither list allocates again once grown.
+            std::mem::swap(&mut ops, &mut *self.host.ops.borrow_mut());
             if ops.is_empty() {
                 break;
             }
-            for op in ops {
+            for op in ops.drain(..) {
                 self.perform(w, vu, turn, op).await;
             }
         }
+        *self.host.spare_ops.borrow_mut() = ops;
         self.sync_cookies(vu);
         let bundle = &self.host.shared.bundle;
         self.ctx.with(|ctx| {
@@ -761,36 +795,38 @@ fn response_object<'js>(
         }
         ResponseType::Binary => o.set(4, ArrayBuffer::new(ctx.clone(), body)?)?,
     }
-    let mut packed = String::new();
+    let size: usize = data.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 2).sum();
+    let mut packed = String::with_capacity(size);
     for (name, value) in &data.headers {
         if !packed.is_empty() {
             packed.push('\0');
         }
         packed.push_str(name.as_str());
         packed.push('\0');
-        packed.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        match value.to_str() {
+            Ok(v) => packed.push_str(v),
+            Err(_) => packed.push_str(&String::from_utf8_lossy(value.as_bytes())),
+        }
     }
     o.set(5, packed)?;
+    match data.error {
+        Some(kind) => {
+            let (code, text) = k6_error(kind, data.status);
+            o.set(6, text)?;
+            o.set(7, code)?;
+        }
+        None => {
+            o.set(6, "")?;
+            o.set(7, 0)?;
+        }
+    }
     let tm = &data.timings;
     let ms = |us: u64| us as f64 / 1000.0;
-    let t = Array::new(ctx.clone())?;
     for (i, v) in [tm.duration(), tm.blocked, tm.connecting, tm.tls_handshaking, tm.sending, tm.waiting, tm.receiving]
         .into_iter()
         .enumerate()
     {
-        t.set(i, ms(v))?;
-    }
-    o.set(6, t)?;
-    match data.error {
-        Some(kind) => {
-            let (code, text) = k6_error(kind, data.status);
-            o.set(7, text)?;
-            o.set(8, code)?;
-        }
-        None => {
-            o.set(7, "")?;
-            o.set(8, 0)?;
-        }
+        o.set(8 + i, ms(v))?;
     }
     Ok(o)
 }
@@ -823,6 +859,19 @@ impl Host {
         self.w.intern_tags(&tag_set(base, flat))
     }
 
+    /// An absolute URL, parsed (or as parsed lately).
+    fn uri_of(&self, ctx: &Ctx<'_>, url: &str) -> rquickjs::Result<http::Uri> {
+        if let Some(uri) = self.uris.borrow().get(url) {
+            return Ok(uri);
+        }
+        let uri: http::Uri = url.parse().map_err(|e| throw(ctx, format!("invalid URL '{url}': {e}")))?;
+        if uri.scheme().is_none() || uri.host().is_none() {
+            return Err(throw(ctx, format!("invalid URL '{url}': k6 needs an absolute URL (http://host/path)")));
+        }
+        self.uris.borrow_mut().put(url.to_string(), uri.clone());
+        Ok(uri)
+    }
+
     /// A request's spec from the shim's prepared arguments.
     fn call_of<'js>(&self, ctx: &Ctx<'js>, args: &Array<'js>) -> rquickjs::Result<Call> {
         let method: String = args.get(0)?;
@@ -833,15 +882,12 @@ impl Host {
         let tags: Vec<String> = args.get(5)?;
         let timeout: f64 = args.get(6)?;
         let redirects: f64 = args.get(7)?;
-        let rtype: String = args.get(8)?;
+        let rtype: i32 = args.get(8)?;
         let expected: Option<Vec<u16>> = args.get(9)?;
         let jar: i32 = args.get::<Option<i32>>(10)?.unwrap_or(-1);
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| throw(ctx, format!("invalid HTTP method '{method}'")))?;
-        let uri: http::Uri = url.parse().map_err(|e| throw(ctx, format!("invalid URL '{url}': {e}")))?;
-        if uri.scheme().is_none() || uri.host().is_none() {
-            return Err(throw(ctx, format!("invalid URL '{url}': k6 needs an absolute URL (http://host/path)")));
-        }
+        let uri = self.uri_of(ctx, &url)?;
         let mut map = http::HeaderMap::new();
         for kv in headers.chunks_exact(2) {
             let n = http::HeaderName::from_bytes(kv[0].as_bytes())
@@ -862,9 +908,9 @@ impl Host {
         let w = &self.w;
         let name_id = w.intern(NameKind::Request, name.as_deref().unwrap_or(&url));
         let tags_id = self.tags_id(&tags);
-        let rtype = match rtype.as_str() {
-            "binary" => ResponseType::Binary,
-            "none" => ResponseType::None,
+        let rtype = match rtype {
+            1 => ResponseType::Binary,
+            2 => ResponseType::None,
             _ => ResponseType::Text,
         };
         let spec = RequestSpec {

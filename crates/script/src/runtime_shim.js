@@ -118,23 +118,21 @@
   };
 
   // A response arrives from the host as [status, method, url, proto, body,
-  // headers ("name\0value\0…", lower-case names), timings [7 numbers, ms],
-  // error, error_code]; headers, timings and request are built on first use.
+  // headers ("name\0value\0…", lower-case names), error, error_code,
+  // then the 7 timings in ms]; headers, timings and request are built on first use.
   const timingNames = ['duration', 'blocked', 'connecting', 'tls_handshaking', 'sending', 'waiting', 'receiving'];
   class Response {
+    // Seven fields now; headers, timings, request, cookies and the parsed
+    // JSON are made on first use (a tight loop that never reads them pays
+    // for none of them).
     constructor(raw) {
       this.status = raw[0];
       this.url = raw[2];
       this.body = raw[4];
-      this.error = raw[7];
-      this.error_code = raw[8];
+      this.error = raw[6];
+      this.error_code = raw[7];
       this.proto = raw[3];
       this._raw = raw;
-      this._headers = undefined;
-      this._timings = undefined;
-      this._request = undefined;
-      this._cookies = undefined;
-      this._json = undefined;
     }
     get headers() {
       if (this._headers === undefined) {
@@ -152,8 +150,8 @@
     get timings() {
       if (this._timings === undefined) {
         const o = {};
-        const t = this._raw[6];
-        for (let i = 0; i < timingNames.length; i++) o[timingNames[i]] = t[i];
+        const raw = this._raw;
+        for (let i = 0; i < timingNames.length; i++) o[timingNames[i]] = raw[8 + i];
         this._timings = o;
       }
       return this._timings;
@@ -196,7 +194,19 @@
     return { expectedStatuses: flat };
   };
 
+  // Response types as the host takes them.
+  const responseTypes = { text: 0, binary: 1, none: 2 };
+  let defaultType; // the run's (discardResponseBodies), read once
+  const NONE = Object.freeze([]);
+  // A request as the host takes it: [METHOD, url, body, headers (flat),
+  // name, tags (flat), timeout ms, redirects, response type, expected
+  // statuses (flat ranges), jar]; -1 or null: the default.
   const prepare = (method, url, body, params) => {
+    if (defaultType === undefined) defaultType = responseTypes[host.defaultResponseType()];
+    if ((params === undefined || params === null) && (body === null || body === undefined) && typeof url === 'string') {
+      // The common case (`http.get(url)`): nothing to read or convert.
+      return [method, url, null, NONE, null, NONE, -1, -1, defaultType, statusesOf(responseCallback), -1];
+    }
     const p = params === undefined || params === null ? {} : params;
     let name;
     if (url !== null && typeof url === 'object' && url.__k6url === true) {
@@ -249,8 +259,8 @@
       if (pairs.length > 0) headers.push('Cookie', pairs.join('; '));
     }
     const cb = p.responseCallback !== undefined ? p.responseCallback : responseCallback;
-    const rt = p.responseType === undefined ? host.defaultResponseType() : String(p.responseType);
-    if (rt !== 'text' && rt !== 'binary' && rt !== 'none') throw new TypeError(`unknown responseType '${rt}' (text, binary or none)`);
+    const rt = p.responseType === undefined ? defaultType : responseTypes[String(p.responseType)];
+    if (typeof rt !== 'number') throw new TypeError(`unknown responseType '${p.responseType}' (text, binary or none)`);
     return [
       String(method).toUpperCase(),
       String(url),
@@ -272,9 +282,9 @@
     const list = Array.isArray(reqs) ? reqs.map((r, i) => [i, r]) : Object.keys(reqs).map((k) => [k, reqs[k]]);
     const prepared = list.map(([, r]) => {
       if (typeof r === 'string') return prepare('GET', r, null, undefined);
-      if (Array.isArray(r)) return prepare(r[0], r[1], r[2], r[3]);
+      if (Array.isArray(r)) return prepare(String(r[0]).toUpperCase(), r[1], r[2], r[3]);
       if (r !== null && typeof r === 'object' && r.__k6url === true) return prepare('GET', r, null, undefined);
-      return prepare(r.method === undefined ? 'GET' : r.method, r.url, r.body, r.params);
+      return prepare(r.method === undefined ? 'GET' : String(r.method).toUpperCase(), r.url, r.body, r.params);
     });
     return host.batch(prepared).then((raws) => {
       const out = Array.isArray(reqs) ? [] : {};
@@ -299,7 +309,7 @@
     patch: (url, body, params) => send('PATCH', url, body, params),
     del: (url, body, params) => send('DELETE', url, body, params),
     options: (url, body, params) => send('OPTIONS', url, body, params),
-    request: (method, url, body, params) => send(method, url, body, params),
+    request: (method, url, body, params) => send(String(method).toUpperCase(), url, body, params),
     batch,
     url: (strings, ...values) => ({
       __k6url: true,
