@@ -86,7 +86,58 @@ struct Assigned {
     /// The coordinator's setup values, by variable slot.
     setup_values: stampede_engine::SetupValues,
     /// A k6 script's body, when the assignment is a script.
-    script: Option<stampede_engine::Body>,
+    script: Option<AgentScript>,
+}
+
+/// A k6 script as this agent runs it: its body for the engine, and what it
+/// shares across workers (aborts, init failures, exceptions).
+#[derive(Clone)]
+struct AgentScript {
+    body: stampede_engine::Body,
+    shared: Arc<stampede_script::runtime::Shared>,
+    /// The main module's directory here (exception locations are sent
+    /// relative to it).
+    root: std::path::PathBuf,
+}
+
+/// `PATH:LINE:COL` with PATH made relative to `root` (`..` where needed).
+fn relative_location(root: &Path, location: &str) -> String {
+    let mut parts = location.rsplitn(3, ':');
+    let (Some(col), Some(line), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        return location.to_string();
+    };
+    let path = Path::new(path);
+    let common = path.components().zip(root.components()).take_while(|(a, b)| a == b).count();
+    let mut rel = std::path::PathBuf::new();
+    for _ in root.components().skip(common) {
+        rel.push("..");
+    }
+    for c in path.components().skip(common) {
+        rel.push(c);
+    }
+    format!("{}:{line}:{col}", rel.display())
+}
+
+/// What the script did besides measuring, for the coordinator: locations
+/// relative to the main module's directory, as the coordinator's files are.
+fn script_outcome(script: &AgentScript) -> v1::ScriptOutcome {
+    let shared = &script.shared;
+    let aborted = shared.aborted();
+    v1::ScriptOutcome {
+        exceptions: shared
+            .exceptions()
+            .into_iter()
+            .map(|(location, e)| v1::ScriptExceptions {
+                location: relative_location(&script.root, &location),
+                count: e.count,
+                first: e.first,
+            })
+            .collect(),
+        aborted: aborted.is_some(),
+        abort_reason: aborted.unwrap_or_default(),
+        init_failure: shared.fatal().unwrap_or_default(),
+        console_dropped: shared.console_dropped(),
+    }
 }
 
 pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<SessionEnd, AgentError> {
@@ -132,6 +183,11 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
     let mut cpu_mark = (Instant::now(), cpu_seconds().unwrap_or(0.0));
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A running script that aborts the test or whose init code fails says
+    // so at once (the coordinator stops every agent); checked this often.
+    let mut script_watch = tokio::time::interval(Duration::from_millis(50));
+    script_watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut script_stop_sent = false;
 
     let send = |tx: mpsc::Sender<v1::AgentMessage>, m: v1::AgentMessage| async move {
         match tokio::time::timeout(SEND_TIMEOUT, tx.send(m)).await {
@@ -254,11 +310,15 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             start_at: std::time::Instant::now() + Duration::from_millis(s.delay_ms.min(10_000)),
                             allow: Some(Arc::new(cfg.allow.clone())),
                             setup_values: a.setup_values.clone(),
-                            body: a.script.clone(),
+                            body: a.script.as_ref().map(|s| s.body.clone()),
                         };
                         let start_delay = opts.start_at.saturating_duration_since(std::time::Instant::now());
                         match Run::start(a.plan.clone(), opts) {
                             Ok(r) => {
+                                if let Some(script) = &a.script {
+                                    // exec.test.abort() stops every worker of this agent.
+                                    let _ = script.shared.stopper.set(r.signaller());
+                                }
                                 run = Some(r);
                                 if let Some(rec) = &cfg.local_record {
                                     let wall = std::time::SystemTime::now() + start_delay;
@@ -326,7 +386,8 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                         if let Some(rec) = &cfg.local_record {
                             let _ = rec.send(LocalRecord::Finished { outcome });
                         }
-                        let last = v1::Snapshot { index: u64::MAX, r#final: true, ..Default::default() };
+                        let script = assigned.as_ref().and_then(|a| a.script.as_ref()).map(script_outcome);
+                        let last = v1::Snapshot { index: u64::MAX, r#final: true, script, ..Default::default() };
                         send(tx.clone(), msg(agent_message::Msg::Snapshot(last))).await?;
                         send(tx.clone(), msg(agent_message::Msg::Done(v1::Done { requests }))).await?;
                         if !cfg.quiet {
@@ -338,6 +399,25 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             return Ok(SessionEnd::Finished);
                         }
                     }
+                }
+            }
+            _ = script_watch.tick(), if run.is_some() && !script_stop_sent => {
+                let Some(shared) = assigned.as_ref().and_then(|a| a.script.as_ref()).map(|s| s.shared.clone()) else {
+                    script_stop_sent = true;
+                    continue;
+                };
+                let stop = match (shared.fatal(), shared.aborted()) {
+                    (Some(e), _) => Some(v1::ScriptStop { reason: e, init_failed: true }),
+                    (None, Some(reason)) => Some(v1::ScriptStop { reason, init_failed: false }),
+                    (None, None) => None,
+                };
+                if let Some(stop) = stop {
+                    script_stop_sent = true;
+                    // Stops this agent's workers now (an abort already has).
+                    if let Some(r) = &run {
+                        r.signal(Signal::Abort);
+                    }
+                    let _ = send(tx.clone(), msg(agent_message::Msg::ScriptStop(stop))).await;
                 }
             }
             _ = heartbeat.tick() => {
@@ -393,7 +473,7 @@ fn refusal_or_unreachable(status: tonic::Status) -> Result<SessionEnd, AgentErro
 
 /// Compiles the assigned plan from the TOML and data files it came with,
 /// or a k6 script from its modules and files (with its body).
-fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<(Plan, Option<stampede_engine::Body>), String> {
+fn compile(cfg: &AgentConfig, a: &v1::Assign) -> Result<(Plan, Option<AgentScript>), String> {
     let overrides =
         stampede_proto::convert::overrides_from_wire(&a.overrides.clone().unwrap_or_default(), &a.data_files);
     if stampede_script::is_script(Path::new(&a.scenario_name)) {
@@ -417,7 +497,7 @@ fn compile_script(
     cfg: &AgentConfig,
     a: &v1::Assign,
     overrides: &stampede_scenario::Overrides,
-) -> Result<(Plan, Option<stampede_engine::Body>), String> {
+) -> Result<(Plan, Option<AgentScript>), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("a directory for the script: {e}"))?;
     let name = Path::new(&a.scenario_name)
         .file_name()
@@ -454,8 +534,10 @@ fn compile_script(
     cfg.allow.check(&sp.plan)?;
     let setup_json = a.setup_values.get(K6_SETUP_KEY).cloned();
     let body = stampede_script::runtime::ScriptBody::new(&sp, &sp.env, a.seed, setup_json);
+    let shared = body.shared.clone();
     let plan = (*sp.plan).clone();
-    Ok((plan, Some(stampede_engine::Body(Arc::new(body)))))
+    let root = stampede_script::transform::normalize(&main_dir);
+    Ok((plan, Some(AgentScript { body: stampede_engine::Body(Arc::new(body)), shared, root })))
 }
 
 /// The assignment's setup values, placed in the plan's variable slots. Only

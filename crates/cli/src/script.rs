@@ -152,9 +152,15 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         })
     };
     let teardown_failed: Arc<std::sync::Mutex<Option<HookError>>> = Arc::default();
-    let teardown = has("teardown")
-        .then(|| teardown_hook(&sp, seed, setup_json.clone(), teardown_failed.clone(), Some(shared.clone())));
-    let source = ScriptSource { inner: InProcess(run), setup: setup_measured, teardown, last: None };
+    let teardown = has("teardown").then(|| {
+        let shared = shared.clone();
+        teardown_hook(&sp, seed, setup_json.clone(), teardown_failed.clone(), move || shared.fatal().is_some())
+    });
+    let ended: ScriptEnded = {
+        let shared = shared.clone();
+        Box::new(move || ScriptEnd::of(shared.fatal(), shared.aborted()))
+    };
+    let source = ScriptSource { inner: InProcess(run), setup: setup_measured, teardown, last: None, ended };
     let handle_summary = has("handleSummary");
     let (code, summary) = present_finished(
         &plan,
@@ -174,18 +180,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     if handle_summary {
         summarize(&sp, &summary, seed).await;
     }
-    let code = after_teardown(code, &teardown_failed);
-    if shared.fatal().is_some() {
-        return Ok(exit::SCRIPT_EXCEPTION);
-    }
-    if let Some(reason) = shared.aborted() {
-        eprintln!(
-            "test aborted by the script{}",
-            if reason.is_empty() { String::new() } else { format!(": {reason}") }
-        );
-        return Ok(exit::TEST_ABORTED);
-    }
-    Ok(code)
+    say_script_end(ScriptEnd::of(shared.fatal(), shared.aborted()));
+    Ok(after_teardown(code, &teardown_failed))
 }
 
 /// The run's exit code once `teardown()` is over: its failure (said here)
@@ -202,19 +198,19 @@ fn after_teardown(code: i32, failed: &std::sync::Mutex<Option<HookError>>) -> i3
 }
 
 /// `teardown(data)`, to run when the load is over: what it measured; a
-/// failure lands in `failed`. Not run after a VU's init code failed in
-/// `shared`'s run (k6 runs no teardown then either).
+/// failure lands in `failed`. Not run when `init_failed()` says a VU's init
+/// code threw during the run (k6 runs no teardown then either).
 fn teardown_hook(
     sp: &stampede_script::ScriptPlan,
     seed: u64,
     data: Option<String>,
     failed: Arc<std::sync::Mutex<Option<HookError>>>,
-    shared: Option<Arc<stampede_script::runtime::Shared>>,
+    init_failed: impl FnOnce() -> bool + Send + 'static,
 ) -> HookFuture {
     let sp = sp.clone();
     let hooks = ScriptBody::new(&sp, &sp.env, seed, None);
     Box::pin(async move {
-        if shared.is_some_and(|s| s.fatal().is_some()) {
+        if init_failed() {
             return stampede_metrics::Snapshot::default();
         }
         let timeout = sp.plan.teardown_timeout;
@@ -241,6 +237,28 @@ struct ScriptSource<S> {
     setup: Option<stampede_metrics::Snapshot>,
     teardown: Option<HookFuture>,
     last: Option<(u64, Duration)>,
+    /// How the script ended the test, if it did (read once the load is over).
+    ended: ScriptEnded,
+}
+
+/// What the script did to the run as a whole: its VU init code threw, or it
+/// called `exec.test.abort()` (with the reason); `None`: neither.
+type ScriptEnded = Box<dyn Fn() -> Option<ScriptEnd> + Send>;
+
+#[derive(Debug, Clone)]
+enum ScriptEnd {
+    InitFailed,
+    Aborted(String),
+}
+
+impl ScriptEnd {
+    fn of(init_failure: Option<String>, aborted: Option<String>) -> Option<ScriptEnd> {
+        match (init_failure, aborted) {
+            (Some(_), _) => Some(ScriptEnd::InitFailed),
+            (None, Some(reason)) => Some(ScriptEnd::Aborted(reason)),
+            (None, None) => None,
+        }
+    }
 }
 
 impl<S: stampede_controller::Source> stampede_controller::Source for ScriptSource<S> {
@@ -278,7 +296,12 @@ impl<S: stampede_controller::Source> stampede_controller::Source for ScriptSourc
         self.inner.in_process()
     }
     async fn finish(self) -> stampede_controller::SourceEnd {
-        self.inner.finish().await
+        let mut end = self.inner.finish().await;
+        end.outcome = (self.ended)().map(|e| match e {
+            ScriptEnd::InitFailed => stampede_controller::Outcome::ScriptError,
+            ScriptEnd::Aborted(_) => stampede_controller::Outcome::AbortedByScript,
+        });
+        end
     }
 }
 
@@ -429,18 +452,33 @@ fn hook_failed(name: &str, e: &HookError, before_load: bool) -> i32 {
 /// Exceptions thrown by iterations, by location (each printed when it was
 /// first thrown; this is the count).
 fn report_exceptions(shared: &stampede_script::runtime::Shared) {
-    let all = shared.exceptions();
-    if all.is_empty() {
-        return;
+    let all = shared.exceptions().into_iter().map(|(l, e)| (l, (e.count, e.first))).collect();
+    print_exceptions(&all, shared.console_dropped());
+}
+
+/// Iteration exceptions by location (count, first text), and console lines
+/// not printed; for in-process and distributed runs alike.
+fn print_exceptions(all: &std::collections::BTreeMap<String, (u64, String)>, console_dropped: u64) {
+    if !all.is_empty() {
+        let total: u64 = all.values().map(|e| e.0).sum();
+        eprintln!("script exceptions: {total} iteration(s) ended by an exception (each VU went on):");
+        for (location, (count, first)) in all {
+            eprintln!("  {count:>8} × {location}: {first}");
+        }
     }
-    let total: u64 = all.values().map(|e| e.count).sum();
-    eprintln!("script exceptions: {total} iteration(s) ended by an exception (each VU went on):");
-    for (location, e) in &all {
-        eprintln!("  {:>8} × {location}: {}", e.count, e.first);
+    if console_dropped > 0 {
+        eprintln!("console: {console_dropped} line(s) not printed (over {} per second)", 50);
     }
-    let dropped = shared.console_dropped();
-    if dropped > 0 {
-        eprintln!("console: {dropped} line(s) not printed (over {} per second)", 50);
+}
+
+/// Says why the run ended early when the script ended it (the exit code,
+/// 107 or 108, is the run's outcome's).
+fn say_script_end(end: Option<ScriptEnd>) {
+    if let Some(ScriptEnd::Aborted(reason)) = end {
+        eprintln!(
+            "test aborted by the script{}",
+            if reason.is_empty() { String::new() } else { format!(": {reason}") }
+        );
     }
 }
 
@@ -641,17 +679,45 @@ async fn run_cluster(
         return Ok(cluster_error(coord, e).await);
     }
     let teardown_failed: Arc<std::sync::Mutex<Option<HookError>>> = Arc::default();
-    let teardown = has("teardown").then(|| teardown_hook(&sp, seed, setup_json.clone(), teardown_failed.clone(), None));
-    let source = ScriptSource { inner: Cluster(Box::new(coord)), setup: setup_measured, teardown, last: None };
+    // What the agents' scripts did (exceptions, aborts, init failures).
+    let outcomes = coord.script_outcomes();
+    let outcome = {
+        let o = outcomes.clone();
+        move || o.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    };
+    let teardown = has("teardown").then(|| {
+        let outcome = outcome.clone();
+        teardown_hook(&sp, seed, setup_json.clone(), teardown_failed.clone(), move || outcome().init_failure.is_some())
+    });
+    let ended: ScriptEnded = {
+        let outcome = outcome.clone();
+        Box::new(move || {
+            let o = outcome();
+            ScriptEnd::of(o.init_failure, o.aborted)
+        })
+    };
+    let source = ScriptSource { inner: Cluster(Box::new(coord)), setup: setup_measured, teardown, last: None, ended };
     let handle_summary = has("handleSummary");
     let (code, summary) =
         present_finished(&plan, file, report, source, outputs, metrics, ctx, live, Arc::from([]), !handle_summary)
             .await?;
+    let o = outcome();
+    // Agents name locations relative to the main module's directory.
+    let dir = sp.bundle.main().path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let exceptions = o
+        .exceptions
+        .iter()
+        .map(|(l, e)| (stampede_script::transform::normalize(&dir.join(l)).display().to_string(), e.clone()))
+        .collect();
+    print_exceptions(&exceptions, o.console_dropped);
+    if let Some(e) = &o.init_failure {
+        eprintln!("error: a VU's init code threw on an agent: {e}");
+    }
     if handle_summary {
         summarize(&sp, &summary, seed).await;
     }
-    let code = after_teardown(code, &teardown_failed);
-    Ok(code)
+    say_script_end(ScriptEnd::of(o.init_failure, o.aborted));
+    Ok(after_teardown(code, &teardown_failed))
 }
 
 /// The exit code of a coordinator that could not start the load.

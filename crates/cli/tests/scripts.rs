@@ -183,6 +183,62 @@ fn exceptions_in_a_vus_init_code_or_in_setup_exit_107_and_abort_exits_108() {
     assert_eq!(code, Some(108), "{stderr}");
     assert!(stderr.contains("test aborted by the script: enough"), "{stderr}");
     assert!(stdout.contains("iterations.........................: 5 "), "{stdout}");
+    assert!(stdout.contains("run aborted by the script in "), "{stdout}");
+    assert!(stdout.contains("exit code 108"), "{stdout}");
+}
+
+/// The same life cycle over two agent processes (`--agents 2`): the agents
+/// tell the coordinator what their scripts did, and the exit code and the
+/// report are those of the in-process run.
+#[test]
+fn over_agents_exceptions_are_reported_and_init_failures_and_aborts_end_the_whole_test() {
+    let agents = ["--agents", "2"];
+    // Exceptions on both agents: counted together, by line; exit 0.
+    let (code, stdout, stderr) = run_script(
+        "throws.js",
+        "export const options = { vus: 4, iterations: 40 };\n\
+         export default function () {\n\
+         \x20 if (__ITER % 2 === 0) {\n\
+         \x20   JSON.parse('{not json');\n\
+         \x20 }\n\
+         }\n",
+        &agents,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("iterations.........................: 40 "), "{stdout}");
+    assert!(stderr.contains("script exceptions: 20 iteration(s) ended by an exception"), "{stderr}");
+    assert!(stderr.contains("throws.js:4:"), "{stderr}");
+
+    // VU 3's init code throws on whichever agent runs it: 107, and the
+    // other agent stops too (the run would otherwise last 30 s).
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = run_script(
+        "init.js",
+        "if (__VU === 3) { throw new Error('VU 3 cannot start'); }\n\
+         export const options = { vus: 4, duration: '30s' };\n\
+         export default function () {}\n",
+        &agents,
+    );
+    assert_eq!(code, Some(107), "{stderr}");
+    assert!(stderr.contains("VU 3 cannot start"), "{stderr}");
+    assert!(stdout.contains("run stopped by a script error in "), "{stdout}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the run went on: {stderr}");
+
+    // One agent's VU aborts: every agent stops, 108.
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = run_script(
+        "abort.js",
+        "import exec from 'k6/execution';\n\
+         import { sleep } from 'k6';\n\
+         export const options = { vus: 4, duration: '30s' };\n\
+         export default function () { sleep(0.05); if (exec.vu.idInTest === 1 && __ITER === 10) exec.test.abort('enough'); }\n",
+        &agents,
+    );
+    assert_eq!(code, Some(108), "{stderr}");
+    assert!(stderr.contains("test aborted by the script: enough"), "{stderr}");
+    assert!(stdout.contains("run aborted by the script in "), "{stdout}");
+    assert!(stdout.contains("exit code 108"), "{stdout}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the run went on: {stderr}");
 }
 
 #[test]

@@ -178,7 +178,9 @@ pub async fn run<S: Source>(
         _ => None,
     };
 
-    let outcome = if aborted_by_threshold {
+    let outcome = if let Some(o) = end.outcome {
+        o
+    } else if aborted_by_threshold {
         Outcome::AbortedByThreshold
     } else if stopped_from_outside {
         Outcome::Interrupted

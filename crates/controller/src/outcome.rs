@@ -43,6 +43,10 @@ pub enum Outcome {
     Interrupted,
     /// A threshold with `abort_on_fail` failed.
     AbortedByThreshold,
+    /// A k6 script ended the test: it called `exec.test.abort()` (k6's 108).
+    AbortedByScript,
+    /// A k6 script's VU init code threw during the run (k6's 107).
+    ScriptError,
 }
 
 impl Outcome {
@@ -53,6 +57,8 @@ impl Outcome {
             Outcome::Degraded => "degraded",
             Outcome::Interrupted => "interrupted",
             Outcome::AbortedByThreshold => "aborted_by_threshold",
+            Outcome::AbortedByScript => "aborted_by_script",
+            Outcome::ScriptError => "script_error",
         }
     }
 
@@ -61,6 +67,8 @@ impl Outcome {
         match self {
             Outcome::Interrupted => exit::INTERRUPTED,
             Outcome::AbortedByThreshold => exit::THRESHOLDS_FAILED,
+            Outcome::AbortedByScript => exit::TEST_ABORTED,
+            Outcome::ScriptError => exit::SCRIPT_EXCEPTION,
             _ if !thresholds_passed => exit::THRESHOLDS_FAILED,
             Outcome::Degraded => exit::DEGRADED,
             Outcome::Completed => exit::OK,

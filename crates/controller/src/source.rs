@@ -34,6 +34,9 @@ pub struct SourceEnd {
     pub lost: Vec<String>,
     /// Every agent and what it delivered (empty in-process).
     pub agents: Vec<AgentReport>,
+    /// How the load itself says the run ended, when it ended it (a k6
+    /// script's `exec.test.abort()`); outranks a stop it caused.
+    pub outcome: Option<crate::Outcome>,
 }
 
 /// The plan on worker threads of this process.
@@ -85,7 +88,7 @@ impl Source for Cluster {
         false
     }
     async fn finish(self) -> SourceEnd {
-        let end = SourceEnd { lost: self.0.lost_agents().to_vec(), agents: self.0.agent_reports() };
+        let end = SourceEnd { lost: self.0.lost_agents().to_vec(), agents: self.0.agent_reports(), outcome: None };
         self.0.shutdown().await;
         end
     }

@@ -192,6 +192,38 @@ pub struct AgentReport {
     pub cores: u32,
 }
 
+/// What the agents' k6 scripts did besides measuring, merged over agents
+/// (empty for scenario files).
+#[derive(Debug, Clone, Default)]
+pub struct ScriptOutcomes {
+    /// Iterations ended by an exception, by location: how many, the first text.
+    pub exceptions: BTreeMap<String, (u64, String)>,
+    /// An agent's script called `exec.test.abort()` (its reason, maybe empty).
+    pub aborted: Option<String>,
+    /// A VU's init code threw (the first such error).
+    pub init_failure: Option<String>,
+    /// Console lines the agents did not print (over their rate limit).
+    pub console_dropped: u64,
+    /// Every agent was told to stop because of a script.
+    stopped: bool,
+}
+
+impl ScriptOutcomes {
+    fn merge(&mut self, o: &v1::ScriptOutcome) {
+        for e in &o.exceptions {
+            let entry = self.exceptions.entry(e.location.clone()).or_insert_with(|| (0, e.first.clone()));
+            entry.0 = entry.0.saturating_add(e.count);
+        }
+        if o.aborted && self.aborted.is_none() {
+            self.aborted = Some(o.abort_reason.clone());
+        }
+        if !o.init_failure.is_empty() && self.init_failure.is_none() {
+            self.init_failure = Some(o.init_failure.clone());
+        }
+        self.console_dropped = self.console_dropped.saturating_add(o.console_dropped);
+    }
+}
+
 /// A coordinated run, driven by its caller: `wait_for_agents`, `start`, then
 /// `next_interval` until `None`.
 pub struct Coordinator {
@@ -224,6 +256,7 @@ pub struct Coordinator {
     pub start: Instant,
     server: Option<(oneshot::Sender<()>, ServerTask)>,
     pub local_addr: SocketAddr,
+    script: std::sync::Arc<std::sync::Mutex<ScriptOutcomes>>,
 }
 
 /// The gRPC server's task: it ends with the transport's error, if any.
@@ -302,12 +335,19 @@ impl Coordinator {
             start: Instant::now(),
             server: Some((stop_tx, server)),
             local_addr,
+            script: Default::default(),
         })
     }
 
     /// A sender for run signals (Ctrl-C, the UI, thresholds).
     pub fn signaller(&self) -> watch::Sender<Signal> {
         self.signal.clone()
+    }
+
+    /// What the agents' scripts did (filled as agents stop or finish);
+    /// readable after the coordinator itself is gone.
+    pub fn script_outcomes(&self) -> std::sync::Arc<std::sync::Mutex<ScriptOutcomes>> {
+        self.script.clone()
     }
 
     /// Names of agents lost during the run.
@@ -776,6 +816,38 @@ impl Coordinator {
         }
     }
 
+    /// An agent's script ended the test (`exec.test.abort()`, or a VU's init
+    /// code threw): as k6, the whole test stops now, on every agent (once).
+    fn script_stop(&mut self, agent: &str, reason: String, init_failed: bool) {
+        let first = {
+            let mut o = self.script.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let first = !o.stopped;
+            o.stopped = true;
+            if init_failed {
+                o.init_failure.get_or_insert_with(|| reason.clone());
+            } else {
+                o.aborted.get_or_insert_with(|| reason.clone());
+            }
+            first
+        };
+        if !first {
+            return;
+        }
+        let what = if init_failed {
+            format!("a VU's init code threw: {reason}")
+        } else if reason.is_empty() {
+            "the script called exec.test.abort()".to_string()
+        } else {
+            format!("the script called exec.test.abort(): {reason}")
+        };
+        let why = format!("agent {agent}: {what}");
+        lock(&self.live).event(format!("{why}; stopping every agent"));
+        if self.cfg.print {
+            eprintln!("coordinator: {why}; stopping every agent");
+        }
+        self.stop_all_as(true, &why, "interrupted");
+    }
+
     fn forward(&mut self, sig: Signal) {
         match sig {
             Signal::Stop => self.stop_all_as(false, "stop requested", "interrupted"),
@@ -849,6 +921,17 @@ impl Coordinator {
                         if w.r#final {
                             s.final_seen = true;
                             s.state = AgentState::Done;
+                            if let Some(o) = w.script {
+                                let name = s.name.clone();
+                                self.script.lock().unwrap_or_else(std::sync::PoisonError::into_inner).merge(&o);
+                                // An agent whose every VU failed may finish
+                                // before it could say so: the test stops now.
+                                if !o.init_failure.is_empty() {
+                                    self.script_stop(&name, o.init_failure, true);
+                                } else if o.aborted {
+                                    self.script_stop(&name, o.abort_reason, false);
+                                }
+                            }
                             return;
                         }
                         if !s.expected() {
@@ -901,6 +984,10 @@ impl Coordinator {
                         s.state = AgentState::Done;
                         s.final_seen = true;
                         s.requests = s.requests.max(d.requests);
+                    }
+                    Some(agent_message::Msg::ScriptStop(st)) => {
+                        let name = s.name.clone();
+                        self.script_stop(&name, st.reason, st.init_failed);
                     }
                     Some(agent_message::Msg::Refusal(r)) => {
                         self.mark_lost(id, format!("refused: {}", r.reason));

@@ -90,6 +90,7 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
             })
             .collect(),
         metrics: s.metrics.iter().map(|(k, m)| metric_to_wire(k, m)).collect(),
+        script: None,
     }
 }
 

@@ -112,6 +112,8 @@ fn outcome_badge(r: &Summary) -> (&'static str, String) {
         "completed" => ("bad", format!("{failed} threshold(s) failed")),
         "interrupted" => ("warn", "interrupted".into()),
         "aborted_by_threshold" => ("bad", "aborted by a threshold".into()),
+        "aborted_by_script" => ("bad", "aborted by the script".into()),
+        "script_error" => ("bad", "script error".into()),
         other => ("bad", other.replace('_', " ")),
     }
 }

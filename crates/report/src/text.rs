@@ -337,6 +337,8 @@ pub fn render(s: &Summary, color: bool) -> String {
             "completed" => "run completed",
             "interrupted" => "run interrupted",
             "aborted_by_threshold" => "run aborted by a threshold",
+            "aborted_by_script" => "run aborted by the script",
+            "script_error" => "run stopped by a script error",
             _ => "run aborted",
         },
         s.run.duration_s,
