@@ -177,8 +177,17 @@
       if (selector === undefined) return this._json;
       return gjson(this._json, String(selector).split('.'));
     }
-    html() {
-      throw new Error('res.html() is not supported yet');
+    // k6's Selection of the body's document, parsed once (html.rs);
+    // html(selector) is html().find(selector).
+    html(selector) {
+      if (this.body === null || this.body === undefined) {
+        throw new Error("the body is null so we can't transform it to HTML - this likely was because of a request error getting the response");
+      }
+      if (this._html === undefined || this._htmlOf !== this.body) {
+        this._html = host.html.parse(typeof this.body === 'string' ? this.body : host.utf8(this.body), this.url);
+        this._htmlOf = this.body;
+      }
+      return selector === undefined ? this._html : this._html.find(selector);
     }
     clickLink() { throw new Error('res.clickLink() is not supported'); }
     submitForm() { throw new Error('res.submitForm() is not supported'); }
@@ -420,6 +429,7 @@
     'k6/execution': exec,
     'k6/encoding': encoding,
     'k6/crypto': crypto,
+    'k6/html': { parseHTML: host.html.parseHTML },
   };
 
   const text = (v) => {
