@@ -124,6 +124,10 @@ impl Store {
             return c.clone().map_or(Filter::Invalid, Filter::Css);
         }
         let compiled = match Selector::parse(sel) {
+            Ok(_) if unclosed(sel) => {
+                warn_invalid(sel, "a bracket, parenthesis or quote is not closed");
+                None
+            }
             Ok(s) => Some(Rc::new(s)),
             Err(e) => {
                 warn_invalid(sel, &e.to_string());
@@ -144,6 +148,30 @@ impl Store {
             None => Err(Exception::throw_message(ctx, "k6/html: this document is no longer available")),
         }
     }
+}
+
+/// A `[`, `(` or quote left open at the end: CSS's parser closes it (so the
+/// `selectors` crate accepts `li[data-id`), goquery's refuses the selector.
+fn unclosed(sel: &str) -> bool {
+    let mut open = Vec::new();
+    let mut quote = None;
+    let mut chars = sel.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (_, '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '(') => open.push(c),
+            (None, ']' | ')') => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    quote.is_some() || !open.is_empty()
 }
 
 fn warn_invalid(sel: &str, why: &str) {
@@ -568,6 +596,11 @@ mod tests {
             ("doc.find('li.item').is('.sale')", "true"),
             ("doc.find('li.item').filter('.sale').size()", "1"),
             ("doc.find('a[').size()", "0"),
+            ("doc.find('li[data-id').size()", "0"),
+            ("doc.find('li:not(.sale').size()", "0"),
+            ("doc.find('li[data-id=\"1').size()", "0"),
+            ("doc.find('li[data-id=\"1\"]').size()", "1"),
+            ("doc.find('li:not(.sale)').size()", "2"),
             ("doc.find('li.item').is('a[[')", "false"),
             ("doc.find('li.item').map((i, s) => s.attr('data-id') + ':' + i)", r#"["1:0","2:1","3:2"]"#),
             ("doc.find('li.item').map((i) => { if (i == 1) throw new Error('x'); return i; })", "[0,2]"),
