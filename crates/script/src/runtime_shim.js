@@ -29,7 +29,16 @@
     if (sets === undefined || sets === null) return true;
     for (const name of Object.keys(sets)) {
       const f = sets[name];
-      const r = typeof f === 'function' ? f(val) : f;
+      let r = f;
+      if (typeof f === 'function') {
+        try {
+          r = f(val);
+        } catch (e) {
+          // As k6: a callback that throws is a failed check, then the exception goes on.
+          checkResult(name, false, t);
+          throw e;
+        }
+      }
       if (!checkResult(name, r, t)) all = false;
     }
     return all;
@@ -40,7 +49,15 @@
     if (sets === undefined || sets === null) return true;
     for (const name of Object.keys(sets)) {
       const f = sets[name];
-      const r = typeof f === 'function' ? await f(val) : f;
+      let r = f;
+      if (typeof f === 'function') {
+        try {
+          r = await f(val);
+        } catch (e) {
+          checkResult(name, false, t);
+          throw e;
+        }
+      }
       if (!checkResult(name, r, t)) all = false;
     }
     return all;
