@@ -218,6 +218,43 @@
       return out;
     }
   }
+  // The script transform routes `x.find(…)`, `x.map(…)`, `x.filter(…)` and
+  // `x.each(…)` whose callback may block to the shim's `__k6.A`, which hands a
+  // Selection's back here: k6's semantics, each callback's promise awaited in turn.
+  Selection.prototype.__k6hof = async function (method, args) {
+    const [fn] = args;
+    switch (method) {
+      case 'find': return this.find(fn);
+      case 'filter': {
+        if (typeof fn !== 'function') return this.filter(fn);
+        const keep = [];
+        for (let i = 0; i < this._n.length; i++) if (await fn.call(fn, i, this._of([this._n[i]]))) keep.push(this._n[i]);
+        return this._of(keep);
+      }
+      case 'map': {
+        if (typeof fn !== 'function') throw new Error('the argument to map() must be a function');
+        const out = [];
+        for (let i = 0; i < this._n.length; i++) {
+          try {
+            out.push(await fn.call(fn, i, this._of([this._n[i]])));
+          } catch (_) { /* dropped, as k6 drops it */ }
+        }
+        return out;
+      }
+      case 'each': {
+        if (typeof fn !== 'function') throw new Error('the argument to each() must be a function');
+        for (let i = 0; i < this._n.length; i++) {
+          try {
+            await fn.call(fn, i, new Element(this._d, this._n[i], this.url));
+          } catch (e) {
+            throw new Error(`the function passed to each() failed: ${e instanceof Error ? e.message : String(e)}`);
+          }
+        }
+        return this;
+      }
+      default: throw new TypeError(`Selection.${method} is not a function`);
+    }
+  };
   for (const m of ['nextUntil', 'prevUntil', 'parentsUntil', 'serialize', 'serializeArray', 'serializeObject']) {
     Selection.prototype[m] = unsupported(m);
   }

@@ -533,6 +533,17 @@
     },
   };
 
+  // `each` is jQuery's and k6/html's (no array has it): the receiver's own.
+  A.each = async (recv, cb, ...rest) => recv.each(cb, ...rest);
+  // A receiver with methods of these names of its own (k6/html's Selection)
+  // gets the call back, with its own semantics.
+  for (const name of Object.keys(A)) {
+    const loop = A[name];
+    A[name] = (recv, ...args) => (recv !== null && typeof recv === 'object' && typeof recv.__k6hof === 'function'
+      ? recv.__k6hof(name, args)
+      : loop(recv, ...args));
+  }
+
   return {
     makeResponse: (raw) => new Response(raw),
     module: (name) => modules[name],
