@@ -147,6 +147,61 @@ fn an_exception_in_an_iteration_is_counted_by_its_line_and_the_vu_goes_on() {
 }
 
 #[test]
+fn html_selectors_a_script_gets_wrong_fail_checks_or_throw_and_the_run_goes_on() {
+    let (code, stdout, stderr) = run_script(
+        "html.js",
+        "import { check } from 'k6';\n\
+         import { parseHTML } from 'k6/html';\n\
+         export const options = { vus: 2, iterations: 6 };\n\
+         const page = '<ul><li data-id=\"1\">a</li><li data-id=\"2\">b<ul></ul>';\n\
+         export default function () {\n\
+         \x20 const doc = parseHTML(page);\n\
+         \x20 check(doc, { 'two items': (d) => d.find('li').size() === 2 });\n\
+         \x20 check(doc, { 'invalid selector': (d) => d.find('li[data-id').size() > 0 });\n\
+         \x20 check(doc, { 'not a selector': (d) => d.find({}).size() > 0 });\n\
+         }\n",
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("iterations.........................: 6 "), "{stdout}");
+    // An invalid CSS selector matches nothing (k6's goquery), with one warning.
+    assert_eq!(stderr.matches("invalid CSS selector 'li[data-id'").count(), 1, "{stderr}");
+    // A value that is no selector throws; the check counts as failed (as k6's), the
+    // exception is counted at its line, and every iteration still runs.
+    assert!(stdout.contains("checks_succeeded...................: 33.33% 6 out of 18"), "{stdout}");
+    assert!(stderr.contains("html.js:9:"), "{stderr}");
+    assert!(stderr.contains("cannot use a 'object' as a selector"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn html_selection_callbacks_that_block_are_awaited_in_turn() {
+    // k6 1.1.0 passes all six checks of this script too.
+    let (code, stdout, stderr) = run_script(
+        "html_blocking.js",
+        "import { check, sleep } from 'k6';\n\
+         import { parseHTML } from 'k6/html';\n\
+         export const options = { vus: 1, iterations: 2 };\n\
+         export default function () {\n\
+         \x20 const doc = parseHTML('<ul><li><a href=\"/a\">a</a></li><li><a href=\"/b\">b</a></li></ul>');\n\
+         \x20 const seen = [];\n\
+         \x20 doc.find('a').each((i, el) => { sleep(0.01); seen.push(el.getAttribute('href')); });\n\
+         \x20 check(seen, { 'each waits for each callback': (s) => s.join() === '/a,/b' });\n\
+         \x20 const hrefs = doc.find('a').map((i, a) => { sleep(0.01); return a.attr('href'); });\n\
+         \x20 check(hrefs, { 'map of blocking callbacks': (h) => h.join() === '/a,/b' });\n\
+         \x20 const second = doc.find('a').filter((i) => { sleep(0); return i === 1; });\n\
+         \x20 check(second, { 'filter with a blocking callback': (s) => s.size() === 1 && s.attr('href') === '/b' });\n\
+         \x20 check(doc.find('li').find('a'), { 'find is still a selector': (s) => s.size() === 2 });\n\
+         \x20 check([3, 1, 2].map((x) => { sleep(0); return x * 2; }), { 'arrays keep theirs': (a) => a.join() === '6,2,4' });\n\
+         \x20 check(doc.find('a').toArray(), { 'toArray': (a) => a.length === 2 && a[1].text() === 'b' });\n\
+         }\n",
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("checks_succeeded...................: 100.00% 12 out of 12"), "{stdout}\n{stderr}");
+}
+
+#[test]
 fn exceptions_in_a_vus_init_code_or_in_setup_exit_107_and_abort_exits_108() {
     // VU 2's init code throws at run time (the plan-time run is VU 0's).
     let (code, _, stderr) = run_script(

@@ -59,6 +59,7 @@ pub const MODULES: &[K6Module] = &[
         ],
     },
     K6Module { name: "k6/encoding", members: &["b64encode", "b64decode"], blocking: &[], nested: &[] },
+    K6Module { name: "k6/html", members: &["parseHTML"], blocking: &[], nested: &[] },
     K6Module {
         name: "k6/crypto",
         members: &["md5", "sha1", "sha256", "sha512", "hmac", "randomBytes"],

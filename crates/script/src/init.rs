@@ -311,6 +311,7 @@ fn install<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, env: &[(String, Stri
     )?;
 
     install_encoding(ctx, &host)?;
+    crate::html::install(ctx, &host)?;
 
     let setup: Function = ctx.eval(SHIM)?;
     setup.call((host,))

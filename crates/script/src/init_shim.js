@@ -106,6 +106,7 @@
     'k6/execution': exec,
     'k6/encoding': encoding,
     'k6/crypto': crypto,
+    'k6/html': { parseHTML: host.html.parseHTML },
   };
 
   const text = (v) => {

@@ -24,6 +24,8 @@
 //!   SharedArrays. Requests throw there.
 //! - [`options`]: `options` (JSON) onto a [`Plan`] with k6's names, defaults
 //!   and precedence, and the command line's overrides.
+//! - `html`: k6/html's Selection (`res.html()`, `parseHTML`): documents
+//!   parsed by html5ever and kept per worker, walked with CSS selectors.
 //! - `error`: [`ScriptError`], one or more located errors.
 //!
 //! Not here yet (docs/design/k6-runtime.md §8): the run-time runtime (a
@@ -34,6 +36,7 @@
 pub mod api;
 mod crypto;
 mod error;
+mod html;
 pub mod init;
 pub mod options;
 pub mod runtime;

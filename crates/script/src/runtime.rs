@@ -1302,6 +1302,7 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
     )?;
     crate::init::install_encoding(ctx, &h)?;
     crate::crypto::install(ctx, &h)?;
+    crate::html::install(ctx, &h)?;
 
     let setup: Function = ctx.eval(SHIM)?;
     setup.call((h,))

@@ -29,7 +29,16 @@
     if (sets === undefined || sets === null) return true;
     for (const name of Object.keys(sets)) {
       const f = sets[name];
-      const r = typeof f === 'function' ? f(val) : f;
+      let r = f;
+      if (typeof f === 'function') {
+        try {
+          r = f(val);
+        } catch (e) {
+          // As k6: a callback that throws is a failed check, then the exception goes on.
+          checkResult(name, false, t);
+          throw e;
+        }
+      }
       if (!checkResult(name, r, t)) all = false;
     }
     return all;
@@ -40,7 +49,15 @@
     if (sets === undefined || sets === null) return true;
     for (const name of Object.keys(sets)) {
       const f = sets[name];
-      const r = typeof f === 'function' ? await f(val) : f;
+      let r = f;
+      if (typeof f === 'function') {
+        try {
+          r = await f(val);
+        } catch (e) {
+          checkResult(name, false, t);
+          throw e;
+        }
+      }
       if (!checkResult(name, r, t)) all = false;
     }
     return all;
@@ -175,8 +192,17 @@
       if (selector === undefined) return this._json;
       return gjson(this._json, String(selector).split('.'));
     }
-    html() {
-      throw new Error('res.html() is not supported yet');
+    // k6's Selection of the body's document, parsed once (html.rs);
+    // html(selector) is html().find(selector).
+    html(selector) {
+      if (this.body === null || this.body === undefined) {
+        throw new Error("the body is null so we can't transform it to HTML - this likely was because of a request error getting the response");
+      }
+      if (this._html === undefined || this._htmlOf !== this.body) {
+        this._html = host.html.parse(typeof this.body === 'string' ? this.body : host.utf8(this.body), this.url);
+        this._htmlOf = this.body;
+      }
+      return selector === undefined ? this._html : this._html.find(selector);
     }
     clickLink() { throw new Error('res.clickLink() is not supported'); }
     submitForm() { throw new Error('res.submitForm() is not supported'); }
@@ -430,6 +456,7 @@
     'k6/execution': exec,
     'k6/encoding': encoding,
     'k6/crypto': crypto,
+    'k6/html': { parseHTML: host.html.parseHTML },
   };
 
   const text = (v) => {
@@ -515,6 +542,17 @@
       return out;
     },
   };
+
+  // `each` is jQuery's and k6/html's (no array has it): the receiver's own.
+  A.each = async (recv, cb, ...rest) => recv.each(cb, ...rest);
+  // A receiver with methods of these names of its own (k6/html's Selection)
+  // gets the call back, with its own semantics.
+  for (const name of Object.keys(A)) {
+    const loop = A[name];
+    A[name] = (recv, ...args) => (recv !== null && typeof recv === 'object' && typeof recv.__k6hof === 'function'
+      ? recv.__k6hof(name, args)
+      : loop(recv, ...args));
+  }
 
   return {
     makeResponse: (raw) => new Response(raw),

@@ -8,7 +8,8 @@
 //! `side_by_side` scripts are deterministic: the side-by-side test runs them
 //! with the real k6 too. Every figure below is the one k6 1.1.0 gave
 //! (`k6_side_by_side::k6_gives_the_expected_figures` passed three times in a
-//! row on all 58 scripts, the timing-driven ones within their ranges).
+//! row on all 58 scripts, the timing-driven ones within their ranges; and on
+//! `59_html.js` when it was added).
 #![allow(dead_code)]
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -843,6 +844,31 @@ pub static EXPECTATIONS: &[Expect] = &[
             ("GET", "/product/2", n(2)),
             ("GET", "/product/3", n(2)),
         ],
+        ..E
+    },
+    Expect {
+        script: "59_html.js",
+        iterations: n(2),
+        requests: &[("shop", n(2), n(0))],
+        checks: &[
+            ("title", n(2), n(0)),
+            ("each and size", n(2), n(0)),
+            ("map", n(2), n(0)),
+            ("eq, first, last", n(2), n(0)),
+            ("absent attribute", n(2), n(0)),
+            ("val", n(2), n(0)),
+            ("children", n(2), n(0)),
+            ("html(selector)", n(2), n(0)),
+            ("inner html", n(2), n(0)),
+            ("malformed markup", n(2), n(0)),
+            ("parseHTML", n(2), n(0)),
+            ("invalid selector matches nothing", n(2), n(0)),
+            // k6 counts a check whose function throws as failed, then the exception ends the iteration.
+            ("find(null) throws", n(0), n(2)),
+        ],
+        metrics: &[("products_found", Metric::Counter(10.0))],
+        thresholds: &[("products_found", "count==10", true)],
+        server: &[("GET", "/shop", n(2))],
         ..E
     },
 ];

@@ -5,6 +5,9 @@
 //!
 //! Routes (any other path is a 404):
 //! - `GET /`: a small HTML page titled "Stampede shop".
+//! - `GET /shop`: an HTML product list ([`SHOP_PAGE`]): five `li.product` with `data-id` 1 to 5, links,
+//!   prices, a search form (hidden `csrf`, `q=shoes`, a checkbox, a textarea, a select), and the
+//!   malformed markup real pages have (unclosed `<p>`, `<li>`, `<a>`; a stray `</div>`).
 //! - `GET /products`: `[{"id":1,"name":"Product 1","price":10}, …]`, ids 1 to 5 (price = id × 10).
 //! - `GET /product/{id}`: that product for ids 1 to 5 (plus `"tags":["new","sale"]`), else 404.
 //! - `POST /login`: a form `user=…&pass=…`; with `pass=secret` a 303 to `/account` that sets the
@@ -153,6 +156,30 @@ fn cookies_of(req: &Request<Incoming>) -> BTreeMap<String, String> {
     out
 }
 
+/// `GET /shop`. The unclosed `<a>` of product 5 is reopened by the HTML
+/// parser around what follows (the form and the footer), as browsers do.
+pub const SHOP_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Stampede shop – products</title></head>
+<body>
+<nav><a href="/">Home</a> <a class="next" href="/shop?page=2">Next page</a></nav>
+<ul id="products">
+  <li class="product" data-id="1"><a href="/product/1">Product 1</a> <span class="price">10</span></li>
+  <li class="product" data-id="2"><a href="/product/2">Product 2</a> <span class="price">20</span></li>
+  <li class="product sale" data-id="3"><a href="/product/3">Product 3</a> <span class="price">30</span><p>Only today
+  <li class="product" data-id="4"><a href="/product/4">Product 4</a> <span class="price">40</span>
+  <li class="product" data-id="5"><a href="/product/5">Product 5 <span class="price">50</span></li>
+</ul>
+<form action="/search" method="get">
+  <input type="hidden" name="csrf" value="tok-42"><input name="q" value="shoes">
+  <input type="checkbox" name="instock"><textarea name="note">fast & "cheap"</textarea>
+  <select name="sort"><option value="price">Price</option><option value="name" selected>Name</option></select>
+</form>
+<p class="footer">&copy; 2026 Stampede & co</div>
+</body>
+</html>
+"#;
+
 fn product(id: u64) -> Value {
     json!({ "id": id, "name": format!("Product {id}"), "price": id * 10 })
 }
@@ -180,6 +207,7 @@ async fn handle(counts: Arc<Mutex<Counts>>, req: Request<Incoming>) -> Answer {
             "text/html; charset=utf-8",
             "<html><head><title>Stampede shop</title></head><body><h1>Welcome</h1></body></html>",
         ),
+        ("GET", ["shop"]) => reply(200, "text/html; charset=utf-8", SHOP_PAGE),
         ("GET", ["products"]) => json_reply(200, &Value::from((1..=5).map(product).collect::<Vec<_>>())),
         ("GET", ["product", id]) => match id.parse::<u64>() {
             Ok(id @ 1..=5) => {

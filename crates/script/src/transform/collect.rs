@@ -21,9 +21,10 @@ use crate::api::{self, K6Module};
 use crate::options::OptionSpans;
 
 /// Array methods whose callback may block: rewritten to the shim's
-/// sequential async loop (`__k6.A.forEach(arr, cb)`).
+/// sequential async loop (`__k6.A.forEach(arr, cb)`); and k6/html's
+/// Selection `each` (the shim hands a Selection's calls back to it).
 pub(crate) const ARRAY_HOFS: &[&str] =
-    &["forEach", "map", "filter", "some", "every", "find", "findIndex", "reduce", "flatMap"];
+    &["forEach", "map", "filter", "some", "every", "find", "findIndex", "reduce", "flatMap", "each"];
 
 /// Methods that call a callback synchronously (or later, outside the
 /// iteration): a callback that blocks cannot be made asynchronous there.

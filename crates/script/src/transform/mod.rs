@@ -26,7 +26,9 @@
 //! callback, …rest)`: the array methods as sequential async loops, with the
 //! methods' own semantics (`reduce` without an initial value starts from the
 //! first element; the receiver may be a `Map`, a `Set` or a string, whose
-//! `forEach` passes other arguments than an array's).
+//! `forEach` passes other arguments than an array's), and `A.each` (a
+//! receiver's own `each`); a receiver with a `__k6hof(method, args)` method
+//! (k6/html's Selection) gets these calls back.
 
 mod analyse;
 mod collect;
