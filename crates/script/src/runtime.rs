@@ -248,6 +248,27 @@ enum ResponseType {
     None,
 }
 
+/// A request as a script described it, read and checked.
+struct Parts {
+    method: http::Method,
+    url: String,
+    body: Bytes,
+    headers: http::HeaderMap,
+    /// `tags.name` (else the URL names it).
+    name: Option<String>,
+    /// Custom tags, flat: key, value, …
+    tags: Vec<String>,
+    /// Milliseconds; negative: the default.
+    timeout: f64,
+    /// Negative: the default.
+    redirects: f64,
+    rtype: ResponseType,
+    /// Expected status ranges (`None`: k6's 200–399).
+    expected: Option<Arc<[(u16, u16)]>>,
+    /// The script's own jar (> 0), or the VU's.
+    jar: i32,
+}
+
 #[derive(Debug)]
 struct Call {
     spec: RequestSpec,
@@ -284,10 +305,13 @@ struct Host {
     /// value); index 0 is unused (the VU's jar).
     jars: RefCell<Vec<Vec<(String, String, String)>>>,
     boundary: Cell<u64>,
-    /// The shim's `makeResponse(raw)`.
-    make_response: RefCell<Option<Persistent<Function<'static>>>>,
+    /// The shim's `settle(resolve, raw)`: resolves a request's promise
+    /// with its Response.
+    settle: RefCell<Option<Persistent<Function<'static>>>>,
     /// URLs parsed lately (scripts request the same few again and again).
     uris: RefCell<UriCache>,
+    /// The statuses `http.setResponseCallback` expects (`None`: k6's default).
+    expected: RefCell<Option<Arc<[(u16, u16)]>>>,
 }
 
 /// The last few URLs parsed, reused when a script asks for one again
@@ -363,13 +387,14 @@ impl WorkerJs {
             cookie_ops: RefCell::new(Vec::new()),
             jars: RefCell::new(vec![Vec::new()]),
             boundary: Cell::new(0),
-            make_response: RefCell::new(None),
+            settle: RefCell::new(None),
             uris: RefCell::new(UriCache::default()),
+            expected: RefCell::new(None),
         });
         let (k6, factories, data) = ctx.with(|ctx| -> Result<_, String> {
             let k6 = install(&ctx, &host).catch(&ctx).map_err(|e| internal(format!("the shim: {e}")))?;
-            let make: Function = k6.get("makeResponse").map_err(internal)?;
-            *host.make_response.borrow_mut() = Some(Persistent::save(&ctx, make));
+            let settle: Function = k6.get("settle").map_err(internal)?;
+            *host.settle.borrow_mut() = Some(Persistent::save(&ctx, settle));
             let mut factories = Vec::new();
             for module in &shared.bundle.modules {
                 let mut opts = EvalOptions::default();
@@ -490,15 +515,13 @@ impl WorkerJs {
                 if data.headers.contains_key(http::header::SET_COOKIE) {
                     Self::refresh_jar_view(turn, vu, &[call_host(&call.spec)]);
                 }
-                let make = self.host.make_response.borrow().clone();
+                let settle = self.host.settle.borrow().clone();
                 self.resume(turn, |ctx| {
-                    let raw = response_object(ctx, &call, &data, body);
-                    let made = match (make.map(|m| m.restore(ctx)), raw) {
-                        (Some(Ok(m)), Ok(raw)) => m.call::<_, Value>((raw,)).ok(),
-                        _ => None,
-                    };
-                    if let (Ok(f), Some(res)) = (resolve.restore(ctx), made) {
-                        let _ = f.call::<_, ()>((res,));
+                    // One call into JavaScript: the Response, then the resolve.
+                    if let (Some(Ok(settle)), Ok(raw), Ok(resolve)) =
+                        (settle.map(|f| f.restore(ctx)), response_object(ctx, &call, &data, body), resolve.restore(ctx))
+                    {
+                        let _ = settle.call::<_, ()>((resolve, raw));
                     }
                 });
             }
@@ -887,7 +910,6 @@ impl Host {
         let jar: i32 = args.get::<Option<i32>>(10)?.unwrap_or(-1);
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| throw(ctx, format!("invalid HTTP method '{method}'")))?;
-        let uri = self.uri_of(ctx, &url)?;
         let mut map = http::HeaderMap::new();
         for kv in headers.chunks_exact(2) {
             let n = http::HeaderName::from_bytes(kv[0].as_bytes())
@@ -905,18 +927,45 @@ impl Host {
         } else {
             Bytes::from(String::from_js(ctx, body)?)
         };
-        let w = &self.w;
-        let name_id = w.intern(NameKind::Request, name.as_deref().unwrap_or(&url));
-        let tags_id = self.tags_id(&tags);
         let rtype = match rtype {
             1 => ResponseType::Binary,
             2 => ResponseType::None,
             _ => ResponseType::Text,
         };
+        let expected = expected.map(|v| v.chunks_exact(2).map(|p| (p[0], p[1])).collect::<Arc<[_]>>());
+        let parts = Parts { method, url, body, headers: map, name, tags, timeout, redirects, rtype, expected, jar };
+        self.call_from(ctx, parts)
+    }
+
+    /// `http.get(url)` without params: k6's defaults, the run's response
+    /// type and the script's response callback (no arguments to read).
+    fn plain_get(&self, ctx: &Ctx<'_>, url: String) -> rquickjs::Result<Call> {
+        let parts = Parts {
+            method: http::Method::GET,
+            url,
+            body: Bytes::new(),
+            headers: http::HeaderMap::new(),
+            name: None,
+            tags: Vec::new(),
+            timeout: -1.0,
+            redirects: -1.0,
+            rtype: if self.shared.discard_bodies { ResponseType::None } else { ResponseType::Text },
+            expected: self.expected.borrow().clone(),
+            jar: -1,
+        };
+        self.call_from(ctx, parts)
+    }
+
+    fn call_from(&self, ctx: &Ctx<'_>, r: Parts) -> rquickjs::Result<Call> {
+        let Parts { method, url, body, headers, name, tags, timeout, redirects, rtype, expected, jar } = r;
+        let uri = self.uri_of(ctx, &url)?;
+        let w = &self.w;
+        let name_id = w.intern(NameKind::Request, name.as_deref().unwrap_or(&url));
+        let tags_id = self.tags_id(&tags);
         let spec = RequestSpec {
             method,
             uri,
-            headers: map,
+            headers,
             body,
             name: name_id,
             group: self.turn.borrow().group(),
@@ -925,7 +974,7 @@ impl Host {
             timeout: (timeout >= 0.0).then(|| Duration::from_secs_f64(timeout / 1000.0)),
             keep_body: rtype != ResponseType::None,
             name_by_url: name.is_none(),
-            expected: expected.map(|v| v.chunks_exact(2).map(|p| (p[0], p[1])).collect()),
+            expected,
             own_jar: jar > 0,
         };
         let mut call = Call { spec, rtype, jar: (jar > 0).then_some(jar as usize) };
@@ -978,6 +1027,21 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Array<'js>| -> rquickjs::Result<Promise<'js>> {
             let call = hs.call_of(&ctx, &args)?;
             hs.queue(&ctx, OpKind::Request(Box::new(call)))
+        })?,
+    )?;
+    let hs = host.clone();
+    h.set(
+        "get",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, url: String| -> rquickjs::Result<Promise<'js>> {
+            let call = hs.plain_get(&ctx, url)?;
+            hs.queue(&ctx, OpKind::Request(Box::new(call)))
+        })?,
+    )?;
+    let hs = host.clone();
+    h.set(
+        "setExpected",
+        Function::new(ctx.clone(), move |flat: Option<Vec<u16>>| {
+            *hs.expected.borrow_mut() = flat.map(|v| v.chunks_exact(2).map(|p| (p[0], p[1])).collect::<Arc<[_]>>());
         })?,
     )?;
     let hs = host.clone();

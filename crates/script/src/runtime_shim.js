@@ -302,7 +302,7 @@
     ];
   };
   const requestOf = (args) => ({ method: args[0], url: args[1], body: args[2] === null ? '' : args[2], headers: {}, cookies: {} });
-  // The host resolves the promise with makeResponse(raw) itself (no extra job).
+  // The host resolves the promise through settle(resolve, raw) itself (no extra job).
   const send = (method, url, body, params) => host.request(prepare(method, url, body, params));
   const batch = (reqs) => {
     const list = Array.isArray(reqs) ? reqs.map((r, i) => [i, r]) : Object.keys(reqs).map((k) => [k, reqs[k]]);
@@ -328,7 +328,8 @@
   const vuJar = new CookieJar();
   vuJar._own = 0; // 0: the running VU's own jar
   const http = {
-    get: (url, params) => send('GET', url, null, params),
+    // The common case straight to the host: nothing to prepare.
+    get: (url, params) => (params === undefined && typeof url === 'string' ? host.get(url) : send('GET', url, null, params)),
     head: (url, params) => send('HEAD', url, null, params),
     post: (url, body, params) => send('POST', url, body, params),
     put: (url, body, params) => send('PUT', url, body, params),
@@ -352,7 +353,10 @@
     cookieJar: () => vuJar,
     CookieJar,
     expectedStatuses,
-    setResponseCallback: (cb) => { responseCallback = cb === undefined ? null : cb; },
+    setResponseCallback: (cb) => {
+      responseCallback = cb === undefined ? null : cb;
+      host.setExpected(statusesOf(responseCallback));
+    },
   };
 
   // ---- k6/metrics ----
@@ -555,7 +559,7 @@
   }
 
   return {
-    makeResponse: (raw) => new Response(raw),
+    settle: (resolve, raw) => resolve(new Response(raw)),
     module: (name) => modules[name],
     groupAsync,
     checkAsync,
