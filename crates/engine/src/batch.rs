@@ -108,7 +108,7 @@ impl Vu {
         let outs: Vec<StepRequest<'_>> =
             jobs.iter().map(|(r, item)| StepRequest { step: requests[*r].0, item }).collect();
         self.groups.enter(w, self.scenario, batch.group);
-        self.send_batch(w, &outs, batch.per_host, |vu, k, exchange, body, url| match exchange {
+        self.send_batch(w, &outs, batch.per_host, u32::MAX, |vu, k, exchange, body, url| match exchange {
             Some(exchange) => vu.finish_step(w, &outs[k], exchange, body, url),
             None => vu.record_unbuildable(w, outs[k].step),
         })
@@ -126,6 +126,7 @@ impl Vu {
         w: &Worker,
         outs: &[O],
         per_host: u32,
+        total: u32,
         mut done: impl FnMut(&mut Vu, usize, Option<Exchange>, &[u8], &str),
     ) {
         let timeout = w.plan.target.timeout;
@@ -144,7 +145,8 @@ impl Vu {
         let mut flights = Vec::new();
         loop {
             let mut n = 0;
-            while n < waiting.len() {
+            let mut in_flight = flights.iter().filter(|f: &&Option<_>| f.is_some()).count();
+            while n < waiting.len() && in_flight < total as usize {
                 let k = waiting[n];
                 let Some(uri) = jobs[k].req.as_ref().map(Request::uri) else {
                     waiting.remove(n);
@@ -178,6 +180,7 @@ impl Vu {
                 lane_state.job = Some(k);
                 let (conn, body) = (lane_state.conn.take(), std::mem::take(&mut lane_state.body));
                 flights[lane] = Some(Box::pin(fly(w, conn, req, outs[k].keeps_body(), body, started, deadline)));
+                in_flight += 1;
             }
             if flights.iter().all(Option::is_none) {
                 break;

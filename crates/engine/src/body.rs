@@ -242,16 +242,17 @@ impl Vu {
     }
 
     /// Sends `specs` together (k6's `http.batch`), at most `per_host` at once
-    /// per origin over the VU's batch lanes, each measured as [`Vu::request`]
+    /// per origin and `total` at once in all over the VU's batch lanes, each measured as [`Vu::request`]
     /// measures one; the responses in the order of `specs`, with their bodies.
     pub async fn request_batch(
         &mut self,
         w: &Worker,
         specs: &[RequestSpec],
         per_host: u32,
+        total: u32,
     ) -> Vec<(ResponseData, Vec<u8>)> {
         let mut out: Vec<Option<(ResponseData, Vec<u8>)>> = (0..specs.len()).map(|_| None).collect();
-        self.send_batch(w, specs, per_host.max(1), |vu, k, exchange, body, url| {
+        self.send_batch(w, specs, per_host.max(1), total.max(1), |vu, k, exchange, body, url| {
             let data = match exchange {
                 Some(exchange) => ResponseData::of(exchange, url.to_string()),
                 None => unbuildable(w, &specs[k], vu.scenario),

@@ -63,6 +63,8 @@ pub struct Shared {
     options_json: String,
     seed: u64,
     discard_bodies: bool,
+    /// `batch`: requests of one `http.batch()` in flight at once.
+    batch: u32,
     started: Instant,
     /// Why the test was aborted (`exec.test.abort()`), once.
     abort: Mutex<Option<String>>,
@@ -180,6 +182,10 @@ impl ScriptBody {
                 options_json: sp.options_json.clone(),
                 seed,
                 discard_bodies: sp.options.discard_response_bodies,
+                batch: match sp.options.batch {
+                    0 => crate::options::DEFAULT_BATCH,
+                    n => n,
+                },
                 started: Instant::now(),
                 abort: Mutex::new(None),
                 fatal: Mutex::new(None),
@@ -527,10 +533,11 @@ impl WorkerJs {
             }
             OpKind::Batch(calls) => {
                 // Together, at most `batchPerHost` at once per origin (k6's
-                // default 6), over the VU's batch lanes.
+                // default 6) and `batch` in all (k6's 20), over the VU's
+                // batch lanes.
                 let specs: Vec<RequestSpec> = calls.iter().map(|c| c.spec.clone()).collect();
                 let per_host = w.plan.target.batch_per_host;
-                let results = Box::pin(vu.request_batch(w, &specs, per_host)).await;
+                let results = Box::pin(vu.request_batch(w, &specs, per_host, self.host.shared.batch)).await;
                 for (call, (data, _)) in calls.iter().zip(&results) {
                     self.store_own_jar(call, data);
                 }

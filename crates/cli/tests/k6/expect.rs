@@ -871,4 +871,12 @@ pub static EXPECTATIONS: &[Expect] = &[
         server: &[("GET", "/shop", n(2))],
         ..E
     },
+    Expect {
+        script: "60_batch_limits.js",
+        iterations: n(2),
+        requests: &[("slow", n(12), n(0))],
+        checks: &[("all answered", n(2), n(0)), ("two at a time", n(2), n(0))],
+        server: &[("GET", "/delay/300", n(12))],
+        ..E
+    },
 ];

@@ -31,6 +31,11 @@ use crate::init::Export;
 /// The scenario name k6 gives the shortcut options' scenario.
 pub const DEFAULT_SCENARIO: &str = "default";
 
+/// k6's default `batch`: requests of one `http.batch()` in flight at once.
+pub const DEFAULT_BATCH: u32 = 20;
+/// The largest `batch` accepted (a VU's connections are file descriptors).
+const MAX_BATCH: u64 = 1000;
+
 /// k6's default `summaryTrendStats`.
 pub const DEFAULT_TREND_STATS: &[&str] = &["avg", "min", "med", "max", "p(90)", "p(95)"];
 
@@ -46,6 +51,9 @@ pub struct ScriptOptions {
     pub no_connection_reuse: bool,
     /// `discardResponseBodies`: requests default to `responseType: 'none'`.
     pub discard_response_bodies: bool,
+    /// `batch`: requests of one `http.batch()` in flight at once, over all
+    /// origins (k6's default 20; `batchPerHost` caps each origin).
+    pub batch: u32,
     /// What each scenario adds: its `env` and `tags`, by scenario name (in
     /// the plan's scenario order).
     pub scenarios: Vec<ScenarioExtras>,
@@ -85,6 +93,7 @@ const HONOURED: &[&str] = &[
     "teardownTimeout",
     "localIPs",
     "batchPerHost",
+    "batch",
     "discardResponseBodies",
 ];
 
@@ -93,7 +102,6 @@ const HONOURED: &[&str] = &[
 const WARNED: &[&str] = &[
     "noVUConnectionReuse",
     "noCookiesReset",
-    "batch",
     "summaryTimeUnit",
     "systemTags",
     "httpDebug",
@@ -768,6 +776,9 @@ pub(crate) fn decode(
     let discard_response_bodies = get("discardResponseBodies")
         .and_then(|v| d.bool(v, &[Seg::Key("discardResponseBodies".into())]))
         .unwrap_or(false);
+    let batch = get("batch")
+        .and_then(|v| d.uint(v, &[Seg::Key("batch".into())], 1, MAX_BATCH))
+        .map_or(DEFAULT_BATCH, |n| n as u32);
 
     if !d.errors.is_empty() {
         return Err(d.errors);
@@ -817,6 +828,7 @@ pub(crate) fn decode(
             summary_trend_stats,
             no_connection_reuse,
             discard_response_bodies,
+            batch,
             scenarios: extras,
         },
     })
