@@ -37,29 +37,9 @@ fi
 # --- target: nginx serving a 2 KB file with keep-alive, on its own core ---
 WORK=$(mktemp -d)
 trap 'kill $(cat "$WORK/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-head -c 2048 /dev/zero | tr '\0' 'x' > "$WORK/index.html"
 PORT=18080
-cat > "$WORK/nginx.conf" <<CONF
-user root;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log warn;
-events { worker_connections 19000; multi_accept on; }
-http {
-  access_log off;
-  keepalive_timeout 300s;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:$PORT backlog=16384 reuseport;
-    root $WORK;
-    location / { }
-  }
-}
-CONF
-taskset -c 1 nginx -c "$WORK/nginx.conf" -p "$WORK"
-sleep 0.5
-curl -fs "http://127.0.0.1:$PORT/index.html" >/dev/null
+source bench/lib/nginx.sh
+start_nginx "$WORK" "$PORT" 1
 
 # CPU seconds (user+sys) of a finished command, from /usr/bin/time.
 cpu_of() { awk '{print $1+$2}' "$1"; }

@@ -35,25 +35,9 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-head -c 2048 /dev/zero | tr '\0' 'x' >"$WORK/index.html"
-cat >"$WORK/nginx.conf" <<CONF
-user root;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log warn;
-events { worker_connections 4096; multi_accept on; }
-http {
-  access_log off;
-  keepalive_timeout 300s;
-  keepalive_requests 100000000;
-  server { listen 127.0.0.1:$PORT backlog=4096; root $WORK; location / { } }
-}
-CONF
-taskset -c "$TARGET_CPU" nginx -c "$WORK/nginx.conf" -p "$WORK"
-sleep 0.5
+source bench/lib/nginx.sh
+start_nginx "$WORK" "$PORT" "$TARGET_CPU"
 URL=http://127.0.0.1:$PORT/index.html
-curl -fs "$URL" >/dev/null
 cat >"$WORK/a.toml" <<TOML
 [target]
 base_url = "http://127.0.0.1:$PORT"

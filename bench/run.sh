@@ -95,28 +95,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-head -c 2048 /dev/zero | tr '\0' 'x' > "$WORK/index.html"
-cat > "$WORK/nginx.conf" <<CONF
-user root;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log warn;
-events { worker_connections 19000; multi_accept on; }
-http {
-  access_log off;
-  keepalive_timeout 300s;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:$PORT backlog=16384 reuseport;
-    root $WORK;
-    location / { }
-  }
-}
-CONF
-taskset -c "$TARGET_CPU" nginx -c "$WORK/nginx.conf" -p "$WORK"
-sleep 0.5
-curl -fs "http://127.0.0.1:$PORT/index.html" >/dev/null
+source bench/lib/nginx.sh
+start_nginx "$WORK" "$PORT" "$TARGET_CPU"
 URL=http://127.0.0.1:$PORT/index.html
 
 # --- measuring ---------------------------------------------------------------------------------

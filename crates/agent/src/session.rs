@@ -106,15 +106,7 @@ fn relative_location(root: &Path, location: &str) -> String {
     let (Some(col), Some(line), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
         return location.to_string();
     };
-    let path = Path::new(path);
-    let common = path.components().zip(root.components()).take_while(|(a, b)| a == b).count();
-    let mut rel = std::path::PathBuf::new();
-    for _ in root.components().skip(common) {
-        rel.push("..");
-    }
-    for c in path.components().skip(common) {
-        rel.push(c);
-    }
+    let rel = stampede_script::transform::relative_to(root, Path::new(path));
     format!("{}:{line}:{col}", rel.display())
 }
 

@@ -491,18 +491,8 @@ fn agent_payload(sp: &stampede_script::ScriptPlan) -> crate::run::AgentPayload {
         |p: &Path| stampede_script::transform::normalize(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
     let parent = main.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let base = abs(parent);
-    let relative = |p: &Path| -> String {
-        let p = abs(p);
-        let common = p.components().zip(base.components()).take_while(|(a, b)| a == b).count();
-        let mut rel = std::path::PathBuf::new();
-        for _ in base.components().skip(common) {
-            rel.push("..");
-        }
-        for c in p.components().skip(common) {
-            rel.push(c);
-        }
-        rel.display().to_string()
-    };
+    let relative =
+        |p: &Path| -> String { stampede_script::transform::relative_to(&base, &abs(p)).display().to_string() };
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for m in &sp.bundle.modules[..sp.bundle.modules.len() - 1] {
         files.push((relative(&m.path), m.source.as_bytes().to_vec()));

@@ -340,6 +340,20 @@ fn topological(infos: &[ModuleInfo], shown: &dyn Fn(&Path) -> String) -> Result<
     Ok(order)
 }
 
+/// `p` relative to the directory `base` (`..` where needed), lexically;
+/// both normalized alike.
+pub fn relative_to(base: &Path, p: &Path) -> PathBuf {
+    let common = p.components().zip(base.components()).take_while(|(a, b)| a == b).count();
+    let mut rel = PathBuf::new();
+    for _ in base.components().skip(common) {
+        rel.push("..");
+    }
+    for c in p.components().skip(common) {
+        rel.push(c);
+    }
+    rel
+}
+
 /// `a/./b/../c.js` → `a/c.js`, lexically (the files need not exist yet).
 pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
