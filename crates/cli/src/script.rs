@@ -323,14 +323,15 @@ fn k6_summary_data(summary: &stampede_report::Summary, sp: &stampede_script::Scr
                 "count" => t.count as f64,
                 p if p.starts_with("p(") => {
                     let q: f64 = p.trim_start_matches("p(").trim_end_matches(')').parse().unwrap_or(0.0);
+                    // Only these pass validation (summaryTrendStats).
                     match q {
-                        q if q == 50.0 => t.p50,
-                        q if q == 90.0 => t.p90,
-                        q if q == 95.0 => t.p95,
-                        q if q == 99.0 => t.p99,
-                        q if q == 99.9 => t.p999,
-                        q if q >= 100.0 => t.max,
-                        _ => t.p90,
+                        50.0 => t.p50,
+                        90.0 => t.p90,
+                        95.0 => t.p95,
+                        99.0 => t.p99,
+                        99.9 => t.p999,
+                        100.0 => t.max,
+                        _ => continue,
                     }
                 }
                 _ => continue,

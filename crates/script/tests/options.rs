@@ -453,6 +453,8 @@ fn unknown_and_wrongly_typed_options_name_the_option() {
     contains(&error("{ insecureSkipTLSVerify: 'yes' }"), "expected true or false, found the string \"yes\"");
     contains(&error("{ tags: { team: 5 } }"), "error in `options.tags.team`: expected a string, found the number 5");
     contains(&error("{ summaryTrendStats: ['p99'] }"), "`p99` is not a trend statistic");
+    // A percentile the summary does not compute is refused, never given another's value.
+    contains(&error("{ summaryTrendStats: ['p(75)'] }"), "`p(75)` is not a trend statistic the summary computes");
     contains(&error("{ hosts: { 'a.example': 'not-an-ip' } }"), "is not an IP address");
     contains(&error("{ stages: [{ duration: '1s', goal: 3 }] }"), "unknown option `goal`");
     contains(&error("{ minIterationDuration: '1s' }"), "option `minIterationDuration` is not supported");

@@ -36,6 +36,9 @@ pub const DEFAULT_BATCH: u32 = 20;
 /// The largest `batch` accepted (a VU's connections are file descriptors).
 const MAX_BATCH: u64 = 1000;
 
+/// The percentiles `summaryTrendStats` may name (those every summary has).
+const SUMMARY_PERCENTILES: &[f64] = &[50.0, 90.0, 95.0, 99.0, 99.9, 100.0];
+
 /// k6's default `summaryTrendStats`.
 pub const DEFAULT_TREND_STATS: &[&str] = &["avg", "min", "med", "max", "p(90)", "p(95)"];
 
@@ -1219,18 +1222,20 @@ fn trend_stats(d: &mut Decoder<'_>, v: &Value) -> Vec<String> {
     for (i, item) in items.iter().enumerate() {
         let p = index(&path, i);
         let Some(s) = d.string(item, &p, "'p(99)'") else { continue };
+        // The percentiles every summary computes; any other would need the
+        // histograms again, so it is refused rather than given another's value.
         let ok = matches!(s, "avg" | "min" | "med" | "max" | "count")
             || s.strip_prefix("p(")
                 .and_then(|r| r.strip_suffix(')'))
                 .and_then(|n| n.trim().parse::<f64>().ok())
-                .is_some_and(|n| (0.0..=100.0).contains(&n));
+                .is_some_and(|n| SUMMARY_PERCENTILES.contains(&n));
         if ok {
             out.push(s.to_string());
         } else {
             d.error(
                 &p,
-                format!("`{s}` is not a trend statistic"),
-                "avg, min, med, max, count or p(N) with N from 0 to 100, e.g. p(99.9)",
+                format!("`{s}` is not a trend statistic the summary computes"),
+                "avg, min, med, max, count, p(50), p(90), p(95), p(99), p(99.9) or p(100)",
             );
         }
     }
