@@ -105,7 +105,7 @@ EOF
 # 3. The image.
 docker build -q -t "stampede:$version" -t stampede:latest "$ctx" >/dev/null ||
   die "docker build failed (context: $ctx)"
-docker run --rm stampede:latest --version >/dev/null || die "the image does not run: docker run --rm stampede:latest --version failed"
+docker run --rm --pull=never stampede:latest --version >/dev/null || die "the image does not run: docker run --rm stampede:latest --version failed"
 
 size="$(docker image inspect -f '{{.Size}}' stampede:latest)"
 echo "stampede:$version (and :latest), revision $revision: $((size / 1024 / 1024)) MiB ($size bytes)," \
