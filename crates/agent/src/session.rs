@@ -11,6 +11,7 @@ use stampede_engine::{IntervalSnapshot, Run, RunOptions, Signal};
 use stampede_proto::v1::coordinator_client::CoordinatorClient;
 use stampede_proto::v1::{self, agent_message, coordinator_message};
 use stampede_scenario::Plan;
+use stampede_script::runtime::ScriptEnd;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
@@ -398,11 +399,10 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                     script_stop_sent = true;
                     continue;
                 };
-                let stop = match (shared.fatal(), shared.aborted()) {
-                    (Some(e), _) => Some(v1::ScriptStop { reason: e, init_failed: true }),
-                    (None, Some(reason)) => Some(v1::ScriptStop { reason, init_failed: false }),
-                    (None, None) => None,
-                };
+                let stop = shared.ended().map(|end| match end {
+                    ScriptEnd::InitFailed(reason) => v1::ScriptStop { reason, init_failed: true },
+                    ScriptEnd::Aborted(reason) => v1::ScriptStop { reason, init_failed: false },
+                });
                 if let Some(stop) = stop {
                     script_stop_sent = true;
                     // Stops this agent's workers now (an abort already has).

@@ -17,7 +17,7 @@ use stampede_controller::{Cluster, InProcess};
 use stampede_coordinator::{Coordinator, CoordinatorError, LossPolicy};
 use stampede_engine::{Body, Run, RunOptions, Signal};
 use stampede_metrics::live::lock;
-use stampede_script::runtime::{HookError, ScriptBody};
+use stampede_script::runtime::{HookError, ScriptBody, ScriptEnd};
 
 use crate::cli::{CoordinatorArgs, OverrideArgs, RunArgs, ValidateArgs};
 use crate::exit;
@@ -140,11 +140,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                if shared.aborted().is_some() {
-                    let _ = signaller.send(Signal::Abort);
-                    return;
-                }
-                if shared.fatal().is_some() {
+                if shared.ended().is_some() {
                     let _ = signaller.send(Signal::Abort);
                     return;
                 }
@@ -158,7 +154,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     });
     let ended: ScriptEnded = {
         let shared = shared.clone();
-        Box::new(move || ScriptEnd::of(shared.fatal(), shared.aborted()))
+        Box::new(move || shared.ended())
     };
     let source = ScriptSource { inner: InProcess(run), setup: setup_measured, teardown, last: None, ended };
     let handle_summary = has("handleSummary");
@@ -180,7 +176,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
     if handle_summary {
         summarize(&sp, &summary, seed).await;
     }
-    say_script_end(ScriptEnd::of(shared.fatal(), shared.aborted()));
+    say_script_end(shared.ended());
     Ok(after_teardown(code, &teardown_failed))
 }
 
@@ -241,25 +237,8 @@ struct ScriptSource<S> {
     ended: ScriptEnded,
 }
 
-/// What the script did to the run as a whole: its VU init code threw, or it
-/// called `exec.test.abort()` (with the reason); `None`: neither.
+/// Reads how the script ended the test, if it did.
 type ScriptEnded = Box<dyn Fn() -> Option<ScriptEnd> + Send>;
-
-#[derive(Debug, Clone)]
-enum ScriptEnd {
-    InitFailed,
-    Aborted(String),
-}
-
-impl ScriptEnd {
-    fn of(init_failure: Option<String>, aborted: Option<String>) -> Option<ScriptEnd> {
-        match (init_failure, aborted) {
-            (Some(_), _) => Some(ScriptEnd::InitFailed),
-            (None, Some(reason)) => Some(ScriptEnd::Aborted(reason)),
-            (None, None) => None,
-        }
-    }
-}
 
 impl<S: stampede_controller::Source> stampede_controller::Source for ScriptSource<S> {
     async fn next_interval(&mut self) -> Option<stampede_engine::IntervalSnapshot> {
@@ -298,7 +277,7 @@ impl<S: stampede_controller::Source> stampede_controller::Source for ScriptSourc
     async fn finish(self) -> stampede_controller::SourceEnd {
         let mut end = self.inner.finish().await;
         end.outcome = (self.ended)().map(|e| match e {
-            ScriptEnd::InitFailed => stampede_controller::Outcome::ScriptError,
+            ScriptEnd::InitFailed(_) => stampede_controller::Outcome::ScriptError,
             ScriptEnd::Aborted(_) => stampede_controller::Outcome::AbortedByScript,
         });
         end

@@ -85,7 +85,33 @@ pub struct Exceptions {
     pub first: String,
 }
 
+/// How a script ended the test as a whole, if it did: a VU's init code
+/// threw (k6's 107; it outranks an abort), or `exec.test.abort()` (108).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptEnd {
+    /// The init code's error.
+    InitFailed(String),
+    /// The abort's reason (maybe empty).
+    Aborted(String),
+}
+
+impl ScriptEnd {
+    /// From an init failure and an abort reason, as agents report them.
+    pub fn of(init_failure: Option<String>, aborted: Option<String>) -> Option<ScriptEnd> {
+        match (init_failure, aborted) {
+            (Some(e), _) => Some(ScriptEnd::InitFailed(e)),
+            (None, Some(reason)) => Some(ScriptEnd::Aborted(reason)),
+            (None, None) => None,
+        }
+    }
+}
+
 impl Shared {
+    /// Whether (and how) the script ended the test.
+    pub fn ended(&self) -> Option<ScriptEnd> {
+        ScriptEnd::of(self.fatal(), self.aborted())
+    }
+
     /// Why the script aborted the test, if it did.
     pub fn aborted(&self) -> Option<String> {
         self.abort.lock().map(|a| a.clone()).unwrap_or_default()
@@ -254,6 +280,9 @@ enum ResponseType {
     None,
 }
 
+/// Expected status ranges, inclusive (`expectedStatuses`).
+type StatusRanges = Arc<[(u16, u16)]>;
+
 /// A request as a script described it, read and checked.
 struct Parts {
     method: http::Method,
@@ -270,7 +299,7 @@ struct Parts {
     redirects: f64,
     rtype: ResponseType,
     /// Expected status ranges (`None`: k6's 200–399).
-    expected: Option<Arc<[(u16, u16)]>>,
+    expected: Option<StatusRanges>,
     /// The script's own jar (> 0), or the VU's.
     jar: i32,
 }
@@ -317,7 +346,7 @@ struct Host {
     /// URLs parsed lately (scripts request the same few again and again).
     uris: RefCell<UriCache>,
     /// The statuses `http.setResponseCallback` expects (`None`: k6's default).
-    expected: RefCell<Option<Arc<[(u16, u16)]>>>,
+    expected: RefCell<Option<StatusRanges>>,
 }
 
 /// The last few URLs parsed, reused when a script asks for one again
