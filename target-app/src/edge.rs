@@ -13,13 +13,13 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use http::header::{self, HeaderName};
@@ -125,6 +125,9 @@ impl Outcome {
 
 /// Values of the `result` label of the edge's request metrics.
 const RESULTS: [&str; 6] = ["hit", "miss", "stale", "collapsed", "pass", "error"];
+/// Client addresses counted one by one; requests from any further address
+/// are counted under `client="other"`.
+const MAX_CLIENTS: usize = 256;
 
 // === metrics ===
 
@@ -141,6 +144,50 @@ pub struct EdgeMetrics {
     evictions: Counter,
     entries: Gauge,
     bytes: Gauge,
+    /// Requests answered, by the client's address: who sent what, as the
+    /// server saw it (load generators on several hosts are told apart).
+    clients: ByClient,
+}
+
+/// Requests by client address, for the first [`MAX_CLIENTS`] addresses (the
+/// rest under `other`). Counting takes a read lock and one atomic add; a new
+/// address takes the write lock once.
+#[derive(Debug, Default)]
+struct ByClient {
+    known: RwLock<HashMap<IpAddr, Counter>>,
+    other: Counter,
+}
+
+impl ByClient {
+    fn count(&self, ip: IpAddr) {
+        let ip = ip.to_canonical();
+        if let Some(c) = self.known.read().unwrap_or_else(|e| e.into_inner()).get(&ip) {
+            c.inc();
+            return;
+        }
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = known.get(&ip) {
+            c.inc();
+        } else if known.len() < MAX_CLIENTS {
+            let c = Counter::default();
+            c.inc();
+            known.insert(ip, c);
+        } else {
+            self.other.inc();
+        }
+    }
+
+    /// `(address, requests)` by address, then `("other", n)` if any.
+    fn counts(&self) -> Vec<(String, u64)> {
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<(IpAddr, u64)> = known.iter().map(|(ip, c)| (*ip, c.get())).collect();
+        v.sort();
+        let mut out: Vec<(String, u64)> = v.into_iter().map(|(ip, n)| (ip.to_string(), n)).collect();
+        if self.other.get() > 0 {
+            out.push(("other".into(), self.other.get()));
+        }
+        out
+    }
 }
 
 impl Default for EdgeMetrics {
@@ -155,6 +202,7 @@ impl Default for EdgeMetrics {
             evictions: Counter::default(),
             entries: Gauge::default(),
             bytes: Gauge::default(),
+            clients: ByClient::default(),
         }
     }
 }
@@ -215,6 +263,15 @@ impl EdgeMetrics {
             "Entries evicted to stay within the cache size.",
             self.evictions.get(),
         );
+        let name = "shop_edge_client_requests_total";
+        e.family(
+            name,
+            Kind::Counter,
+            "Requests answered by the edge, by client address (the first 256 addresses; the rest as other).",
+        );
+        for (client, n) in self.clients.counts() {
+            e.sample(name, &[("client", &client)], n);
+        }
         e.single("shop_edge_cache_entries", Kind::Gauge, "Responses held by the edge cache.", self.entries.get());
         e.single(
             "shop_edge_cache_bytes",
@@ -371,12 +428,16 @@ async fn metrics(State(edge): State<Arc<Edge>>) -> Response {
 
 async fn proxy(State(edge): State<Arc<Edge>>, req: Request) -> Response {
     let started = Instant::now();
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().copied();
     let (mut resp, outcome) = edge.serve(req).await;
     let h = resp.headers_mut();
     h.insert(CACHE_STATUS.clone(), HeaderValue::from_static(outcome.cache_status()));
     h.insert(X_CACHE.clone(), HeaderValue::from_static(outcome.x_cache()));
     let i = outcome.result();
     edge.metrics.requests[i].inc();
+    if let Some(ConnectInfo(peer)) = client {
+        edge.metrics.clients.count(peer.ip());
+    }
     edge.metrics.latency[i].observe(started.elapsed());
     resp
 }

@@ -172,7 +172,8 @@ impl Shop {
                 edge_listener.tap_io(|tcp| {
                     let _ = tcp.set_nodelay(true);
                 }),
-                edge::router(edge),
+                // The client's address, for the edge's requests by client.
+                edge::router(edge).into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
             .with_graceful_shutdown(stopped())
             .into_future(),

@@ -163,3 +163,37 @@ async fn post_is_forwarded_and_cacheable_pages_are_shared() {
     let r = http.get_with(&format!("{edge}/api/products/5"), &[("cache-control", "no-cache")]).await;
     assert_eq!(r.header("cache-status"), Some("stampede-edge; fwd=request; stored"));
 }
+
+/// One `GET path` on a fresh connection from `from` (a loopback address).
+async fn get_from(from: std::net::IpAddr, edge: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
+    let mut s = socket.connect(edge).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn requests_are_counted_by_client_address() {
+    let shop = common::small().await;
+    let edge = shop.edge_addr;
+    let (a, b) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+    for i in 0..3 {
+        assert!(get_from(a, edge, &format!("/api/products/{}", i + 1)).await.starts_with("HTTP/1.1 200"));
+    }
+    assert!(get_from(b, edge, "/static/img/7.jpg").await.starts_with("HTTP/1.1 200"));
+    // Its own /metrics is not a request it answers for a client.
+    let metrics = get_from(a, edge, "/metrics").await;
+    let line = |client: &str| {
+        metrics.lines().find(|l| l.starts_with(&format!("shop_edge_client_requests_total{{client=\"{client}\"}} "))).map(
+            |l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap(),
+        )
+    };
+    assert_eq!(line("127.0.0.1"), Some(3), "{metrics}");
+    assert_eq!(line("127.0.0.2"), Some(1), "{metrics}");
+    assert_eq!(line("other"), None, "{metrics}");
+}
