@@ -189,9 +189,10 @@ async fn requests_are_counted_by_client_address() {
     // Its own /metrics is not a request it answers for a client.
     let metrics = get_from(a, edge, "/metrics").await;
     let line = |client: &str| {
-        metrics.lines().find(|l| l.starts_with(&format!("shop_edge_client_requests_total{{client=\"{client}\"}} "))).map(
-            |l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap(),
-        )
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("shop_edge_client_requests_total{{client=\"{client}\"}} ")))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
     };
     assert_eq!(line("127.0.0.1"), Some(3), "{metrics}");
     assert_eq!(line("127.0.0.2"), Some(1), "{metrics}");

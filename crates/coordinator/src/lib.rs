@@ -39,8 +39,9 @@ use tonic::Status;
 /// the run) or dropped from the agents waiting for the start (before it).
 pub const AGENT_SILENCE: Duration = Duration::from_secs(5);
 /// Heartbeats go to every attached agent this often, in every phase: an agent
-/// waiting for the start must hear its coordinator as a running one does.
-const HEARTBEAT: Duration = Duration::from_secs(1);
+/// waiting for the start must hear its coordinator as a running one does. A
+/// running agent stops its load after 2.5 s without a word (five missed).
+const HEARTBEAT: Duration = Duration::from_millis(500);
 /// While the barrier waits, a progress line this often (besides one per change).
 const WAIT_PROGRESS: Duration = Duration::from_secs(5);
 /// A hello under the name of an attached agent replaces it when that agent has
@@ -905,8 +906,18 @@ impl Coordinator {
     /// An event once the run has started.
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Hello { reply, .. } => {
-                let why = format!("this run has already started with {} agent(s)", self.slots.len());
+            Event::Hello { reply, hello, addr, .. } => {
+                // A late agent, or one restarted mid-run: its share is being
+                // delivered (or was lost) already, so it is never let in.
+                let why = format!(
+                    "this run has already started with {} agent(s); an agent joins only before the start",
+                    self.slots.len()
+                );
+                let from = addr.map_or_else(String::new, |a| format!(" at {a}"));
+                lock(&self.live).event(format!("agent {}{from} refused: the run has already started", hello.name));
+                if self.cfg.print {
+                    eprintln!("coordinator: agent {}{from} refused: the run has already started", hello.name);
+                }
                 let _ = reply.send(Err(Status::resource_exhausted(why)));
             }
             Event::Message { conn, msg } => {
