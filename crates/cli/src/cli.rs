@@ -30,6 +30,18 @@ pub enum Command {
     Agent(AgentArgs),
     /// Re-render HTML and/or JUnit reports from a saved `--out json=` file.
     Report(ReportFileArgs),
+    /// Compare a run with a baseline run: faster, slower or no change, per
+    /// series and where in the distribution (exit 111 on a regression).
+    ///
+    /// Both files are JSON summaries written by `--out json=PATH`. Each
+    /// series both runs recorded gets the shift function (deciles, p95, p99,
+    /// p99.9, run minus baseline) with confidence intervals from the
+    /// variation between blocks of time inside each run; a quantile is slower
+    /// when its interval lies above zero and the change is beyond the noise
+    /// margin. Without
+    /// --budget, the comparison fails (111) when all requests together are
+    /// slower. Method and assumptions: docs/compare.md.
+    Compare(CompareArgs),
     /// Run the bundled shop (origin + CDN edge) on loopback until Ctrl-C.
     ///
     /// Scenarios with `[target] shop` start it by themselves; this runs it on
@@ -161,6 +173,38 @@ pub struct ReportFileArgs {
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
     /// Write a JUnit XML file here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompareArgs {
+    /// The baseline: a JSON summary of the last good run.
+    pub baseline: PathBuf,
+    /// The run to judge: a JSON summary of the same test.
+    pub run: PathBuf,
+    /// A regression budget, `SELECTOR=ALLOWANCE`: how much slower a quantile
+    /// may get, e.g. `http_req_duration{name:checkout}=p(95)+10%` or
+    /// `http_req_duration=p(99)+50ms` (repeatable). With budgets, only they
+    /// decide the exit code.
+    #[arg(long = "budget", value_name = "SELECTOR=ALLOWANCE")]
+    pub budgets: Vec<String>,
+    /// Confidence of each series' verdict, percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 95.0)]
+    pub confidence: f64,
+    /// Changes smaller than this are noise, percent of the baseline.
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
+    pub noise: f64,
+    /// Compare runs of differently named scenario files.
+    #[arg(long)]
+    pub allow_different_scenarios: bool,
+    /// Write the comparison as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write Markdown (for a pull-request comment) here.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Write JUnit XML (one test case per budget) here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
 }

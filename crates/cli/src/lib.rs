@@ -94,6 +94,66 @@ pub fn load_plan(
 }
 
 /// `stampede report RUN.json --html OUT --junit OUT`.
+/// `stampede compare BASELINE RUN`: prints the comparison, writes the files
+/// asked for; exit 0, 111 on a regression, 104 on unusable input.
+pub fn compare(args: &cli::CompareArgs) -> i32 {
+    use stampede_report::compare;
+    let invalid = |msg: String| {
+        eprintln!("error: {msg}");
+        exit::INVALID_INPUT
+    };
+    if !(50.0..100.0).contains(&args.confidence) {
+        return invalid(format!("--confidence {}: give a percentage from 50 to 99.9", args.confidence));
+    }
+    if !(0.0..100.0).contains(&args.noise) {
+        return invalid(format!("--noise {}: give a percentage from 0 to 99", args.noise));
+    }
+    let mut budgets = Vec::new();
+    for b in &args.budgets {
+        let Some((selector, allowance)) = b.split_once('=') else {
+            return invalid(format!(
+                "--budget `{b}`: write SELECTOR=ALLOWANCE, e.g. `http_req_duration{{name:checkout}}=p(95)+10%`"
+            ));
+        };
+        match compare::parse_budget(selector, allowance) {
+            Ok(budget) => budgets.push(budget),
+            Err(e) => return invalid(format!("--budget: {e}")),
+        }
+    }
+    let load = |path: &std::path::Path| stampede_report::Summary::load(path);
+    let (base, run) = match (load(&args.baseline), load(&args.run)) {
+        (Ok(b), Ok(r)) => (b, r),
+        // The messages name their file.
+        (Err(e), _) | (_, Err(e)) => return invalid(e.to_string()),
+    };
+    let opts = compare::Options { confidence: args.confidence / 100.0, noise: args.noise / 100.0, budgets };
+    let name = |p: &std::path::Path| p.display().to_string();
+    let c = match compare::compare(
+        (&name(&args.baseline), &base),
+        (&name(&args.run), &run),
+        &opts,
+        args.allow_different_scenarios,
+    ) {
+        Ok(c) => c,
+        Err(e) => return invalid(e.to_string()),
+    };
+    print!("{}", compare::render_text(&c));
+    let outputs = [
+        (&args.json, compare::Comparison::to_json as fn(&compare::Comparison) -> String),
+        (&args.markdown, compare::render_markdown),
+        (&args.junit, compare::render_junit),
+    ];
+    for (path, render) in outputs {
+        if let Some(path) = path
+            && let Err(e) = std::fs::write(path, render(&c))
+        {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return exit::ERROR;
+        }
+    }
+    c.exit_code()
+}
+
 pub fn report(args: &cli::ReportFileArgs) -> i32 {
     if args.html.is_none() && args.junit.is_none() {
         eprintln!("error: say what to write: --html OUT.html and/or --junit OUT.xml");

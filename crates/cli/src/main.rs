@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => block_on(stampede::agent::run(args)),
         Command::Shop(args) => return stampede_shop::cli::main_with(&args),
         Command::Report(args) => stampede::report(&args),
+        Command::Compare(args) => stampede::compare(&args),
     };
     ExitCode::from(code as u8)
 }

@@ -10,6 +10,10 @@
 //! `stampede-metrics`).
 //!
 //! # Layout
+//! - [`blocks`]: the run cut into blocks of time with their own histograms
+//!   (the `histograms` of the JSON summary), for `stampede compare`.
+//! - [`compare`]: `stampede compare`, two runs' distributions side by side
+//!   with a verdict per series (`docs/compare.md`).
 //! - [`summary`]: the summary document (`stampede.summary/v1`,
 //!   `docs/json-summary.md`): built from the merged run, written as JSON, read
 //!   back; the text, HTML and JUnit renderings all come from it.
@@ -23,6 +27,8 @@
 //! - [`markup`]: escaping shared by the XML, HTML and SVG writers.
 //! - [`prometheus`]: `/metrics` text and its HTTP server.
 
+pub mod blocks;
+pub mod compare;
 pub mod csvlog;
 pub mod hlog;
 pub mod html;

@@ -82,6 +82,7 @@ pub(crate) fn touch(path: &Path) -> std::io::Result<()> {
 /// memory does not grow with the run, and the latest agent list.
 struct Collected {
     points: PointSpill,
+    blocks: crate::blocks::BlockRecorder,
     /// Nominal interval length (see [`charted`]).
     interval: Duration,
     charted: usize,
@@ -90,10 +91,17 @@ struct Collected {
 
 impl Collected {
     pub fn new(ctx: &RunContext) -> std::io::Result<Collected> {
-        Ok(Collected { points: PointSpill::new()?, interval: ctx.interval, charted: 0, agents: Vec::new() })
+        Ok(Collected {
+            points: PointSpill::new()?,
+            blocks: crate::blocks::BlockRecorder::new(ctx.interval),
+            interval: ctx.interval,
+            charted: 0,
+            agents: Vec::new(),
+        })
     }
 
     pub fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> std::io::Result<()> {
+        self.blocks.interval(start, end, snapshot);
         let secs = (end - start).as_secs_f64();
         if !charted(secs, self.interval, self.charted == 0) {
             return Ok(());
@@ -107,7 +115,7 @@ impl Collected {
     }
 
     pub fn report(&mut self, summary: &Summary) -> std::io::Result<Summary> {
-        Ok(summary.with_timeline(&self.points.read_all()?, &self.agents))
+        Ok(summary.with_timeline(&self.points.read_all()?, &self.agents, Some(self.blocks.finish())))
     }
 }
 

@@ -357,6 +357,11 @@ pub struct Summary {
     /// Load generators; empty when none was reported.
     #[serde(default)]
     pub agents: Vec<AgentSummary>,
+    /// The run in blocks of time with their own histograms, for
+    /// `stampede compare` (written by the outputs that keep the time line;
+    /// absent in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histograms: Option<crate::blocks::Histograms>,
 }
 
 impl Summary {
@@ -522,13 +527,19 @@ impl Summary {
             scenarios,
             intervals: Vec::new(),
             agents: Vec::new(),
+            histograms: None,
         }
     }
 
     /// The same summary with the run's time line and load generators, as
     /// the JSON and HTML outputs write it.
-    pub fn with_timeline(&self, points: &[Point], agents: &[AgentSummary]) -> Summary {
-        Summary { intervals: points.to_vec(), agents: agents.to_vec(), ..self.clone() }
+    pub fn with_timeline(
+        &self,
+        points: &[Point],
+        agents: &[AgentSummary],
+        histograms: Option<crate::blocks::Histograms>,
+    ) -> Summary {
+        Summary { intervals: points.to_vec(), agents: agents.to_vec(), histograms, ..self.clone() }
     }
 
     /// Reads a JSON summary written by `--out json=PATH` (at most [`MAX_SUMMARY_BYTES`],

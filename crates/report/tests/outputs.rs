@@ -297,7 +297,7 @@ fn json_summary_rerenders_the_same_html_and_junit() {
 fn a_written_summary_reads_back_equal() {
     let (summary, live) = support::run(&mut [], 6, 300, 13);
     let points: Vec<_> = live.chart().copied().collect();
-    let full = summary.with_timeline(&points, &[]);
+    let full = summary.with_timeline(&points, &[], None);
     assert!(!full.intervals.is_empty() && !full.requests.is_empty() && !full.series.is_empty());
     // `stampede report RUN.json` renders from what it reads: nothing may be lost on the way.
     assert_eq!(Summary::parse(&full.to_json()).unwrap(), full);

@@ -1,0 +1,861 @@
+//! `stampede compare`: did the run get slower than its baseline, where in
+//! the distribution, and how sure is that?
+//!
+//! Method (`docs/compare.md` has the assumptions and references): for each
+//! series both runs recorded, the *shift function* — the difference between
+//! the runs at the deciles and at p95, p99 and p99.9 — with a confidence
+//! interval per quantile by **sectioning** (batch quantiles): each run is cut
+//! into consecutive batches of its time blocks (the summary's `histograms`),
+//! long enough to hold the quantile several times over; the spread of the
+//! batch quantiles measures the estimate's noise with the time correlation
+//! inside the run respected, and the two runs' errors combine by Welch's
+//! rule. A quantile is slower (faster) when its interval lies wholly above
+//! (below) zero and its estimate is beyond the noise margin; the tested
+//! quantiles share the confidence (Bonferroni).
+//! Throughput compares the block rates the same way; the error rate by an
+//! exact conditional binomial test.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use stampede_metrics::hist::{self, Histogram};
+use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, StudentsT};
+
+use crate::blocks::{BlockSeries, Histograms, label};
+use crate::summary::Summary;
+
+/// Quantiles of the shift function, shown for every series.
+pub const SHIFT_QUANTILES: [f64; 12] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999];
+/// The quantiles a verdict rests on (those with enough data).
+pub const TESTED_QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
+/// Fewest batches a run must have for a quantile to be tested.
+pub const MIN_BATCHES: usize = 5;
+/// A batch holds at least this many samples beyond its quantile (so p99
+/// needs 1,000 samples per batch), and at least [`MIN_BATCH_SAMPLES`].
+const TAIL_SAMPLES: f64 = 10.0;
+const MIN_BATCH_SAMPLES: u64 = 20;
+/// Exit code of a comparison that finds a regression beyond its budget.
+pub const REGRESSION_EXIT: i32 = 111;
+
+/// How to compare.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Confidence of each series' verdict (0.95).
+    pub confidence: f64,
+    /// Changes smaller than this fraction are noise, whatever the statistics say (0.05).
+    pub noise: f64,
+    pub budgets: Vec<Budget>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { confidence: 0.95, noise: 0.05, budgets: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Faster,
+    Slower,
+    NoChange,
+    NotEnoughData,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Faster => "faster",
+            Verdict::Slower => "slower",
+            Verdict::NoChange => "no change",
+            Verdict::NotEnoughData => "not enough data",
+        }
+    }
+}
+
+/// One quantile of the shift function.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shift {
+    /// 0–1.
+    pub q: f64,
+    /// Values in ms for time series, else in the metric's unit.
+    pub base: f64,
+    pub run: f64,
+    /// `run - base`, and its confidence interval (absent when not tested).
+    pub diff: f64,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    /// `diff / base`.
+    pub relative: f64,
+    pub verdict: Verdict,
+}
+
+/// A rate compared (throughput, requests/s; error rate, 0–1).
+#[derive(Debug, Clone, Serialize)]
+pub struct RateChange {
+    pub base: f64,
+    pub run: f64,
+    pub relative: f64,
+    /// Two-sided p-value (error rate) or `None` (throughput: `low`/`high`).
+    pub p_value: Option<f64>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    /// `faster` = more throughput or fewer errors.
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesComparison {
+    pub label: String,
+    pub metric: String,
+    pub tags: BTreeMap<String, String>,
+    pub time: bool,
+    pub base_count: u64,
+    pub run_count: u64,
+    pub verdict: Verdict,
+    /// Where it changed, in words: `p95–p99.9 slower; median unchanged`.
+    pub summary: String,
+    pub shifts: Vec<Shift>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<RateChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<RateChange>,
+}
+
+/// A regression budget: `SELECTOR` may get at most this much slower at `q`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Budget {
+    pub selector: String,
+    pub q: f64,
+    /// An allowance in percent of the baseline, or in ms (time) / the
+    /// metric's unit.
+    pub percent: Option<f64>,
+    pub absolute: Option<f64>,
+    /// As written.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetResult {
+    pub budget: Budget,
+    pub base: f64,
+    pub run: f64,
+    pub diff: f64,
+    pub allowed: f64,
+    /// Beyond budget: slower by more than allowed, and the slowdown is real
+    /// (its interval lies above zero).
+    pub exceeded: bool,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub baseline: String,
+    pub run: String,
+    pub confidence: f64,
+    pub noise: f64,
+    pub series: Vec<SeriesComparison>,
+    pub only_in_baseline: Vec<String>,
+    pub only_in_run: Vec<String>,
+    pub budgets: Vec<BudgetResult>,
+    /// Whether this comparison fails the build (exit [`REGRESSION_EXIT`]):
+    /// a budget exceeded, or without budgets, all requests together slower.
+    pub regression: bool,
+}
+
+impl Comparison {
+    pub fn exit_code(&self) -> i32 {
+        if self.regression { REGRESSION_EXIT } else { 0 }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a comparison serializes")
+    }
+}
+
+/// Parses `p(95)+10%`, `p(99) +50ms`, `median +5%`, `p(99.9)+1s`.
+pub fn parse_budget(selector: &str, text: &str) -> Result<Budget, String> {
+    let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let fix = "write it as `p(95) +10%` or `p(99) +50ms` (a percentile, then how much slower it may get)";
+    let (q, rest) = if let Some(r) = t.strip_prefix("median") {
+        (0.5, r)
+    } else if let Some(r) = t.strip_prefix("p(") {
+        let (p, r) = r.split_once(')').ok_or_else(|| format!("budget `{text}`: no `)` after `p(`; {fix}"))?;
+        let p: f64 = p.parse().map_err(|_| format!("budget `{text}`: `{p}` is not a percentile; {fix}"))?;
+        if !(p > 0.0 && p < 100.0) {
+            return Err(format!("budget `{text}`: the percentile must be between 0 and 100 (exclusive)"));
+        }
+        (p / 100.0, r)
+    } else {
+        return Err(format!("budget `{text}`: {fix}"));
+    };
+    let amount = rest.strip_prefix('+').ok_or_else(|| format!("budget `{text}`: the allowance needs a `+`; {fix}"))?;
+    let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
+    let (percent, absolute) = if let Some(n) = amount.strip_suffix('%') {
+        (Some(number(n).ok_or_else(|| format!("budget `{text}`: `{n}` is not a number; {fix}"))?), None)
+    } else if let Some(n) = amount.strip_suffix("ms") {
+        (None, Some(number(n).ok_or_else(|| format!("budget `{text}`: `{n}` is not a number; {fix}"))?))
+    } else if let Some(n) = amount.strip_suffix("us").or_else(|| amount.strip_suffix("µs")) {
+        (None, Some(number(n).ok_or_else(|| format!("budget `{text}`: `{n}` is not a number; {fix}"))? / 1000.0))
+    } else if let Some(n) = amount.strip_suffix('s') {
+        (None, Some(number(n).ok_or_else(|| format!("budget `{text}`: `{n}` is not a number; {fix}"))? * 1000.0))
+    } else if let Some(n) = number(amount) {
+        (None, Some(n))
+    } else {
+        return Err(format!("budget `{text}`: `{amount}` is not an allowance; {fix}"));
+    };
+    Ok(Budget { selector: normalize_selector(selector)?, q, percent, absolute, text: text.trim().to_string() })
+}
+
+/// `metric{k:v,…}` with its tags sorted and spaces removed.
+fn normalize_selector(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let Some((metric, rest)) = s.split_once('{') else { return Ok(s.to_string()) };
+    let inner = rest
+        .strip_suffix('}')
+        .ok_or_else(|| format!("selector `{s}`: no closing `}}` (write `metric{{name:checkout}}`)"))?;
+    let mut tags = BTreeMap::new();
+    for pair in inner.split(',').filter(|p| !p.trim().is_empty()) {
+        let (k, v) = pair.split_once(':').ok_or_else(|| format!("selector `{s}`: `{pair}` is not `tag:value`"))?;
+        tags.insert(k.trim().to_string(), v.trim().trim_matches('"').to_string());
+    }
+    Ok(label(metric.trim(), &tags))
+}
+
+/// Why two summaries cannot be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(
+        "{0} has no `histograms`: it was written before Stampede recorded them, or not by `--out json=…` \
+         (re-run the test with `--out json=FILE`)"
+    )]
+    NoHistograms(String),
+    #[error(
+        "{baseline} ran {base_scenario} but {run} ran {run_scenario}: these are different tests \
+         (pass --allow-different-scenarios to compare them anyway)"
+    )]
+    DifferentScenarios { baseline: String, run: String, base_scenario: String, run_scenario: String },
+    #[error("{baseline} and {run} have no series in common: nothing to compare")]
+    NothingInCommon { baseline: String, run: String },
+    #[error("{file}: {why}")]
+    Corrupt { file: String, why: String },
+    #[error("budget `{0}`: no series of that name in both runs (series: {1})")]
+    UnknownSelector(String, String),
+}
+
+/// Compares `run` with `baseline` (their file names, for messages).
+pub fn compare(
+    (base_name, base): (&str, &Summary),
+    (run_name, run): (&str, &Summary),
+    opts: &Options,
+    allow_different_scenarios: bool,
+) -> Result<Comparison, CompareError> {
+    let hb = base.histograms.as_ref().ok_or_else(|| CompareError::NoHistograms(base_name.to_string()))?;
+    let hr = run.histograms.as_ref().ok_or_else(|| CompareError::NoHistograms(run_name.to_string()))?;
+    let stem = |p: &str| std::path::Path::new(p).file_name().map(|f| f.to_string_lossy().into_owned());
+    if !allow_different_scenarios && stem(&base.run.scenario_file) != stem(&run.run.scenario_file) {
+        return Err(CompareError::DifferentScenarios {
+            baseline: base_name.into(),
+            run: run_name.into(),
+            base_scenario: base.run.scenario_file.clone(),
+            run_scenario: run.run.scenario_file.clone(),
+        });
+    }
+    check_shape(base_name, hb)?;
+    check_shape(run_name, hr)?;
+    let index = |h: &'_ Histograms| -> BTreeMap<String, usize> {
+        h.series.iter().enumerate().map(|(i, s)| (s.label(), i)).collect()
+    };
+    let (ib, ir) = (index(hb), index(hr));
+    let common: Vec<(&String, usize, usize)> = ib.iter().filter_map(|(l, &i)| ir.get(l).map(|&j| (l, i, j))).collect();
+    if common.is_empty() {
+        return Err(CompareError::NothingInCommon { baseline: base_name.into(), run: run_name.into() });
+    }
+    let mut series = Vec::with_capacity(common.len());
+    let corrupt = |file: &str, s: &BlockSeries, why: String| CompareError::Corrupt {
+        file: file.to_string(),
+        why: format!("histograms of {}: {why}", s.label()),
+    };
+    for (_, i, j) in &common {
+        let (sb, sr) = (&hb.series[*i], &hr.series[*j]);
+        let db = sb.decode().map_err(|e| corrupt(base_name, sb, e))?;
+        let dr = sr.decode().map_err(|e| corrupt(run_name, sr, e))?;
+        series.push(compare_series(sb, &db, hb, sr, &dr, hr, opts));
+    }
+    // Every request first (all of them, then by name), then the rest by label.
+    series.sort_by_key(|s| (s.metric != "http_req_duration", !s.tags.is_empty(), s.label.clone()));
+
+    let mut budgets = Vec::new();
+    for b in &opts.budgets {
+        let Some(s) = series.iter().find(|s| s.label == b.selector) else {
+            let known: Vec<&str> = series.iter().map(|s| s.label.as_str()).collect();
+            return Err(CompareError::UnknownSelector(b.selector.clone(), known.join(", ")));
+        };
+        budgets.push(judge_budget(b, s, hb, hr, &common, opts));
+    }
+    let regression = if opts.budgets.is_empty() {
+        series.iter().any(|s| s.label == "http_req_duration" && s.verdict == Verdict::Slower)
+    } else {
+        budgets.iter().any(|b| b.exceeded)
+    };
+    Ok(Comparison {
+        baseline: base_name.to_string(),
+        run: run_name.to_string(),
+        confidence: opts.confidence,
+        noise: opts.noise,
+        series,
+        only_in_baseline: ib.keys().filter(|l| !ir.contains_key(*l)).cloned().collect(),
+        only_in_run: ir.keys().filter(|l| !ib.contains_key(*l)).cloned().collect(),
+        budgets,
+        regression,
+    })
+}
+
+fn check_shape(file: &str, h: &Histograms) -> Result<(), CompareError> {
+    let bad = |why: String| Err(CompareError::Corrupt { file: file.to_string(), why });
+    if h.ends_s.windows(2).any(|w| w[1] < w[0]) || h.ends_s.iter().any(|e| !e.is_finite() || *e < 0.0) {
+        return bad("`histograms.ends_s` is not an increasing list of times".into());
+    }
+    for s in &h.series {
+        if s.hdr.len() != h.ends_s.len() {
+            return bad(format!(
+                "{} has {} blocks but the run has {} (`histograms.ends_s`)",
+                s.label(),
+                s.hdr.len(),
+                h.ends_s.len()
+            ));
+        }
+        if !s.requests.is_empty() && (s.requests.len() != h.ends_s.len() || s.failed.len() != h.ends_s.len()) {
+            return bad(format!("{}: its request counts do not have one entry per block", s.label()));
+        }
+    }
+    Ok(())
+}
+
+/// Block lengths, seconds.
+fn lengths(h: &Histograms) -> Vec<f64> {
+    let mut prev = 0.0;
+    h.ends_s
+        .iter()
+        .map(|&e| {
+            let l = e - prev;
+            prev = e;
+            l
+        })
+        .collect()
+}
+
+/// Several quantiles of `h` in one pass (values as recorded: µs or thousandths).
+fn quantiles(h: &Histogram, qs: &[f64]) -> Vec<f64> {
+    if h.is_empty() {
+        return vec![0.0; qs.len()];
+    }
+    // `value_at_quantile` per quantile: qs are few and the histogram small.
+    qs.iter().map(|&q| h.value_at_quantile(q) as f64).collect()
+}
+
+/// The run's estimate of each quantile and, per quantile with enough data,
+/// the estimate's variance by sectioning (batches of consecutive blocks).
+struct Estimates {
+    values: Vec<f64>,
+    /// Per quantile: `(variance of the estimate, batches)`; `None`: too few batches.
+    variance: Vec<Option<(f64, usize)>>,
+}
+
+fn estimate(blocks: &[Histogram], qs: &[f64]) -> Estimates {
+    let mut all = hist::new_histogram();
+    for b in blocks {
+        hist::merge(&mut all, b);
+    }
+    let values = quantiles(&all, qs);
+    // Batches depend on how many samples a quantile needs; quantiles that
+    // need the same batches share them.
+    let mut cache: BTreeMap<u64, Vec<Histogram>> = BTreeMap::new();
+    let variance = qs
+        .iter()
+        .zip(&values)
+        .map(|(&q, &full)| {
+            let need = ((TAIL_SAMPLES / (1.0 - q)).ceil() as u64).max(MIN_BATCH_SAMPLES);
+            let batches = cache.entry(need).or_insert_with(|| batch(blocks, need));
+            let m = batches.len();
+            if m < MIN_BATCHES {
+                return None;
+            }
+            let ss: f64 = batches.iter().map(|b| (b.value_at_quantile(q) as f64 - full).powi(2)).sum();
+            Some((ss / (m as f64 - 1.0) / m as f64, m))
+        })
+        .collect();
+    Estimates { values, variance }
+}
+
+/// Consecutive blocks grouped until each group holds `need` samples (a
+/// short remainder joins the last group).
+fn batch(blocks: &[Histogram], need: u64) -> Vec<Histogram> {
+    let mut out: Vec<Histogram> = Vec::new();
+    let mut current: Option<Histogram> = None;
+    for b in blocks {
+        if b.is_empty() {
+            continue;
+        }
+        match current.as_mut() {
+            Some(c) => hist::merge(c, b),
+            None if b.len() >= need => {
+                out.push(b.clone());
+                continue;
+            }
+            None => current = Some(b.clone()),
+        }
+        if current.as_ref().is_some_and(|c| c.len() >= need) {
+            out.extend(current.take());
+        }
+    }
+    if let Some(rest) = current {
+        match out.last_mut() {
+            Some(last) => hist::merge(last, &rest),
+            None => out.push(rest),
+        }
+    }
+    out
+}
+
+/// Welch's interval for `a - b` given each estimate's variance and batches.
+fn welch(diff: f64, (va, ma): (f64, usize), (vb, mb): (f64, usize), confidence: f64) -> (f64, f64) {
+    let se2 = va + vb;
+    if se2 <= 0.0 {
+        return (diff, diff);
+    }
+    let df = se2.powi(2) / (va.powi(2) / (ma as f64 - 1.0) + vb.powi(2) / (mb as f64 - 1.0)).max(f64::MIN_POSITIVE);
+    let df = df.clamp(1.0, 1e6);
+    let t = StudentsT::new(0.0, 1.0, df).map(|d| d.inverse_cdf(1.0 - (1.0 - confidence) / 2.0)).unwrap_or(f64::NAN);
+    let half = t * se2.sqrt();
+    (diff - half, diff + half)
+}
+
+fn compare_series(
+    sb: &BlockSeries,
+    db: &[Histogram],
+    hb: &Histograms,
+    sr: &BlockSeries,
+    dr: &[Histogram],
+    hr: &Histograms,
+    opts: &Options,
+) -> SeriesComparison {
+    // µs to ms for times, thousandths to units otherwise.
+    let scale = 1.0 / 1000.0;
+    let eb = estimate(db, &SHIFT_QUANTILES);
+    let er = estimate(dr, &SHIFT_QUANTILES);
+    let tested: Vec<usize> = SHIFT_QUANTILES
+        .iter()
+        .enumerate()
+        .filter(|(i, q)| TESTED_QUANTILES.contains(q) && eb.variance[*i].is_some() && er.variance[*i].is_some())
+        .map(|(i, _)| i)
+        .collect();
+    // The tested quantiles share the confidence (Bonferroni).
+    let per_test = 1.0 - (1.0 - opts.confidence) / tested.len().max(1) as f64;
+    let shifts: Vec<Shift> = SHIFT_QUANTILES
+        .iter()
+        .enumerate()
+        .map(|(i, &q)| {
+            let (base, run) = (eb.values[i], er.values[i]);
+            let diff = run - base;
+            let relative = if base > 0.0 { diff / base } else { 0.0 };
+            let (mut low, mut high, mut verdict) = (None, None, Verdict::NotEnoughData);
+            if tested.contains(&i) {
+                let (l, h) = welch(diff, er.variance[i].unwrap(), eb.variance[i].unwrap(), per_test);
+                // Real (the interval excludes zero) and material (the
+                // estimate is beyond the noise margin).
+                let margin = opts.noise * base;
+                verdict = if l > 0.0 && diff > margin {
+                    Verdict::Slower
+                } else if h < 0.0 && diff < -margin {
+                    Verdict::Faster
+                } else {
+                    Verdict::NoChange
+                };
+                (low, high) = (Some(l * scale), Some(h * scale));
+            }
+            Shift { q, base: base * scale, run: run * scale, diff: diff * scale, low, high, relative, verdict }
+        })
+        .collect();
+    let verdicts: Vec<&Shift> = shifts.iter().filter(|s| s.verdict != Verdict::NotEnoughData).collect();
+    let verdict = if verdicts.is_empty() {
+        Verdict::NotEnoughData
+    } else if verdicts.iter().any(|s| s.verdict == Verdict::Slower) {
+        Verdict::Slower
+    } else if verdicts.iter().any(|s| s.verdict == Verdict::Faster) {
+        Verdict::Faster
+    } else {
+        Verdict::NoChange
+    };
+    let count = |d: &[Histogram]| d.iter().map(|h| h.len()).sum::<u64>();
+    let (throughput, error_rate) = if sb.requests.is_empty() || sr.requests.is_empty() {
+        (None, None)
+    } else {
+        (Some(throughput(sb, hb, sr, hr, opts)), Some(error_rate(sb, sr, opts)))
+    };
+    SeriesComparison {
+        label: sb.label(),
+        metric: sb.metric.clone(),
+        tags: sb.tags.clone(),
+        time: sb.time,
+        base_count: count(db),
+        run_count: count(dr),
+        verdict,
+        summary: describe(&shifts, verdict),
+        shifts,
+        throughput,
+        error_rate,
+    }
+}
+
+/// Where the distribution moved, in words.
+fn describe(shifts: &[Shift], verdict: Verdict) -> String {
+    if verdict == Verdict::NotEnoughData {
+        return "too few samples or blocks to test any quantile".into();
+    }
+    let name = |q: f64| if q == 0.5 { "median".to_string() } else { format!("p{}", fmt_q(q)) };
+    let tested: Vec<&Shift> = shifts.iter().filter(|s| s.verdict != Verdict::NotEnoughData).collect();
+    let of = |v: Verdict| -> Vec<String> { tested.iter().filter(|s| s.verdict == v).map(|s| name(s.q)).collect() };
+    let (slower, faster) = (of(Verdict::Slower), of(Verdict::Faster));
+    let median = tested.iter().find(|s| s.q == 0.5).map(|s| s.verdict);
+    let mut parts = Vec::new();
+    let span = |v: &[String]| if v.len() == 1 { v[0].clone() } else { format!("{}–{}", v[0], v[v.len() - 1]) };
+    if !slower.is_empty() {
+        parts.push(format!("{} slower", span(&slower)));
+    }
+    if !faster.is_empty() {
+        parts.push(format!("{} faster", span(&faster)));
+    }
+    if parts.is_empty() {
+        let names: Vec<String> = tested.iter().map(|s| name(s.q)).collect();
+        return format!("no change at {}", names.join(", "));
+    }
+    if median == Some(Verdict::NoChange) {
+        parts.push("median unchanged (a tail change)".into());
+    }
+    parts.join("; ")
+}
+
+/// `95`, `99.9`, `50`.
+pub fn fmt_q(q: f64) -> String {
+    let p = (q * 1000.0).round() / 10.0;
+    if p.fract() == 0.0 { format!("{}", p as u64) } else { format!("{p}") }
+}
+
+fn throughput(sb: &BlockSeries, hb: &Histograms, sr: &BlockSeries, hr: &Histograms, opts: &Options) -> RateChange {
+    let stats = |s: &BlockSeries, h: &Histograms| -> (f64, Option<(f64, usize)>) {
+        let lens = lengths(h);
+        let total: f64 = lens.iter().sum();
+        let n: u64 = s.requests.iter().sum();
+        let mean = if total > 0.0 { n as f64 / total } else { 0.0 };
+        let rates: Vec<f64> =
+            s.requests.iter().zip(&lens).filter(|(_, l)| **l > 0.0).map(|(&c, &l)| c as f64 / l).collect();
+        let m = rates.len();
+        if m < MIN_BATCHES {
+            return (mean, None);
+        }
+        let ss: f64 = rates.iter().map(|r| (r - mean).powi(2)).sum();
+        (mean, Some((ss / (m as f64 - 1.0) / m as f64, m)))
+    };
+    let (base, vb) = stats(sb, hb);
+    let (run, vr) = stats(sr, hr);
+    let diff = run - base;
+    let relative = if base > 0.0 { diff / base } else { 0.0 };
+    let (mut low, mut high, mut verdict) = (None, None, Verdict::NotEnoughData);
+    if let (Some(vb), Some(vr)) = (vb, vr) {
+        let (l, h) = welch(diff, vr, vb, opts.confidence);
+        let margin = opts.noise * base;
+        verdict = if l > 0.0 && diff > margin {
+            Verdict::Faster
+        } else if h < 0.0 && diff < -margin {
+            Verdict::Slower
+        } else {
+            Verdict::NoChange
+        };
+        (low, high) = (Some(l), Some(h));
+    }
+    RateChange { base, run, relative, p_value: None, low, high, verdict }
+}
+
+/// Failed / requests, by an exact conditional test: given all the failures
+/// of both runs, how the run's share of them compares with its share of
+/// the requests (binomial).
+fn error_rate(sb: &BlockSeries, sr: &BlockSeries, opts: &Options) -> RateChange {
+    let (nb, fb) = (sb.requests.iter().sum::<u64>(), sb.failed.iter().sum::<u64>());
+    let (nr, fr) = (sr.requests.iter().sum::<u64>(), sr.failed.iter().sum::<u64>());
+    let rate = |f: u64, n: u64| if n > 0 { f as f64 / n as f64 } else { 0.0 };
+    let (base, run) = (rate(fb, nb), rate(fr, nr));
+    let relative = if base > 0.0 {
+        (run - base) / base
+    } else if run > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    };
+    if nb == 0 || nr == 0 {
+        return RateChange {
+            base,
+            run,
+            relative,
+            p_value: None,
+            low: None,
+            high: None,
+            verdict: Verdict::NotEnoughData,
+        };
+    }
+    let k = fb + fr;
+    let p_value = if k == 0 {
+        1.0
+    } else {
+        let share = nr as f64 / (nb + nr) as f64;
+        match Binomial::new(share, k) {
+            Ok(d) => {
+                let lower = d.cdf(fr);
+                let upper = if fr == 0 { 1.0 } else { d.sf(fr - 1) };
+                (2.0 * lower.min(upper)).min(1.0)
+            }
+            Err(_) => 1.0,
+        }
+    };
+    let significant = p_value < 1.0 - opts.confidence;
+    // Beyond noise: a relative change past the margin and at least one
+    // failure in a thousand requests of difference.
+    let material = (run - base).abs() > (opts.noise * base).max(0.001);
+    let verdict = match (significant && material, run > base) {
+        (true, true) => Verdict::Slower,
+        (true, false) => Verdict::Faster,
+        (false, _) => Verdict::NoChange,
+    };
+    RateChange { base, run, relative, p_value: Some(p_value), low: None, high: None, verdict }
+}
+
+fn judge_budget(
+    b: &Budget,
+    s: &SeriesComparison,
+    hb: &Histograms,
+    hr: &Histograms,
+    common: &[(&String, usize, usize)],
+    opts: &Options,
+) -> BudgetResult {
+    // The budget's quantile, estimated and tested on its own.
+    let (_, i, j) = common.iter().find(|(l, _, _)| **l == s.label).copied().expect("a compared series");
+    let scale = 1.0 / 1000.0;
+    let (db, dr) = (hb.series[i].decode().unwrap_or_default(), hr.series[j].decode().unwrap_or_default());
+    let (eb, er) = (estimate(&db, &[b.q]), estimate(&dr, &[b.q]));
+    let (base, run) = (eb.values[0] * scale, er.values[0] * scale);
+    let diff = run - base;
+    let allowed = b.percent.map_or(0.0, |p| base * p / 100.0) + b.absolute.unwrap_or(0.0);
+    let (exceeded, note) = match (eb.variance[0], er.variance[0]) {
+        (Some(vb), Some(vr)) => {
+            let (low, high) = welch(diff / scale, vr, vb, opts.confidence);
+            let (low, high) = (low * scale, high * scale);
+            let real = low > 0.0;
+            let note = format!("change {:+.3} (interval {low:+.3} … {high:+.3}), allowed +{allowed:.3}", diff);
+            (real && diff > allowed, note)
+        }
+        _ => (false, "not enough data to test this quantile: not judged".to_string()),
+    };
+    BudgetResult { budget: b.clone(), base, run, diff, allowed, exceeded, note }
+}
+
+// === renderings ===
+
+/// A text "sparkline" of the shift function: one character per quantile
+/// (p10 … p99.9), `▄` for no change, higher for slower, lower for faster
+/// (full scale ±20 %); `·` where not measured.
+pub fn sparkline(shifts: &[Shift]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    shifts
+        .iter()
+        .map(|s| {
+            if s.base <= 0.0 && s.run <= 0.0 {
+                return '·';
+            }
+            let r = s.relative.clamp(-0.2, 0.2);
+            let level = if r.abs() < 0.02 { 3 } else { (3.5 + r / 0.2 * 4.0).floor().clamp(0.0, 7.0) as usize };
+            BARS[level]
+        })
+        .collect()
+}
+
+fn unit(s: &SeriesComparison) -> &'static str {
+    if s.time { "ms" } else { "" }
+}
+
+fn quantile_at(s: &SeriesComparison, q: f64) -> Option<&Shift> {
+    s.shifts.iter().find(|x| x.q == q)
+}
+
+/// The terminal table.
+pub fn render_text(c: &Comparison) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "  stampede compare: {} (baseline) → {}\n  {}% confidence per series; changes under {}% are noise\n\n",
+        c.baseline,
+        c.run,
+        c.confidence * 100.0,
+        c.noise * 100.0
+    ));
+    let width = c.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(6).max(6);
+    out.push_str(&format!(
+        "  {:<width$}  {:>16}  {:>10}  {:>19}  {:>10}  {:<12}  {:<15}\n",
+        "series", "p50 base → run", "p50", "p99 base → run", "p99", "shift p10…99.9", "verdict"
+    ));
+    for s in &c.series {
+        let cell = |q: f64| match quantile_at(s, q) {
+            Some(x) => (format!("{:.2} → {:.2}", x.base, x.run), format!("{:+.1}%", x.relative * 100.0)),
+            None => ("-".into(), "-".into()),
+        };
+        let (p50, d50) = cell(0.5);
+        let (p99, d99) = cell(0.99);
+        out.push_str(&format!(
+            "  {:<width$}  {:>16}  {:>10}  {:>19}  {:>10}  {:<14}  {}\n",
+            s.label,
+            p50,
+            d50,
+            p99,
+            d99,
+            sparkline(&s.shifts),
+            s.verdict.as_str().to_uppercase()
+        ));
+        if s.verdict != Verdict::NoChange {
+            out.push_str(&format!("  {:<width$}    {}\n", "", s.summary));
+        }
+        if let Some(t) = &s.throughput
+            && t.verdict != Verdict::NoChange
+            && t.verdict != Verdict::NotEnoughData
+        {
+            let what = if t.verdict == Verdict::Faster { "more" } else { "less" };
+            out.push_str(&format!(
+                "  {:<width$}    throughput {:.1} → {:.1}/s ({:+.1}%): {what}\n",
+                "",
+                t.base,
+                t.run,
+                t.relative * 100.0
+            ));
+        }
+        if let Some(e) = &s.error_rate
+            && (e.verdict == Verdict::Slower || e.verdict == Verdict::Faster)
+        {
+            let what = if e.verdict == Verdict::Slower { "more errors" } else { "fewer errors" };
+            out.push_str(&format!(
+                "  {:<width$}    error rate {:.2}% → {:.2}% (p = {:.2e}): {what}\n",
+                "",
+                e.base * 100.0,
+                e.run * 100.0,
+                e.p_value.unwrap_or(1.0)
+            ));
+        }
+    }
+    if !c.only_in_baseline.is_empty() {
+        out.push_str(&format!("\n  only in the baseline: {}\n", c.only_in_baseline.join(", ")));
+    }
+    if !c.only_in_run.is_empty() {
+        out.push_str(&format!("\n  only in this run: {}\n", c.only_in_run.join(", ")));
+    }
+    if !c.budgets.is_empty() {
+        out.push_str("\n  BUDGETS\n");
+        for b in &c.budgets {
+            out.push_str(&format!(
+                "  {} {} {}: p{} {:.3} → {:.3}; {}\n",
+                if b.exceeded { "✗" } else { "✓" },
+                b.budget.selector,
+                b.budget.text,
+                fmt_q(b.budget.q),
+                b.base,
+                b.run,
+                b.note
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\n  {}\n",
+        if c.regression {
+            format!("REGRESSION: exit {REGRESSION_EXIT}")
+        } else {
+            "no regression beyond budget: exit 0".to_string()
+        }
+    ));
+    out
+}
+
+/// Markdown for a pull-request comment.
+pub fn render_markdown(c: &Comparison) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "### Stampede: `{}` compared with baseline `{}`\n\n{}\n\n",
+        c.run,
+        c.baseline,
+        if c.regression { "**Regression beyond budget.**" } else { "No regression beyond budget." }
+    ));
+    out.push_str("| series | p50 | p95 | p99 | shift p10…p99.9 | verdict |\n|---|---:|---:|---:|---|---|\n");
+    for s in &c.series {
+        let cell = |q: f64| match quantile_at(s, q) {
+            Some(x) => format!("{:.2} → {:.2} {} ({:+.1}%)", x.base, x.run, unit(s), x.relative * 100.0),
+            None => "–".into(),
+        };
+        let verdict = match s.verdict {
+            Verdict::Slower => format!("🔴 slower: {}", s.summary),
+            Verdict::Faster => format!("🟢 faster: {}", s.summary),
+            Verdict::NoChange => "no change".into(),
+            Verdict::NotEnoughData => "not enough data".into(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | `{}` | {} |\n",
+            s.label.replace('|', "\\|"),
+            cell(0.5),
+            cell(0.95),
+            cell(0.99),
+            sparkline(&s.shifts),
+            verdict
+        ));
+    }
+    if !c.budgets.is_empty() {
+        out.push_str("\n| budget | result |\n|---|---|\n");
+        for b in &c.budgets {
+            out.push_str(&format!(
+                "| `{} {}` | {} {} |\n",
+                b.budget.selector,
+                b.budget.text,
+                if b.exceeded { "❌ exceeded:" } else { "✅" },
+                b.note
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\n<sub>{}% confidence per series, changes under {}% treated as noise; method: docs/compare.md</sub>\n",
+        c.confidence * 100.0,
+        c.noise * 100.0
+    ));
+    out
+}
+
+/// JUnit XML: one test case per budget (or, without budgets, one for all
+/// requests together).
+pub fn render_junit(c: &Comparison) -> String {
+    use crate::markup::xml_escape as escape;
+    let mut cases = String::new();
+    let mut failures = 0;
+    if c.budgets.is_empty() {
+        let s = c.series.iter().find(|s| s.label == "http_req_duration");
+        let failed = s.is_some_and(|s| s.verdict == Verdict::Slower);
+        failures += failed as usize;
+        let detail = s.map_or("no requests in both runs".to_string(), |s| s.summary.clone());
+        cases.push_str(&format!(
+            "    <testcase classname=\"stampede.compare\" name=\"http_req_duration not slower\">{}</testcase>\n",
+            if failed { format!("<failure message=\"{}\"/>", escape(&detail)) } else { String::new() }
+        ));
+    }
+    for b in &c.budgets {
+        failures += b.exceeded as usize;
+        cases.push_str(&format!(
+            "    <testcase classname=\"stampede.compare\" name=\"{}\">{}</testcase>\n",
+            escape(&format!("{} {}", b.budget.selector, b.budget.text)),
+            if b.exceeded { format!("<failure message=\"{}\"/>", escape(&b.note)) } else { String::new() }
+        ));
+    }
+    let tests = if c.budgets.is_empty() { 1 } else { c.budgets.len() };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"stampede compare\" tests=\"{tests}\" failures=\"{failures}\">\n{cases}  </testsuite>\n</testsuites>\n"
+    )
+}
