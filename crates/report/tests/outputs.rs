@@ -304,6 +304,31 @@ fn a_written_summary_reads_back_equal() {
 }
 
 #[test]
+fn the_json_summary_carries_block_histograms_and_reads_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.json");
+    let mut outputs = vec![stampede_report::outputs::open("json", &path, &support::context()).unwrap()];
+    let (summary, _) = support::run(&mut outputs, 8, 300, 21);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let read = Summary::parse(&text).unwrap();
+    let h = read.histograms.as_ref().expect("histograms");
+    assert_eq!(h.ends_s.len(), 8, "one block per interval in a short run: {:?}", h.ends_s);
+    let all = h.series.iter().find(|s| s.metric == "http_req_duration" && s.tags.is_empty()).unwrap();
+    // Every request of the run is in the blocks, histograms and counts alike.
+    let requests = summary.metrics["http_reqs"].clone();
+    let stampede_report::summary::MetricSummary::Counter { count, .. } = requests else { panic!("{requests:?}") };
+    assert_eq!(all.requests.iter().sum::<u64>(), count);
+    assert_eq!(all.decode().unwrap().iter().map(|h| h.len()).sum::<u64>(), count);
+    // A file from before `histograms` existed still reads and re-renders.
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("histograms");
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, v.to_string()).unwrap();
+    assert!(Summary::load(&old).unwrap().histograms.is_none());
+    rerender(&old, Some(&dir.path().join("old.html")), Some(&dir.path().join("old.xml"))).unwrap();
+}
+
+#[test]
 fn rerender_says_what_is_wrong_with_other_files() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("k6.json");
