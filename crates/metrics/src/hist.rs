@@ -150,6 +150,50 @@ pub fn decode_into(dst: &mut Histogram, bytes: &[u8]) -> Result<(), DecodeError>
 }
 
 fn add_v2(dst: &mut Histogram, b: &[u8]) -> Result<(), DecodeError> {
+    let standard = visit_v2(b, |index, count| {
+        let v = lowest_value(index);
+        if dst.record_n(v, count).is_err() {
+            dst.saturating_record_n(v, count);
+        }
+    })?;
+    if !standard {
+        let h = decode(b)?;
+        merge(dst, &h);
+    }
+    Ok(())
+}
+
+/// Bucket layout of 1 µs / 3 significant digits: 2048 sub-buckets, the
+/// lower half of each bucket shared with the one below.
+const HALF_MAGNITUDE: u32 = 10;
+const HALF_COUNT: u64 = 1 << HALF_MAGNITUDE;
+/// Sub-buckets hold 11 bits: past bucket 53 a value leaves u64.
+const MAX_BUCKET_INDEX: u32 = 55 << HALF_MAGNITUDE;
+
+/// `(bucket, sub-bucket)` of a bucket index of the standard layout.
+fn bucket_of(index: u32) -> (u32, u64) {
+    let bucket = (index >> HALF_MAGNITUDE) as i64 - 1;
+    let sub = (index as u64 & (HALF_COUNT - 1)) + HALF_COUNT;
+    if bucket < 0 { (0, sub - HALF_COUNT) } else { (bucket as u32, sub) }
+}
+
+/// The lowest value a bucket index of the standard layout holds.
+fn lowest_value(index: u32) -> u64 {
+    let (bucket, sub) = bucket_of(index);
+    sub << bucket
+}
+
+/// The highest value a bucket index of the standard layout holds (what
+/// `value_at_quantile` reports for it).
+pub fn bucket_value(index: u32) -> u64 {
+    let (bucket, sub) = bucket_of(index);
+    (sub << bucket).saturating_add((1u64 << bucket) - 1)
+}
+
+/// Calls `f(index, count)` for each non-zero bucket of an uncompressed V2
+/// payload of the standard layout, in index (value) order; `Ok(false)`
+/// without calling it when the payload has another layout.
+fn visit_v2(b: &[u8], mut f: impl FnMut(u32, u64)) -> Result<bool, DecodeError> {
     if be_u32(b, 0)? != V2_COOKIE {
         return Err(DecodeError("inner payload is not V2".into()));
     }
@@ -159,24 +203,8 @@ fn add_v2(dst: &mut Histogram, b: &[u8]) -> Result<(), DecodeError> {
     let lowest = be_u64(b, 16)?;
     let counts = b.get(V2_HEADER..V2_HEADER + payload_len).ok_or_else(|| DecodeError("truncated counts".into()))?;
     if sigfigs != SIGNIFICANT_DIGITS as u32 || lowest != 1 || normalizing_offset != 0 {
-        let h = decode(b)?;
-        merge(dst, &h);
-        return Ok(());
+        return Ok(false);
     }
-    // Bucket layout of 1 µs / 3 significant digits: 2048 sub-buckets.
-    const HALF_MAGNITUDE: u32 = 10;
-    const HALF_COUNT: u64 = 1 << HALF_MAGNITUDE;
-    let value_for = |index: u64| -> u64 {
-        let bucket = (index >> HALF_MAGNITUDE) as i64 - 1;
-        let mut sub = (index & (HALF_COUNT - 1)) + HALF_COUNT;
-        let bucket = if bucket < 0 {
-            sub -= HALF_COUNT;
-            0
-        } else {
-            bucket as u32
-        };
-        sub << bucket
-    };
     let mut index = 0u64;
     let mut pos = 0usize;
     while pos < counts.len() {
@@ -187,19 +215,41 @@ fn add_v2(dst: &mut Histogram, b: &[u8]) -> Result<(), DecodeError> {
             index = index.saturating_add(count.unsigned_abs());
         } else {
             if count > 0 {
-                // Sub-buckets hold 11 bits: past bucket 53 a value leaves u64.
-                if (index >> HALF_MAGNITUDE) > 54 {
+                if index >= MAX_BUCKET_INDEX as u64 {
                     return Err(DecodeError(format!("count at bucket index {index}, beyond any u64 value")));
                 }
-                let v = value_for(index);
-                if dst.record_n(v, count as u64).is_err() {
-                    dst.saturating_record_n(v, count as u64);
-                }
+                f(index as u32, count as u64);
             }
             index = index.saturating_add(1);
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// The non-zero buckets of an encoded histogram (V2 or V2 + DEFLATE) of the
+/// standard layout, as `(bucket index, count)` in value order, appended to
+/// `out`: a histogram read without building one (see [`bucket_value`]).
+pub fn buckets(bytes: &[u8], out: &mut Vec<(u32, u64)>) -> Result<(), DecodeError> {
+    let mut push = |i: u32, c: u64| out.push((i, c));
+    let standard = match be_u32(bytes, 0)? {
+        V2_COOKIE => visit_v2(bytes, &mut push)?,
+        V2_COMPRESSED_COOKIE => {
+            let len = be_u32(bytes, 4)? as usize;
+            let deflated = bytes.get(8..8 + len).ok_or_else(|| DecodeError("truncated payload".into()))?;
+            INFLATER.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let (z, buf) = &mut *guard;
+                inflate(z, deflated, buf)?;
+                visit_v2(buf, &mut push)
+            })?
+        }
+        other => return Err(DecodeError(format!("unknown cookie {other:#x}"))),
+    };
+    if standard {
+        Ok(())
+    } else {
+        Err(DecodeError("not the layout Stampede writes (1 µs, 3 significant digits)".into()))
+    }
 }
 
 /// HdrHistogram's LEB128 variant: up to 9 bytes, the 9th carrying 8 bits.
@@ -248,6 +298,20 @@ pub fn quantile_ms(h: &Histogram, q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_read_back_what_was_recorded() {
+        let mut h = new_histogram();
+        for (v, n) in [(1u64, 3u64), (999, 1), (2047, 2), (2048, 5), (123_456, 7), (3_600_000_000, 1)] {
+            h.record_n(v, n).unwrap();
+        }
+        let mut out = Vec::new();
+        buckets(&encode(&h), &mut out).unwrap();
+        let read: Vec<(u64, u64)> = out.iter().map(|&(i, c)| (bucket_value(i), c)).collect();
+        let expected: Vec<(u64, u64)> =
+            h.iter_recorded().map(|v| (h.highest_equivalent(v.value_iterated_to()), v.count_at_value())).collect();
+        assert_eq!(read, expected);
+    }
 
     #[test]
     fn covers_one_microsecond_to_one_hour_with_three_digits() {

@@ -1,8 +1,8 @@
 //! Writes two synthetic JSON summaries for `stampede compare`'s speed
 //! benchmark (`bench/compare.sh`): `cargo run --release -p stampede-report
 //! --example compare_inputs -- OUT_DIR [SERIES] [SECONDS] [RATE]`, by default
-//! 200 series, a one-hour run (3,600 intervals of 1 s, so 112 blocks of
-//! 32 s) and 1,000 requests per second per series. The candidate is 5 %
+//! 200 series, a one-hour run (3,600 intervals of 1 s, so 56 blocks of
+//! 64 s) and 1,000 requests per second per series. The candidate is 5 %
 //! slower above the median. No network, no load.
 
 use std::path::PathBuf;

@@ -17,8 +17,9 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use serde::Serialize;
-use stampede_metrics::hist::{self, Histogram};
+use stampede_metrics::hist;
 use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, StudentsT};
 
 use crate::blocks::{BlockSeries, Histograms, label};
@@ -271,17 +272,28 @@ pub fn compare(
     if common.is_empty() {
         return Err(CompareError::NothingInCommon { baseline: base_name.into(), run: run_name.into() });
     }
-    let mut series = Vec::with_capacity(common.len());
     let corrupt = |file: &str, s: &BlockSeries, why: String| CompareError::Corrupt {
         file: file.to_string(),
         why: format!("histograms of {}: {why}", s.label()),
     };
-    for (_, i, j) in &common {
-        let (sb, sr) = (&hb.series[*i], &hr.series[*j]);
-        let db = sb.decode().map_err(|e| corrupt(base_name, sb, e))?;
-        let dr = sr.decode().map_err(|e| corrupt(run_name, sr, e))?;
-        series.push(compare_series(sb, &db, hb, sr, &dr, hr, opts));
-    }
+    let one = |&(_, i, j): &(&String, usize, usize)| -> Result<SeriesComparison, CompareError> {
+        let (sb, sr) = (&hb.series[i], &hr.series[j]);
+        let db = Sparse::decode(sb).map_err(|e| corrupt(base_name, sb, e))?;
+        let dr = Sparse::decode(sr).map_err(|e| corrupt(run_name, sr, e))?;
+        Ok(compare_series(sb, &db, hb, sr, &dr, hr, opts))
+    };
+    // Series are independent: one share of them per core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let chunk = common.len().div_ceil(threads).max(1);
+    let mut series = Vec::with_capacity(common.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            common.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>())).collect();
+        for h in handles {
+            series.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+    });
+    let mut series = series.into_iter().collect::<Result<Vec<_>, _>>()?;
     // Every request first (all of them, then by name), then the rest by label.
     series.sort_by_key(|s| (s.metric != "http_req_duration", !s.tags.is_empty(), s.label.clone()));
 
@@ -345,13 +357,79 @@ fn lengths(h: &Histograms) -> Vec<f64> {
         .collect()
 }
 
-/// Several quantiles of `h` in one pass (values as recorded: µs or thousandths).
-fn quantiles(h: &Histogram, qs: &[f64]) -> Vec<f64> {
-    if h.is_empty() {
-        return vec![0.0; qs.len()];
+/// A block's histogram as its non-zero buckets, `(index, count)` in value
+/// order (see `hist::buckets`): what a comparison reads, without building
+/// histograms.
+#[derive(Default)]
+struct Sparse {
+    buckets: Vec<(u32, u64)>,
+    total: u64,
+}
+
+impl Sparse {
+    /// Every block of a series.
+    fn decode(s: &BlockSeries) -> Result<Vec<Sparse>, String> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut bytes = Vec::new();
+        s.hdr
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let mut block = Sparse::default();
+                if text.is_empty() {
+                    return Ok(block);
+                }
+                bytes.clear();
+                b64.decode_vec(text, &mut bytes).map_err(|e| format!("block {i}: not base64: {e}"))?;
+                hist::buckets(&bytes, &mut block.buckets)
+                    .map_err(|e| format!("block {i}: not an HDR histogram: {e}"))?;
+                block.total = block.buckets.iter().map(|b| b.1).sum();
+                Ok(block)
+            })
+            .collect()
     }
-    // `value_at_quantile` per quantile: qs are few and the histogram small.
-    qs.iter().map(|&q| h.value_at_quantile(q) as f64).collect()
+}
+
+/// Several quantiles (ascending `qs`) of buckets in value order with
+/// `total` samples, in one pass: the value at which the cumulative count
+/// first reaches `q × total` (rounded up, at least 1), as recorded (µs or
+/// thousandths; a bucket's highest value, as HdrHistogram reports).
+fn quantiles(buckets: impl Iterator<Item = (u32, u64)>, total: u64, qs: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; qs.len()];
+    if total == 0 {
+        return out;
+    }
+    let targets: Vec<u64> = qs.iter().map(|q| ((q * total as f64).ceil() as u64).clamp(1, total)).collect();
+    let (mut seen, mut next) = (0u64, 0usize);
+    for (index, count) in buckets {
+        seen += count;
+        while next < targets.len() && seen >= targets[next] {
+            out[next] = hist::bucket_value(index) as f64;
+            next += 1;
+        }
+        if next == targets.len() {
+            break;
+        }
+    }
+    out
+}
+
+/// Blocks added bucket by bucket (into `dense`, reused): their quantiles.
+fn merged_quantiles(blocks: &[Sparse], qs: &[f64], dense: &mut Vec<u64>) -> Vec<f64> {
+    dense.clear();
+    let mut total = 0;
+    for b in blocks {
+        for &(i, c) in &b.buckets {
+            let i = i as usize;
+            if i >= dense.len() {
+                dense.resize(i + 1, 0);
+            }
+            dense[i] += c;
+        }
+        total += b.total;
+    }
+    let nonzero = dense.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, &c)| (i as u32, c));
+    quantiles(nonzero, total, qs)
 }
 
 /// The run's estimate of each quantile and, per quantile with enough data,
@@ -362,57 +440,69 @@ struct Estimates {
     variance: Vec<Option<(f64, usize)>>,
 }
 
-fn estimate(blocks: &[Histogram], qs: &[f64]) -> Estimates {
-    let mut all = hist::new_histogram();
-    for b in blocks {
-        hist::merge(&mut all, b);
+/// `qs` ascending.
+fn estimate(blocks: &[Sparse], qs: &[f64]) -> Estimates {
+    let mut dense = Vec::new();
+    let values = merged_quantiles(blocks, qs, &mut dense);
+    let counts: Vec<u64> = blocks.iter().map(|b| b.total).collect();
+    // Batches depend on how many samples a quantile needs; quantiles whose
+    // batches come out the same are read off them together.
+    let mut groupings: Vec<(Vec<std::ops::Range<usize>>, Vec<usize>)> = Vec::new();
+    for (i, &q) in qs.iter().enumerate() {
+        let need = ((TAIL_SAMPLES / (1.0 - q)).ceil() as u64).max(MIN_BATCH_SAMPLES);
+        let ranges = batch(&counts, need);
+        match groupings.iter_mut().find(|(r, _)| *r == ranges) {
+            Some((_, members)) => members.push(i),
+            None => groupings.push((ranges, vec![i])),
+        }
     }
-    let values = quantiles(&all, qs);
-    // Batches depend on how many samples a quantile needs; quantiles that
-    // need the same batches share them.
-    let mut cache: BTreeMap<u64, Vec<Histogram>> = BTreeMap::new();
-    let variance = qs
-        .iter()
-        .zip(&values)
-        .map(|(&q, &full)| {
-            let need = ((TAIL_SAMPLES / (1.0 - q)).ceil() as u64).max(MIN_BATCH_SAMPLES);
-            let batches = cache.entry(need).or_insert_with(|| batch(blocks, need));
-            let m = batches.len();
-            if m < MIN_BATCHES {
-                return None;
+    let mut variance = vec![None; qs.len()];
+    for (ranges, members) in groupings {
+        let m = ranges.len();
+        if m < MIN_BATCHES {
+            continue;
+        }
+        let member_qs: Vec<f64> = members.iter().map(|&i| qs[i]).collect();
+        let mut ss = vec![0.0; members.len()];
+        for r in ranges {
+            let per_batch = if r.len() == 1 {
+                let b = &blocks[r.start];
+                quantiles(b.buckets.iter().copied(), b.total, &member_qs)
+            } else {
+                merged_quantiles(&blocks[r], &member_qs, &mut dense)
+            };
+            for (k, &i) in members.iter().enumerate() {
+                ss[k] += (per_batch[k] - values[i]).powi(2);
             }
-            let ss: f64 = batches.iter().map(|b| (b.value_at_quantile(q) as f64 - full).powi(2)).sum();
-            Some((ss / (m as f64 - 1.0) / m as f64, m))
-        })
-        .collect();
+        }
+        for (k, &i) in members.iter().enumerate() {
+            variance[i] = Some((ss[k] / (m as f64 - 1.0) / m as f64, m));
+        }
+    }
     Estimates { values, variance }
 }
 
-/// Consecutive blocks grouped until each group holds `need` samples (a
-/// short remainder joins the last group).
-fn batch(blocks: &[Histogram], need: u64) -> Vec<Histogram> {
-    let mut out: Vec<Histogram> = Vec::new();
-    let mut current: Option<Histogram> = None;
-    for b in blocks {
-        if b.is_empty() {
+/// Consecutive blocks (by their sample counts) grouped until each group
+/// holds `need` samples; empty blocks are skipped and a short remainder
+/// joins the last group.
+fn batch(counts: &[u64], need: u64) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    let (mut start, mut sum) = (None::<usize>, 0u64);
+    for (i, &c) in counts.iter().enumerate() {
+        if c == 0 && start.is_none() {
             continue;
         }
-        match current.as_mut() {
-            Some(c) => hist::merge(c, b),
-            None if b.len() >= need => {
-                out.push(b.clone());
-                continue;
-            }
-            None => current = Some(b.clone()),
-        }
-        if current.as_ref().is_some_and(|c| c.len() >= need) {
-            out.extend(current.take());
+        let s = *start.get_or_insert(i);
+        sum += c;
+        if sum >= need {
+            out.push(s..i + 1);
+            (start, sum) = (None, 0);
         }
     }
-    if let Some(rest) = current {
+    if let Some(s) = start {
         match out.last_mut() {
-            Some(last) => hist::merge(last, &rest),
-            None => out.push(rest),
+            Some(last) => last.end = counts.len(),
+            None => out.push(s..counts.len()),
         }
     }
     out
@@ -433,10 +523,10 @@ fn welch(diff: f64, (va, ma): (f64, usize), (vb, mb): (f64, usize), confidence: 
 
 fn compare_series(
     sb: &BlockSeries,
-    db: &[Histogram],
+    db: &[Sparse],
     hb: &Histograms,
     sr: &BlockSeries,
-    dr: &[Histogram],
+    dr: &[Sparse],
     hr: &Histograms,
     opts: &Options,
 ) -> SeriesComparison {
@@ -487,7 +577,7 @@ fn compare_series(
     } else {
         Verdict::NoChange
     };
-    let count = |d: &[Histogram]| d.iter().map(|h| h.len()).sum::<u64>();
+    let count = |d: &[Sparse]| d.iter().map(|b| b.total).sum::<u64>();
     let (throughput, error_rate) = if sb.requests.is_empty() || sr.requests.is_empty() {
         (None, None)
     } else {
@@ -640,7 +730,9 @@ fn judge_budget(
     // The budget's quantile, estimated and tested on its own.
     let (_, i, j) = common.iter().find(|(l, _, _)| **l == s.label).copied().expect("a compared series");
     let scale = 1.0 / 1000.0;
-    let (db, dr) = (hb.series[i].decode().unwrap_or_default(), hr.series[j].decode().unwrap_or_default());
+    // Decoded once already: these cannot fail now.
+    let (db, dr) =
+        (Sparse::decode(&hb.series[i]).unwrap_or_default(), Sparse::decode(&hr.series[j]).unwrap_or_default());
     let (eb, er) = (estimate(&db, &[b.q]), estimate(&dr, &[b.q]));
     let (base, run) = (eb.values[0] * scale, er.values[0] * scale);
     let diff = run - base;
