@@ -34,6 +34,6 @@ if [[ $PARTS == *speed* ]]; then
 fi
 
 if [[ $PARTS == *calibration* ]]; then
-  CALIBRATION_PAIRS=${CALIBRATION_PAIRS:-20} cargo test --release -q -p stampede --test compare full_calibration \
+  CALIBRATION_PAIRS=${CALIBRATION_PAIRS:-20} cargo test -q -p stampede --test compare full_calibration \
     -- --ignored --nocapture 2>&1 | grep -E "^(compare|calibration)"
 fi

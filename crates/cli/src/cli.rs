@@ -144,6 +144,24 @@ pub struct ReportArgs {
     /// Seed for random choices (think times, weights, random data), for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Compare this run with a baseline when it ends: a JSON summary of an
+    /// earlier run of the same test (`--out json=…`). Prints the comparison
+    /// after the summary; a regression (a budget exceeded or, without
+    /// budgets, all requests together slower) makes a passing run exit 111.
+    /// See `stampede compare` and docs/compare.md.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// A regression budget for --baseline, `SELECTOR=ALLOWANCE`, e.g.
+    /// `http_req_duration{name:checkout}=p(95)+10%` (repeatable; adds to the
+    /// scenario's [compare]).
+    #[arg(long = "budget", value_name = "SELECTOR=ALLOWANCE", requires = "baseline")]
+    pub budgets: Vec<String>,
+    /// --baseline: confidence of each series' verdict, percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 95.0, requires = "baseline")]
+    pub confidence: f64,
+    /// --baseline: changes smaller than this are noise, percent of the baseline.
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, requires = "baseline")]
+    pub noise: f64,
 }
 
 #[derive(Debug, Args, Clone)]

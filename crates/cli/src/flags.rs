@@ -64,15 +64,56 @@ pub(crate) fn open_named_outputs(
     Ok(outputs)
 }
 
-pub(crate) fn open_outputs(report: &ReportArgs, file: &Path) -> anyhow::Result<(Recorder, RunContext)> {
+pub(crate) fn open_outputs(
+    report: &ReportArgs,
+    file: &Path,
+    plan: &stampede_scenario::Plan,
+) -> anyhow::Result<(Recorder, RunContext)> {
     let started_wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let ctx = RunContext {
+    let mut ctx = RunContext {
         scenario_file: file.display().to_string(),
         started_at_ms: started_wall.as_millis() as u64,
         interval: INTERVAL,
+        baseline: None,
     };
-    let outputs = open_named_outputs(&report.out, &ctx, "--out")?;
+    let mut outputs = open_named_outputs(&report.out, &ctx, "--out")?;
+    if let Some(path) = &report.baseline {
+        let opts = compare_options(report.confidence, report.noise, &report.budgets, &plan.budgets)?;
+        let (output, slot) = stampede_report::compare::BaselineOutput::open(path, opts, &ctx)
+            .map_err(|e| crate::invalid(format!("--baseline: {e}")))?;
+        outputs.push((format!("comparison with {}", path.display()), Box::new(output)));
+        ctx.baseline = Some(slot);
+    }
     Ok((Recorder::new(outputs), ctx))
+}
+
+/// The comparison's options: `--confidence`, `--noise` (percent), and the
+/// budgets of `--budget` flags and of the scenario's `[compare]`.
+pub(crate) fn compare_options(
+    confidence: f64,
+    noise: f64,
+    flags: &[String],
+    scenario: &[stampede_scenario::budget::Budget],
+) -> anyhow::Result<stampede_report::compare::Options> {
+    if !(50.0..100.0).contains(&confidence) {
+        return Err(crate::invalid(format!("--confidence {confidence}: give a percentage from 50 to 99.9")));
+    }
+    if !(0.0..100.0).contains(&noise) {
+        return Err(crate::invalid(format!("--noise {noise}: give a percentage from 0 to 99")));
+    }
+    let mut budgets = scenario.to_vec();
+    for b in flags {
+        let Some((selector, allowance)) = b.split_once('=') else {
+            return Err(crate::invalid(format!(
+                "--budget `{b}`: write SELECTOR=ALLOWANCE, e.g. `http_req_duration{{name:checkout}}=p(95)+10%`"
+            )));
+        };
+        budgets.push(
+            stampede_report::compare::parse_budget(selector, allowance)
+                .map_err(|e| crate::invalid(format!("--budget: {e}")))?,
+        );
+    }
+    Ok(stampede_report::compare::Options { confidence: confidence / 100.0, noise: noise / 100.0, budgets })
 }
 
 /// Binds an address a flag names; failure is a flag error.

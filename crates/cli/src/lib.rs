@@ -102,31 +102,16 @@ pub fn compare(args: &cli::CompareArgs) -> i32 {
         eprintln!("error: {msg}");
         exit::INVALID_INPUT
     };
-    if !(50.0..100.0).contains(&args.confidence) {
-        return invalid(format!("--confidence {}: give a percentage from 50 to 99.9", args.confidence));
-    }
-    if !(0.0..100.0).contains(&args.noise) {
-        return invalid(format!("--noise {}: give a percentage from 0 to 99", args.noise));
-    }
-    let mut budgets = Vec::new();
-    for b in &args.budgets {
-        let Some((selector, allowance)) = b.split_once('=') else {
-            return invalid(format!(
-                "--budget `{b}`: write SELECTOR=ALLOWANCE, e.g. `http_req_duration{{name:checkout}}=p(95)+10%`"
-            ));
-        };
-        match compare::parse_budget(selector, allowance) {
-            Ok(budget) => budgets.push(budget),
-            Err(e) => return invalid(format!("--budget: {e}")),
-        }
-    }
+    let opts = match crate::flags::compare_options(args.confidence, args.noise, &args.budgets, &[]) {
+        Ok(o) => o,
+        Err(e) => return invalid(e.to_string()),
+    };
     let load = |path: &std::path::Path| stampede_report::Summary::load(path);
     let (base, run) = match (load(&args.baseline), load(&args.run)) {
         (Ok(b), Ok(r)) => (b, r),
         // The messages name their file.
         (Err(e), _) | (_, Err(e)) => return invalid(e.to_string()),
     };
-    let opts = compare::Options { confidence: args.confidence / 100.0, noise: args.noise / 100.0, budgets };
     let name = |p: &std::path::Path| p.display().to_string();
     let c = match compare::compare(
         (&name(&args.baseline), &base),

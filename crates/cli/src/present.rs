@@ -130,6 +130,7 @@ pub(crate) async fn present_finished(
     print_summary: bool,
 ) -> anyhow::Result<(i32, stampede_report::Summary)> {
     let signaller = source.signaller();
+    let baseline = ctx.baseline.clone();
     // Live Prometheus endpoint, for as long as the run lasts (bound before
     // the load started, so a bad --metrics-listen stops nothing midway).
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -237,7 +238,29 @@ pub(crate) async fn present_finished(
     if !failed.is_empty() {
         eprintln!("error: incomplete output(s): {}; exit code {}", failed.join(", "), finished.exit_code);
     }
-    Ok((finished.exit_code, finished.summary))
+    let code = match baseline
+        .as_ref()
+        .and_then(|slot| slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take())
+    {
+        Some(Ok(c)) => {
+            let text = stampede_report::compare::render_text(&c);
+            if print_summary {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(format!("\n{text}").as_bytes());
+                let _ = stdout.flush();
+            } else {
+                eprint!("\n{text}");
+            }
+            // A regression fails a run that passed; any other failure stands.
+            if finished.exit_code == exit::OK { c.exit_code() } else { finished.exit_code }
+        }
+        Some(Err(e)) => {
+            eprintln!("error: --baseline: {e}");
+            if finished.exit_code == exit::OK { exit::INVALID_INPUT } else { finished.exit_code }
+        }
+        None => finished.exit_code,
+    };
+    Ok((code, finished.summary))
 }
 
 /// Who delivered what, for the summary.

@@ -134,7 +134,7 @@ async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::Overr
         );
         return Ok(exit::INVALID_INPUT);
     }
-    let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
+    let (outputs, ctx) = open_outputs(&args.report, &args.file, &plan)?;
     let metrics = match &args.report.metrics_listen {
         Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),
         None => None,
@@ -229,7 +229,7 @@ async fn coordinate_plan(
         Ok(f) => f,
         Err(code) => return Ok(code),
     };
-    let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
+    let (outputs, ctx) = open_outputs(&args.report, &args.file, &plan)?;
     let metrics = match &args.report.metrics_listen {
         Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),
         None => None,

@@ -119,7 +119,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
 
     let body = ScriptBody::new(&sp, &sp.env, seed, setup_json.clone());
     let shared = body.shared.clone();
-    let (outputs, ctx) = open_outputs(&args.report, &args.file)?;
+    let (outputs, ctx) = open_outputs(&args.report, &args.file, &plan)?;
     let metrics = match &args.report.metrics_listen {
         Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),
         None => None,
@@ -575,7 +575,7 @@ async fn run_cluster(
     addr: std::net::SocketAddr,
 ) -> anyhow::Result<i32> {
     let plan = sp.plan.clone();
-    let (outputs, ctx) = open_outputs(report, file)?;
+    let (outputs, ctx) = open_outputs(report, file, &plan)?;
     let metrics = match &report.metrics_listen {
         Some(a) => Some(bind_flag("--metrics-listen", a).await?),
         None => None,

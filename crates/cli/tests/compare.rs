@@ -153,8 +153,8 @@ fn verdict_at(s: &serde_json::Value, q: f64) -> &str {
 
 /// Runs `pairs` A/A and A/B comparisons (A: the server as is; B: 10 % more
 /// delay), interleaved, plus one slow-tail run; prints every verdict and the
-/// tallies; returns `(A/A "no change", A/B "slower")` and the directory.
-fn calibrate(pairs: usize, secs: u32) -> (usize, usize, tempfile::TempDir, Vec<String>) {
+/// tallies; returns the server, the directory and the misses.
+fn calibrate(pairs: usize, secs: u32) -> (DelayServer, tempfile::TempDir, Vec<String>) {
     let server = DelayServer::start();
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), server.port);
@@ -198,13 +198,13 @@ fn calibrate(pairs: usize, secs: u32) -> (usize, usize, tempfile::TempDir, Vec<S
         }
     }
     eprintln!("calibration: A/A no change {same} of {pairs}; A/B (+10 % delay) slower {slower} of {pairs}");
-    (same, slower, dir, misses)
+    (server, dir, misses)
 }
 
 #[test]
 fn same_server_no_change_more_delay_slower_and_a_tail_change_is_a_tail_change() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (_, _, dir, misses) = calibrate(3, 5);
+    let (server, dir, misses) = calibrate(3, 5);
     let path = |n: &str| dir.path().join(format!("{n}.json"));
     // 1 miss in 6 is within what 95 % confidence allows; 2 would not be.
     assert!(misses.len() <= 1, "{misses:?}");
@@ -225,6 +225,20 @@ fn same_server_no_change_more_delay_slower_and_a_tail_change_is_a_tail_change() 
     assert_eq!(c["budgets"][0]["exceeded"], true);
     let (code, c) = compare(&path("a3"), &path("tail"), &["--budget", "http_req_duration{name:item}=median +50%"]);
     assert_eq!(code, 0, "{}", c["budgets"]);
+
+    // `run --baseline` with the scenario's own budget ([compare]): the slow
+    // tail again exceeds it, and the passing run exits 111.
+    let budgeted = dir.path().join("budgeted");
+    std::fs::create_dir(&budgeted).unwrap();
+    let file = budgeted.join("calibration.toml");
+    let text = std::fs::read_to_string(dir.path().join("calibration.toml")).unwrap();
+    std::fs::write(&file, format!("{text}\n[compare]\nhttp_req_duration = [\"p(99) +10%\"]\n")).unwrap();
+    server.set(Delay::SlowTail);
+    let o = stampede(&["run", file.to_str().unwrap(), "-q", "--baseline", path("a3").to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(111), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("TOTAL RESULTS") && stdout.contains("✗ http_req_duration p(99) +10%"), "{stdout}");
+    assert!(stdout.contains("REGRESSION: exit 111"), "{stdout}");
 
     // The Markdown and JUnit renderings.
     let md = dir.path().join("c.md");
@@ -290,6 +304,13 @@ fn unusable_inputs_get_a_clear_error() {
         assert_eq!(o.status.code(), Some(104), "{all:?}: {err}");
         assert!(err.contains(expect), "{all:?}: expected `{expect}` in: {err}");
     }
+    // A baseline that cannot be compared with stops `run` before any load.
+    let o = stampede(&["run", file.to_str().unwrap(), "-q", "--baseline", old.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(104));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--baseline: ")
+            && String::from_utf8_lossy(&o.stderr).contains("has no `histograms`")
+    );
     // The same run against itself: no change, exit 0.
     let (code, c) = compare(&good, &good, &["--allow-different-scenarios"]);
     assert_eq!(code, 0);
@@ -303,7 +324,11 @@ fn unusable_inputs_get_a_clear_error() {
 fn full_calibration() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let pairs: usize = std::env::var("CALIBRATION_PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let (same, slower, dir, misses) = calibrate(pairs, 6);
+    let (_, dir, misses) = calibrate(pairs, 6);
+    let (same, slower) = (
+        pairs - misses.iter().filter(|m| m.ends_with("no_change was expected")).count(),
+        pairs - misses.iter().filter(|m| m.ends_with("slower was expected")).count(),
+    );
     let (_, c) = compare(&dir.path().join("a0.json"), &dir.path().join("tail.json"), &[]);
     eprintln!("calibration: slow tail: {} — {}", headline(&c)["verdict"], headline(&c)["summary"]);
     eprintln!("calibration: misses {misses:?}");

@@ -24,7 +24,7 @@ pub async fn record_agent_runs(
     while let Some(msg) = rx.recv().await {
         match msg {
             LocalRecord::Started { scenario, interval, started_at_ms, planned: p } => {
-                let c = RunContext { scenario_file: scenario, started_at_ms, interval };
+                let c = RunContext { scenario_file: scenario, started_at_ms, interval, baseline: None };
                 recorder = open(&c);
                 (ctx, started, planned) = (Some(c), Instant::now(), p);
                 total = stampede_metrics::Snapshot::default();

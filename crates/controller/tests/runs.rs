@@ -164,7 +164,12 @@ iterations = 100
     ));
     let dir = tempfile::tempdir().unwrap();
     let (json, csv) = (dir.path().join("run.json"), dir.path().join("run.csv"));
-    let ctx = RunContext { scenario_file: "t.toml".into(), started_at_ms: 1, interval: Duration::from_secs(1) };
+    let ctx = RunContext {
+        scenario_file: "t.toml".into(),
+        started_at_ms: 1,
+        interval: Duration::from_secs(1),
+        baseline: None,
+    };
     // /dev/full accepts the open and fails every write with ENOSPC, as a full
     // disk does: the HTML report, written at the end, is lost.
     let open = |kind: &str, path: &Path| {

@@ -83,14 +83,7 @@ impl BlockSeries {
     }
 }
 
-/// `metric{k:v,…}` (no braces without tags).
-pub fn label(metric: &str, tags: &BTreeMap<String, String>) -> String {
-    if tags.is_empty() {
-        return metric.to_string();
-    }
-    let inner: Vec<String> = tags.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-    format!("{metric}{{{}}}", inner.join(","))
-}
+pub use stampede_scenario::budget::label;
 
 /// A series while the run goes on.
 struct Acc {

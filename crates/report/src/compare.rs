@@ -22,7 +22,7 @@ use serde::Serialize;
 use stampede_metrics::hist;
 use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, StudentsT};
 
-use crate::blocks::{BlockSeries, Histograms, label};
+use crate::blocks::{BlockSeries, Histograms};
 use crate::summary::Summary;
 
 /// Quantiles of the shift function, shown for every series.
@@ -123,22 +123,16 @@ pub struct SeriesComparison {
     pub error_rate: Option<RateChange>,
 }
 
-/// A regression budget: `SELECTOR` may get at most this much slower at `q`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Budget {
-    pub selector: String,
-    pub q: f64,
-    /// An allowance in percent of the baseline, or in ms (time) / the
-    /// metric's unit.
-    pub percent: Option<f64>,
-    pub absolute: Option<f64>,
-    /// As written.
-    pub text: String,
-}
+pub use stampede_scenario::budget::{Budget, parse_budget};
 
+/// A budget judged.
 #[derive(Debug, Clone, Serialize)]
 pub struct BudgetResult {
-    pub budget: Budget,
+    /// The series, normalized (`metric{tag:value}`).
+    pub selector: String,
+    /// The allowance as written (`p(95) +10%`).
+    pub allowance: String,
+    pub q: f64,
     pub base: f64,
     pub run: f64,
     pub diff: f64,
@@ -172,55 +166,6 @@ impl Comparison {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a comparison serializes")
     }
-}
-
-/// Parses `p(95)+10%`, `p(99) +50ms`, `median +5%`, `p(99.9)+1s`.
-pub fn parse_budget(selector: &str, text: &str) -> Result<Budget, String> {
-    let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    let fix = "write it as `p(95) +10%` or `p(99) +50ms` (a percentile, then how much slower it may get)";
-    let (q, rest) = if let Some(r) = t.strip_prefix("median") {
-        (0.5, r)
-    } else if let Some(r) = t.strip_prefix("p(") {
-        let (p, r) = r.split_once(')').ok_or_else(|| format!("budget `{text}`: no `)` after `p(`; {fix}"))?;
-        let p: f64 = p.parse().map_err(|_| format!("budget `{text}`: `{p}` is not a percentile; {fix}"))?;
-        if !(p > 0.0 && p < 100.0) {
-            return Err(format!("budget `{text}`: the percentile must be between 0 and 100 (exclusive)"));
-        }
-        (p / 100.0, r)
-    } else {
-        return Err(format!("budget `{text}`: {fix}"));
-    };
-    let amount = rest.strip_prefix('+').ok_or_else(|| format!("budget `{text}`: the allowance needs a `+`; {fix}"))?;
-    let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
-    let (percent, absolute) = if let Some(n) = amount.strip_suffix('%') {
-        (Some(number(n).ok_or_else(|| format!("budget `{text}`: `{n}` is not a number; {fix}"))?), None)
-    } else if let Some(n) = amount.strip_suffix("ms") {
-        (None, Some(number(n).ok_or_else(|| format!("budget `{text}`: `{n}` is not a number; {fix}"))?))
-    } else if let Some(n) = amount.strip_suffix("us").or_else(|| amount.strip_suffix("µs")) {
-        (None, Some(number(n).ok_or_else(|| format!("budget `{text}`: `{n}` is not a number; {fix}"))? / 1000.0))
-    } else if let Some(n) = amount.strip_suffix('s') {
-        (None, Some(number(n).ok_or_else(|| format!("budget `{text}`: `{n}` is not a number; {fix}"))? * 1000.0))
-    } else if let Some(n) = number(amount) {
-        (None, Some(n))
-    } else {
-        return Err(format!("budget `{text}`: `{amount}` is not an allowance; {fix}"));
-    };
-    Ok(Budget { selector: normalize_selector(selector)?, q, percent, absolute, text: text.trim().to_string() })
-}
-
-/// `metric{k:v,…}` with its tags sorted and spaces removed.
-fn normalize_selector(s: &str) -> Result<String, String> {
-    let s = s.trim();
-    let Some((metric, rest)) = s.split_once('{') else { return Ok(s.to_string()) };
-    let inner = rest
-        .strip_suffix('}')
-        .ok_or_else(|| format!("selector `{s}`: no closing `}}` (write `metric{{name:checkout}}`)"))?;
-    let mut tags = BTreeMap::new();
-    for pair in inner.split(',').filter(|p| !p.trim().is_empty()) {
-        let (k, v) = pair.split_once(':').ok_or_else(|| format!("selector `{s}`: `{pair}` is not `tag:value`"))?;
-        tags.insert(k.trim().to_string(), v.trim().trim_matches('"').to_string());
-    }
-    Ok(label(metric.trim(), &tags))
 }
 
 /// Why two summaries cannot be compared.
@@ -747,7 +692,17 @@ fn judge_budget(
         }
         _ => (false, "not enough data to test this quantile: not judged".to_string()),
     };
-    BudgetResult { budget: b.clone(), base, run, diff, allowed, exceeded, note }
+    BudgetResult {
+        selector: b.selector.clone(),
+        allowance: b.text.clone(),
+        q: b.q,
+        base,
+        run,
+        diff,
+        allowed,
+        exceeded,
+        note,
+    }
 }
 
 // === renderings ===
@@ -851,9 +806,9 @@ pub fn render_text(c: &Comparison) -> String {
             out.push_str(&format!(
                 "  {} {} {}: p{} {:.3} → {:.3}; {}\n",
                 if b.exceeded { "✗" } else { "✓" },
-                b.budget.selector,
-                b.budget.text,
-                fmt_q(b.budget.q),
+                b.selector,
+                b.allowance,
+                fmt_q(b.q),
                 b.base,
                 b.run,
                 b.note
@@ -907,8 +862,8 @@ pub fn render_markdown(c: &Comparison) -> String {
         for b in &c.budgets {
             out.push_str(&format!(
                 "| `{} {}` | {} {} |\n",
-                b.budget.selector,
-                b.budget.text,
+                b.selector,
+                b.allowance,
                 if b.exceeded { "❌ exceeded:" } else { "✅" },
                 b.note
             ));
@@ -942,7 +897,7 @@ pub fn render_junit(c: &Comparison) -> String {
         failures += b.exceeded as usize;
         cases.push_str(&format!(
             "    <testcase classname=\"stampede.compare\" name=\"{}\">{}</testcase>\n",
-            escape(&format!("{} {}", b.budget.selector, b.budget.text)),
+            escape(&format!("{} {}", b.selector, b.allowance)),
             if b.exceeded { format!("<failure message=\"{}\"/>", escape(&b.note)) } else { String::new() }
         ));
     }
@@ -950,4 +905,64 @@ pub fn render_junit(c: &Comparison) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"stampede compare\" tests=\"{tests}\" failures=\"{failures}\">\n{cases}  </testsuite>\n</testsuites>\n"
     )
+}
+
+// === `run --baseline` ===
+
+/// What a run compared with its baseline found: the comparison, or why it
+/// could not be made. Filled when the run's outputs finish.
+pub type BaselineSlot = std::sync::Arc<std::sync::Mutex<Option<Result<Comparison, String>>>>;
+
+/// The output behind `run --baseline FILE`: keeps the run's blocks as it
+/// goes, and at the end compares the run with the baseline into its slot.
+pub struct BaselineOutput {
+    name: String,
+    baseline: Summary,
+    opts: Options,
+    blocks: crate::blocks::BlockRecorder,
+    slot: BaselineSlot,
+}
+
+impl BaselineOutput {
+    /// Reads the baseline now (before any load): a file that cannot be
+    /// compared with is an error here, not after the run.
+    pub fn open(
+        path: &std::path::Path,
+        opts: Options,
+        ctx: &crate::outputs::RunContext,
+    ) -> Result<(BaselineOutput, BaselineSlot), String> {
+        let baseline = Summary::load(path).map_err(|e| e.to_string())?;
+        if baseline.histograms.is_none() {
+            return Err(CompareError::NoHistograms(path.display().to_string()).to_string());
+        }
+        let slot = BaselineSlot::default();
+        let out = BaselineOutput {
+            name: path.display().to_string(),
+            baseline,
+            opts,
+            blocks: crate::blocks::BlockRecorder::new(ctx.interval),
+            slot: slot.clone(),
+        };
+        Ok((out, slot))
+    }
+}
+
+impl crate::outputs::Output for BaselineOutput {
+    fn interval(
+        &mut self,
+        start: std::time::Duration,
+        end: std::time::Duration,
+        snapshot: &stampede_metrics::Snapshot,
+    ) -> std::io::Result<()> {
+        self.blocks.interval(start, end, snapshot);
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+        let run = Summary { histograms: Some(self.blocks.finish()), ..summary.clone() };
+        let result =
+            compare((&self.name, &self.baseline), ("this run", &run), &self.opts, false).map_err(|e| e.to_string());
+        *self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+        Ok(())
+    }
 }

@@ -23,6 +23,8 @@ pub struct RunContext {
     pub started_at_ms: u64,
     /// Interval length.
     pub interval: Duration,
+    /// Where `run --baseline`'s comparison lands when the outputs finish.
+    pub baseline: Option<crate::compare::BaselineSlot>,
 }
 
 /// One `--out` destination.

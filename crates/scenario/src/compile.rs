@@ -121,7 +121,8 @@ fn toml_error(cx: &Cx<'_>, e: &toml::de::Error) -> ScenarioError {
 }
 
 const EXAMPLE: &str = "[scenarios.smoke] executor = \"constant-vus\", vus = 1, duration = \"10s\", flow = \"browse\" (see docs/scenarios.md)";
-const TOP_LEVEL: &[&str] = &["target", "data", "metrics", "setup", "teardown", "flows", "scenarios", "thresholds"];
+const TOP_LEVEL: &[&str] =
+    &["target", "data", "metrics", "setup", "teardown", "flows", "scenarios", "thresholds", "compare"];
 const HOOK_FIELDS: &[&str] = &["steps", "timeout"];
 /// k6's default `setupTimeout` and `teardownTimeout`.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -380,6 +381,14 @@ impl<'s> Compiler<'s> {
             Some(node) => self.thresholds(&node, &scenarios)?,
             None => Vec::new(),
         };
+        let budgets = match root.table(
+            &cx,
+            "compare",
+            "write budgets as a table: [compare] \"http_req_duration{name:checkout}\" = [\"p(95) +10%\"]",
+        )? {
+            Some(node) => self.budgets(&node, &scenarios)?,
+            None => Vec::new(),
+        };
         self.apply_overrides(&mut scenarios)?;
 
         Ok(Plan {
@@ -395,6 +404,7 @@ impl<'s> Compiler<'s> {
             setup_vars,
             scenarios,
             thresholds,
+            budgets,
             metrics: self.metrics,
             request_names: self.request_names,
             check_names: self.check_names,
@@ -2301,6 +2311,71 @@ impl<'s> Compiler<'s> {
             }
         }
         Ok(thresholds)
+    }
+
+    // === regression budgets ===
+
+    /// `[compare]`: per series, how much slower it may get than a baseline
+    /// (`run --baseline`, `stampede compare`). Series are those a comparison
+    /// has: `http_req_duration` (all, or `{name:…}`), `iteration_duration`
+    /// and `intended_latency` per `{scenario:…}`, and custom trends.
+    fn budgets(&mut self, node: &Node<'_, '_>, scenarios: &[Scenario]) -> Result<Vec<crate::budget::Budget>> {
+        let cx = self.cx;
+        let mut budgets = Vec::new();
+        let trends: Vec<&str> = self.metrics.iter().filter(|m| m.kind == MetricKind::Trend).map(|m| &*m.name).collect();
+        for (key, value) in node.entries() {
+            let selector: &str = key.get_ref();
+            let field = node.field(selector);
+            let series_help = format!(
+                "a series compared: http_req_duration, http_req_duration{{name:NAME}}, iteration_duration{{scenario:NAME}}, \
+                 intended_latency{{scenario:NAME}}{}",
+                if trends.is_empty() { String::new() } else { format!(", or a custom trend ({})", trends.join(", ")) }
+            );
+            let normalized = crate::budget::normalize_selector(selector)
+                .map_err(|e| cx.err(Some(key.span()), &field, e, series_help.clone()))?;
+            let (metric, tags) = match normalized.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (normalized.as_str(), ""),
+            };
+            let tag_ok = match metric {
+                "http_req_duration" => {
+                    tags.is_empty()
+                        || tags.strip_prefix("name:").is_some_and(|n| self.request_names.iter().any(|r| &**r == n))
+                }
+                "iteration_duration" | "intended_latency" => {
+                    tags.strip_prefix("scenario:").is_some_and(|n| scenarios.iter().any(|s| &*s.name == n))
+                }
+                m => trends.contains(&m) && tags.is_empty(),
+            };
+            if !tag_ok {
+                return Err(cx.err(
+                    Some(key.span()),
+                    &field,
+                    format!("`{selector}` is not a series this test's comparison has"),
+                    series_help,
+                ));
+            }
+            let list_help = format!("\"{selector}\" = [\"p(95) +10%\"] (a list of allowances)");
+            let items = cx.array_of(value, &field, &list_help)?;
+            if items.is_empty() {
+                return Err(cx.err(Some(value.span()), &field, "no allowances listed", list_help));
+            }
+            for (i, item) in items.iter().enumerate() {
+                let item_field = format!("{field}[{i}]");
+                let DeValue::String(text) = item.get_ref() else {
+                    return Err(cx.err(
+                        Some(item.span()),
+                        &item_field,
+                        format!("expected an allowance, found {}", describe(item.get_ref())),
+                        list_help,
+                    ));
+                };
+                let budget = crate::budget::parse_budget(selector, text)
+                    .map_err(|e| cx.err(Some(item.span()), &item_field, e.message, e.help))?;
+                budgets.push(budget);
+            }
+        }
+        Ok(budgets)
     }
 
     /// A sub-metric on a request, check or scenario name that does not exist

@@ -38,6 +38,7 @@
 //! Not here: running anything (engine), splitting a plan across agents
 //! (coordinator), evaluating thresholds (metrics).
 
+pub mod budget;
 mod compile;
 mod data;
 mod duration;

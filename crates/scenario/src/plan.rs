@@ -41,6 +41,8 @@ pub struct Plan {
     pub setup_vars: Vec<usize>,
     pub scenarios: Vec<Scenario>,
     pub thresholds: Vec<Threshold>,
+    /// `[compare]`: regression budgets against a baseline run.
+    pub budgets: Vec<crate::budget::Budget>,
     /// Custom metrics (`[metrics.NAME]`), in file order; `MetricFeed::metric`
     /// indexes this. Every process of a run compiles the same file, so the
     /// indexes agree (the wire names metrics anyway).

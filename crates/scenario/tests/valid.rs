@@ -1016,3 +1016,44 @@ fn list_values_round_trip_through_their_json_text() {
     assert!(each.items(&[None, None]).is_empty(), "an unset list repeats nothing");
     assert_eq!(each.items(&[None, Some("[1,2]".into())]), ["1", "2"]);
 }
+
+#[test]
+fn compare_budgets_are_read_with_their_series_normalized() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://127.0.0.1:8080"
+
+[metrics.cart_value]
+kind = "trend"
+
+[[flows.main.steps]]
+name = "checkout"
+url = "/"
+
+[scenarios.buy]
+executor = "constant-vus"
+vus = 1
+duration = "1s"
+flow = "main"
+
+[compare]
+"http_req_duration{ name: checkout }" = ["p(95) +10%", "p(99) +50ms"]
+http_req_duration = ["median +5%"]
+"iteration_duration{scenario:buy}" = ["p(90) +1s"]
+cart_value = ["p(50) +3"]
+"#,
+    );
+    let b: Vec<(&str, f64, Option<f64>, Option<f64>)> =
+        plan.budgets.iter().map(|b| (b.selector.as_str(), b.q, b.percent, b.absolute)).collect();
+    assert_eq!(
+        b,
+        [
+            ("http_req_duration{name:checkout}", 0.95, Some(10.0), None),
+            ("http_req_duration{name:checkout}", 0.99, None, Some(50.0)),
+            ("http_req_duration", 0.5, Some(5.0), None),
+            ("iteration_duration{scenario:buy}", 0.9, None, Some(1000.0)),
+            ("cart_value", 0.5, None, Some(3.0)),
+        ]
+    );
+}

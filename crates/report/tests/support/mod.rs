@@ -28,6 +28,7 @@ pub fn context() -> RunContext {
         scenario_file: "scenarios/synthetic.toml".into(),
         started_at_ms: STARTED_AT_MS,
         interval: Duration::from_secs(1),
+        baseline: None,
     }
 }
 

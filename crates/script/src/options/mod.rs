@@ -814,6 +814,8 @@ pub(crate) fn decode(
         setup_vars: Vec::new(),
         scenarios,
         thresholds,
+        // k6 has no regression budgets: `--budget` gives them.
+        budgets: Vec::new(),
         request_names: Vec::new(),
         check_names: Vec::new(),
         group_names: vec![Arc::from("")],
