@@ -225,6 +225,9 @@ pub struct CompareArgs {
     /// Write JUnit XML (one test case per budget) here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML page (both runs' distributions overlaid) here.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

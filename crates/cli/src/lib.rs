@@ -127,6 +127,7 @@ pub fn compare(args: &cli::CompareArgs) -> i32 {
         (&args.json, compare::Comparison::to_json as fn(&compare::Comparison) -> String),
         (&args.markdown, compare::render_markdown),
         (&args.junit, compare::render_junit),
+        (&args.html, compare::render_html),
     ];
     for (path, render) in outputs {
         if let Some(path) = path

@@ -243,6 +243,7 @@ fn same_server_no_change_more_delay_slower_and_a_tail_change_is_a_tail_change() 
     // The Markdown and JUnit renderings.
     let md = dir.path().join("c.md");
     let xml = dir.path().join("c.xml");
+    let html = dir.path().join("c.html");
     let o = stampede(&[
         "compare",
         path("a3").to_str().unwrap(),
@@ -253,12 +254,22 @@ fn same_server_no_change_more_delay_slower_and_a_tail_change_is_a_tail_change() 
         md.to_str().unwrap(),
         "--junit",
         xml.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(111));
     let md = std::fs::read_to_string(md).unwrap();
     assert!(md.contains("| `http_req_duration` |") && md.contains("Regression beyond budget"), "{md}");
     let xml = std::fs::read_to_string(xml).unwrap();
     assert!(xml.contains("tests=\"1\" failures=\"1\"") && xml.contains("<failure"), "{xml}");
+    // Both runs' distributions overlaid, per series.
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("http_req_duration: latency by percentile (slower)"), "no chart of all requests");
+    assert_eq!(
+        html.matches("<path class=\"line\"").count(),
+        2 * html.matches("<figure>").count(),
+        "two curves per chart"
+    );
 }
 
 #[test]

@@ -30,6 +30,9 @@ pub mod exit {
     /// The run completed and its thresholds passed, but an agent was lost on
     /// the way: the results cover what the others (and it, until lost) delivered.
     pub const DEGRADED: i32 = 110;
+    /// Slower than the baseline beyond budget (`run --baseline`, `stampede
+    /// compare`): the run itself passed.
+    pub const REGRESSION: i32 = stampede_report::compare::REGRESSION_EXIT;
 }
 
 /// How a run ended.

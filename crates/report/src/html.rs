@@ -26,7 +26,7 @@ const CYAN: &str = "#0891b2";
 /// Request names shown with their own distribution chart (the busiest first).
 const MAX_DISTRIBUTIONS: usize = 24;
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 :root{--fg:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f8fafc;--card:#fff;--ok:#16a34a;--bad:#dc2626;--warn:#d97706}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg);background:var(--bg)}

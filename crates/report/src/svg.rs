@@ -246,9 +246,15 @@ fn percentile_x(p: f64) -> f64 {
 /// Latency by percentile (HdrHistogram's plot): `curve` is `(percentile, ms)`
 /// ending with the max at 100.
 pub fn percentile_chart(title: &str, curve: &[(f64, f64)], color: &'static str) -> String {
+    percentile_chart_of(title, &[("", curve, color)])
+}
+
+/// Several latency-by-percentile curves on one chart (`(label, curve,
+/// color)`), labelled when there is more than one: two runs overlaid.
+pub fn percentile_chart_of(title: &str, curves: &[(&str, &[(f64, f64)], &'static str)]) -> String {
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let x_max = 5.0;
-    let max = curve.iter().map(|c| c.1).fold(0.0, f64::max);
+    let max = curves.iter().flat_map(|c| c.1.iter()).map(|c| c.1).fold(0.0, f64::max);
     let y_step = nice_step(max.max(1e-3), 4.0);
     let y_max = ((max / y_step).ceil() * y_step).max(y_step);
     let sx = |x: f64| LEFT + x / x_max * pw;
@@ -287,17 +293,30 @@ pub fn percentile_chart(title: &str, curve: &[(f64, f64)], color: &'static str) 
         W - RIGHT,
         TOP + ph
     );
-    let body: Vec<(f64, Option<f64>)> =
-        curve.iter().filter(|c| c.0 < 100.0).map(|c| (percentile_x(c.0), Some(c.1))).collect();
-    if body.is_empty() {
+    if curves.iter().all(|c| c.1.iter().all(|p| p.0 >= 100.0)) {
         let _ = write!(
             out,
             r#"<text class="empty" x="{:.0}" y="{:.0}" text-anchor="middle">no samples</text>"#,
             LEFT + pw / 2.0,
             TOP + ph / 2.0
         );
-    } else {
+    }
+    for (k, &(label, curve, color)) in curves.iter().enumerate() {
+        let body: Vec<(f64, Option<f64>)> =
+            curve.iter().filter(|c| c.0 < 100.0).map(|c| (percentile_x(c.0), Some(c.1))).collect();
+        if body.is_empty() {
+            continue;
+        }
         let _ = write!(out, r#"<path class="line" d="{}" stroke="{color}"/>"#, path(&body, sx, sy).trim_end());
+        if curves.len() > 1 {
+            let _ = write!(
+                out,
+                r#"<text class="ax" x="{:.0}" y="{:.0}" fill="{color}">{}</text>"#,
+                LEFT + 8.0,
+                TOP + 14.0 + 14.0 * k as f64,
+                esc(label)
+            );
+        }
         for &(p, ms) in curve.iter().filter(|c| c.0 < 100.0) {
             let _ = write!(
                 out,
@@ -308,7 +327,7 @@ pub fn percentile_chart(title: &str, curve: &[(f64, f64)], color: &'static str) 
                 esc(&crate::text::fmt_ms(ms))
             );
         }
-        if let Some(&(_, m)) = curve.iter().find(|c| c.0 >= 100.0) {
+        if let Some(&(_, m)) = curve.iter().find(|c| c.0 >= 100.0).filter(|_| curves.len() == 1) {
             let py = sy(m);
             let _ = write!(
                 out,
