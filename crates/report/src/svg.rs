@@ -249,9 +249,13 @@ pub fn percentile_chart(title: &str, curve: &[(f64, f64)], color: &'static str) 
     percentile_chart_of(title, &[("", curve, color)])
 }
 
-/// Several latency-by-percentile curves on one chart (`(label, curve,
-/// color)`), labelled when there is more than one: two runs overlaid.
-pub fn percentile_chart_of(title: &str, curves: &[(&str, &[(f64, f64)], &'static str)]) -> String {
+/// One curve of [`percentile_chart_of`]: its label, `(percentile, ms)`
+/// points, and color.
+pub type Curve<'a> = (&'a str, &'a [(f64, f64)], &'static str);
+
+/// Several latency-by-percentile curves on one chart, labelled when there
+/// is more than one: two runs overlaid.
+pub fn percentile_chart_of(title: &str, curves: &[Curve<'_>]) -> String {
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let x_max = 5.0;
     let max = curves.iter().flat_map(|c| c.1.iter()).map(|c| c.1).fold(0.0, f64::max);
