@@ -76,7 +76,9 @@ pub(crate) fn open_outputs(
         interval: INTERVAL,
         baseline: None,
     };
-    let mut outputs = open_named_outputs(&report.out, &ctx, "--out")?;
+    // The comparison first: it finishes before the outputs that show it
+    // (the HTML report has a section for it).
+    let mut outputs: Vec<(String, Box<dyn Output>)> = Vec::new();
     if let Some(path) = &report.baseline {
         let opts = compare_options(report.confidence, report.noise, &report.budgets, &plan.budgets)?;
         let (output, slot) = stampede_report::compare::BaselineOutput::open(path, opts, &ctx)
@@ -84,6 +86,7 @@ pub(crate) fn open_outputs(
         outputs.push((format!("comparison with {}", path.display()), Box::new(output)));
         ctx.baseline = Some(slot);
     }
+    outputs.extend(open_named_outputs(&report.out, &ctx, "--out")?);
     Ok((Recorder::new(outputs), ctx))
 }
 

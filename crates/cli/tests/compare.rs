@@ -234,11 +234,23 @@ fn same_server_no_change_more_delay_slower_and_a_tail_change_is_a_tail_change() 
     let text = std::fs::read_to_string(dir.path().join("calibration.toml")).unwrap();
     std::fs::write(&file, format!("{text}\n[compare]\nhttp_req_duration = [\"p(99) +10%\"]\n")).unwrap();
     server.set(Delay::SlowTail);
-    let o = stampede(&["run", file.to_str().unwrap(), "-q", "--baseline", path("a3").to_str().unwrap()]);
+    let report = budgeted.join("report.html");
+    let o = stampede(&[
+        "run",
+        file.to_str().unwrap(),
+        "-q",
+        "--baseline",
+        path("a3").to_str().unwrap(),
+        "--out",
+        &format!("html={}", report.display()),
+    ]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(111), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("TOTAL RESULTS") && stdout.contains("✗ http_req_duration p(99) +10%"), "{stdout}");
     assert!(stdout.contains("REGRESSION: exit 111"), "{stdout}");
+    // The run's HTML report has the comparison, distributions overlaid.
+    let report = std::fs::read_to_string(report).unwrap();
+    assert!(report.contains("<h2>Compared with ") && report.contains("Distributions: baseline and run overlaid"));
 
     // The Markdown and JUnit renderings.
     let md = dir.path().join("c.md");

@@ -68,7 +68,11 @@ pub fn open(kind: &str, path: &Path, ctx: &RunContext) -> std::io::Result<Box<dy
         "json" => Ok(Box::new(DocumentOutput::create(path, ctx, Summary::to_json)?)),
         "hlog" => Ok(Box::new(crate::hlog::HlogOutput::create(path, ctx)?)),
         "csv" => Ok(Box::new(crate::csvlog::CsvOutput::create(path, ctx)?)),
-        "html" => Ok(Box::new(DocumentOutput::create(path, ctx, crate::html::render)?)),
+        "html" => {
+            let mut out = DocumentOutput::create(path, ctx, crate::html::render)?;
+            out.baseline = ctx.baseline.clone();
+            Ok(Box::new(out))
+        }
         "junit" => Ok(Box::new(crate::junit::JunitOutput::create(path, ctx)?)),
         other => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("unknown output kind `{other}`"))),
     }
@@ -206,12 +210,15 @@ pub struct DocumentOutput {
     path: PathBuf,
     collected: Collected,
     render: fn(&Summary) -> String,
+    /// HTML only: `run --baseline`'s comparison, added to the report as its
+    /// own section (filled before this output finishes).
+    baseline: Option<crate::compare::BaselineSlot>,
 }
 
 impl DocumentOutput {
     pub fn create(path: &Path, ctx: &RunContext, render: fn(&Summary) -> String) -> std::io::Result<DocumentOutput> {
         touch(path)?;
-        Ok(DocumentOutput { path: path.to_path_buf(), collected: Collected::new(ctx)?, render })
+        Ok(DocumentOutput { path: path.to_path_buf(), collected: Collected::new(ctx)?, render, baseline: None })
     }
 }
 
@@ -225,7 +232,14 @@ impl Output for DocumentOutput {
     }
 
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
-        std::fs::write(&self.path, (self.render)(&self.collected.report(summary)?))
+        let mut text = (self.render)(&self.collected.report(summary)?);
+        let slot = self.baseline.as_ref().map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if let Some(Some(Ok(c))) = slot.as_deref()
+            && let Some(at) = text.rfind("<footer>")
+        {
+            text.insert_str(at, &crate::compare::html_sections(c));
+        }
+        std::fs::write(&self.path, text)
     }
 }
 
