@@ -217,6 +217,8 @@ fn same_server_no_change_more_delay_slower_and_a_tail_change_is_a_tail_change() 
     assert_eq!(verdict_at(h, 0.99), "slower", "{h}");
     assert_eq!(verdict_at(h, 0.5), "no_change", "{h}");
     assert!(h["summary"].as_str().unwrap().contains("median unchanged"), "{}", h["summary"]);
+    let o = stampede(&["compare", path("a3").to_str().unwrap(), path("tail").to_str().unwrap()]);
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
 
     // Budgets decide the exit code: p99 may get 10 % slower (it got far
     // more), the median 50 % (it did not).

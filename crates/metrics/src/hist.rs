@@ -133,8 +133,14 @@ pub fn decode_into(dst: &mut Histogram, bytes: &[u8]) -> Result<(), DecodeError>
     if bytes.is_empty() {
         return Ok(());
     }
+    with_v2(bytes, |b| add_v2(dst, b))
+}
+
+/// Calls `f` with the uncompressed V2 bytes of an encoded histogram (V2, or
+/// V2 + DEFLATE inflated into this thread's buffer).
+fn with_v2<R>(bytes: &[u8], f: impl FnOnce(&[u8]) -> Result<R, DecodeError>) -> Result<R, DecodeError> {
     match be_u32(bytes, 0)? {
-        V2_COOKIE => add_v2(dst, bytes),
+        V2_COOKIE => f(bytes),
         V2_COMPRESSED_COOKIE => {
             let len = be_u32(bytes, 4)? as usize;
             let deflated = bytes.get(8..8 + len).ok_or_else(|| DecodeError("truncated payload".into()))?;
@@ -142,7 +148,7 @@ pub fn decode_into(dst: &mut Histogram, bytes: &[u8]) -> Result<(), DecodeError>
                 let mut guard = cell.borrow_mut();
                 let (z, buf) = &mut *guard;
                 inflate(z, deflated, buf)?;
-                add_v2(dst, buf)
+                f(buf)
             })
         }
         other => Err(DecodeError(format!("unknown cookie {other:#x}"))),
@@ -230,21 +236,7 @@ fn visit_v2(b: &[u8], mut f: impl FnMut(u32, u64)) -> Result<bool, DecodeError> 
 /// standard layout, as `(bucket index, count)` in value order, appended to
 /// `out`: a histogram read without building one (see [`bucket_value`]).
 pub fn buckets(bytes: &[u8], out: &mut Vec<(u32, u64)>) -> Result<(), DecodeError> {
-    let mut push = |i: u32, c: u64| out.push((i, c));
-    let standard = match be_u32(bytes, 0)? {
-        V2_COOKIE => visit_v2(bytes, &mut push)?,
-        V2_COMPRESSED_COOKIE => {
-            let len = be_u32(bytes, 4)? as usize;
-            let deflated = bytes.get(8..8 + len).ok_or_else(|| DecodeError("truncated payload".into()))?;
-            INFLATER.with(|cell| {
-                let mut guard = cell.borrow_mut();
-                let (z, buf) = &mut *guard;
-                inflate(z, deflated, buf)?;
-                visit_v2(buf, &mut push)
-            })?
-        }
-        other => return Err(DecodeError(format!("unknown cookie {other:#x}"))),
-    };
+    let standard = with_v2(bytes, |b| visit_v2(b, |i, c| out.push((i, c))))?;
     if standard {
         Ok(())
     } else {
