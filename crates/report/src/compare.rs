@@ -748,6 +748,14 @@ fn quantile_at(s: &SeriesComparison, q: f64) -> Option<&Shift> {
     s.shifts.iter().find(|x| x.q == q)
 }
 
+/// `3.50 → 3.56 ms (+1.5%)` at quantile `q`, or `–` (Markdown and HTML tables).
+fn change_cell(s: &SeriesComparison, q: f64) -> String {
+    match quantile_at(s, q) {
+        Some(x) => format!("{:.2} → {:.2} {} ({:+.1}%)", x.base, x.run, unit(s), x.relative * 100.0),
+        None => "–".into(),
+    }
+}
+
 /// The terminal table.
 pub fn render_text(c: &Comparison) -> String {
     let mut out = String::new();
@@ -852,10 +860,7 @@ pub fn render_markdown(c: &Comparison) -> String {
     ));
     out.push_str("| series | p50 | p95 | p99 | shift p10…p99.9 | verdict |\n|---|---:|---:|---:|---|---|\n");
     for s in &c.series {
-        let cell = |q: f64| match quantile_at(s, q) {
-            Some(x) => format!("{:.2} → {:.2} {} ({:+.1}%)", x.base, x.run, unit(s), x.relative * 100.0),
-            None => "–".into(),
-        };
+        let cell = |q: f64| change_cell(s, q);
         let verdict = match s.verdict {
             Verdict::Slower => format!("🔴 slower: {}", s.summary),
             Verdict::Faster => format!("🟢 faster: {}", s.summary),
@@ -1024,10 +1029,7 @@ pub fn html_sections(c: &Comparison) -> String {
     );
     o.push_str("<h3>Series</h3><table><thead><tr><th>series</th><th>p50</th><th>p95</th><th>p99</th><th>shift p10…p99.9</th><th>verdict</th></tr></thead><tbody>");
     for s in &c.series {
-        let cell = |q: f64| match quantile_at(s, q) {
-            Some(x) => format!("{:.2} → {:.2} {} ({:+.1}%)", x.base, x.run, unit(s), x.relative * 100.0),
-            None => "–".into(),
-        };
+        let cell = |q: f64| change_cell(s, q);
         let class = match s.verdict {
             Verdict::Slower => "bad",
             Verdict::Faster => "ok",
