@@ -42,6 +42,12 @@ pub enum Command {
     /// --budget, the comparison fails (111) when all requests together are
     /// slower. Method and assumptions: docs/compare.md.
     Compare(CompareArgs),
+    /// Print a shell completion script: `stampede completion bash > /etc/bash_completion.d/stampede`,
+    /// `stampede completion zsh > ~/.zfunc/_stampede`, `stampede completion fish > ~/.config/fish/completions/stampede.fish`.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Run the bundled shop (origin + CDN edge) on loopback until Ctrl-C.
     ///
     /// Scenarios with `[target] shop` start it by themselves; this runs it on

@@ -23,6 +23,22 @@ fn main() -> ExitCode {
         Command::Shop(args) => return stampede_shop::cli::main_with(&args),
         Command::Report(args) => stampede::report(&args),
         Command::Compare(args) => stampede::compare(&args),
+        Command::Completion { shell } => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            // Into memory first: a closed pipe (`| head`) is not a panic.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "stampede", &mut script);
+            let mut out = std::io::stdout().lock();
+            match out.write_all(&script).and_then(|()| out.flush()) {
+                Ok(()) => exit::OK,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+                Err(e) => {
+                    eprintln!("error: writing the completion script: {e}");
+                    exit::ERROR
+                }
+            }
+        }
     };
     ExitCode::from(code as u8)
 }

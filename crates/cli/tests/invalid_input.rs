@@ -50,3 +50,25 @@ fn the_smoke_scenario_validates() {
     let out = stampede(&["validate", smoke.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn completion_scripts_for_bash_zsh_and_fish() {
+    let run = |shell: &str| {
+        let o =
+            std::process::Command::new(env!("CARGO_BIN_EXE_stampede")).args(["completion", shell]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{shell}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let bash = run("bash");
+    // bash itself parses it, and it knows the subcommands and their flags.
+    let check = std::process::Command::new("bash").args(["-n", "-c", &bash]).output().expect("bash");
+    assert!(check.status.success(), "bash -n: {}", String::from_utf8_lossy(&check.stderr));
+    for word in ["compare", "coordinator", "--baseline", "--budget", "--out", "--agents"] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    assert!(run("zsh").starts_with("#compdef stampede"));
+    assert!(run("fish").contains("complete -c stampede -n \"__fish_stampede_needs_command\" -f -a \"compare\""));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_stampede")).args(["completion", "tcsh"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(104));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("possible values: bash, elvish, fish, powershell, zsh"));
+}
