@@ -457,6 +457,19 @@ fn batch(counts: &[u64], need: u64) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+/// Whether a difference is a real move, up (`true`) or down (`false`): its
+/// interval `(low, high)` excludes zero on that side (real) and the
+/// estimate is beyond the noise `margin` (material); `None` otherwise.
+fn moved(diff: f64, (low, high): (f64, f64), margin: f64) -> Option<bool> {
+    if low > 0.0 && diff > margin {
+        Some(true)
+    } else if high < 0.0 && diff < -margin {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Welch's interval for `a - b` given each estimate's variance and batches.
 fn welch(diff: f64, (va, ma): (f64, usize), (vb, mb): (f64, usize), confidence: f64) -> (f64, f64) {
     let se2 = va + vb;
@@ -501,15 +514,10 @@ fn compare_series(
             let (mut low, mut high, mut verdict) = (None, None, Verdict::NotEnoughData);
             if tested.contains(&i) {
                 let (l, h) = welch(diff, er.variance[i].unwrap(), eb.variance[i].unwrap(), per_test);
-                // Real (the interval excludes zero) and material (the
-                // estimate is beyond the noise margin).
-                let margin = opts.noise * base;
-                verdict = if l > 0.0 && diff > margin {
-                    Verdict::Slower
-                } else if h < 0.0 && diff < -margin {
-                    Verdict::Faster
-                } else {
-                    Verdict::NoChange
+                verdict = match moved(diff, (l, h), opts.noise * base) {
+                    Some(true) => Verdict::Slower,
+                    Some(false) => Verdict::Faster,
+                    None => Verdict::NoChange,
                 };
                 (low, high) = (Some(l * scale), Some(h * scale));
             }
@@ -614,13 +622,10 @@ fn throughput(sb: &BlockSeries, hb: &Histograms, sr: &BlockSeries, hr: &Histogra
     let (mut low, mut high, mut verdict) = (None, None, Verdict::NotEnoughData);
     if let (Some(vb), Some(vr)) = (vb, vr) {
         let (l, h) = welch(diff, vr, vb, opts.confidence);
-        let margin = opts.noise * base;
-        verdict = if l > 0.0 && diff > margin {
-            Verdict::Faster
-        } else if h < 0.0 && diff < -margin {
-            Verdict::Slower
-        } else {
-            Verdict::NoChange
+        verdict = match moved(diff, (l, h), opts.noise * base) {
+            Some(true) => Verdict::Faster,
+            Some(false) => Verdict::Slower,
+            None => Verdict::NoChange,
         };
         (low, high) = (Some(l), Some(h));
     }

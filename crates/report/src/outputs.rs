@@ -65,11 +65,11 @@ pub fn parse_spec(spec: &str) -> Result<(String, PathBuf), String> {
 /// Opens an output; fails early (before any load) when the path cannot be written.
 pub fn open(kind: &str, path: &Path, ctx: &RunContext) -> std::io::Result<Box<dyn Output>> {
     match kind {
-        "json" => Ok(Box::new(DocumentOutput::create(path, ctx, Summary::to_json)?)),
+        "json" => Ok(Box::new(DocumentOutput::create(path, ctx, Summary::to_json, true)?)),
         "hlog" => Ok(Box::new(crate::hlog::HlogOutput::create(path, ctx)?)),
         "csv" => Ok(Box::new(crate::csvlog::CsvOutput::create(path, ctx)?)),
         "html" => {
-            let mut out = DocumentOutput::create(path, ctx, crate::html::render)?;
+            let mut out = DocumentOutput::create(path, ctx, crate::html::render, false)?;
             out.baseline = ctx.baseline.clone();
             Ok(Box::new(out))
         }
@@ -88,7 +88,8 @@ pub(crate) fn touch(path: &Path) -> std::io::Result<()> {
 /// memory does not grow with the run, and the latest agent list.
 struct Collected {
     points: PointSpill,
-    blocks: crate::blocks::BlockRecorder,
+    /// The run's block histograms, for the documents that carry them (JSON).
+    blocks: Option<crate::blocks::BlockRecorder>,
     /// Nominal interval length (see [`charted`]).
     interval: Duration,
     charted: usize,
@@ -96,10 +97,10 @@ struct Collected {
 }
 
 impl Collected {
-    pub fn new(ctx: &RunContext) -> std::io::Result<Collected> {
+    pub fn new(ctx: &RunContext, blocks: bool) -> std::io::Result<Collected> {
         Ok(Collected {
             points: PointSpill::new()?,
-            blocks: crate::blocks::BlockRecorder::new(ctx.interval),
+            blocks: blocks.then(|| crate::blocks::BlockRecorder::new(ctx.interval)),
             interval: ctx.interval,
             charted: 0,
             agents: Vec::new(),
@@ -107,7 +108,9 @@ impl Collected {
     }
 
     pub fn interval(&mut self, start: Duration, end: Duration, snapshot: &Snapshot) -> std::io::Result<()> {
-        self.blocks.interval(start, end, snapshot);
+        if let Some(b) = &mut self.blocks {
+            b.interval(start, end, snapshot);
+        }
         let secs = (end - start).as_secs_f64();
         if !charted(secs, self.interval, self.charted == 0) {
             return Ok(());
@@ -121,7 +124,11 @@ impl Collected {
     }
 
     pub fn report(&mut self, summary: &Summary) -> std::io::Result<Summary> {
-        Ok(summary.with_timeline(&self.points.read_all()?, &self.agents, Some(self.blocks.finish())))
+        Ok(summary.with_timeline(
+            &self.points.read_all()?,
+            &self.agents,
+            self.blocks.as_ref().map(crate::blocks::BlockRecorder::finish),
+        ))
     }
 }
 
@@ -216,9 +223,16 @@ pub struct DocumentOutput {
 }
 
 impl DocumentOutput {
-    pub fn create(path: &Path, ctx: &RunContext, render: fn(&Summary) -> String) -> std::io::Result<DocumentOutput> {
+    /// `blocks`: keep the run's block histograms (`histograms`, which the
+    /// JSON summary carries and the HTML report does not show).
+    pub fn create(
+        path: &Path,
+        ctx: &RunContext,
+        render: fn(&Summary) -> String,
+        blocks: bool,
+    ) -> std::io::Result<DocumentOutput> {
         touch(path)?;
-        Ok(DocumentOutput { path: path.to_path_buf(), collected: Collected::new(ctx)?, render, baseline: None })
+        Ok(DocumentOutput { path: path.to_path_buf(), collected: Collected::new(ctx, blocks)?, render, baseline: None })
     }
 }
 
