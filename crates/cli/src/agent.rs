@@ -19,6 +19,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<i32> {
     // run (the files themselves are created per run).
     crate::flags::check_distinct_outputs(&args.out, "--out")?;
     for (kind, path) in &args.out {
+        if kind == stampede_report::outputs::REMOTE_WRITE {
+            return Err(crate::invalid(format!(
+                "--out {kind}={}: an agent does not send remote write; give it to the coordinator (or `stampede run`), which sends the whole run once, merged exactly",
+                path.display()
+            )));
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
             return Err(crate::invalid(format!(
                 "--out {kind}={}: the directory {} does not exist (create it first)",

@@ -86,8 +86,103 @@ pub(crate) fn open_outputs(
         outputs.push((format!("comparison with {}", path.display()), Box::new(output)));
         ctx.baseline = Some(slot);
     }
-    outputs.extend(open_named_outputs(&report.out, &ctx, "--out")?);
+    // The scenario's `[outputs]`, then the flags (the same output named in
+    // both is opened once).
+    let mut specs: Vec<(String, std::path::PathBuf)> = Vec::new();
+    for (kind, target) in &plan.outputs {
+        let spec = stampede_report::outputs::parse_spec(&format!("{kind}={target}"))
+            .map_err(|e| crate::invalid(format!("{}: [outputs] out: {e}", file.display())))?;
+        specs.push(spec);
+    }
+    for spec in &report.out {
+        if !specs.contains(spec) {
+            specs.push(spec.clone());
+        }
+    }
+    let (sends, files): (Vec<_>, Vec<_>) =
+        specs.into_iter().partition(|(kind, _)| kind == stampede_report::outputs::REMOTE_WRITE);
+    check_distinct_outputs(&sends, "--out")?;
+    outputs.extend(open_named_outputs(&files, &ctx, "--out")?);
+    for (kind, url) in &sends {
+        let config = remote_write_config(&report.remote_write, &url.to_string_lossy(), &ctx)?;
+        let output = stampede_report::remote_write::RemoteWriteOutput::start(config, &ctx)
+            .map_err(|e| anyhow::anyhow!("--out {kind}: cannot start the sender: {e}"))?;
+        outputs.push((format!("{kind} output {}", url.display()), Box::new(output)));
+    }
     Ok((Recorder::new(outputs), ctx))
+}
+
+/// The settings of one `--out prometheus-rw=URL`, checked before any load.
+fn remote_write_config(
+    args: &crate::cli::RemoteWriteArgs,
+    url: &str,
+    ctx: &RunContext,
+) -> anyhow::Result<stampede_report::remote_write::RemoteWriteConfig> {
+    use http::{HeaderName, HeaderValue, header};
+    let flag_err = |m: String| crate::invalid(format!("--out prometheus-rw: {m}"));
+    let uri = stampede_report::remote_write::parse_url(url).map_err(flag_err)?;
+    let mut headers = Vec::new();
+    for h in &args.prometheus_rw_header {
+        let bad =
+            || crate::invalid(format!("--prometheus-rw-header `{h}`: write `NAME: VALUE`, e.g. `X-Scope-OrgID: shop`"));
+        let (name, value) = h.split_once(':').ok_or_else(bad)?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad())?;
+        let value = HeaderValue::from_str(value.trim()).map_err(|_| bad())?;
+        headers.push((name, value));
+    }
+    let auth = match (&args.prometheus_rw_username, &args.prometheus_rw_password, &args.prometheus_rw_bearer_token) {
+        (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+            return Err(crate::invalid(
+                "--prometheus-rw-bearer-token and basic auth (--prometheus-rw-username/--prometheus-rw-password) exclude each other: give one",
+            ));
+        }
+        (None, Some(_), None) => {
+            return Err(crate::invalid("--prometheus-rw-password needs --prometheus-rw-username"));
+        }
+        (Some(user), password, None) => {
+            use base64::Engine as _;
+            let raw = format!("{user}:{}", password.as_deref().unwrap_or(""));
+            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)))
+        }
+        (None, None, Some(token)) => Some(format!("Bearer {}", token.trim())),
+        (None, None, None) => None,
+    };
+    if let Some(a) = auth {
+        let mut value = HeaderValue::from_str(&a)
+            .map_err(|_| crate::invalid("--prometheus-rw credentials: only visible ASCII can go in an HTTP header"))?;
+        value.set_sensitive(true);
+        headers.push((header::AUTHORIZATION, value));
+    }
+    let tls = if uri.scheme_str() == Some("https") {
+        let ca = match &args.prometheus_rw_ca {
+            Some(f) => pem_certificates("--prometheus-rw-ca", f)?.1,
+            None => Vec::new(),
+        };
+        let client = stampede_engine::client::ClientConfig::with_ca(
+            stampede_scenario::plan::HttpVersion::Http1,
+            args.prometheus_rw_insecure_skip_tls_verify,
+            std::time::Duration::from_secs(10),
+            0,
+            &ca,
+        );
+        Some(client.tls.clone())
+    } else {
+        None
+    };
+    let testid = match &args.prometheus_rw_testid {
+        Some(t) if t.trim().is_empty() => return Err(crate::invalid("--prometheus-rw-testid is empty")),
+        Some(t) => t.trim().to_string(),
+        None => stampede_report::remote_write::default_testid(ctx),
+    };
+    Ok(stampede_report::remote_write::RemoteWriteConfig {
+        url: uri,
+        headers,
+        tls,
+        testid,
+        schema: args.prometheus_rw_schema,
+        max_queue: args.prometheus_rw_max_queue as usize,
+        flush_timeout: std::time::Duration::from_secs(args.prometheus_rw_flush_timeout),
+    })
 }
 
 /// The comparison's options: `--confidence`, `--noise` (percent), and the

@@ -51,8 +51,8 @@ pub async fn record_agent_runs(
                     exit_code,
                 };
                 // Thresholds are the coordinator's (over every agent's data).
-                let summary = stampede_report::Summary::build(info, &total, Vec::new(), total.vus_max());
-                recorder.finish(&summary, &[]).iter().for_each(&mut failed);
+                let mut summary = stampede_report::Summary::build(info, &total, Vec::new(), total.vus_max());
+                recorder.finish(&mut summary, &[]).iter().for_each(&mut failed);
                 recorder = Recorder::default();
             }
         }

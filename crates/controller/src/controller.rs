@@ -217,7 +217,7 @@ pub async fn run<S: Source>(
         exit_code,
     };
     let mut summary = Summary::build(info, &total, outcomes, vus_peak);
-    for e in recorder.finish(&summary, &agents) {
+    for e in recorder.finish(&mut summary, &agents) {
         observer.output_failed(&e);
         summary.run.exit_code = exit::ERROR;
     }

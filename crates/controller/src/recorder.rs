@@ -78,8 +78,13 @@ impl Recorder {
 
     /// Writes the end of every output that has not failed (each gets its
     /// chance, whatever the others do); returns those that failed now.
-    pub fn finish(&mut self, summary: &Summary, agents: &[AgentInfo]) -> Vec<OutputError> {
+    /// Outputs that send to a receiver deliver first; what they delivered
+    /// goes into `summary` before the documents are written.
+    pub fn finish(&mut self, summary: &mut Summary, agents: &[AgentInfo]) -> Vec<OutputError> {
         let mut failed = Vec::new();
+        for e in self.entries.iter_mut().filter(|e| !e.failed) {
+            summary.deliveries.extend(e.output.deliver());
+        }
         for e in self.entries.iter_mut().filter(|e| !e.failed) {
             e.output.agents(agents);
             if let Err(source) = e.output.finish(summary) {

@@ -26,6 +26,8 @@
 //! - [`junit`]: JUnit XML of thresholds and checks.
 //! - [`markup`]: escaping shared by the XML, HTML and SVG writers.
 //! - [`prometheus`]: `/metrics` text and its HTTP server.
+//! - [`remote_write`]: `prometheus-rw=URL`, the run pushed to Prometheus as
+//!   it goes (native histograms), with its own sender thread and bounded queue.
 
 pub mod blocks;
 pub mod compare;
@@ -36,6 +38,7 @@ pub mod junit;
 pub mod markup;
 pub mod outputs;
 pub mod prometheus;
+pub mod remote_write;
 pub mod summary;
 pub mod svg;
 pub mod text;

@@ -35,6 +35,12 @@ pub trait Output: Send {
     /// The load generators of the run, as last seen; call it before
     /// [`Output::finish`] (the reports that list agents keep the latest call).
     fn agents(&mut self, _agents: &[AgentInfo]) {}
+    /// Outputs that send to a receiver (`prometheus-rw`) deliver what they
+    /// still hold here, before any [`Output::finish`], and say what they
+    /// delivered: it goes into the summary the documents write.
+    fn deliver(&mut self) -> Option<crate::summary::Delivery> {
+        None
+    }
     /// Called once at the end, with the summary of everything measured.
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
 }
@@ -46,14 +52,24 @@ pub const KINDS: &[(&str, &str)] = &[
     ("csv", "one row per interval and series, for spreadsheets, appended every interval"),
     ("html", "a self-contained HTML report with charts"),
     ("junit", "JUnit XML: one test case per threshold and per check"),
+    (
+        REMOTE_WRITE,
+        "Prometheus remote write to URL (e.g. http://127.0.0.1:9090/api/v1/write): native histograms, every interval",
+    ),
 ];
 
-/// Parses `KIND=PATH`.
+/// The kind whose target is a URL, not a file (`prometheus-rw=URL`).
+pub const REMOTE_WRITE: &str = "prometheus-rw";
+
+/// Parses `KIND=PATH` (`prometheus-rw=URL`: the URL is checked, and kept as the path).
 pub fn parse_spec(spec: &str) -> Result<(String, PathBuf), String> {
     let (kind, path) =
         spec.split_once('=').ok_or_else(|| format!("expected KIND=PATH (e.g. json=summary.json), got `{spec}`"))?;
     if path.is_empty() {
         return Err(format!("`{kind}=` needs a path"));
+    }
+    if kind == REMOTE_WRITE {
+        crate::remote_write::parse_url(path).map_err(|e| format!("{REMOTE_WRITE}={e}"))?;
     }
     if !KINDS.iter().any(|(k, _)| *k == kind) {
         let known: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
@@ -74,6 +90,10 @@ pub fn open(kind: &str, path: &Path, ctx: &RunContext) -> std::io::Result<Box<dy
             Ok(Box::new(out))
         }
         "junit" => Ok(Box::new(crate::junit::JunitOutput::create(path, ctx)?)),
+        REMOTE_WRITE => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "prometheus-rw needs its settings: open it with remote_write::RemoteWriteOutput::start",
+        )),
         other => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("unknown output kind `{other}`"))),
     }
 }

@@ -362,6 +362,39 @@ pub struct Summary {
     /// absent in files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub histograms: Option<crate::blocks::Histograms>,
+    /// What the outputs that send elsewhere (`prometheus-rw`) delivered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<Delivery>,
+}
+
+/// What an output that sends to a receiver (`prometheus-rw=URL`) delivered.
+/// One batch is one interval's samples of every series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The output kind (`prometheus-rw`).
+    pub output: String,
+    /// Where it sent (the URL).
+    pub target: String,
+    /// The `testid` label of every series it sent.
+    pub testid: String,
+    /// Native histogram schema of the trends.
+    pub schema: i32,
+    /// How far a quantile read from those histograms can be from the true
+    /// one (the width of a bucket, relative).
+    pub relative_error: f64,
+    pub batches_sent: u64,
+    pub samples_sent: u64,
+    /// Batches the receiver never got: dropped from the full queue while it
+    /// was away, refused by it, or still queued when the end of the run
+    /// stopped waiting. Counters are totals, so a later batch carries
+    /// their counts; only points of the time line are missing.
+    pub batches_dropped: u64,
+    pub samples_dropped: u64,
+    /// Requests that failed (each retried or dropped).
+    pub failed_attempts: u64,
+    /// The last failure's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl Summary {
@@ -528,6 +561,7 @@ impl Summary {
             intervals: Vec::new(),
             agents: Vec::new(),
             histograms: None,
+            deliveries: Vec::new(),
         }
     }
 

@@ -317,6 +317,27 @@ pub fn render(s: &Summary, color: bool) -> String {
         let list: Vec<String> = s.errors.iter().map(|(k, v)| format!("{}={v}", terminal_safe(k))).collect();
         let _ = writeln!(out, "    ERRORS  {}\n", list.join(" "));
     }
+    for d in &s.deliveries {
+        let _ = writeln!(
+            out,
+            "    {} {} (testid={}): {} batches, {} samples sent",
+            d.output,
+            terminal_safe(&d.target),
+            terminal_safe(&d.testid),
+            d.batches_sent,
+            d.samples_sent
+        );
+        if d.batches_dropped > 0 {
+            let _ = writeln!(
+                out,
+                "    {bad}✗{reset} {} batches ({} samples) not delivered: points of the time line are missing, totals are not{}",
+                d.batches_dropped,
+                d.samples_dropped,
+                d.last_error.as_deref().map_or(String::new(), |e| format!(" (last error: {})", terminal_safe(e)))
+            );
+        }
+        let _ = writeln!(out);
+    }
     for sc in &s.scenarios {
         if let Some(il) = &sc.intended_latency {
             let _ = writeln!(
