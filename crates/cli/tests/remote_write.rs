@@ -274,13 +274,14 @@ async fn a_receiver_away_for_ten_seconds_gets_every_interval_back() {
 async fn a_receiver_that_never_answers_is_counted_not_fatal() {
     let server = Server::start().await;
     let dir = tempdir();
-    // Nothing listens on this port.
-    let url = format!("prometheus-rw=http://127.0.0.1:{}/api/v1/write", free_port());
+    // Nothing listens on this port; the scenario's [outputs] names it.
+    let url = format!("http://127.0.0.1:{}/api/v1/write", free_port());
+    let scenario = format!("{}\n[outputs]\nout = [\"prometheus-rw={url}\"]\n", scenario(&server.url(), 4));
     let started = Instant::now();
     let out = run_scenario(
         &path_of(&dir),
-        &scenario(&server.url(), 4),
-        &["--agents", "0", "--out", &url, "--prometheus-rw-max-queue", "2", "--prometheus-rw-flush-timeout", "1"],
+        &scenario,
+        &["--agents", "0", "--prometheus-rw-max-queue", "2", "--prometheus-rw-flush-timeout", "1"],
     )
     .await;
     let took = started.elapsed();

@@ -122,7 +122,7 @@ fn toml_error(cx: &Cx<'_>, e: &toml::de::Error) -> ScenarioError {
 
 const EXAMPLE: &str = "[scenarios.smoke] executor = \"constant-vus\", vus = 1, duration = \"10s\", flow = \"browse\" (see docs/scenarios.md)";
 const TOP_LEVEL: &[&str] =
-    &["target", "data", "metrics", "setup", "teardown", "flows", "scenarios", "thresholds", "compare"];
+    &["target", "data", "metrics", "setup", "teardown", "flows", "scenarios", "thresholds", "compare", "outputs"];
 const HOOK_FIELDS: &[&str] = &["steps", "timeout"];
 /// k6's default `setupTimeout` and `teardownTimeout`.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -389,6 +389,14 @@ impl<'s> Compiler<'s> {
             Some(node) => self.budgets(&node, &scenarios)?,
             None => Vec::new(),
         };
+        let outputs = match root.table(
+            &cx,
+            "outputs",
+            "write outputs as a table: [outputs] out = [\"summary=run.json\", \"prometheus-rw=http://127.0.0.1:9090/api/v1/write\"]",
+        )? {
+            Some(node) => self.outputs(&node)?,
+            None => Vec::new(),
+        };
         self.apply_overrides(&mut scenarios)?;
 
         Ok(Plan {
@@ -405,6 +413,7 @@ impl<'s> Compiler<'s> {
             scenarios,
             thresholds,
             budgets,
+            outputs,
             metrics: self.metrics,
             request_names: self.request_names,
             check_names: self.check_names,
@@ -2311,6 +2320,42 @@ impl<'s> Compiler<'s> {
             }
         }
         Ok(thresholds)
+    }
+
+    // === outputs ===
+
+    /// `[outputs] out = ["KIND=PATH", …]`: what `--out` gives, kept with the
+    /// test (paths are relative to the working directory, as the flag's).
+    fn outputs(&mut self, node: &Node<'_, '_>) -> Result<Vec<(String, String)>> {
+        let cx = self.cx;
+        node.deny_unknown(&cx, &["out"])?;
+        let Some(v) = node.get("out") else { return Ok(Vec::new()) };
+        let field = node.field("out");
+        let help = format!(
+            "a list of KIND=PATH as --out takes, e.g. out = [\"summary=run.json\"]; kinds: {}",
+            crate::OUTPUT_KINDS.join(", ")
+        );
+        let mut out = Vec::new();
+        for item in cx.array_of(v, &field, &help)?.iter() {
+            let spec = cx.str_of(item, &field, &help)?;
+            let at = Some(item.span());
+            let Some((kind, target)) = spec.split_once('=').filter(|(k, t)| !k.is_empty() && !t.is_empty()) else {
+                return Err(cx.err(at, &field, format!("`{spec}` is not KIND=PATH"), help));
+            };
+            if !crate::OUTPUT_KINDS.contains(&kind) {
+                return Err(cx.err(at, &field, format!("unknown output kind `{kind}`"), help));
+            }
+            if kind == "prometheus-rw" && !(target.starts_with("http://") || target.starts_with("https://")) {
+                return Err(cx.err(
+                    at,
+                    &field,
+                    format!("`{target}` is not an http:// or https:// URL"),
+                    "prometheus-rw takes the receiver's URL, e.g. prometheus-rw=http://127.0.0.1:9090/api/v1/write",
+                ));
+            }
+            out.push((kind.to_string(), target.to_string()));
+        }
+        Ok(out)
     }
 
     // === regression budgets ===

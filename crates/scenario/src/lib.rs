@@ -63,3 +63,7 @@ pub use compile::{
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use error::ScenarioError;
 pub use plan::*;
+
+/// The kinds of `--out KIND=PATH` (and of `[outputs] out`); the report crate
+/// describes each.
+pub const OUTPUT_KINDS: &[&str] = &["summary", "json", "hlog", "csv", "html", "junit", "prometheus-rw"];

@@ -43,6 +43,9 @@ pub struct Plan {
     pub thresholds: Vec<Threshold>,
     /// `[compare]`: regression budgets against a baseline run.
     pub budgets: Vec<crate::budget::Budget>,
+    /// `[outputs] out`: `(KIND, PATH or URL)`, as `--out KIND=PATH` (the
+    /// flags add to these).
+    pub outputs: Vec<(String, String)>,
     /// Custom metrics (`[metrics.NAME]`), in file order; `MetricFeed::metric`
     /// indexes this. Every process of a run compiles the same file, so the
     /// indexes agree (the wire names metrics anyway).

@@ -1057,3 +1057,32 @@ cart_value = ["p(50) +3"]
         ]
     );
 }
+
+#[test]
+fn outputs_are_read_as_the_out_flag_takes_them() {
+    let plan = parse(
+        r#"
+[target]
+base_url = "http://127.0.0.1:8080"
+
+[[flows.main.steps]]
+url = "/"
+
+[scenarios.main]
+executor = "constant-vus"
+vus = 1
+duration = "1s"
+flow = "main"
+
+[outputs]
+out = ["csv=results/run.csv", "prometheus-rw=http://127.0.0.1:9090/api/v1/write"]
+"#,
+    );
+    assert_eq!(
+        plan.outputs,
+        [
+            ("csv".to_string(), "results/run.csv".to_string()),
+            ("prometheus-rw".to_string(), "http://127.0.0.1:9090/api/v1/write".to_string())
+        ]
+    );
+}

@@ -816,6 +816,8 @@ pub(crate) fn decode(
         thresholds,
         // k6 has no regression budgets: `--budget` gives them.
         budgets: Vec::new(),
+        // k6 scripts name outputs on the command line (`--out`).
+        outputs: Vec::new(),
         request_names: Vec::new(),
         check_names: Vec::new(),
         group_names: vec![Arc::from("")],
