@@ -326,3 +326,45 @@ fn bad_remote_write_settings_are_refused_before_any_load() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// The remote-write dashboard as Grafana's JSON model wants it (a uid, a
+/// schema version, every panel on the data source variable, unique ids),
+/// and every query valid for `promtool check rules` (each one a recording
+/// rule, with the dashboard's variables filled in).
+#[test]
+fn the_remote_write_dashboard_passes_promtool_and_the_model_checks() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards/stampede-remote-write.json");
+    let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(d["uid"], "stampede-remote-write");
+    assert!(d["schemaVersion"].as_u64().unwrap() >= 30);
+    let vars = d["templating"]["list"].as_array().unwrap();
+    for v in ["datasource", "testid", "scenario", "name"] {
+        assert!(vars.iter().any(|x| x["name"] == v), "variable {v}");
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for p in d["panels"].as_array().unwrap() {
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "panel ids are unique");
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+        for (i, t) in p["targets"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(t["datasource"]["uid"], "${datasource}");
+            let expr = t["expr"].as_str().unwrap().replace("$__rate_interval", "1m").replace('$', "");
+            rules.push_str(&format!(
+                "      - record: dashboard:panel_{}_{i}\n        expr: {}\n",
+                p["id"],
+                serde_json::to_string(&expr).unwrap()
+            ));
+        }
+    }
+    let dir = tempdir();
+    let path = dir.path().join("rules.yml");
+    std::fs::write(&path, &rules).unwrap();
+    let out =
+        Command::new("promtool").arg("check").arg("rules").arg(&path).output().expect("promtool (Debian prometheus)");
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{rules}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
