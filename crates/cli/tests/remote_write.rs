@@ -368,3 +368,116 @@ fn the_remote_write_dashboard_passes_promtool_and_the_model_checks() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A remote-write receiver behind TLS (a certificate for `localhost` made
+/// here): answers 204 and keeps each request's headers and decompressed size.
+struct TlsReceiver {
+    port: u16,
+    ca: PathBuf,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(http::HeaderMap, usize)>>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn tls_receiver() -> TlsReceiver {
+    use hyper_util::rt::TokioIo;
+    let dir = tempdir();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<(http::HeaderMap, usize)>>> = Default::default();
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, s) = (acceptor.clone(), s.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let s = s.clone();
+                    async move {
+                        use http_body_util::BodyExt;
+                        let headers = req.headers().clone();
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let size = snap::raw::Decoder::new().decompress_vec(&body).map_or(0, |b| b.len());
+                        s.lock().unwrap().push((headers, size));
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(204)
+                                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).await;
+            });
+        }
+    });
+    TlsReceiver { port, ca, seen, _dir: dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_auth_and_headers_reach_the_receiver() {
+    let server = Server::start().await;
+    let receiver = tls_receiver().await;
+    let dir = tempdir();
+    let url = format!("prometheus-rw=https://localhost:{}/api/v1/write", receiver.port);
+    // The password by environment (of the child only), as secrets are best given.
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, scenario(&server.url(), 3)).unwrap();
+    let summary = dir.path().join("summary.json");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("run")
+        .arg(&file)
+        .args(["--agents", "0", "--quiet", "--out", &url, "--prometheus-rw-ca", receiver.ca.to_str().unwrap()])
+        .args(["--prometheus-rw-username", "shop", "--prometheus-rw-header", "X-Scope-OrgID: black-friday"])
+        .arg("--out")
+        .arg(format!("json={}", summary.display()))
+        .env("STAMPEDE_PROMETHEUS_RW_PASSWORD", "p4ss")
+        .output()
+        .await
+        .unwrap();
+    let out = support::Outcome {
+        code: run.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&run.stdout).into(),
+        stderr: String::from_utf8_lossy(&run.stderr).into(),
+        summary: std::fs::read_to_string(&summary).ok().and_then(|s| serde_json::from_str(&s).ok()),
+    };
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let s = out.summary.expect("summary");
+    let d = delivery(&s);
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert_eq!(d["batches_sent"].as_u64(), Some(seen.len() as u64), "{d}");
+    assert!(seen.len() >= 3, "{d}");
+    use base64::Engine as _;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("shop:p4ss"));
+    for (h, size) in &seen {
+        assert_eq!(h["authorization"], basic.as_str());
+        assert_eq!(h["x-scope-orgid"], "black-friday");
+        assert_eq!(h["content-encoding"], "snappy");
+        assert_eq!(h["content-type"], "application/x-protobuf");
+        assert_eq!(h["x-prometheus-remote-write-version"], "0.1.0");
+        assert!(*size > 1000, "a snappy body of every series: {size} bytes");
+    }
+    // Without the CA the certificate is not trusted: counted, not fatal.
+    let out = run_scenario(
+        &path_of(&dir),
+        &scenario(&server.url(), 2),
+        &["--agents", "0", "--out", &url, "--prometheus-rw-flush-timeout", "1"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let s = out.summary.expect("summary");
+    let d = delivery(&s);
+    assert_eq!(d["batches_sent"], 0, "{d}");
+    assert!(d["last_error"].as_str().unwrap().contains("certificate"), "{d}");
+}

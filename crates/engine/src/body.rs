@@ -198,6 +198,9 @@ impl Outgoing for RequestSpec {
 /// A future made on the thread that runs it (`!Send`).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
+/// What [`run_apart`] runs: given the worker and the VU, the future to drive.
+pub type ApartFn<T> = Box<dyn FnOnce(Rc<Worker>, Box<Vu>) -> LocalFuture<T> + Send>;
+
 /// Runs `f` once, on a thread of its own, with a worker outside any run and
 /// a VU of id 0 (a script's `setup()` or `teardown()`); returns its result
 /// and what its requests measured.
@@ -205,7 +208,7 @@ pub async fn run_apart<T: Send + 'static>(
     plan: Arc<stampede_scenario::Plan>,
     seed: u64,
     name: &str,
-    f: Box<dyn FnOnce(Rc<Worker>, Box<Vu>) -> LocalFuture<T> + Send>,
+    f: ApartFn<T>,
 ) -> std::io::Result<(T, stampede_metrics::Snapshot)> {
     let client = crate::client_config(&plan, None)?;
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -1137,7 +1137,7 @@ fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, kind: String, name: String, _time: bool| -> rquickjs::Result<u32> {
-                match hs.w.plan.metrics.iter().position(|m| &*m.name == name) {
+                match hs.w.plan.metrics.iter().position(|m| *m.name == *name) {
                     Some(i) if hs.w.plan.metrics[i].kind.name().eq_ignore_ascii_case(&kind) => Ok(i as u32),
                     Some(i) => Err(throw(
                         &ctx,
