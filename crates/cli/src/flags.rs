@@ -64,6 +64,20 @@ pub(crate) fn open_named_outputs(
     Ok(outputs)
 }
 
+/// `--summary-export PATH`: k6's summary document, written at the end.
+fn open_summary_export(
+    path: &Path,
+    out: &[(String, std::path::PathBuf)],
+    ctx: &RunContext,
+) -> anyhow::Result<(String, Box<dyn Output>)> {
+    let mut all = out.to_vec();
+    all.push(("summary-export".to_string(), path.to_path_buf()));
+    check_distinct_outputs(&all, "--out")?;
+    let output = stampede_report::summary_export::SummaryExportOutput::create(path, ctx)
+        .map_err(|e| crate::invalid(format!("--summary-export {}: cannot create the file: {e}", path.display())))?;
+    Ok((format!("summary export {}", path.display()), Box::new(output)))
+}
+
 pub(crate) fn open_outputs(
     report: &ReportArgs,
     file: &Path,
@@ -87,6 +101,9 @@ pub(crate) fn open_outputs(
         ctx.baseline = Some(slot);
     }
     outputs.extend(open_named_outputs(&report.out, &ctx, "--out")?);
+    if let Some(path) = &report.summary_export {
+        outputs.push(open_summary_export(path, &report.out, &ctx)?);
+    }
     Ok((Recorder::new(outputs), ctx))
 }
 
