@@ -228,13 +228,25 @@ fn the_summary_export_has_k6s_shape() {
         } else {
             cmd.args(["--agents", "0", "--headless"]);
         }
-        cmd.arg(format!("--summary-export={}", path.display())).arg(&script);
+        let stream = dir.path().join(format!("{tool}.ndjson"));
+        cmd.arg(format!("--summary-export={}", path.display())).arg("--out").arg(format!("json={}", stream.display()));
+        cmd.arg(&script);
         let (code, log) = run_bounded(cmd, LIMIT);
         assert_eq!(code, 99, "{tool}: http_req_failed rate<0.1 fails:\n{log}");
         read_json(&path)
     };
     let theirs = run("k6");
     let ours = run("stampede");
+
+    // The same filter from k6's docs counts the same requests in both streams,
+    // and the Metric lines have the same fields.
+    let count = r#"jq '. | select(.type=="Point" and .metric == "http_reqs" and .data.tags.status >= "200") | .data.value' "$FILE" | jq -s add"#;
+    let (k6_stream, our_stream) = (dir.path().join("k6.ndjson"), dir.path().join("stampede.ndjson"));
+    assert_eq!(jq(count, &our_stream), jq(count, &k6_stream), "jq's request count: ours vs k6's");
+    assert_eq!(jq(count, &k6_stream), "60");
+    let declaration =
+        r#"jq -c 'select(.type=="Metric" and .metric=="http_req_duration") | [keys, (.data|keys)]' "$FILE""#;
+    assert_eq!(jq(declaration, &our_stream), jq(declaration, &k6_stream), "the Metric line's fields");
 
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<BTreeSet<_>>();
     assert_eq!(keys(&ours), keys(&theirs), "top level");
