@@ -11,7 +11,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" run scenarios/smoke.toml --headless -q --metrics-listen "127.0.0.1:$port" \
-  --out hlog="$out/run.hlog" --out json="$out/run.json" --out html="$out/run.html" --out junit="$out/run.xml" \
+  --out hlog="$out/run.hlog" --out summary="$out/run.json" --out html="$out/run.html" --out junit="$out/run.xml" \
   > "$out/stdout" 2> "$out/stderr" &
 pid=$!
 ok=""

@@ -73,7 +73,7 @@ for r in $(seq "$ROUNDS"); do
   fi
   for b in $builds; do
     tag=st; [ "$b" = "$BIN" ] || tag=base
-    /usr/bin/time -f "%U %S" -o "$WORK/$tag.time" taskset -c 0 "$b" run "$WORK/throughput.toml" --agents 0 --workers 1 -q --headless --out json="$WORK/$tag.json" > /dev/null
+    /usr/bin/time -f "%U %S" -o "$WORK/$tag.time" taskset -c 0 "$b" run "$WORK/throughput.toml" --agents 0 --workers 1 -q --headless --out summary="$WORK/$tag.json" > /dev/null
     reqs=$(python3 -c "import json;print(json.load(open('$WORK/$tag.json'))['metrics']['http_reqs']['count'])")
     cpu=$(cpu_of "$WORK/$tag.time")
     echo "scale=12; $cpu / $reqs * 1000000" | bc >> "$WORK/$tag.us"
@@ -114,7 +114,7 @@ graceful_ramp_down = "0s"
 graceful_stop = "0s"
 flow = "idle"
 TOML
-  "$BIN" run "$WORK/idle.toml" --agents 0 -q --headless --out json="$WORK/idle.json" > /dev/null &
+  "$BIN" run "$WORK/idle.toml" --agents 0 -q --headless --out summary="$WORK/idle.json" > /dev/null &
   local pid=$!
   sleep 22
   local rss

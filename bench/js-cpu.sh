@@ -73,7 +73,7 @@ for i in $(seq "$PAIRS"); do
     -e VUS="$VUS" -e DURATION="${SECS}s" -e SUMMARY="$WORK/k6_$i.json" bench/lib/k6_bench.js)
   jc=$(timed "js_$i" "$STAMPEDE" run bench/lib/k6_bench.js --headless -q --workers 1 -e MODE=a -e URL="$URL" \
     -e VUS="$VUS" -e DURATION="${SECS}s" -e SUMMARY="$WORK/js_$i.json")
-  tc=$(timed "toml_$i" "$STAMPEDE" run "$WORK/a.toml" --headless -q --workers 1 --out json="$WORK/toml_$i.json")
+  tc=$(timed "toml_$i" "$STAMPEDE" run "$WORK/a.toml" --headless -q --workers 1 --out summary="$WORK/toml_$i.json")
   row=$(python3 -c "
 k, j, t = $kc / $(requests "$WORK/k6_$i.json"), $jc / $(requests "$WORK/js_$i.json"), $tc / $(requests "$WORK/toml_$i.json")
 print(f'{k * 1e6:.2f} {j * 1e6:.2f} {t * 1e6:.2f} {j / k:.3f} {t / k:.3f}')")

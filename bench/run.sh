@@ -127,12 +127,12 @@ k6_run() { # k6_run NAME MODE KEY=VALUE…
 }
 
 stampede_run() { # stampede_run NAME TOML AGENTS WORKERS
-  measure "$1" "$STAMPEDE" run "$2" --headless -q --agents "$3" --workers "$4" --out json="$RAW/$1.json"
+  measure "$1" "$STAMPEDE" run "$2" --headless -q --agents "$3" --workers "$4" --out summary="$RAW/$1.json"
 }
 
 stampede_js_run() { # stampede_js_run NAME MODE KEY=VALUE… : k6's own script, unmodified, run by Stampede
   local name=$1 mode=$2; shift 2
-  measure "$name" "$STAMPEDE" run bench/lib/k6_bench.js --headless -q --workers 1 --out json="$RAW/$name.json" \
+  measure "$name" "$STAMPEDE" run bench/lib/k6_bench.js --headless -q --workers 1 --out summary="$RAW/$name.json" \
     -e MODE="$mode" -e SUMMARY="$RAW/$name.k6summary.json" "${@/#/--env=}"
 }
 

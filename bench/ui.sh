@@ -82,7 +82,7 @@ one() { # mode round [wrapper]
   [[ "$mode" == headless ]] && flags="--headless"
   local tag="$OUT/$mode-$r"
   tmux -L "$SOCK" new-window -d -n "$mode-$r" \
-    "$wrap taskset -c 0 '$BIN' run '$OUT/ui.toml' --agents 0 --workers 1 $flags --out 'json=$tag.json'; tmux -L '$SOCK' wait-for -S 'done-$mode-$r'"
+    "$wrap taskset -c 0 '$BIN' run '$OUT/ui.toml' --agents 0 --workers 1 $flags --out 'summary=$tag.json'; tmux -L '$SOCK' wait-for -S 'done-$mode-$r'"
   tmux -L "$SOCK" wait-for "done-$mode-$r"
 }
 

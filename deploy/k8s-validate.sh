@@ -70,7 +70,7 @@ VALUE_SETS = {
         "shop": {"enabled": False},
         "target": "https://shop.example.com",
         "agents": {"count": 10, "maxVus": 500, "allowTargets": ["shop.example.com"], "extraArgs": ["--quiet"]},
-        "coordinator": {"onAgentLoss": "abort", "outputs": ["json=/results/summary.json", "html=/results/report.html"]},
+        "coordinator": {"onAgentLoss": "abort", "outputs": ["summary=/results/summary.json", "html=/results/report.html"]},
         "ttlSecondsAfterFinished": 0,
         "activeDeadlineSeconds": None,
     },

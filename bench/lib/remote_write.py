@@ -106,7 +106,7 @@ flow = "shop"
             for variant in ("none", "up", "away"):
                 summary = os.path.join(work, f"{variant}-{r}.json")
                 cmd = ["/usr/bin/time", "-f", "%U %S %M", "-o", os.path.join(work, "time"), STAMPEDE, "run", scenario,
-                       "--agents", "0", "--quiet", "--out", f"json={summary}"]
+                       "--agents", "0", "--quiet", "--out", f"summary={summary}"]
                 if variant != "none":
                     cmd += ["--out", f"prometheus-rw={prom.url()}", "--prometheus-rw-testid", f"{variant}-{r}"]
                 run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

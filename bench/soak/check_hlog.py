@@ -7,7 +7,7 @@ Reads RUN.hlog (written by `stampede run --out hlog=RUN.hlog`) with the PyPI
 `hdrhistogram` package's HistogramLogReader -- an independent implementation of
 the format -- merges every interval per tag, and compares, per request name and
 for the overall series, the count (exactly) and p50, p99 and max with the JSON
-summary (`--out json=RUN.json`: `requests[].duration`, `metrics.*`, in ms).
+summary (`--out summary=RUN.json`: `requests[].duration`, `metrics.*`, in ms).
 
 Units: hlog histogram values are microseconds (Stampede's unit); the JSON is in
 milliseconds. Interval_Max in the log is in milliseconds too (ratio 1000), but

@@ -100,7 +100,7 @@ TOML
 
 echo "soak: ${RATE}/s for ${SOAK_MINUTES} min against ${EDGE}; RSS every 10 s → $OUT/rss.csv" >&2
 "$STAMPEDE" run "$SCENARIO" -q \
-  --out "json=$OUT/run.json" --out "hlog=$OUT/run.hlog" --out "csv=$OUT/run.csv" \
+  --out "summary=$OUT/run.json" --out "hlog=$OUT/run.hlog" --out "csv=$OUT/run.csv" \
   --out "html=$OUT/run.html" --out "junit=$OUT/run.xml" \
   >"$OUT/stampede.stdout" 2>"$OUT/stampede.stderr" &
 RUN_PID=$!

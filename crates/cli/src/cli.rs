@@ -28,12 +28,12 @@ pub enum Command {
     Coordinator(CoordinatorArgs),
     /// Generate load for a coordinator (dials out to it).
     Agent(AgentArgs),
-    /// Re-render HTML and/or JUnit reports from a saved `--out json=` file.
+    /// Re-render HTML and/or JUnit reports from a saved `--out summary=` file.
     Report(ReportFileArgs),
     /// Compare a run with a baseline run: faster, slower or no change, per
     /// series and where in the distribution (exit 111 on a regression).
     ///
-    /// Both files are JSON summaries written by `--out json=PATH`. Each
+    /// Both files are JSON summaries written by `--out summary=PATH`. Each
     /// series both runs recorded gets the shift function (deciles, p95, p99,
     /// p99.9, run minus baseline) with confidence intervals from the
     /// variation between blocks of time inside each run; a quantile is slower
@@ -68,13 +68,13 @@ pub struct ShopFlagArgs {
 #[derive(Debug, Args, Clone)]
 pub struct OverrideArgs {
     /// Base URL replacing the file's `[target] base_url`.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "STAMPEDE_TARGET")]
     pub target: Option<String>,
     /// Run every scenario as constant-vus with this many VUs.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "STAMPEDE_VUS")]
     pub vus: Option<u64>,
     /// Run every scenario as constant-vus for this long (e.g. 30s, 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "STAMPEDE_DURATION")]
     pub duration: Option<Duration>,
     /// A value for `{{ env.KEY }}` in templates (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_kv)]
@@ -87,7 +87,7 @@ pub struct OverrideArgs {
     /// Source addresses for new connections, round-robin: a comma-separated
     /// list of addresses, ranges (`A-B`) and CIDR blocks, as k6's
     /// `--local-ips`. Replaces `[target] local_ips`.
-    #[arg(long = "local-ips", value_name = "LIST", value_parser = parse_local_ips)]
+    #[arg(long = "local-ips", value_name = "LIST", value_parser = parse_local_ips, env = "STAMPEDE_LOCAL_IPS")]
     pub local_ips: Option<String>,
 }
 
@@ -126,13 +126,27 @@ pub struct ValidateArgs {
 /// What `run` and `coordinator` share: outputs and how the run is shown.
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
-    /// Write results, e.g. `json=summary.json`. Repeatable. Kinds: json (the
-    /// full summary and per-interval series), hlog (HdrHistogram interval
-    /// log), csv (one row per interval and series), html (self-contained
-    /// report with charts), junit (thresholds and checks as test cases).
-    /// See docs/outputs.md.
-    #[arg(long = "out", short = 'o', value_name = "KIND=PATH", value_parser = stampede_report::outputs::parse_spec)]
+    /// Write results, e.g. `summary=run.json`. Repeatable, or comma-separated
+    /// (as k6's K6_OUT). Kinds: summary (Stampede's full JSON summary and
+    /// per-interval series), json (k6's NDJSON Metric/Point stream, one point
+    /// per interval and series), hlog (HdrHistogram interval log), csv (one
+    /// row per interval and series), html (self-contained report with
+    /// charts), junit (thresholds and checks as test cases). See
+    /// docs/outputs.md.
+    #[arg(
+        long = "out",
+        short = 'o',
+        value_name = "KIND=PATH",
+        value_parser = stampede_report::outputs::parse_spec,
+        value_delimiter = ',',
+        env = "STAMPEDE_OUT"
+    )]
     pub out: Vec<(String, PathBuf)>,
+    /// Write the end-of-test summary in the shape of k6's --summary-export
+    /// (root_group and metrics; docs/outputs.md). Stampede's own, richer
+    /// summary is `--out summary=PATH`.
+    #[arg(long, value_name = "PATH", env = "STAMPEDE_SUMMARY_EXPORT")]
+    pub summary_export: Option<PathBuf>,
     /// Seconds between live progress lines on stderr (at least 1).
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub progress_every: u64,
@@ -153,7 +167,7 @@ pub struct ReportArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Compare this run with a baseline when it ends: a JSON summary of an
-    /// earlier run of the same test (`--out json=…`). Prints the comparison
+    /// earlier run of the same test (`--out summary=…`). Prints the comparison
     /// after the summary; a regression (a budget exceeded or, without
     /// budgets, all requests together slower) makes a passing run exit 111.
     /// See `stampede compare` and docs/compare.md.
@@ -234,7 +248,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ReportFileArgs {
-    /// A JSON summary written by `--out json=PATH`.
+    /// A JSON summary written by `--out summary=PATH`.
     pub json: PathBuf,
     /// Write a self-contained HTML report here.
     #[arg(long, value_name = "PATH")]

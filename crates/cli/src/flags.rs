@@ -64,6 +64,20 @@ pub(crate) fn open_named_outputs(
     Ok(outputs)
 }
 
+/// `--summary-export PATH`: k6's summary document, written at the end.
+fn open_summary_export(
+    path: &Path,
+    out: &[(String, std::path::PathBuf)],
+    ctx: &RunContext,
+) -> anyhow::Result<(String, Box<dyn Output>)> {
+    let mut all = out.to_vec();
+    all.push(("summary-export".to_string(), path.to_path_buf()));
+    check_distinct_outputs(&all, "--out")?;
+    let output = stampede_report::summary_export::SummaryExportOutput::create(path, ctx)
+        .map_err(|e| crate::invalid(format!("--summary-export {}: cannot create the file: {e}", path.display())))?;
+    Ok((format!("summary export {}", path.display()), Box::new(output)))
+}
+
 pub(crate) fn open_outputs(
     report: &ReportArgs,
     file: &Path,
@@ -103,6 +117,9 @@ pub(crate) fn open_outputs(
         specs.into_iter().partition(|(kind, _)| kind == stampede_report::outputs::REMOTE_WRITE);
     check_distinct_outputs(&sends, "--out")?;
     outputs.extend(open_named_outputs(&files, &ctx, "--out")?);
+    if let Some(path) = &report.summary_export {
+        outputs.push(open_summary_export(path, &files, &ctx)?);
+    }
     for (kind, url) in &sends {
         let config = remote_write_config(&report.remote_write, &url.to_string_lossy(), &ctx)?;
         let output = stampede_report::remote_write::RemoteWriteOutput::start(config, &ctx)

@@ -125,7 +125,7 @@ fn stampede(args: &[&str]) -> std::process::Output {
 }
 
 fn run(scenario: &Path, out: &Path) {
-    let o = stampede(&["run", scenario.to_str().unwrap(), "-q", "--out", &format!("json={}", out.display())]);
+    let o = stampede(&["run", scenario.to_str().unwrap(), "-q", "--out", &format!("summary={}", out.display())]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 }
 

@@ -42,7 +42,7 @@ async fn cluster(scenario: &str, n: usize, coordinator_extra: &[&str], agent_ext
             "20s",
         ])
         .arg("--out")
-        .arg(format!("json={}", dir.path().join("summary.json").display()))
+        .arg(format!("summary={}", dir.path().join("summary.json").display()))
         .args(coordinator_extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -426,7 +426,7 @@ flow = "main"
     let coordinator = Command::new(BIN)
         .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--agents", "3", "-q"])
         .arg("--out")
-        .arg(format!("json={}", json.display()))
+        .arg(format!("summary={}", json.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -509,7 +509,7 @@ async fn an_agents_own_json_says_the_true_outcome_and_start() {
     let own = tempdir();
     let own_json = own.path().join("agent.json");
     let before_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let agent_out = format!("json={}", own_json.display());
+    let agent_out = format!("summary={}", own_json.display());
     let (code, _, stderr, coordinator_json) = cluster(&scenario, 1, &[], &["--out", &agent_out]).await.finish().await;
     assert_eq!(code, 99, "{stderr}");
     assert_eq!(coordinator_json["run"]["outcome"], "aborted_by_threshold");

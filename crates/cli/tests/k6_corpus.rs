@@ -1,6 +1,6 @@
 //! Issue 16's acceptance corpus: unmodified k6 scripts (`tests/k6/corpus`),
 //! one per API area and the combinations real tests use, each run by the real
-//! binary (`stampede run SCRIPT -e BASE=… --out json=… --agents 0`) against a
+//! binary (`stampede run SCRIPT -e BASE=… --out summary=… --agents 0`) against a
 //! loopback shop; the requests per name, checks, custom metrics, threshold
 //! verdicts, exit code and what the server received must be what k6's
 //! semantics say (`tests/k6/expect.rs`, checked against k6 itself by

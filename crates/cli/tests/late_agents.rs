@@ -59,7 +59,7 @@ impl Coord {
         cmd.args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
             .args(["--agents", &agents.to_string(), "--agent-timeout", "60s", "--headless"])
             .arg("--out")
-            .arg(format!("json={}", dir.path().join("summary.json").display()))
+            .arg(format!("summary={}", dir.path().join("summary.json").display()))
             .args(extra);
         if token {
             cmd.args(["--token-file", dir.path().join("token").to_str().unwrap()]);

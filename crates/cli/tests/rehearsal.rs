@@ -55,7 +55,7 @@ fn run(file: &Path, extra: &[&str]) -> Run {
         .arg("run")
         .arg(file)
         .args(["--headless", "-q", "--out"])
-        .arg(format!("json={}", json.display()))
+        .arg(format!("summary={}", json.display()))
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -441,7 +441,7 @@ async fn tls_auth_and_headers_reach_the_receiver() {
         .args(["--agents", "0", "--quiet", "--out", &url, "--prometheus-rw-ca", receiver.ca.to_str().unwrap()])
         .args(["--prometheus-rw-username", "shop", "--prometheus-rw-header", "X-Scope-OrgID: black-friday"])
         .arg("--out")
-        .arg(format!("json={}", summary.display()))
+        .arg(format!("summary={}", summary.display()))
         .env("STAMPEDE_PROMETHEUS_RW_PASSWORD", "p4ss")
         .output()
         .await

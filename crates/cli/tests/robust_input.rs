@@ -137,7 +137,7 @@ async fn flag_errors_found_before_load_exit_104_and_say_what_is_wrong() {
     let (empty, garbage) = (empty.to_str().unwrap(), garbage.to_str().unwrap());
     let same = d.join("out.json");
     let same = same.to_str().unwrap();
-    let json_same = format!("json={same}");
+    let json_same = format!("summary={same}");
     let html_same = format!("html={same}");
     let coordinator = |extra: &[&str]| -> Vec<String> {
         ["coordinator", &idle, "--agents", "1", "--listen", "127.0.0.1:0", "--agent-timeout", "1s", "-q"]
@@ -148,8 +148,8 @@ async fn flag_errors_found_before_load_exit_104_and_say_what_is_wrong() {
     };
     let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
         (
-            vec!["run".into(), idle.clone(), "-q".into(), "--out".into(), "json=/nonexistent-dir/x.json".into()],
-            vec!["--out json=/nonexistent-dir/x.json", "the directory /nonexistent-dir does not exist"],
+            vec!["run".into(), idle.clone(), "-q".into(), "--out".into(), "summary=/nonexistent-dir/x.json".into()],
+            vec!["--out summary=/nonexistent-dir/x.json", "the directory /nonexistent-dir does not exist"],
         ),
         (
             vec!["run".into(), idle.clone(), "-q".into(), "--out".into(), json_same.clone(), "--out".into(), html_same],

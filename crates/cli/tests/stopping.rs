@@ -40,7 +40,7 @@ async fn ctrl_c_stops_gracefully_and_keeps_the_results() {
         .arg("run")
         .arg(&file)
         .arg("--out")
-        .arg(format!("json={}", json.display()))
+        .arg(format!("summary={}", json.display()))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -22,7 +22,7 @@ use stampede_report::outputs::Output;
     None => String::new(),
 })]
 pub struct OutputError {
-    /// What the output is, e.g. `json output summary.json`.
+    /// What the output is, e.g. `summary output summary.json`.
     pub label: String,
     #[source]
     pub source: std::io::Error,
@@ -51,7 +51,7 @@ impl std::fmt::Debug for Recorder {
 
 impl Recorder {
     /// The run's outputs, each with the label its messages use
-    /// (`json output summary.json`).
+    /// (`summary output summary.json`).
     pub fn new(outputs: Vec<(String, Box<dyn Output>)>) -> Recorder {
         Recorder {
             entries: outputs.into_iter().map(|(label, output)| Entry { label, output, failed: false }).collect(),

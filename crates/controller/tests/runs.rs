@@ -177,7 +177,7 @@ iterations = 100
         (format!("{kind} output {}", path.display()), output)
     };
     let mut recorder =
-        Recorder::new(vec![open("json", &json), open("html", Path::new("/dev/full")), open("csv", &csv)]);
+        Recorder::new(vec![open("summary", &json), open("html", Path::new("/dev/full")), open("csv", &csv)]);
     let mut seen = Seen::default();
     let f = run(&spec(&p), in_process(&p), &mut recorder, &live(&p), &mut seen, never()).await;
     assert_eq!(f.outcome, Outcome::Completed);

@@ -15,13 +15,18 @@ fn main() -> std::io::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let ctx = support::context();
     let mut outputs = Vec::new();
-    for (kind, file) in
-        [("json", "run.json"), ("hlog", "run.hlog"), ("csv", "run.csv"), ("html", "run.html"), ("junit", "run.xml")]
-    {
+    for (kind, file) in [
+        ("summary", "run.json"),
+        ("json", "run.ndjson"),
+        ("hlog", "run.hlog"),
+        ("csv", "run.csv"),
+        ("html", "run.html"),
+        ("junit", "run.xml"),
+    ] {
         outputs.push(stampede_report::outputs::open(kind, &dir.join(file), &ctx)?);
     }
     let (_, live) = support::run(&mut outputs, intervals, rate, 42);
     std::fs::write(dir.join("metrics.prom"), stampede_report::prometheus_text(&live))?;
-    println!("wrote run.json, run.hlog, run.csv, run.html, run.xml and metrics.prom to {}", dir.display());
+    println!("wrote run.json, run.ndjson, run.hlog, run.csv, run.html, run.xml and metrics.prom to {}", dir.display());
     Ok(())
 }

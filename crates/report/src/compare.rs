@@ -176,8 +176,8 @@ impl Comparison {
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
     #[error(
-        "{0} has no `histograms`: it was written before Stampede recorded them, or not by `--out json=…` \
-         (re-run the test with `--out json=FILE`)"
+        "{0} has no `histograms`: it was written before Stampede recorded them, or not by `--out summary=…` \
+         (re-run the test with `--out summary=FILE`)"
     )]
     NoHistograms(String),
     #[error(

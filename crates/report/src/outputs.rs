@@ -2,8 +2,8 @@
 //! interval as it is merged (so streaming formats can append and flush) and
 //! the summary at the end.
 //!
-//! Streaming kinds (`hlog`, `csv`) write each interval as it comes and keep
-//! nothing of past intervals; end-of-run kinds (`json`, `html`, `junit`)
+//! Streaming kinds (`json`, `hlog`, `csv`) write each interval as it comes and keep
+//! nothing of past intervals; end-of-run kinds (`summary`, `html`, `junit`)
 //! write their file in [`Output::finish`], and keep meanwhile only the small
 //! per-interval [`Point`]s, in a temporary file rather than in memory. Formats: `docs/outputs.md`.
 
@@ -47,7 +47,8 @@ pub trait Output: Send {
 
 /// Output kinds and the help line `--out` shows.
 pub const KINDS: &[(&str, &str)] = &[
-    ("json", "the full summary plus per-interval time series (docs/json-summary.md)"),
+    ("summary", "Stampede's full JSON summary plus per-interval time series (docs/json-summary.md)"),
+    ("json", "k6's NDJSON stream: Metric and Point lines, one Point per interval and series (jq-friendly)"),
     ("hlog", "HdrHistogram interval log: latency histograms per request name, every interval"),
     ("csv", "one row per interval and series, for spreadsheets, appended every interval"),
     ("html", "a self-contained HTML report with charts"),
@@ -64,7 +65,7 @@ pub const REMOTE_WRITE: &str = "prometheus-rw";
 /// Parses `KIND=PATH` (`prometheus-rw=URL`: the URL is checked, and kept as the path).
 pub fn parse_spec(spec: &str) -> Result<(String, PathBuf), String> {
     let (kind, path) =
-        spec.split_once('=').ok_or_else(|| format!("expected KIND=PATH (e.g. json=summary.json), got `{spec}`"))?;
+        spec.split_once('=').ok_or_else(|| format!("expected KIND=PATH (e.g. summary=run.json), got `{spec}`"))?;
     if path.is_empty() {
         return Err(format!("`{kind}=` needs a path"));
     }
@@ -81,7 +82,8 @@ pub fn parse_spec(spec: &str) -> Result<(String, PathBuf), String> {
 /// Opens an output; fails early (before any load) when the path cannot be written.
 pub fn open(kind: &str, path: &Path, ctx: &RunContext) -> std::io::Result<Box<dyn Output>> {
     match kind {
-        "json" => Ok(Box::new(DocumentOutput::create(path, ctx, Summary::to_json, true)?)),
+        "summary" => Ok(Box::new(DocumentOutput::create(path, ctx, Summary::to_json, true)?)),
+        "json" => Ok(Box::new(crate::k6json::K6JsonOutput::create(path, ctx)?)),
         "hlog" => Ok(Box::new(crate::hlog::HlogOutput::create(path, ctx)?)),
         "csv" => Ok(Box::new(crate::csvlog::CsvOutput::create(path, ctx)?)),
         "html" => {
@@ -231,7 +233,7 @@ impl PointSpill {
     }
 }
 
-/// An end-of-run document (`json=PATH`, `html=PATH`): the summary with the
+/// An end-of-run document (`summary=PATH`, `html=PATH`): the summary with the
 /// run's time line and load generators, rendered and written at the end.
 pub struct DocumentOutput {
     path: PathBuf,
@@ -277,7 +279,7 @@ impl Output for DocumentOutput {
     }
 }
 
-/// Re-renders reports from a JSON summary saved by `--out json=PATH`
+/// Re-renders reports from a JSON summary saved by `--out summary=PATH`
 /// (`stampede report RUN.json --html OUT.html --junit OUT.xml`).
 pub fn rerender(json_path: &Path, html: Option<&Path>, junit: Option<&Path>) -> std::io::Result<()> {
     let report = Summary::load(json_path)?;
@@ -297,6 +299,12 @@ pub fn rerender(json_path: &Path, html: Option<&Path>, junit: Option<&Path>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scenario_knows_every_output_kind() {
+        let kinds: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, stampede_scenario::OUTPUT_KINDS, "[outputs] out accepts what --out does");
+    }
 
     #[test]
     fn spilled_points_read_back_exactly() {

@@ -324,7 +324,7 @@ impl From<&AgentInfo> for AgentSummary {
     }
 }
 
-/// The whole summary: `--out json=PATH` writes exactly this.
+/// The whole summary: `--out summary=PATH` writes exactly this.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub schema: String,
@@ -576,7 +576,7 @@ impl Summary {
         Summary { intervals: points.to_vec(), agents: agents.to_vec(), histograms, ..self.clone() }
     }
 
-    /// Reads a JSON summary written by `--out json=PATH` (at most [`MAX_SUMMARY_BYTES`],
+    /// Reads a JSON summary written by `--out summary=PATH` (at most [`MAX_SUMMARY_BYTES`],
     /// checked while reading: the path comes from the user and may be endless).
     pub fn load(path: &Path) -> std::io::Result<Summary> {
         use stampede_scenario::input::{ReadError, read_bounded};
@@ -593,13 +593,34 @@ impl Summary {
 
     /// Parses a JSON summary; says what is wrong when it is not one.
     pub fn parse(text: &str) -> Result<Summary, String> {
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let v: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(_) if is_k6_stream(text) => {
+                return Err(format!(
+                    "this is a k6-style NDJSON stream (`--out json=FILE`), not a Stampede JSON summary \
+                     ({SCHEMA_FAMILY}v1): write one with `--out summary=FILE`"
+                ));
+            }
+            Err(e) => return Err(format!("not JSON: {e}")),
+        };
         match v.get("schema").and_then(|s| s.as_str()) {
             Some(s) if s.starts_with(SCHEMA_FAMILY) => {}
             Some(s) => return Err(format!("schema `{s}` is not a Stampede summary (expected {SCHEMA_FAMILY}v1)")),
+            None if is_k6_stream(text) => {
+                return Err(format!(
+                    "this is a k6-style NDJSON stream (`--out json=FILE`), not a Stampede JSON summary \
+                     ({SCHEMA_FAMILY}v1): write one with `--out summary=FILE`"
+                ));
+            }
+            None if v.get("root_group").is_some() => {
+                return Err(format!(
+                    "this is a k6-style summary export (`--summary-export`), not a Stampede JSON summary \
+                     ({SCHEMA_FAMILY}v1): write one with `--out summary=FILE`"
+                ));
+            }
             None => {
                 return Err(format!(
-                    "no `schema` field: not a Stampede JSON summary (expected {SCHEMA_FAMILY}v1, written by --out json=PATH)"
+                    "no `schema` field: not a Stampede JSON summary (expected {SCHEMA_FAMILY}v1, written by --out summary=PATH)"
                 ));
             }
         }
@@ -613,4 +634,14 @@ impl Summary {
     pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
         self.metrics.get(name)
     }
+}
+
+/// Whether `text` opens like a k6-style NDJSON stream (`--out json=`): a
+/// first line that is a `Metric` or `Point` object.
+fn is_k6_stream(text: &str) -> bool {
+    let first = text.lines().next().unwrap_or("");
+    serde_json::from_str::<serde_json::Value>(first)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(|t| matches!(t, "Metric" | "Point")))
+        .unwrap_or(false)
 }

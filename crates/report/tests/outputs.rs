@@ -281,7 +281,7 @@ fn custom_metrics_are_in_the_json_and_text_summaries() {
 fn json_summary_rerenders_the_same_html_and_junit() {
     let dir = tempfile::tempdir().unwrap();
     let p = |f: &str| dir.path().join(f);
-    let mut outs = vec![open("json", &p("run.json")), open("html", &p("run.html")), open("junit", &p("run.xml"))];
+    let mut outs = vec![open("summary", &p("run.json")), open("html", &p("run.html")), open("junit", &p("run.xml"))];
     support::run(&mut outs, 8, 300, 11);
     rerender(&p("run.json"), Some(&p("again.html")), Some(&p("again.xml"))).unwrap();
     assert_eq!(std::fs::read_to_string(p("run.html")).unwrap(), std::fs::read_to_string(p("again.html")).unwrap());
@@ -307,7 +307,7 @@ fn a_written_summary_reads_back_equal() {
 fn the_json_summary_carries_block_histograms_and_reads_without_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.json");
-    let mut outputs = vec![stampede_report::outputs::open("json", &path, &support::context()).unwrap()];
+    let mut outputs = vec![stampede_report::outputs::open("summary", &path, &support::context()).unwrap()];
     let (summary, _) = support::run(&mut outputs, 8, 300, 21);
     let text = std::fs::read_to_string(&path).unwrap();
     let read = Summary::parse(&text).unwrap();
@@ -349,6 +349,12 @@ fn rerender_says_what_is_wrong_with_other_files() {
 fn every_kind_is_registered_and_opens() {
     let dir = tempfile::tempdir().unwrap();
     for (kind, _) in outputs::KINDS {
+        if *kind == outputs::REMOTE_WRITE {
+            // A URL, not a file: checked here, started with its settings by the CLI.
+            assert!(outputs::parse_spec("prometheus-rw=http://127.0.0.1:9090/api/v1/write").is_ok());
+            assert!(outputs::parse_spec("prometheus-rw=/tmp/x").is_err(), "a path is not a receiver");
+            continue;
+        }
         let (k, path) = outputs::parse_spec(&format!("{kind}={}", dir.path().join(kind).display())).unwrap();
         assert!(outputs::open(&k, &path, &support::context()).is_ok(), "{kind}");
     }

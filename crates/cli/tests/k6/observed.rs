@@ -87,7 +87,7 @@ fn normalize(name: &str, base: &str) -> String {
     name.replace(base, "{BASE}")
 }
 
-/// `stampede run SCRIPT -e BASE=… --out json=… --agents 0` against a fresh server.
+/// `stampede run SCRIPT -e BASE=… --out summary=… --agents 0` against a fresh server.
 pub fn run_stampede(script: &str) -> Observed {
     run_stampede_with(script, 0)
 }
@@ -102,7 +102,7 @@ pub fn run_stampede_with(script: &str, agents: u32) -> Observed {
         .arg(corpus_dir().join(script))
         .args(["-e", &format!("BASE={}", server.url())])
         .arg("--out")
-        .arg(format!("json={}", json.display()))
+        .arg(format!("summary={}", json.display()))
         .args(["--agents", &agents.to_string(), "--quiet"]);
     let (exit, log) = run_bounded(cmd, LIMIT);
     let mut o = Observed { exit, log, ..Observed::default() };

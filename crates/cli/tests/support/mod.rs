@@ -225,14 +225,14 @@ pub struct Outcome {
 }
 
 /// Writes `scenario` to a temporary file and runs `stampede run` on it with
-/// `--out json=…`, plus `extra` flags.
+/// `--out summary=…`, plus `extra` flags.
 pub async fn run_scenario(dir: &Path, scenario: &str, extra: &[&str]) -> Outcome {
     let file = dir.join("scenario.toml");
     std::fs::write(&file, scenario).unwrap();
     let json = dir.join("summary.json");
     let _ = std::fs::remove_file(&json);
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"));
-    cmd.arg("run").arg(&file).arg("--out").arg(format!("json={}", json.display())).arg("--quiet");
+    cmd.arg("run").arg(&file).arg("--out").arg(format!("summary={}", json.display())).arg("--quiet");
     cmd.args(extra);
     let out =
         tokio::time::timeout(Duration::from_secs(120), cmd.output()).await.expect("stampede finished in time").unwrap();
@@ -251,7 +251,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Writes `scenario` to a temporary file and runs a coordinator on it (with
-/// `--out json=…`, plus `extra` flags) and `agents` agent processes of one
+/// `--out summary=…`, plus `extra` flags) and `agents` agent processes of one
 /// worker each, on 127.0.0.1; the coordinator's output once it exits.
 pub async fn run_cluster(dir: &Path, scenario: &str, agents: usize, extra: &[&str]) -> Outcome {
     let bin = env!("CARGO_BIN_EXE_stampede");
@@ -264,7 +264,7 @@ pub async fn run_cluster(dir: &Path, scenario: &str, agents: usize, extra: &[&st
         .args(["coordinator", file.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
         .args(["--agents", &agents.to_string(), "--agent-timeout", "20s", "--headless"])
         .arg("--out")
-        .arg(format!("json={}", json.display()))
+        .arg(format!("summary={}", json.display()))
         .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
