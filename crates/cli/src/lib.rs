@@ -6,6 +6,8 @@
 //!   outputs and a source (local agent processes, the coordinator's
 //!   barrier), then the run through `stampede-controller`.
 //! - [`flags`]: files and addresses the flags name, checked before any load.
+//! - [`placement`]: how many load processes and which source addresses a
+//!   local run needs, from the plan and the machine's limits.
 //! - [`present`]: what a person sees around a run: UI, progress, Ctrl-C,
 //!   the printed summary.
 //! - [`agent`]: `stampede agent`.
@@ -16,6 +18,7 @@
 pub mod agent;
 pub mod cli;
 pub mod flags;
+pub mod placement;
 pub mod present;
 pub mod run;
 pub mod script;

@@ -21,9 +21,7 @@ use crate::exit;
 use crate::flags::{bind_flag, open_outputs, read_token, server_tls};
 use crate::present::{live_state, present, ui_wanted, wait_for_stop_signal};
 
-/// Descriptors kept for things other than VU connections (listeners, files,
-/// the runtime, DNS).
-pub const FD_RESERVE: u64 = 256;
+pub use crate::placement::FD_RESERVE;
 /// Length of a measurement interval: agents' snapshots, report lines, chart points.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -119,21 +117,31 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 async fn run_plan(args: &RunArgs, plan: Arc<Plan>, overrides: &crate::cli::OverrideArgs) -> anyhow::Result<i32> {
-    let agents = args.agents.unwrap_or_else(cores);
-    let limit = raise_nofile_limit();
-    let peak = plan.peak_vus();
-    // A VU keeps a connection per origin its flows reach, not just one.
-    let connections = plan.peak_connections();
-    let per_vu = plan.scenarios.iter().map(|s| plan.connections_per_vu(s)).max().unwrap_or(1);
-    let per_process = if agents == 0 { connections } else { connections.div_ceil(agents as u64) };
-    if per_process.saturating_add(FD_RESERVE) > limit {
-        eprintln!(
-            "error: this plan can run {peak} VUs at once with up to {per_vu} connection(s) each (one per origin its flows reach), \
-             {connections} connections in all, but a load process here may open only {limit} files (hard limit, `ulimit -Hn`).\n  \
-             help: lower the VUs, use more --agents, raise the hard limit, or spread the run over several machines"
-        );
-        return Ok(exit::INVALID_INPUT);
+    let placement = match crate::placement::place(&plan, args.agents, crate::placement::Limits::here()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::INVALID_INPUT);
+        }
+    };
+    if !args.report.quiet {
+        eprintln!("{}", placement.describe());
     }
+    // Source addresses chosen here reach the agents as `--local-ips` would.
+    let (plan, overrides) = match &placement.local_ips {
+        Some(ips) => {
+            let mut o = overrides.clone();
+            o.local_ips = Some(ips.clone());
+            match load(&args.file, &o, false) {
+                Ok(p) => (p, o),
+                Err(code) => return Ok(code),
+            }
+        }
+        None => (plan, overrides.clone()),
+    };
+    let overrides = &overrides;
+    let agents = placement.agents;
+    let peak = placement.peak_vus;
     let (outputs, ctx) = open_outputs(&args.report, &args.file, &plan)?;
     let metrics = match &args.report.metrics_listen {
         Some(addr) => Some(bind_flag("--metrics-listen", addr).await?),

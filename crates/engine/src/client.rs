@@ -426,6 +426,7 @@ async fn connect(
         let local = resolver.local_ip(&cfg.local_ips, &addr).ok_or(ErrorKind::Other)?;
         let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
         let socket = socket.map_err(|e| classify_io(&e))?;
+        bind_address_no_port(&socket);
         socket.bind(SocketAddr::new(local, 0)).map_err(|e| classify_io(&e))?;
         tokio::time::timeout(cfg.connect_timeout, socket.connect(addr)).await
     };
@@ -549,4 +550,34 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// `IP_BIND_ADDRESS_NO_PORT` on a socket about to be bound to a source
+/// address with port 0: the kernel then picks the port at `connect`, unique
+/// per destination (the whole 4-tuple), instead of at `bind`, unique per
+/// port across every address. Without it a run's bound sockets take the
+/// ephemeral ports for everyone on the machine (the target's own outgoing
+/// connections fail with "address not available"), and one source address
+/// carries one port range in all rather than one per destination. Best
+/// effort: elsewhere than Linux, or if refused, the bind picks the port.
+#[allow(unsafe_code)]
+fn bind_address_no_port(socket: &tokio::net::TcpSocket) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        let one: libc::c_int = 1;
+        // SAFETY: the descriptor is the socket's own, open for the call;
+        // the option value points at `one`, which outlives the call, with its size.
+        let _ = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&raw const one).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
 }
