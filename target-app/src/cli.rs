@@ -82,6 +82,16 @@ pub struct ShopArgs {
     /// Runtime worker threads (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+
+    /// Edge processes sharing the edge's address (SO_REUSEPORT), each with its own cache, as a CDN's
+    /// servers: for more client connections than one process may open (about 16,000 each here).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub edges: u16,
+
+    /// Serve only an edge in front of this origin (HOST:PORT), sharing --edge-listen with the
+    /// other edge processes (how --edges starts them).
+    #[arg(long, value_name = "ADDR", hide = true)]
+    pub edge_only: Option<SocketAddr>,
 }
 
 impl ShopArgs {
@@ -116,8 +126,21 @@ pub fn run(args: &ShopArgs) -> anyhow::Result<()> {
     let rt = rt.enable_all().build().context("cannot start the async runtime")?;
     rt.block_on(async {
         let config = args.config();
+        if let Some(origin) = args.edge_only {
+            let edge = crate::bind_shared(config.edge_listen)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "ready")?;
+            out.flush()?;
+            drop(out);
+            crate::serve_edge(edge, origin, config.edge_cache_bytes, stop_signal(args.stop_on_stdin_eof)).await?;
+            return Ok(());
+        }
         let origin = crate::bind(config.origin_listen).await?;
-        let edge = crate::bind(config.edge_listen).await?;
+        let edge = if args.edges > 1 {
+            crate::bind_shared(config.edge_listen)?
+        } else {
+            crate::bind(config.edge_listen).await?
+        };
         let (origin_addr, edge_addr) = (origin.local_addr()?, edge.local_addr()?);
         match &config.db_path {
             Some(p) => eprintln!("shop: opening {} ({} products if new)…", p.display(), config.products),
@@ -137,6 +160,9 @@ pub fn run(args: &ShopArgs) -> anyhow::Result<()> {
         if let Some(n) = nofile {
             eprintln!("shop: open-files limit {n}");
         }
+        // The other edge processes: on the same address, tied to this one by
+        // their stdin (they stop when it closes, also if this one is killed).
+        let _edges = start_edges(args, origin_addr, edge_addr).await?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "origin: http://{origin_addr}")?;
         writeln!(out, "edge: http://{edge_addr}")?;
@@ -147,6 +173,59 @@ pub fn run(args: &ShopArgs) -> anyhow::Result<()> {
         eprintln!("shop: stopped");
         Ok(())
     })
+}
+
+/// Starts `--edges` − 1 edge-only processes of this same program on
+/// `edge_addr` and waits until each listens.
+async fn start_edges(
+    args: &ShopArgs,
+    origin: SocketAddr,
+    edge_addr: SocketAddr,
+) -> anyhow::Result<Vec<tokio::process::Child>> {
+    use tokio::io::AsyncBufReadExt;
+    let mut children = Vec::new();
+    if args.edges <= 1 {
+        return Ok(children);
+    }
+    // How this program was started, up to its first flag (`stampede shop`, or `shop`).
+    let exe = std::env::current_exe().context("finding this program to start the other edges")?;
+    let prefix: Vec<std::ffi::OsString> =
+        std::env::args_os().skip(1).take_while(|a| !a.to_string_lossy().starts_with('-')).collect();
+    for i in 1..args.edges {
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.args(&prefix)
+            .arg("--edge-only")
+            .arg(origin.to_string())
+            .arg("--edge-listen")
+            .arg(edge_addr.to_string())
+            .arg("--edge-cache-mb")
+            .arg(args.edge_cache_mb.to_string())
+            .arg("--stop-on-stdin-eof")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(n) = args.threads {
+            cmd.arg("--threads").arg(n.to_string());
+        }
+        let mut child = cmd.spawn().with_context(|| format!("starting edge process {}", i + 1))?;
+        let stdout = child.stdout.take().context("edge stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l.trim() == "ready" {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if ready != Ok(true) {
+            anyhow::bail!("edge process {} did not start", i + 1);
+        }
+        children.push(child);
+    }
+    eprintln!("shop: {} edge processes share {edge_addr}", args.edges);
+    Ok(children)
 }
 
 /// Resolves on Ctrl-C, or SIGTERM (how a parent process stops the shop).

@@ -87,6 +87,40 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ShopError> {
     TcpListener::bind(addr).await.map_err(|source| ShopError::Bind { addr, source })
 }
 
+/// Binds `addr` so that other processes may bind it too (SO_REUSEPORT: the
+/// kernel spreads new connections over them), with a backlog for a crowd
+/// arriving at once.
+pub fn bind_shared(addr: SocketAddr) -> Result<TcpListener, ShopError> {
+    let err = |source| ShopError::Bind { addr, source };
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }.map_err(err)?;
+    socket.set_reuseaddr(true).map_err(err)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true).map_err(err)?;
+    socket.bind(addr).map_err(err)?;
+    socket.listen(4096).map_err(err)
+}
+
+/// Serves only a CDN edge (its own cache and metrics) in front of `origin`
+/// until `shutdown` resolves: one of the processes of `shop --edges N`.
+pub async fn serve_edge(
+    listener: TcpListener,
+    origin: SocketAddr,
+    cache_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ShopError> {
+    let edge = Arc::new(edge::Edge::new(origin, cache_bytes, Arc::new(edge::EdgeMetrics::default())));
+    axum::serve(
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        edge::router(edge).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|source| ShopError::Serve { server: "edge", source })
+}
+
 /// Raises the soft open-files limit to the hard limit (each keep-alive connection is a file).
 /// Returns the new soft limit.
 pub fn raise_nofile_limit() -> Option<u64> {

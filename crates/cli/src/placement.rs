@@ -87,6 +87,17 @@ impl Placement {
     }
 }
 
+/// Descriptors an edge process of the bundled shop keeps for other things
+/// than client connections (its pool towards the origin, up to 512 idle).
+const SHOP_EDGE_RESERVE: u64 = 1024;
+
+/// Edge processes the bundled shop needs for the plan's connections under
+/// the open-files limit (`shop --edges`).
+pub fn shop_edges(plan: &Plan, open_files: u64) -> u64 {
+    let per_edge = open_files.saturating_sub(SHOP_EDGE_RESERVE).max(1);
+    plan.peak_connections().div_ceil(per_edge).max(1)
+}
+
 /// Whether every origin the plan reaches by its base URL is on loopback
 /// (where any 127.x.y.z is a source address of this machine).
 fn targets_loopback(plan: &Plan) -> bool {
@@ -201,6 +212,12 @@ mod tests {
     fn a_small_plan_keeps_one_process_per_core_and_one_address() {
         let p = place(&plan(100, "http://127.0.0.1:8080"), None, HERE).unwrap();
         assert_eq!((p.agents, p.addresses, p.local_ips), (2, 1, None));
+    }
+
+    #[test]
+    fn the_shop_gets_an_edge_process_per_eighteen_thousand_connections() {
+        assert_eq!(shop_edges(&plan(15_000, "http://127.0.0.1:8080"), 20_000), 1);
+        assert_eq!(shop_edges(&plan(50_000, "http://127.0.0.1:8080"), 20_000), 3);
     }
 
     #[test]

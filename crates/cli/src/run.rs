@@ -73,6 +73,13 @@ async fn load_with_shop(
         }
         return Ok(Ok((plan, overrides.clone(), None)));
     };
+    // One edge process holds what one process may open: more for a crowd.
+    let edges = crate::placement::shop_edges(&plan, raise_nofile_limit());
+    let mut shop_flags = shop_flags.to_vec();
+    if edges > 1 && !shop_flags.iter().any(|f| f.starts_with("edges")) {
+        shop_flags.push(format!("edges={edges}"));
+    }
+    let shop_flags = &shop_flags;
     if !quiet {
         let flags: Vec<&String> = spec.flags.iter().chain(shop_flags).collect();
         eprintln!(
