@@ -179,6 +179,10 @@ struct Pending {
     reported: BTreeSet<usize>,
     snapshot: Snapshot,
     since: Instant,
+    /// Each agent's gauges (scenario, VUs, VUs allocated) in `snapshot`: an
+    /// agent folded in twice (late data meeting its next interval) counts
+    /// with its latest, not with both.
+    gauges: BTreeMap<usize, Vec<(String, u64, u64)>>,
 }
 
 /// What each agent delivered, for the summary.
@@ -965,7 +969,20 @@ impl Coordinator {
                             reported: BTreeSet::new(),
                             snapshot: Snapshot::default(),
                             since: Instant::now(),
+                            gauges: BTreeMap::new(),
                         });
+                        // Counters and histograms add; gauges are a level:
+                        // this agent's newer report replaces what it put here before.
+                        let gauges: Vec<(String, u64, u64)> =
+                            w.scenarios.iter().map(|x| (x.name.clone(), x.vus, x.vus_max)).collect();
+                        if let Some(old) = p.gauges.insert(id, gauges) {
+                            for (name, vus, vus_max) in old {
+                                if let Some(sc) = p.snapshot.scenarios.get_mut(name.as_str()) {
+                                    sc.vus = sc.vus.saturating_sub(vus);
+                                    sc.vus_max = sc.vus_max.saturating_sub(vus_max);
+                                }
+                            }
+                        }
                         if let Err(e) = merge_wire_into(&w, &mut p.snapshot, &mut self.names) {
                             self.mark_lost(id, format!("sent an undecodable snapshot: {e}"));
                             return;
