@@ -12,35 +12,18 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rss_tree import children_map, rss_kib  # noqa: E402
+
 
 def tree(root):
-    kids = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    stat = f.read()
-                ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
-                kids.setdefault(ppid, []).append(int(name))
-            except (OSError, ValueError):
-                pass
+    kids = children_map()
     out, todo = [], [root]
     while todo:
         p = todo.pop()
         out.append(p)
         todo.extend(kids.get(p, []))
     return out
-
-
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def cmdline(pid):
