@@ -150,6 +150,9 @@ struct Slot {
     planned_vus: u64,
     cpu_percent: Option<f64>,
     vus: u64,
+    /// Its latest gauges by scenario (VUs, VUs allocated): what an interval
+    /// that goes out without its report counts for it.
+    gauges: Vec<(String, u64, u64)>,
     rps: f64,
     lag_p99_ms: Option<f64>,
 }
@@ -748,6 +751,7 @@ impl Coordinator {
             planned_vus: 0,
             cpu_percent: None,
             vus: 0,
+            gauges: Vec::new(),
             rps: 0.0,
             lag_p99_ms: None,
         });
@@ -897,8 +901,19 @@ impl Coordinator {
         if !(complete || stuck) {
             return None;
         }
-        let p = self.pending.remove(&index)?;
+        let mut p = self.pending.remove(&index)?;
         self.next_emit = index + 1;
+        // An agent that has not reported this interval still has its VUs:
+        // count its latest gauges (its late report goes to a later interval).
+        for (id, slot) in self.slots.iter().enumerate() {
+            if slot.expected() && !p.gauges.contains_key(&id) {
+                for (name, vus, vus_max) in &slot.gauges {
+                    let sc = p.snapshot.scenarios.entry(self.names.get(name)).or_default();
+                    sc.vus = sc.vus.saturating_add(*vus);
+                    sc.vus_max = sc.vus_max.saturating_add(*vus_max);
+                }
+            }
+        }
         Some(self.interval_of(index, p.snapshot))
     }
 
@@ -975,6 +990,7 @@ impl Coordinator {
                         // this agent's newer report replaces what it put here before.
                         let gauges: Vec<(String, u64, u64)> =
                             w.scenarios.iter().map(|x| (x.name.clone(), x.vus, x.vus_max)).collect();
+                        s.gauges.clone_from(&gauges);
                         if let Some(old) = p.gauges.insert(id, gauges) {
                             for (name, vus, vus_max) in old {
                                 if let Some(sc) = p.snapshot.scenarios.get_mut(name.as_str()) {
