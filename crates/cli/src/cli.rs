@@ -186,44 +186,45 @@ pub struct ReportArgs {
     pub noise: f64,
 }
 
+const RW_HEADING: &str = "Prometheus remote write (--out prometheus-rw=URL)";
+
 /// Settings of `--out prometheus-rw=URL` (docs/outputs.md). Secrets are best
 /// given by environment variable, as with k6's `K6_PROMETHEUS_RW_*`.
 #[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Prometheus remote write (--out prometheus-rw=URL)")]
 pub struct RemoteWriteArgs {
     /// HTTP basic auth user.
-    #[arg(long, value_name = "USER", env = "STAMPEDE_PROMETHEUS_RW_USERNAME")]
+    #[arg(long, help_heading = RW_HEADING, value_name = "USER", env = "STAMPEDE_PROMETHEUS_RW_USERNAME")]
     pub prometheus_rw_username: Option<String>,
     /// HTTP basic auth password.
-    #[arg(long, value_name = "PASSWORD", env = "STAMPEDE_PROMETHEUS_RW_PASSWORD", hide_env_values = true)]
+    #[arg(long, help_heading = RW_HEADING, value_name = "PASSWORD", env = "STAMPEDE_PROMETHEUS_RW_PASSWORD", hide_env_values = true)]
     pub prometheus_rw_password: Option<String>,
     /// Bearer token (`Authorization: Bearer …`).
-    #[arg(long, value_name = "TOKEN", env = "STAMPEDE_PROMETHEUS_RW_BEARER_TOKEN", hide_env_values = true)]
+    #[arg(long, help_heading = RW_HEADING, value_name = "TOKEN", env = "STAMPEDE_PROMETHEUS_RW_BEARER_TOKEN", hide_env_values = true)]
     pub prometheus_rw_bearer_token: Option<String>,
     /// A header for every request, `NAME: VALUE` (repeatable), e.g.
     /// `X-Scope-OrgID: shop`.
-    #[arg(long, value_name = "NAME: VALUE")]
+    #[arg(long, help_heading = RW_HEADING, value_name = "NAME: VALUE")]
     pub prometheus_rw_header: Vec<String>,
     /// PEM certificates to trust besides the public roots (https).
-    #[arg(long, value_name = "FILE", env = "STAMPEDE_PROMETHEUS_RW_CA")]
+    #[arg(long, help_heading = RW_HEADING, value_name = "FILE", env = "STAMPEDE_PROMETHEUS_RW_CA")]
     pub prometheus_rw_ca: Option<PathBuf>,
     /// Do not verify the receiver's TLS certificate.
-    #[arg(long, env = "STAMPEDE_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY")]
+    #[arg(long, help_heading = RW_HEADING, env = "STAMPEDE_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY")]
     pub prometheus_rw_insecure_skip_tls_verify: bool,
     /// The `testid` label of every series (default: the scenario's name and
     /// the start time, e.g. `shop-20261205-031500`).
-    #[arg(long, value_name = "ID", env = "STAMPEDE_PROMETHEUS_RW_TESTID")]
+    #[arg(long, help_heading = RW_HEADING, value_name = "ID", env = "STAMPEDE_PROMETHEUS_RW_TESTID")]
     pub prometheus_rw_testid: Option<String>,
     /// Native histogram schema, 0–8: each bucket is 2^(2^-N) wide, so a
     /// quantile is within 2.19 % (5), 1.09 % (6), 0.54 % (7), 0.27 % (8).
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(i32).range(0..=8))]
+    #[arg(long, help_heading = RW_HEADING, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(i32).range(0..=8))]
     pub prometheus_rw_schema: i32,
     /// Intervals (batches) held while the receiver is away; then the
     /// oldest are dropped and counted (at most 64 MiB in any case).
-    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, help_heading = RW_HEADING, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub prometheus_rw_max_queue: u64,
     /// Seconds the end of the run waits for the receiver to take what is queued.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    #[arg(long, help_heading = RW_HEADING, value_name = "SECONDS", default_value_t = 10)]
     pub prometheus_rw_flush_timeout: u64,
 }
 
