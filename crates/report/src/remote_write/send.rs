@@ -55,6 +55,23 @@ pub struct Stats {
     pub last_error: Option<String>,
 }
 
+impl Queue {
+    /// Takes the oldest batch out, keeping the byte count.
+    fn pop_front(&mut self) -> Option<Batch> {
+        let b = self.batches.pop_front()?;
+        self.bytes -= b.body.len();
+        Some(b)
+    }
+
+    /// Takes the oldest batch out and counts it as never delivered.
+    fn drop_front(&mut self) -> bool {
+        let Some(b) = self.pop_front() else { return false };
+        self.stats.batches_dropped += 1;
+        self.stats.samples_dropped += b.samples;
+        true
+    }
+}
+
 struct Shared {
     queue: Mutex<Queue>,
     wake: Notify,
@@ -102,10 +119,7 @@ impl Sender {
         q.bytes += body.len();
         q.batches.push_back(Batch { seq, body, samples });
         while q.batches.len() > self.max_queue || (q.bytes > super::MAX_QUEUE_BYTES && q.batches.len() > 1) {
-            let old = q.batches.pop_front().expect("over the bound, so not empty");
-            q.bytes -= old.body.len();
-            q.stats.batches_dropped += 1;
-            q.stats.samples_dropped += old.samples;
+            q.drop_front();
         }
         drop(q);
         self.shared.wake.notify_one();
@@ -131,12 +145,7 @@ impl Sender {
             }
         }
         let mut q = self.shared.lock();
-        let left: Vec<Batch> = q.batches.drain(..).collect();
-        q.bytes = 0;
-        for b in left {
-            q.stats.batches_dropped += 1;
-            q.stats.samples_dropped += b.samples;
-        }
+        while q.drop_front() {}
         q.stats.clone()
     }
 }
@@ -261,8 +270,7 @@ async fn run(shared: Arc<Shared>, config: RemoteWriteConfig) {
             match result {
                 Ok(()) => {
                     backoff = BACKOFF_MIN;
-                    if at_head && let Some(b) = q.batches.pop_front() {
-                        q.bytes -= b.body.len();
+                    if at_head && let Some(b) = q.pop_front() {
                         q.stats.batches_sent += 1;
                         q.stats.samples_sent += b.samples;
                     }
@@ -272,13 +280,8 @@ async fn run(shared: Arc<Shared>, config: RemoteWriteConfig) {
                     q.stats.failed_attempts += 1;
                     q.stats.last_error = Some(f.message);
                     conn = None;
-                    if !f.retry
-                        && at_head
-                        && let Some(b) = q.batches.pop_front()
-                    {
-                        q.bytes -= b.body.len();
-                        q.stats.batches_dropped += 1;
-                        q.stats.samples_dropped += b.samples;
+                    if !f.retry && at_head {
+                        q.drop_front();
                     }
                     f.retry
                 }
