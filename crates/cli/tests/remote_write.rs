@@ -381,18 +381,9 @@ struct TlsReceiver {
 async fn tls_receiver() -> TlsReceiver {
     use hyper_util::rt::TokioIo;
     let dir = tempdir();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (acceptor, pem) = support::tls_acceptor_with_pem();
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, cert.cert.pem()).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    std::fs::write(&ca, pem).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen: std::sync::Arc<std::sync::Mutex<Vec<(http::HeaderMap, usize)>>> = Default::default();

@@ -118,6 +118,12 @@ fn default_stall() -> StallPlan {
 }
 
 fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    tls_acceptor_with_pem().0
+}
+
+/// A TLS acceptor with a self-signed certificate for `localhost`, and that
+/// certificate in PEM (for a client that must trust it).
+pub fn tls_acceptor_with_pem() -> (tokio_rustls::TlsAcceptor, String) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
     let chain = vec![cert.cert.der().clone()];
@@ -129,7 +135,7 @@ fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
         .with_single_cert(chain, key)
         .unwrap();
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+    (tokio_rustls::TlsAcceptor::from(Arc::new(cfg)), cert.cert.pem())
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
