@@ -51,6 +51,10 @@ impl<S> TimedIo<S> {
     pub fn new(inner: S, stats: Rc<IoStats>) -> Self {
         TimedIo { inner, stats }
     }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for TimedIo<S> {
