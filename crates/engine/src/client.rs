@@ -227,8 +227,15 @@ impl Connections {
         }
         match self.conns.iter_mut().find(|s| s.is_none()) {
             Some(slot) => *slot = Some(conn),
-            None => self.conns.push(Some(conn)),
+            None => self.push(Some(conn)),
         }
+    }
+
+    /// Grows by one slot, not by doubling: most VUs keep one connection
+    /// (a doubling `Vec` would hold four slots, ~500 bytes a VU for nothing).
+    fn push(&mut self, slot: Option<Conn>) {
+        self.conns.reserve_exact(1);
+        self.conns.push(slot);
     }
 
     /// Sends the request in `req` as [`exchange_on`] does, on the slot of a
@@ -252,7 +259,7 @@ impl Connections {
             None => match self.conns.iter().position(Option::is_none) {
                 Some(i) => i,
                 None => {
-                    self.conns.push(None);
+                    self.push(None);
                     self.conns.len() - 1
                 }
             },
@@ -320,17 +327,11 @@ pub(crate) async fn exchange_on(
             Sender::H1(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
             Sender::H1Tls(c) => c.exchange(pools, r, &conn.host_header, keep, body, &mut timings).await,
             Sender::H2(s) => {
-                let Some((parts, b)) = req.take().map(Request::into_parts) else { break };
-                let h2req = Request::from_parts(parts, Full::new(b));
-                if s.ready().await.is_err() {
-                    Err(Failure { kind: ErrorKind::Reset, retryable: false })
-                } else {
-                    let send_start = Instant::now();
-                    let resp = s.send_request(h2req).await;
-                    finish_h2(resp, send_start, &stats, keep, body, &mut timings)
-                        .await
-                        .map_err(|kind| Failure { kind, retryable: false })
-                }
+                let Some(r) = req.take() else { break };
+                // Boxed: its future is larger than HTTP/1.1's, and every VU
+                // task would carry it for life (hyper allocates per HTTP/2
+                // request anyway).
+                Box::pin(exchange_h2(s, r, &stats, keep, body, &mut timings)).await
             }
         };
         ex.bytes_sent += stats.bytes_written.get() - sent0;
@@ -357,6 +358,25 @@ pub(crate) async fn exchange_on(
         }
     }
     ex
+}
+
+/// One request on an HTTP/2 connection.
+async fn exchange_h2(
+    s: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    req: Request<Bytes>,
+    stats: &IoStats,
+    keep: Option<u64>,
+    body: &mut Vec<u8>,
+    timings: &mut Timings,
+) -> Result<(http::response::Parts, u64), Failure> {
+    let (parts, b) = req.into_parts();
+    let h2req = Request::from_parts(parts, Full::new(b));
+    if s.ready().await.is_err() {
+        return Err(Failure { kind: ErrorKind::Reset, retryable: false });
+    }
+    let send_start = Instant::now();
+    let resp = s.send_request(h2req).await;
+    finish_h2(resp, send_start, stats, keep, body, timings).await.map_err(|kind| Failure { kind, retryable: false })
 }
 
 async fn finish_h2(
