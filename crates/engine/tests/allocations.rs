@@ -99,8 +99,12 @@ async fn a_plain_get_allocates_only_what_building_a_request_needs() {
     let long = allocations_for(addr, 2500).await;
     let per_request = long.saturating_sub(short) as f64 / 2000.0;
     println!("allocations per request: {per_request:.2} ({short} for 500, {long} for 2500)");
-    // Measured 5.00, the same before and after batches and for_each came
-    // (building the request and reading the response's head; buffers are
-    // pooled): a new feature must not add to it when unused.
-    assert!(per_request <= 5.5, "a plain GET allocates {per_request:.2} times");
+    // Measured 6.00: building the request, reading the response's head
+    // (buffers are pooled), and the request's in-flight state, boxed for the
+    // request's duration so that a VU between requests holds 336 bytes
+    // rather than 2.2 KB (5.00 before: 30 MB more at 17,000 VUs a process;
+    // CPU per request unchanged in bench/engine.sh, 11.9 µs vs 12.5 µs). The
+    // same before and after batches and for_each came: a new feature must
+    // not add to it when unused.
+    assert!(per_request <= 6.5, "a plain GET allocates {per_request:.2} times");
 }
