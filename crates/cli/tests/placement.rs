@@ -1,8 +1,9 @@
 //! Placement across load processes and source addresses, on a machine
 //! made small on purpose: in a network namespace of its own (root, as CI
 //! is) with 500 ephemeral ports, and with 1,024 open files per process,
-//! 2,000 VUs need 3 load processes (768 connections each at most) and 5
-//! source addresses (450 connections each). The shop's side of the
+//! 2,000 VUs need 3 load processes (768 connections each at most) and 9
+//! source addresses (225 connections each: under half of the ports, where
+//! Linux's `connect()` stays fast). The shop's side of the
 //! connections, counted by `ss` per peer address, shows where they came from.
 
 use std::path::Path;
@@ -57,13 +58,13 @@ http_req_failed = ["rate<0.01"]
     assert_eq!(read("run.code").trim(), "0", "{err}\n{}", read("run.out"));
     // The plan's figures, printed at the start.
     assert!(
-        err.contains("placement: 2000 VUs, 2000 connections → 3 load processes, at most 667 connections each (open files: 1024 per process); source addresses 127.0.0.2-127.0.0.6"),
+        err.contains("placement: 2000 VUs, 2000 connections → 3 load processes, at most 667 connections each (open files: 1024 per process); source addresses 127.0.0.2-127.0.0.10"),
         "{err}"
     );
     let summary: serde_json::Value = serde_json::from_str(&read("summary.json")).unwrap();
     assert_eq!(summary["agents"].as_array().map(Vec::len), Some(3), "{}", summary["agents"]);
     assert_eq!(summary["metrics"]["vus"]["max"], 2000);
-    // Server side: every VU's connection, from five source addresses, evenly.
+    // Server side: every VU's connection, from nine source addresses, evenly.
     let sources: Vec<(u64, String)> = read("sources.txt")
         .lines()
         .filter_map(|l| {
@@ -72,11 +73,13 @@ http_req_failed = ["rate<0.01"]
         })
         .collect();
     println!("connections at the shop by source address: {sources:?}");
-    let addrs: Vec<&str> = sources.iter().map(|(_, a)| a.as_str()).collect();
-    assert_eq!(addrs, ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"], "{sources:?}");
+    let mut addrs: Vec<&str> = sources.iter().map(|(_, a)| a.as_str()).collect();
+    addrs.sort_by_key(|a| a.parse::<std::net::Ipv4Addr>().ok());
+    let expected: Vec<String> = (2..=10).map(|i| format!("127.0.0.{i}")).collect();
+    assert_eq!(addrs, expected, "{sources:?}");
     let total: u64 = sources.iter().map(|(n, _)| n).sum();
     assert!((1990..=2000).contains(&total), "{total} connections");
     for (n, a) in &sources {
-        assert!(*n <= 450, "{a} carries {n} connections, more than its ports allow");
+        assert!(*n <= 225, "{a} carries {n} connections, more than half its ports");
     }
 }
