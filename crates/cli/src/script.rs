@@ -76,10 +76,26 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<i32> {
         Ok(sp) => sp,
         Err(code) => return Ok(code),
     };
-    // In this process unless agents are asked for (scenario files default to
-    // one agent per core): exceptions, `exec.test.abort()` and init failures
-    // then reach the exit code (107, 108) as in k6.
-    let agents = args.agents.unwrap_or(0);
+    // In this process unless agents are asked for or the open-files limit
+    // needs several processes (scenario files default to one agent per
+    // core): exceptions, `exec.test.abort()` and init failures then reach the
+    // exit code (107, 108) as in k6.
+    let agents = match args.agents {
+        Some(n) => n,
+        None => match placed_agents(&sp.plan) {
+            Ok(None) => 0,
+            Ok(Some(p)) => {
+                if !args.report.quiet {
+                    eprintln!("{}", p.describe());
+                }
+                p.agents
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::INVALID_INPUT);
+            }
+        },
+    };
     if agents > 0 {
         return run_local_cluster(args, Arc::new(sp), agents).await;
     }
@@ -490,8 +506,20 @@ fn agent_payload(sp: &stampede_script::ScriptPlan) -> crate::run::AgentPayload {
     }
 }
 
+/// Where a script run without `--agents` goes: `None`, this process, when
+/// one process can hold its connections; otherwise the placement a scenario
+/// file would get.
+fn placed_agents(plan: &stampede_scenario::Plan) -> Result<Option<crate::placement::Placement>, String> {
+    let limits = crate::placement::Limits::here();
+    match crate::placement::place(plan, Some(0), limits) {
+        Ok(_) => Ok(None),
+        Err(_) => crate::placement::place(plan, None, limits).map(Some),
+    }
+}
+
 /// `stampede run FILE.js --agents N`: N local agent processes, each
 /// running its segment of the script; `setup()` once, here.
+
 async fn run_local_cluster(args: &RunArgs, sp: Arc<stampede_script::ScriptPlan>, agents: u32) -> anyhow::Result<i32> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the local coordinator")?;
     let addr = listener.local_addr()?;
