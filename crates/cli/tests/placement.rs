@@ -83,3 +83,45 @@ http_req_failed = ["rate<0.01"]
         assert!(*n <= 225, "{a} carries {n} connections, more than half its ports");
     }
 }
+
+/// A k6 script with more VUs than one process may hold connections for
+/// (1,024 open files, set for the test) runs on as many load processes as
+/// that needs, chosen and printed as for a scenario file; `--agents 0` is
+/// refused with what would work.
+#[test]
+fn a_script_larger_than_one_process_is_placed_over_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("crowd.js");
+    std::fs::write(
+        &script,
+        "import { sleep } from 'k6';\n\
+         export const options = { vus: 1500, duration: '2s' };\n\
+         export default function () { sleep(0.5); }\n",
+    )
+    .unwrap();
+    let summary = dir.path().join("summary.json");
+    let run = |extra: &[&str]| {
+        Command::new("prlimit")
+            .args(["--nofile=1024:1024", env!("CARGO_BIN_EXE_stampede"), "run"])
+            .arg(&script)
+            .args(["--headless", "--out"])
+            .arg(format!("summary={}", summary.display()))
+            .args(extra)
+            .output()
+            .expect("prlimit (util-linux)")
+    };
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("placement: 1500 VUs, 1500 connections → 2 load processes"), "{err}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["agents"].as_array().map(Vec::len), Some(2), "{}", s["agents"]);
+    assert_eq!(s["metrics"]["vus"]["max"], 1500);
+    // 1,500 VUs x ~4 iterations of 0.5 s in 2 s.
+    assert!(s["metrics"]["iterations"]["count"].as_u64().unwrap() >= 4000, "{}", s["metrics"]["iterations"]);
+
+    let out = run(&["--agents", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(104), "{err}");
+    assert!(err.contains("1024 files"), "{err}");
+}
