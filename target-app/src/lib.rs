@@ -23,6 +23,8 @@
 //! - [`edge`]: the caching reverse proxy: storage rules, request collapsing, ETag revalidation,
 //!   `Cache-Status`, and its own `/metrics` (including origin fetches, the hit-ratio truth).
 //! - [`cache_control`]: `Cache-Control` parsing for the edge.
+//! - `serve`: the accept loop and per-connection tasks of both servers (HTTP/1.1, or HTTP/2 told
+//!   by its preface), small per idle keep-alive connection, with graceful shutdown.
 //! - [`metrics`]: counters, gauges, histograms and the Prometheus text writer.
 //! - this file: [`run`], [`start`] and [`ShopHandle`], which wire the parts together and shut
 //!   them down.
@@ -36,6 +38,7 @@ pub mod edge;
 pub mod metrics;
 pub mod origin;
 pub mod receipts;
+mod serve;
 pub mod sessions;
 pub mod ttl_cache;
 
@@ -43,7 +46,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -110,15 +112,10 @@ pub async fn serve_edge(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ShopError> {
     let edge = Arc::new(edge::Edge::new(origin, cache_bytes, Arc::new(edge::EdgeMetrics::default())));
-    axum::serve(
-        listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        edge::router(edge).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|source| ShopError::Serve { server: "edge", source })
+    // The client's address, for the edge's requests by client.
+    serve::serve(listener, edge::router(edge), true, shutdown)
+        .await
+        .map_err(|source| ShopError::Serve { server: "edge", source })
 }
 
 /// Raises the soft open-files limit to the hard limit (each keep-alive connection is a file).
@@ -191,27 +188,9 @@ impl Shop {
 
         let worker = tokio::spawn(worker.run(stopped()));
         let sweeper = tokio::spawn(sweep_sessions(sessions, stopped()));
-        let origin_server = tokio::spawn(
-            axum::serve(
-                origin_listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                }),
-                origin::router(origin),
-            )
-            .with_graceful_shutdown(stopped())
-            .into_future(),
-        );
-        let edge_server = tokio::spawn(
-            axum::serve(
-                edge_listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                }),
-                // The client's address, for the edge's requests by client.
-                edge::router(edge).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(stopped())
-            .into_future(),
-        );
+        let origin_server = tokio::spawn(serve::serve(origin_listener, origin::router(origin), false, stopped()));
+        // The client's address, for the edge's requests by client.
+        let edge_server = tokio::spawn(serve::serve(edge_listener, edge::router(edge), true, stopped()));
 
         shutdown.await;
         let _ = stop_tx.send(true);

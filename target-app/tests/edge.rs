@@ -198,3 +198,36 @@ async fn requests_are_counted_by_client_address() {
     assert_eq!(line("127.0.0.2"), Some(1), "{metrics}");
     assert_eq!(line("other"), None, "{metrics}");
 }
+
+/// HTTP/2 with prior knowledge (a client's `http_version = "http2"` on plain
+/// HTTP) is told from HTTP/1.1 by its first bytes, on the same port, and a
+/// slow HTTP/1.1 client that sends its request a byte at a time is still
+/// served as HTTP/1.1.
+#[tokio::test]
+async fn the_edge_speaks_http2_with_prior_knowledge_and_http1_on_the_same_port() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let shop = common::small().await;
+    let tcp = tokio::net::TcpStream::connect(shop.edge_addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for path in ["/api/products/3", "/static/img/3.jpg"] {
+        let req = http::Request::get(format!("http://{}{path}", shop.edge_addr))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+    }
+
+    let mut s = tokio::net::TcpStream::connect(shop.edge_addr).await.unwrap();
+    for b in b"POST /api/cart HTTP/1.1\r\nHost: shop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" {
+        s.write_all(&[*b]).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    assert!(out.starts_with(b"HTTP/1.1 "), "{}", String::from_utf8_lossy(&out));
+}

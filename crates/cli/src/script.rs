@@ -519,7 +519,6 @@ fn placed_agents(plan: &stampede_scenario::Plan) -> Result<Option<crate::placeme
 
 /// `stampede run FILE.js --agents N`: N local agent processes, each
 /// running its segment of the script; `setup()` once, here.
-
 async fn run_local_cluster(args: &RunArgs, sp: Arc<stampede_script::ScriptPlan>, agents: u32) -> anyhow::Result<i32> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the local coordinator")?;
     let addr = listener.local_addr()?;
