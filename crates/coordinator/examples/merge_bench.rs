@@ -1,6 +1,9 @@
 //! Benchmark: the coordinator's per-interval work for 16 agents × 200 series.
 //!
 //!     cargo run --release -p stampede-coordinator --example merge_bench
+//!     AGENTS=100 NAMES=125 SAMPLES=40 cargo run --release -p stampede-coordinator --example merge_bench
+//!
+//! (series = NAMES × 4 statuses; SAMPLES per series per agent per interval.)
 //!
 //! Each interval, every agent's snapshot arrives as protobuf bytes (HDR
 //! histograms V2 + DEFLATE). The coordinator decodes and merges all of them.
@@ -15,16 +18,16 @@ use prost::Message;
 use stampede_metrics::{CacheOutcome, Layout, Method, RequestId, RequestSample, Shard, Snapshot, Timings};
 use stampede_proto::convert::{Interner, from_wire, merge_wire_into, to_wire};
 
-const AGENTS: usize = 16;
-const NAMES: usize = 50;
 const STATUSES: [u16; 4] = [200, 304, 404, 503];
-const SAMPLES_PER_SERIES: usize = 400;
-const ROUNDS: usize = 15;
 
-fn agent_snapshot(seed: u64) -> Snapshot {
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn agent_snapshot(seed: u64, names: usize, samples: usize) -> Snapshot {
     let layout = Arc::new(Layout {
         scenarios: vec!["shoppers".into()],
-        request_names: (0..NAMES).map(|i| format!("request-{i}").into()).collect(),
+        request_names: (0..names).map(|i| format!("request-{i}").into()).collect(),
         check_names: vec![],
         groups: vec!["".into()],
         tag_sets: vec![std::sync::Arc::from(Vec::new())],
@@ -32,9 +35,9 @@ fn agent_snapshot(seed: u64) -> Snapshot {
     });
     let mut shard = Shard::new(layout);
     let mut rng = fastrand_like(seed);
-    for name in 0..NAMES as u32 {
+    for name in 0..names as u32 {
         for &status in &STATUSES {
-            for _ in 0..SAMPLES_PER_SERIES {
+            for _ in 0..samples {
                 // Log-normal-ish latencies: 0.2 ms .. 2 s.
                 let u = (rng() % 10_000) as f64 / 10_000.0;
                 let us = (200.0 * (u * 9.2).exp()) as u64;
@@ -71,14 +74,20 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let snapshots: Vec<Snapshot> = (0..AGENTS as u64).map(agent_snapshot).collect();
+    let (agents, names, samples) = (env_or("AGENTS", 16), env_or("NAMES", 50), env_or("SAMPLES", 400));
+    let rounds = env_or("ROUNDS", 15);
+    // At most 8 distinct agents, repeated: 100 agents x 500 series held in
+    // memory at once would take tens of GB.
+    let distinct = agents.clamp(1, 8);
+    let snapshots: Vec<Snapshot> = (0..distinct as u64).map(|a| agent_snapshot(a, names, samples)).collect();
     let series = snapshots[0].requests.len();
-    let wire: Vec<Vec<u8>> = snapshots.iter().map(|s| to_wire(7, false, s).encode_to_vec()).collect();
+    let encoded: Vec<Vec<u8>> = snapshots.iter().map(|s| to_wire(7, false, s).encode_to_vec()).collect();
+    let wire: Vec<Vec<u8>> = (0..agents).map(|a| encoded[a % distinct].clone()).collect();
     let bytes: usize = wire.iter().map(Vec::len).sum();
 
     let (mut decode_t, mut merge_t, mut reference_t, mut naive_t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut names = Interner::default();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         // The coordinator's path: protobuf decode, then histograms decoded
         // straight into the interval's merged snapshot.
         let t = Instant::now();
@@ -92,6 +101,9 @@ fn main() {
         }
         merge_t.push(t.elapsed());
         std::hint::black_box(&merged);
+        if std::env::var_os("MERGE_ONLY").is_some() {
+            continue;
+        }
         // Previous version: materialise each agent's histograms, then add them.
         let t = Instant::now();
         let mut naive = Snapshot::default();
@@ -106,18 +118,27 @@ fn main() {
         // Reference: the same merge from in-memory snapshots (no wire).
         let t = Instant::now();
         let mut reference = Snapshot::default();
-        for s in &snapshots {
+        for s in (0..agents).map(|a| &snapshots[a % distinct]) {
             reference.merge(s);
         }
         reference_t.push(t.elapsed());
         assert_eq!(reference.total_requests(), merged.total_requests());
     }
+    if std::env::var_os("MERGE_ONLY").is_some() {
+        let (d, m) = (median(decode_t), median(merge_t));
+        println!(
+            "{agents} agents × {series} series: decode {:.1} ms, merge {:.1} ms",
+            d.as_secs_f64() * 1e3,
+            m.as_secs_f64() * 1e3
+        );
+        return;
+    }
     let (d, m, r, n) = (median(decode_t), median(merge_t), median(reference_t), median(naive_t));
     let total = d + m;
     println!(
-        "coordinator merge benchmark: {AGENTS} agents × {series} series, {SAMPLES_PER_SERIES} samples per series per interval"
+        "coordinator merge benchmark: {agents} agents × {series} series, {samples} samples per series per interval"
     );
-    println!("| measure | per interval (median of {ROUNDS}) |");
+    println!("| measure | per interval (median of {rounds}) |");
     println!("|---|---|");
     println!("| wire size, all agents | {:.1} KiB |", bytes as f64 / 1024.0);
     println!("| protobuf decode | {:.1} ms |", d.as_secs_f64() * 1e3);

@@ -1,6 +1,6 @@
 //! The one histogram type: HDR, microseconds, 3 significant digits.
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer, V2Serializer};
 
 /// Latency histogram in microseconds with 3 significant digits.
 ///
@@ -32,6 +32,17 @@ pub fn record(h: &mut Histogram, micros: u64) {
 pub fn encode(h: &Histogram) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     V2DeflateSerializer::new().serialize(h, &mut out).expect("serializing into a Vec cannot fail");
+    out
+}
+
+/// Encodes with HdrHistogram's V2 format without DEFLATE, for the wire
+/// between agents and coordinator: the coordinator decodes every series of
+/// every agent every interval, and inflating each small histogram (a new
+/// Huffman table each) cost more than adding its buckets. Readers take both
+/// forms ([`decode`], [`decode_into`]), so peers of either kind interoperate.
+pub fn encode_plain(h: &Histogram) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    V2Serializer::new().serialize(h, &mut out).expect("serializing into a Vec cannot fail");
     out
 }
 
@@ -156,16 +167,27 @@ fn with_v2<R>(bytes: &[u8], f: impl FnOnce(&[u8]) -> Result<R, DecodeError>) -> 
 }
 
 fn add_v2(dst: &mut Histogram, b: &[u8]) -> Result<(), DecodeError> {
-    let standard = visit_v2(b, |index, count| {
+    // The highest bucket first: `dst` grows to its range once, not once per
+    // power of two as buckets arrive in value order (each growth copies and
+    // zeroes the counts).
+    let mut highest = None;
+    if !visit_v2(b, |index, count| highest = Some((index, count)))? {
+        merge(dst, &decode(b)?);
+        return Ok(());
+    }
+    let Some((top, top_count)) = highest else { return Ok(()) };
+    let mut add = |index: u32, count: u64| {
         let v = lowest_value(index);
         if dst.record_n(v, count).is_err() {
             dst.saturating_record_n(v, count);
         }
+    };
+    add(top, top_count);
+    visit_v2(b, |index, count| {
+        if index != top {
+            add(index, count);
+        }
     })?;
-    if !standard {
-        let h = decode(b)?;
-        merge(dst, &h);
-    }
     Ok(())
 }
 
@@ -339,16 +361,26 @@ mod tests {
             let v = 1 + x % [10, 1_000, 100_000, 10_000_000, 3_600_000_000][(i % 5) as usize];
             if i % 2 == 0 { record(&mut a, v) } else { record(&mut b, v) }
         }
-        let mut slow = a.clone();
-        merge(&mut slow, &decode(&encode(&b)).unwrap());
-        let mut fast = a.clone();
-        decode_into(&mut fast, &encode(&b)).unwrap();
-        assert_eq!(fast.len(), slow.len());
-        assert_eq!(fast.max(), slow.max());
-        assert_eq!(fast.min(), slow.min());
-        for (p, q) in fast.iter_recorded().zip(slow.iter_recorded()) {
-            assert_eq!((p.value_iterated_to(), p.count_at_value()), (q.value_iterated_to(), q.count_at_value()));
+        // Into a filled histogram and into an empty one (which grows to the
+        // payload's range at its first bucket), from both wire forms.
+        for into in [a.clone(), new_histogram()] {
+            for bytes in [encode(&b), encode_plain(&b)] {
+                let mut slow = into.clone();
+                merge(&mut slow, &decode(&bytes).unwrap());
+                let mut fast = into.clone();
+                decode_into(&mut fast, &bytes).unwrap();
+                assert_eq!(fast.len(), slow.len());
+                assert_eq!(fast.max(), slow.max());
+                assert_eq!(fast.min(), slow.min());
+                for (p, q) in fast.iter_recorded().zip(slow.iter_recorded()) {
+                    assert_eq!(
+                        (p.value_iterated_to(), p.count_at_value()),
+                        (q.value_iterated_to(), q.count_at_value())
+                    );
+                }
+            }
         }
+        let mut fast = a.clone();
         assert!(decode_into(&mut fast, b"garbage!").is_err());
         assert!(decode_into(&mut fast, &[0x1c, 0x84, 0x93, 0x14, 0, 0, 0, 200, 1]).is_err());
     }

@@ -16,8 +16,9 @@ use stampede_scenario::threshold::{CustomMetric, MAX_CUSTOM_VALUE, MetricKind};
 
 use crate::v1;
 
+/// A histogram for the wire: V2 without DEFLATE (see [`hist::encode_plain`]).
 fn enc(h: &Histogram) -> Vec<u8> {
-    if h.is_empty() { Vec::new() } else { hist::encode(h) }
+    if h.is_empty() { Vec::new() } else { hist::encode_plain(h) }
 }
 
 fn method_of(s: &str) -> Method {
@@ -106,7 +107,7 @@ fn metric_to_wire(k: &MetricKey, m: &MetricStats) -> v1::MetricSeries {
             g.map(|g| W::Gauge(v1::GaugeValue { last: g.last, at_us: g.at_us, min: g.min, max: g.max }))
         }
         MetricValue::Rate { trues, total } => Some(W::Rate(v1::RateValue { trues: *trues, total: *total })),
-        MetricValue::Trend { hist, .. } => (!hist.is_empty()).then(|| W::Trend(hist::encode(hist))),
+        MetricValue::Trend { hist, .. } => (!hist.is_empty()).then(|| W::Trend(hist::encode_plain(hist))),
     };
     let trend_exact = match &m.value {
         MetricValue::Trend { hist, exact, .. } if !hist.is_empty() => Some(v1::TrendExact {
