@@ -166,19 +166,22 @@ vus = $A_CONNS
 duration = "${A_SECS}s"
 flow = "get"
 TOML
-cat > "$WORK/b.toml" <<TOML
+b_toml() { # b_toml FILE PORT VUS RAMP HOLD THINK : part b's scenario (and b50's)
+  cat > "$1" <<TOML
 [target]
-base_url = "http://127.0.0.1:$PORT"
-think_time = "${B_THINK}s"
+base_url = "http://127.0.0.1:$2"
+think_time = "${6}s"
 [[flows.get.steps]]
 url = "/index.html"
 [scenarios.b]
 executor = "ramping-vus"
 start_vus = 0
-stages = [{ duration = "${B_RAMP}s", target = $B_VUS }, { duration = "${B_HOLD}s", target = $B_VUS }]
+stages = [{ duration = "${4}s", target = $3 }, { duration = "${5}s", target = $3 }]
 graceful_ramp_down = "0s"
 flow = "get"
 TOML
+}
+b_toml "$WORK/b.toml" "$PORT" "$B_VUS" "$B_RAMP" "$B_HOLD" "$B_THINK"
 cat > "$WORK/c.toml" <<TOML
 [target]
 base_url = "http://127.0.0.1:$STALL_PORT"
@@ -219,19 +222,7 @@ if has b50; then
   mkdir -p "$WORK/b50"
   start_nginx "$WORK/b50" "$B50_PORT" "$TARGET_CPU" 4
   B50_URL=http://127.0.0.1:$B50_PORT/index.html
-  cat > "$WORK/b50.toml" <<TOML
-[target]
-base_url = "http://127.0.0.1:$B50_PORT"
-think_time = "${B50_THINK}s"
-[[flows.get.steps]]
-url = "/index.html"
-[scenarios.b]
-executor = "ramping-vus"
-start_vus = 0
-stages = [{ duration = "${B50_RAMP}s", target = $B50_VUS }, { duration = "${B50_HOLD}s", target = $B50_VUS }]
-graceful_ramp_down = "0s"
-flow = "get"
-TOML
+  b_toml "$WORK/b50.toml" "$B50_PORT" "$B50_VUS" "$B50_RAMP" "$B50_HOLD" "$B50_THINK"
   K6_TIMEOUT=$B50_TIMEOUT K6_ENV="K6_LOCAL_IPS=$B50_LOCAL_IPS" \
     k6_run b50_k6 b URL="$B50_URL" VUS="$B50_VUS" RAMP="${B50_RAMP}s" HOLD="${B50_HOLD}s" THINK="$B50_THINK"
   measure b50_stampede "$STAMPEDE" run "$WORK/b50.toml" --headless --out summary="$RAW/b50_stampede.json"

@@ -81,26 +81,26 @@ async fn connection(tcp: TcpStream, addr: SocketAddr, router: Router, peer: bool
             Ok::<_, Infallible>(tower_service::Service::call(&mut router, req).await.unwrap_or_else(|e| match e {}))
         }
     });
+    // Runs a connection until it ends, or until shutdown asks it to finish
+    // (hyper's two connection types share no trait for it).
+    macro_rules! drive {
+        ($conn:expr) => {{
+            let conn = $conn;
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = close.wait_for(|c| *c) => {}
+            }
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }};
+    }
     let h2 = is_h2(&tcp).await;
     let io = TokioIo::new(tcp);
     if h2 {
-        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(io, svc);
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => return,
-            _ = close.wait_for(|c| *c) => {}
-        }
-        conn.as_mut().graceful_shutdown();
-        let _ = conn.await;
+        drive!(hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(io, svc))
     } else {
-        let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => return,
-            _ = close.wait_for(|c| *c) => {}
-        }
-        conn.as_mut().graceful_shutdown();
-        let _ = conn.await;
+        drive!(hyper::server::conn::http1::Builder::new().serve_connection(io, svc))
     }
 }
 
