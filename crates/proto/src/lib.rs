@@ -4,7 +4,8 @@
 //! - [`v1`]: the generated messages, client and server (tonic + prost, compiled
 //!   by protox at build time, so no system `protoc` is needed).
 //! - [`convert`]: snapshots to and from their wire form (histograms as
-//!   HdrHistogram V2 + DEFLATE), so both ends agree on one encoding.
+//!   HdrHistogram V2, sent without DEFLATE, read with or without), so both
+//!   ends agree on one encoding.
 
 #[allow(clippy::all, missing_docs, unreachable_pub)]
 pub mod v1 {
