@@ -1,0 +1,209 @@
+//! Simulated agents: many agents attach to a real coordinator over real gRPC
+//! and report an interval snapshot every second, so the coordinator's cost
+//! with 100–1,000 agents can be measured on one machine (issue 21). They send
+//! no load: each answers its Assign with a Ready, waits for the Start, then
+//! sends a heartbeat and a snapshot every second and ends with Done.
+//!
+//!     stampede coordinator run.toml --agents 200 --listen 127.0.0.1:7100 --headless &
+//!     URL=http://127.0.0.1:7100 AGENTS=200 SECONDS=120 \
+//!       cargo run --release -p stampede-coordinator --example sim_agents
+//!
+//! Environment: `URL` (coordinator), `AGENTS`, `SECONDS` (intervals sent),
+//! `NAMES` × 4 statuses = series, `SAMPLES` per series per interval,
+//! `TOKEN` (as `--token-file` holds), `COORDINATOR_PID` (then its CPU and
+//! peak RSS over the run are printed). Snapshots are synthetic, shaped like
+//! `merge_bench`'s (8 distinct ones, rotated); a recorded run's could stand
+//! in later.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stampede_metrics::{CacheOutcome, Layout, Method, RequestId, RequestSample, Shard, Timings};
+use stampede_proto::convert::to_wire;
+use stampede_proto::v1::{self, agent_message, coordinator_message};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+const STATUSES: [u16; 4] = [200, 304, 404, 503];
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn snapshot(seed: u64, names: usize, samples: usize) -> v1::Snapshot {
+    let layout = Arc::new(Layout {
+        scenarios: vec!["main".into()],
+        request_names: (0..names).map(|i| format!("request-{i}").into()).collect(),
+        check_names: vec![],
+        groups: vec!["".into()],
+        tag_sets: vec![Arc::from(Vec::new())],
+        metrics: Vec::new(),
+    });
+    let mut shard = Shard::new(layout);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for name in 0..names as u32 {
+        for &status in &STATUSES {
+            for _ in 0..samples {
+                let u = (rng() % 10_000) as f64 / 10_000.0;
+                let us = (200.0 * (u * 9.2).exp()) as u64;
+                let s = RequestSample {
+                    timings: Timings { blocked: 1, sending: 15, waiting: us, receiving: us / 10, ..Default::default() },
+                    bytes_sent: 180,
+                    bytes_received: 2300,
+                    body_bytes: 2048,
+                    error: stampede_metrics::ErrorKind::from_status(status),
+                    cache: if rng() % 10 < 9 { CacheOutcome::Hit } else { CacheOutcome::Miss },
+                };
+                shard
+                    .request(RequestId { scenario: 0, name, method: Method::Get, status, group: 0, tags: 0 })
+                    .record(&s);
+            }
+        }
+    }
+    let mut w = to_wire(0, false, &shard.into_snapshot());
+    w.scenarios = vec![v1::ScenarioSeries { name: "main".into(), vus: 10, vus_max: 10, ..Default::default() }];
+    w
+}
+
+fn msg(m: agent_message::Msg) -> v1::AgentMessage {
+    v1::AgentMessage { msg: Some(m) }
+}
+
+fn now_ms(t0: Instant) -> u64 {
+    t0.elapsed().as_millis() as u64
+}
+
+/// One simulated agent; returns the snapshots it sent.
+async fn agent(
+    url: String,
+    name: String,
+    token: Option<String>,
+    payloads: Arc<Vec<v1::Snapshot>>,
+    seconds: u64,
+) -> Result<u64, String> {
+    let mut client =
+        v1::coordinator_client::CoordinatorClient::connect(url).await.map_err(|e| format!("{name}: connect: {e}"))?;
+    let (tx, rx) = mpsc::channel(16);
+    let hello = v1::Hello {
+        protocol_version: stampede_proto::PROTOCOL_VERSION,
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        name: name.clone(),
+        cores: 1,
+        ..Default::default()
+    };
+    tx.send(msg(agent_message::Msg::Hello(hello))).await.map_err(|e| e.to_string())?;
+    let mut req = tonic::Request::new(ReceiverStream::new(rx));
+    if let Some(t) = &token {
+        req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().map_err(|_| "token")?);
+    }
+    let mut inbound = client.attach(req).await.map_err(|s| format!("{name}: attach: {s}"))?.into_inner();
+    let t0 = Instant::now();
+    let mut beat = tokio::time::interval(Duration::from_secs(1));
+    let heartbeat =
+        |t0| msg(agent_message::Msg::Heartbeat(v1::Heartbeat { sent_ms: now_ms(t0), ..Default::default() }));
+    // Until the Start: heartbeats, and a Ready for each Assign.
+    let delay = loop {
+        tokio::select! {
+            _ = beat.tick() => { let _ = tx.send(heartbeat(t0)).await; }
+            m = inbound.message() => match m.map_err(|s| format!("{name}: {s}"))?.and_then(|m| m.msg) {
+                Some(coordinator_message::Msg::Assign(_)) => {
+                    let ready = msg(agent_message::Msg::Ready(v1::Ready { planned_vus: 10 }));
+                    tx.send(ready).await.map_err(|e| e.to_string())?;
+                }
+                Some(coordinator_message::Msg::Start(s)) => break Duration::from_millis(s.delay_ms),
+                Some(coordinator_message::Msg::Stop(_)) => return Ok(0),
+                Some(_) => {}
+                None => return Err(format!("{name}: the coordinator closed the stream before the start")),
+            },
+        }
+    };
+    tokio::time::sleep(delay).await;
+    let start = tokio::time::Instant::now();
+    let mut sent = 0u64;
+    let seed = name.bytes().map(u64::from).sum::<u64>();
+    let mut inbound_open = true;
+    while sent < seconds {
+        let due = start + Duration::from_secs(sent + 1);
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {
+                let mut s = payloads[((seed + sent) % payloads.len() as u64) as usize].clone();
+                s.index = sent;
+                s.r#final = sent + 1 == seconds;
+                let _ = tx.send(heartbeat(t0)).await;
+                tx.send(msg(agent_message::Msg::Snapshot(s))).await.map_err(|e| format!("{name}: {e}"))?;
+                sent += 1;
+            }
+            m = inbound.message(), if inbound_open => match m {
+                Ok(Some(v1::CoordinatorMessage { msg: Some(coordinator_message::Msg::Stop(_)) })) => break,
+                Ok(Some(_)) => {}
+                _ => inbound_open = false,
+            },
+        }
+    }
+    tx.send(msg(agent_message::Msg::Done(v1::Done { requests: sent }))).await.map_err(|e| e.to_string())?;
+    // Until the coordinator ends the stream.
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(30), inbound.message()).await.unwrap_or(Ok(None)) {
+    }
+    Ok(sent)
+}
+
+/// utime + stime in seconds, and VmHWM in KiB, of a process.
+fn cpu_and_peak(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((ticks / 100.0, hwm))
+}
+
+#[tokio::main]
+async fn main() {
+    let url = std::env::var("URL").unwrap_or_else(|_| "http://127.0.0.1:7100".into());
+    let agents = env_or("AGENTS", 200);
+    let seconds = env_or("SECONDS", 120) as u64;
+    let (names, samples) = (env_or("NAMES", 25), env_or("SAMPLES", 20));
+    let token = std::env::var("TOKEN").ok();
+    let pid = std::env::var("COORDINATOR_PID").ok().and_then(|p| p.parse::<u32>().ok());
+    let payloads = Arc::new((0..8).map(|i| snapshot(i, names, samples)).collect::<Vec<_>>());
+    let bytes: usize = payloads.iter().map(prost::Message::encoded_len).sum::<usize>() / payloads.len();
+    println!(
+        "{agents} simulated agents → {url}: {} series each, {samples} samples per series per interval, {:.1} KiB a snapshot, {seconds} intervals",
+        names * STATUSES.len(),
+        bytes as f64 / 1024.0
+    );
+    let before = pid.and_then(cpu_and_peak);
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..agents)
+        .map(|i| tokio::spawn(agent(url.clone(), format!("sim-{i:04}"), token.clone(), payloads.clone(), seconds)))
+        .collect();
+    let (mut ok, mut sent) = (0, 0);
+    for task in tasks {
+        match task.await {
+            Ok(Ok(n)) => {
+                ok += 1;
+                sent += n;
+            }
+            Ok(Err(e)) => eprintln!("{e}"),
+            Err(e) => eprintln!("agent task: {e}"),
+        }
+    }
+    let wall = t.elapsed().as_secs_f64();
+    println!("{ok} of {agents} agents ran to the end; {sent} snapshots sent in {wall:.1} s");
+    if let (Some((c0, _)), Some(p)) = (before, pid)
+        && let Some((c1, hwm)) = cpu_and_peak(p)
+    {
+        println!(
+            "coordinator (pid {p}): {:.2} s CPU over the run ({:.1} % of one core), peak RSS {:.1} MiB",
+            c1 - c0,
+            (c1 - c0) / wall * 100.0,
+            hwm as f64 / 1024.0
+        );
+    }
+}
