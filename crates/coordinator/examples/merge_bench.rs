@@ -11,62 +11,15 @@
 //! merge, with in-memory merging (no wire) as the reference, and the share of
 //! one core a 1 s interval costs.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use stampede_metrics::{CacheOutcome, Layout, Method, RequestId, RequestSample, Shard, Snapshot, Timings};
+use stampede_metrics::Snapshot;
 use stampede_proto::convert::{Interner, from_wire, merge_wire_into, to_wire};
 
-const STATUSES: [u16; 4] = [200, 304, 404, 503];
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn agent_snapshot(seed: u64, names: usize, samples: usize) -> Snapshot {
-    let layout = Arc::new(Layout {
-        scenarios: vec!["shoppers".into()],
-        request_names: (0..names).map(|i| format!("request-{i}").into()).collect(),
-        check_names: vec![],
-        groups: vec!["".into()],
-        tag_sets: vec![std::sync::Arc::from(Vec::new())],
-        metrics: Vec::new(),
-    });
-    let mut shard = Shard::new(layout);
-    let mut rng = fastrand_like(seed);
-    for name in 0..names as u32 {
-        for &status in &STATUSES {
-            for _ in 0..samples {
-                // Log-normal-ish latencies: 0.2 ms .. 2 s.
-                let u = (rng() % 10_000) as f64 / 10_000.0;
-                let us = (200.0 * (u * 9.2).exp()) as u64;
-                let s = RequestSample {
-                    timings: Timings { blocked: 1, sending: 15, waiting: us, receiving: us / 10, ..Default::default() },
-                    bytes_sent: 180,
-                    bytes_received: 2300,
-                    body_bytes: 2048,
-                    error: stampede_metrics::ErrorKind::from_status(status),
-                    cache: if rng() % 10 < 9 { CacheOutcome::Hit } else { CacheOutcome::Miss },
-                };
-                shard
-                    .request(RequestId { scenario: 0, name, method: Method::Get, status, group: 0, tags: 0 })
-                    .record(&s);
-            }
-        }
-    }
-    shard.into_snapshot()
-}
-
-fn fastrand_like(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
-}
+#[path = "support/synthetic.rs"]
+mod synthetic;
+use synthetic::{agent_snapshot, env_or};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -18,55 +18,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stampede_metrics::{CacheOutcome, Layout, Method, RequestId, RequestSample, Shard, Timings};
 use stampede_proto::convert::to_wire;
 use stampede_proto::v1::{self, agent_message, coordinator_message};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-const STATUSES: [u16; 4] = [200, 304, 404, 503];
+#[path = "support/synthetic.rs"]
+mod synthetic;
+use synthetic::{STATUSES, agent_snapshot, env_or};
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
+/// An agent's interval on the wire, with its scenario's VUs.
 fn snapshot(seed: u64, names: usize, samples: usize) -> v1::Snapshot {
-    let layout = Arc::new(Layout {
-        scenarios: vec!["main".into()],
-        request_names: (0..names).map(|i| format!("request-{i}").into()).collect(),
-        check_names: vec![],
-        groups: vec!["".into()],
-        tag_sets: vec![Arc::from(Vec::new())],
-        metrics: Vec::new(),
-    });
-    let mut shard = Shard::new(layout);
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut rng = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    for name in 0..names as u32 {
-        for &status in &STATUSES {
-            for _ in 0..samples {
-                let u = (rng() % 10_000) as f64 / 10_000.0;
-                let us = (200.0 * (u * 9.2).exp()) as u64;
-                let s = RequestSample {
-                    timings: Timings { blocked: 1, sending: 15, waiting: us, receiving: us / 10, ..Default::default() },
-                    bytes_sent: 180,
-                    bytes_received: 2300,
-                    body_bytes: 2048,
-                    error: stampede_metrics::ErrorKind::from_status(status),
-                    cache: if rng() % 10 < 9 { CacheOutcome::Hit } else { CacheOutcome::Miss },
-                };
-                shard
-                    .request(RequestId { scenario: 0, name, method: Method::Get, status, group: 0, tags: 0 })
-                    .record(&s);
-            }
-        }
-    }
-    let mut w = to_wire(0, false, &shard.into_snapshot());
+    let mut w = to_wire(0, false, &agent_snapshot(seed, names, samples));
     w.scenarios = vec![v1::ScenarioSeries { name: "main".into(), vus: 10, vus_max: 10, ..Default::default() }];
     w
 }
