@@ -47,11 +47,14 @@ pub async fn serve(
         };
         let (tcp, addr) = match accepted {
             Ok(x) => x,
-            Err(e) if is_transient(&e) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            // The listener stays up whatever accept says (as under
+            // `axum::serve`): a reset connection or no free descriptor
+            // passes, anything else is waited out.
+            Err(e) => {
+                let pause = if is_transient(&e) { 10 } else { 1000 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
                 continue;
             }
-            Err(e) => return Err(e),
         };
         let _ = tcp.set_nodelay(true);
         tokio::spawn(connection(tcp, addr, router.clone(), peer, close_rx.clone()));
