@@ -36,7 +36,6 @@ vus_at = {}
 for r in rows:
     if r["metric"] == "vus":
         vus_at.setdefault(float(r["time_s"]), {})[r["scenario"]] = int(r["count"])
-closed = {s: None for s in IDEAL}
 times = sorted(vus_at)
 closed_vus = lambda t: sum(v for s, v in vus_at[t].items() if s in IDEAL)
 best, start = (0, 0, 0), None

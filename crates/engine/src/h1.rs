@@ -49,10 +49,7 @@ impl Pools {
             b.truncate(READ_CHUNK);
             b.shrink_to_fit();
         }
-        let mut pool = self.read.borrow_mut();
-        if pool.len() < POOLED_MAX {
-            pool.push(b);
-        }
+        keep(&self.read, b);
     }
     fn take_write(&self) -> Vec<u8> {
         let mut b = self.write.borrow_mut().pop().unwrap_or_default();
@@ -63,10 +60,15 @@ impl Pools {
         if b.capacity() > 64 * 1024 {
             b = Vec::new();
         }
-        let mut pool = self.write.borrow_mut();
-        if pool.len() < POOLED_MAX {
-            pool.push(b);
-        }
+        keep(&self.write, b);
+    }
+}
+
+/// Returns a buffer to its pool, or frees it when the pool is full.
+fn keep(pool: &RefCell<Vec<Vec<u8>>>, b: Vec<u8>) {
+    let mut pool = pool.borrow_mut();
+    if pool.len() < POOLED_MAX {
+        pool.push(b);
     }
 }
 
