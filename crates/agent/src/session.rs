@@ -177,6 +177,8 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
     let mut requests = 0u64;
     let mut last_heard = Instant::now();
     let mut echo_ms = 0u64;
+    // When the load started, wall clock, µs (sent with each snapshot).
+    let mut started_at_us = 0u64;
     let mut cpu_mark = (Instant::now(), cpu_seconds().unwrap_or(0.0));
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -312,6 +314,10 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                             body: a.script.as_ref().map(|s| s.body.clone()),
                         };
                         let start_delay = opts.start_at.saturating_duration_since(std::time::Instant::now());
+                        started_at_us = (std::time::SystemTime::now() + start_delay)
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default()
+                            .as_micros() as u64;
                         match Run::start(a.plan.clone(), opts) {
                             Ok(r) => {
                                 if let Some(script) = &a.script {
@@ -371,7 +377,8 @@ pub(crate) async fn attach(cfg: &AgentConfig, endpoint: Endpoint) -> Result<Sess
                         }
                         let IntervalSnapshot { index, snapshot, .. } = iv;
                         requests += snapshot.total_requests();
-                        let wire = stampede_proto::convert::to_wire(index, false, &snapshot);
+                        let mut wire = stampede_proto::convert::to_wire(index, false, &snapshot);
+                        wire.started_at_us = started_at_us;
                         if let Err(e) = send(tx.clone(), msg(agent_message::Msg::Snapshot(wire))).await {
                             abort(&run);
                             return Err(e);

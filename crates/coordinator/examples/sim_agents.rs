@@ -11,9 +11,10 @@
 //! Environment: `URL` (coordinator), `AGENTS`, `SECONDS` (intervals sent),
 //! `NAMES` × 4 statuses = series, `SAMPLES` per series per interval,
 //! `TOKEN` (as `--token-file` holds), `COORDINATOR_PID` (then its CPU and
-//! peak RSS over the run are printed). Snapshots are synthetic, shaped like
-//! `merge_bench`'s (8 distinct ones, rotated); a recorded run's could stand
-//! in later.
+//! peak RSS over the run are printed), `RECORDED` (a run's `--out hlog`
+//! file: its per-name histograms replayed, see `support/synthetic.rs`;
+//! without it snapshots are synthetic, shaped like `merge_bench`'s). 8
+//! distinct snapshots, rotated. `bench/coordinator.sh` runs it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,11 +26,11 @@ use tokio_stream::wrappers::ReceiverStream;
 
 #[path = "support/synthetic.rs"]
 mod synthetic;
-use synthetic::{STATUSES, agent_snapshot, env_or};
+use synthetic::{STATUSES, agent_interval, env_or};
 
 /// An agent's interval on the wire, with its scenario's VUs.
 fn snapshot(seed: u64, names: usize, samples: usize) -> v1::Snapshot {
-    let mut w = to_wire(0, false, &agent_snapshot(seed, names, samples));
+    let mut w = to_wire(0, false, &agent_interval(seed, names, samples));
     w.scenarios = vec![v1::ScenarioSeries { name: "main".into(), vus: 10, vus_max: 10, ..Default::default() }];
     w
 }
@@ -88,6 +89,8 @@ async fn agent(
     };
     tokio::time::sleep(delay).await;
     let start = tokio::time::Instant::now();
+    let started_at_us =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
     let mut sent = 0u64;
     let seed = name.bytes().map(u64::from).sum::<u64>();
     let mut inbound_open = true;
@@ -97,7 +100,8 @@ async fn agent(
             _ = tokio::time::sleep_until(due) => {
                 let mut s = payloads[((seed + sent) % payloads.len() as u64) as usize].clone();
                 s.index = sent;
-                s.r#final = sent + 1 == seconds;
+                s.r#final = false;
+                s.started_at_us = started_at_us;
                 let _ = tx.send(heartbeat(t0)).await;
                 tx.send(msg(agent_message::Msg::Snapshot(s))).await.map_err(|e| format!("{name}: {e}"))?;
                 sent += 1;
@@ -109,6 +113,9 @@ async fn agent(
             },
         }
     }
+    // As an agent: the last interval, then a final snapshot (no data), then Done.
+    let last = v1::Snapshot { r#final: true, started_at_us, ..Default::default() };
+    tx.send(msg(agent_message::Msg::Snapshot(last))).await.map_err(|e| e.to_string())?;
     tx.send(msg(agent_message::Msg::Done(v1::Done { requests: sent }))).await.map_err(|e| e.to_string())?;
     // Until the coordinator ends the stream.
     while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(30), inbound.message()).await.unwrap_or(Ok(None)) {

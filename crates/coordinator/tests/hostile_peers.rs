@@ -135,7 +135,7 @@ async fn a_peer_breaking_the_protocol_is_ignored_or_lost_never_a_panic() {
             name: "never-declared".into(),
             method: "BREW".into(),
             status: u32::MAX,
-            trends: vec![foreign],
+            trends: vec![foreign.into()],
             counters: vec![1],
             errors: vec![1; 64],
             ..Default::default()

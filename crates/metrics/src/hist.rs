@@ -147,6 +147,16 @@ pub fn decode_into(dst: &mut Histogram, bytes: &[u8]) -> Result<(), DecodeError>
     with_v2(bytes, |b| add_v2(dst, b))
 }
 
+/// Checks that an encoded histogram decodes (what [`decode_into`] would
+/// reject), without adding it anywhere: a peer's payload is checked when it
+/// arrives and merged later.
+pub fn validate(bytes: &[u8]) -> Result<(), DecodeError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    with_v2(bytes, |b| if visit_v2(b, |_, _| {})? { Ok(()) } else { decode(b).map(drop) })
+}
+
 /// Calls `f` with the uncompressed V2 bytes of an encoded histogram (V2, or
 /// V2 + DEFLATE inflated into this thread's buffer).
 fn with_v2<R>(bytes: &[u8], f: impl FnOnce(&[u8]) -> Result<R, DecodeError>) -> Result<R, DecodeError> {
@@ -189,6 +199,94 @@ fn add_v2(dst: &mut Histogram, b: &[u8]) -> Result<(), DecodeError> {
         }
     })?;
     Ok(())
+}
+
+/// Adds encoded histograms bucket by bucket into a flat array of counts
+/// (one per bucket index of the standard layout, kept across uses), then
+/// into a histogram once: merging many payloads of one series costs a
+/// memory add per bucket that arrives, and one histogram update per
+/// distinct bucket.
+pub struct Accumulator {
+    counts: Vec<u64>,
+    /// The touched range of `counts`, `lo > hi` when none.
+    lo: usize,
+    hi: usize,
+    /// Payloads of another layout, merged the slow way.
+    other: Option<Histogram>,
+}
+
+impl Default for Accumulator {
+    fn default() -> Self {
+        Accumulator { counts: Vec::new(), lo: usize::MAX, hi: 0, other: None }
+    }
+}
+
+impl Accumulator {
+    /// Adds an encoded (V2 or V2 + DEFLATE) histogram.
+    pub fn add(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if self.counts.is_empty() {
+            self.counts = vec![0; MAX_BUCKET_INDEX as usize];
+        }
+        let Accumulator { counts, lo, hi, other } = self;
+        with_v2(bytes, |b| {
+            let mut first = usize::MAX;
+            let mut last = 0;
+            let standard = visit_v2(b, |index, count| {
+                let i = index as usize;
+                first = first.min(i);
+                last = i;
+                counts[i] = counts[i].saturating_add(count);
+            })?;
+            if standard {
+                if first != usize::MAX {
+                    *lo = (*lo).min(first);
+                    *hi = (*hi).max(last);
+                }
+            } else {
+                merge(other.get_or_insert_with(new_histogram), &decode(b)?);
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds everything added since the last call into `dst`, and starts over.
+    pub fn drain_into(&mut self, dst: &mut Histogram) {
+        if let Some(o) = self.other.take() {
+            merge(dst, &o);
+        }
+        if self.lo > self.hi {
+            return;
+        }
+        let (lo, hi) = (self.lo, self.hi);
+        self.lo = usize::MAX;
+        self.hi = 0;
+        // An empty `dst` is made at the size it needs (growing copies the
+        // counts); into one that holds counts, the highest bucket first:
+        // it grows once.
+        if dst.is_empty()
+            && bucket_value(hi as u32) > dst.high()
+            && let Ok(mut h) = Histogram::new_with_bounds(1, bucket_value(hi as u32).max(2), SIGNIFICANT_DIGITS)
+        {
+            h.auto(true);
+            *dst = h;
+        }
+        let mut add = |index: usize, count: u64| {
+            let v = lowest_value(index as u32);
+            if dst.record_n(v, count).is_err() {
+                dst.saturating_record_n(v, count);
+            }
+        };
+        let top = std::mem::take(&mut self.counts[hi]);
+        add(hi, top);
+        for (i, c) in self.counts[lo..hi].iter_mut().enumerate() {
+            if *c != 0 {
+                add(lo + i, std::mem::take(c));
+            }
+        }
+    }
 }
 
 /// Bucket layout of 1 µs / 3 significant digits: 2048 sub-buckets, the
@@ -235,8 +333,9 @@ fn visit_v2(b: &[u8], mut f: impl FnMut(u32, u64)) -> Result<bool, DecodeError> 
     }
     let mut index = 0u64;
     let mut pos = 0usize;
-    while pos < counts.len() {
-        let (raw, used) = varint(&counts[pos..])?;
+    while let Some(&byte) = counts.get(pos) {
+        // Most counts and zero runs of an interval take one byte.
+        let (raw, used) = if byte < 0x80 { (byte as u64, 1) } else { varint(&counts[pos..])? };
         pos += used;
         let count = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
         if count < 0 {

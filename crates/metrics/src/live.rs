@@ -206,6 +206,21 @@ pub struct AgentInfo {
     pub requests: u64,
 }
 
+/// How a coordinator keeps up with its agents, for the Agents view and the
+/// end of the run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Coordination {
+    /// Spread of the agents' load starts (latest − earliest), ms, by their
+    /// own clocks; `None` until two agents said when they started.
+    pub start_skew_ms: Option<f64>,
+    /// Intervals merged and handed on so far.
+    pub intervals: u64,
+    /// How long after its end each interval went out: median, p99, max (ms).
+    pub late_ms: [f64; 3],
+    /// CPU time of the merge per interval: median, max (ms).
+    pub merge_ms: [f64; 2],
+}
+
 /// A stage of a scenario, for the progress gauge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageInfo {
@@ -253,6 +268,8 @@ pub struct LiveState {
     /// Thresholds evaluated on `total`, in plan order.
     pub thresholds: Vec<ThresholdOutcome>,
     pub agents: Vec<AgentInfo>,
+    /// How the coordinator keeps up (distributed runs only).
+    pub coordination: Option<Coordination>,
     /// Notable events for the user ("agent b lost", "threshold failed").
     pub events: VecDeque<(Duration, String)>,
 }
@@ -283,6 +300,7 @@ impl LiveState {
             now: None,
             thresholds: Vec::new(),
             agents: Vec::new(),
+            coordination: None,
             events: VecDeque::new(),
         }
     }

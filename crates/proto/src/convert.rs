@@ -17,8 +17,8 @@ use stampede_scenario::threshold::{CustomMetric, MAX_CUSTOM_VALUE, MetricKind};
 use crate::v1;
 
 /// A histogram for the wire: V2 without DEFLATE (see [`hist::encode_plain`]).
-fn enc(h: &Histogram) -> Vec<u8> {
-    if h.is_empty() { Vec::new() } else { hist::encode_plain(h) }
+fn enc(h: &Histogram) -> prost::bytes::Bytes {
+    if h.is_empty() { prost::bytes::Bytes::new() } else { hist::encode_plain(h).into() }
 }
 
 fn method_of(s: &str) -> Method {
@@ -39,6 +39,7 @@ pub fn to_wire(index: u64, last: bool, s: &Snapshot) -> v1::Snapshot {
     v1::Snapshot {
         index,
         r#final: last,
+        started_at_us: 0,
         requests: s
             .requests
             .iter()
@@ -107,7 +108,7 @@ fn metric_to_wire(k: &MetricKey, m: &MetricStats) -> v1::MetricSeries {
             g.map(|g| W::Gauge(v1::GaugeValue { last: g.last, at_us: g.at_us, min: g.min, max: g.max }))
         }
         MetricValue::Rate { trues, total } => Some(W::Rate(v1::RateValue { trues: *trues, total: *total })),
-        MetricValue::Trend { hist, .. } => (!hist.is_empty()).then(|| W::Trend(hist::encode_plain(hist))),
+        MetricValue::Trend { hist, .. } => (!hist.is_empty()).then(|| W::Trend(hist::encode_plain(hist).into())),
     };
     let trend_exact = match &m.value {
         MetricValue::Trend { hist, exact, .. } if !hist.is_empty() => Some(v1::TrendExact {
@@ -339,47 +340,149 @@ pub fn from_wire(w: &v1::Snapshot, names: &mut Interner) -> Result<Snapshot, Wir
 }
 
 /// Adds a wire snapshot straight into `dst`: histograms are decoded into the
-/// destination's buckets (no intermediate histograms), which is what keeps a
-/// coordinator's merge cheap with many agents and series.
+/// destination's buckets (no intermediate histograms).
 ///
 /// Counters are checked first ([`MAX_INTERVAL_COUNT`]); a histogram that
 /// fails to decode ends the merge where it is, so on that error `dst` holds
 /// part of `w` (the caller stops trusting that peer).
 pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interner) -> Result<(), WireError> {
-    use stampede_metrics::hist::decode_into;
     check_counters(w, names)?;
+    merge_wires_into(&[w], dst, names)
+}
+
+/// Checks everything [`merge_wires_into`] would reject in a peer's
+/// snapshot, without merging it: implausible counters, unknown or
+/// mistyped custom metrics, histograms that do not decode. A snapshot that
+/// passes merges without error.
+pub fn check_wire(w: &v1::Snapshot, names: &Interner) -> Result<(), WireError> {
+    check_counters(w, names)?;
+    let bad = |series: String, field: &'static str| move |source| WireError::Histogram { series, field, source };
     for r in &w.requests {
-        let key = RequestKey {
-            scenario: names.get(&r.scenario),
-            name: names.get(&r.name),
-            method: method_of(&r.method),
-            status: r.status.min(u16::MAX as u32) as u16,
-            group: names.get(&r.group),
-            tags: names.tags(&r.tags),
-        };
-        let e = dst.requests.entry(key).or_default();
-        let hist = |field: &'static str| {
-            move |source| WireError::Histogram {
-                series: format!("{} {} {} {}", r.scenario, r.name, r.method, r.status),
-                field,
-                source,
-            }
-        };
-        // More trends or counters than this build knows (a newer peer) are
-        // ignored; fewer leave the rest as they are.
-        for ((t, dst), src) in RequestTrend::ALL.iter().zip(&mut e.trends).zip(&r.trends) {
-            decode_into(dst, src).map_err(hist(t.name()))?;
-        }
-        // Saturating: the bound above keeps real sums far from the top, and a
-        // sum must never be what panics.
-        for (a, b) in e.counters.iter_mut().zip(&r.counters) {
-            *a = a.saturating_add(*b);
-        }
-        // More kinds than this build knows (a newer peer) are ignored, not an index error.
-        for (a, b) in e.errors.iter_mut().zip(&r.errors) {
-            *a = a.saturating_add(*b);
+        for (t, b) in RequestTrend::ALL.iter().zip(&r.trends) {
+            hist::validate(b).map_err(bad(series_name(r), t.name()))?;
         }
     }
+    for sc in &w.scenarios {
+        for (field, b) in [
+            ("iteration_duration", &sc.iteration_duration),
+            ("intended_latency", &sc.intended_latency),
+            ("scheduling_lag", &sc.scheduling_lag),
+        ] {
+            hist::validate(b).map_err(bad(sc.name.clone(), field))?;
+        }
+    }
+    for g in &w.groups {
+        hist::validate(&g.duration).map_err(bad(format!("{} {}", g.scenario, g.group), "group_duration"))?;
+    }
+    for m in &w.metrics {
+        if let Some(v1::metric_series::Value::Trend(b)) = &m.value {
+            hist::validate(b).map_err(bad(format!("{} {} {} {}", m.metric, m.scenario, m.name, m.group), "trend"))?;
+        }
+    }
+    Ok(())
+}
+
+fn series_name(r: &v1::RequestSeries) -> String {
+    format!("{} {} {} {}", r.scenario, r.name, r.method, r.status)
+}
+
+/// A request series as the wire names it, borrowed: snapshots of many
+/// agents are grouped by it before anything is interned.
+#[derive(PartialEq, Eq, Hash)]
+struct WireKey<'a> {
+    scenario: &'a str,
+    name: &'a str,
+    method: &'a str,
+    status: u32,
+    group: &'a str,
+    tags: &'a [v1::Tag],
+}
+
+/// Adds one interval's wire snapshots of many agents into `dst`, series by
+/// series: each destination histogram takes every agent's share of it
+/// while it is in the CPU's cache. (Agent by agent, each agent's every
+/// series touched a different destination histogram in turn, and with
+/// hundreds of series the destinations outgrew the cache: a miss per
+/// bucket.) Histograms are decoded straight into the destination's buckets,
+/// so the cost follows the non-zero buckets that arrive, not their range.
+///
+/// Counters are not checked here: the caller checked each snapshot with
+/// [`check_wire`] (or [`merge_wire_into`] does). A histogram that fails to
+/// decode ends the merge where it is.
+pub fn merge_wires_into(ws: &[&v1::Snapshot], dst: &mut Snapshot, names: &mut Interner) -> Result<(), WireError> {
+    // Which agents hold each series (message, position), in arrival order.
+    let mut groups: Vec<Vec<(u32, u32)>> = Vec::new();
+    // FxHash: keys are a peer's strings, but a collision costs it only the
+    // speed of its own interval's merge.
+    let mut index: HashMap<WireKey<'_>, usize, rustc_hash::FxBuildHasher> = HashMap::default();
+    for (m, w) in ws.iter().enumerate() {
+        for (i, r) in w.requests.iter().enumerate() {
+            let key = WireKey {
+                scenario: &r.scenario,
+                name: &r.name,
+                method: &r.method,
+                status: r.status,
+                group: &r.group,
+                tags: &r.tags,
+            };
+            let next = groups.len();
+            let g = *index.entry(key).or_insert(next);
+            if g == next {
+                groups.push(Vec::with_capacity(ws.len()));
+            }
+            groups[g].push((m as u32, i as u32));
+        }
+    }
+    let mut acc: [hist::Accumulator; RequestTrend::COUNT] = Default::default();
+    for members in &groups {
+        let first = &ws[members[0].0 as usize].requests[members[0].1 as usize];
+        let key = RequestKey {
+            scenario: names.get(&first.scenario),
+            name: names.get(&first.name),
+            method: method_of(&first.method),
+            status: first.status.min(u16::MAX as u32) as u16,
+            group: names.get(&first.group),
+            tags: names.tags(&first.tags),
+        };
+        let e = dst.requests.entry(key).or_default();
+        let series = |&(m, i): &(u32, u32)| &ws[m as usize].requests[i as usize];
+        // More trends or counters than this build knows (a newer peer) are
+        // ignored; fewer leave the rest as they are.
+        for member in members {
+            let r = series(member);
+            let bad = |t: RequestTrend| {
+                move |source| WireError::Histogram { series: series_name(r), field: t.name(), source }
+            };
+            for (((t, acc), h), b) in RequestTrend::ALL.iter().zip(&mut acc).zip(&mut e.trends).zip(&r.trends) {
+                if members.len() == 1 {
+                    hist::decode_into(h, b).map_err(bad(*t))?;
+                } else {
+                    acc.add(b).map_err(bad(*t))?;
+                }
+            }
+            // Saturating: the bound checked on arrival keeps real sums far
+            // from the top, and a sum must never be what panics.
+            for (a, b) in e.counters.iter_mut().zip(&r.counters) {
+                *a = a.saturating_add(*b);
+            }
+            // More kinds than this build knows (a newer peer) are ignored, not an index error.
+            for (a, b) in e.errors.iter_mut().zip(&r.errors) {
+                *a = a.saturating_add(*b);
+            }
+        }
+        for (acc, h) in acc.iter_mut().zip(&mut e.trends) {
+            acc.drain_into(h);
+        }
+    }
+    for w in ws {
+        merge_rest(w, dst, names)?;
+    }
+    Ok(())
+}
+
+/// Everything of a wire snapshot but its request series.
+fn merge_rest(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interner) -> Result<(), WireError> {
+    use stampede_metrics::hist::decode_into;
     for sc in &w.scenarios {
         let e = dst.scenarios.entry(names.get(&sc.name)).or_default();
         let hist = |field: &'static str| move |source| WireError::Histogram { series: sc.name.clone(), field, source };
@@ -448,6 +551,8 @@ fn merge_metric(m: &v1::MetricSeries, dst: &mut Snapshot, names: &mut Interner) 
                         hist::decode_into(hist, bytes).map_err(err)?;
                         exact.merge(&TrendExact { min: w.min, max: w.max, sum: exact_sum(w) });
                     }
+                    // An empty histogram: no samples (as everywhere on the wire).
+                    None if bytes.is_empty() => {}
                     // A peer that keeps no exact figures: its histogram's stand in.
                     None => {
                         let h = hist::decode(bytes).map_err(err)?;
@@ -523,6 +628,68 @@ mod tests {
             assert_eq!(h.value_at_quantile(q), all.value_at_quantile(q), "q={q}");
         }
         assert_eq!(h.max(), all.max());
+    }
+
+    /// Many agents' snapshots merged series by series (the coordinator's
+    /// path) equal, bucket by bucket and counter by counter, the dense merge
+    /// of the snapshots themselves; series some agents lack included.
+    #[test]
+    fn series_by_series_merge_equals_the_dense_merge() {
+        let names_of: Vec<Arc<str>> = (0..4).map(|i| format!("r{i}").into()).collect();
+        let layout = Arc::new(Layout {
+            scenarios: vec!["s".into()],
+            request_names: names_of,
+            check_names: vec![],
+            groups: vec!["".into()],
+            tag_sets: vec![std::sync::Arc::from(Vec::new())],
+            metrics: Vec::new(),
+        });
+        let mut dense = Snapshot::default();
+        let mut wires = Vec::new();
+        let mut rng = 99u64;
+        for agent in 0..7u64 {
+            let mut shard = Shard::new(layout.clone());
+            for i in 0..3_000u64 {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // Agent 3 never records name 3; ranges differ per agent
+                // (the destination grows as agents arrive).
+                let name = ((rng >> 40) % if agent == 3 { 3 } else { 4 }) as u32;
+                let us = 1 + (rng >> 20) % (1_000 << (agent * 2));
+                let sample = RequestSample {
+                    timings: Timings { waiting: us, receiving: us / 7, blocked: i % 3, ..Default::default() },
+                    bytes_sent: 10,
+                    bytes_received: 20,
+                    body_bytes: 5,
+                    error: None,
+                    cache: CacheOutcome::Hit,
+                };
+                let status = if i % 5 == 0 { 503 } else { 200 };
+                shard
+                    .request(RequestId { scenario: 0, name, method: Method::Get, status, group: 0, tags: 0 })
+                    .record(&sample);
+            }
+            let s = shard.into_snapshot();
+            dense.merge(&s);
+            let bytes = prost::Message::encode_to_vec(&to_wire(0, false, &s));
+            wires.push(<v1::Snapshot as prost::Message>::decode(&bytes[..]).unwrap());
+        }
+        let mut names = Interner::default();
+        let mut merged = Snapshot::default();
+        for w in &wires {
+            check_wire(w, &names).unwrap();
+        }
+        merge_wires_into(&wires.iter().collect::<Vec<_>>(), &mut merged, &mut names).unwrap();
+        assert_eq!(merged.requests.len(), dense.requests.len());
+        let buckets =
+            |h: &Histogram| h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect::<Vec<_>>();
+        for (k, d) in &dense.requests {
+            let m = &merged.requests[k];
+            assert_eq!(m.counters, d.counters, "{k:?}");
+            for (t, (hm, hd)) in RequestTrend::ALL.iter().zip(m.trends.iter().zip(&d.trends)) {
+                assert_eq!(buckets(hm), buckets(hd), "{k:?} {}", t.name());
+                assert_eq!((hm.len(), hm.max(), hm.min()), (hd.len(), hd.max(), hd.min()));
+            }
+        }
     }
 
     /// Three agents' custom metric series through the wire merge into what

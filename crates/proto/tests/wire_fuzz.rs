@@ -14,7 +14,7 @@ use prost::Message as _;
 use stampede_metrics::{
     CacheOutcome, Layout, Method, MetricId, RequestId, RequestSample, Shard, Snapshot, Timings, hist,
 };
-use stampede_proto::convert::{Interner, from_wire, merge_wire_into, to_wire};
+use stampede_proto::convert::{Interner, check_wire, from_wire, merge_wire_into, merge_wires_into, to_wire};
 use stampede_proto::v1;
 use stampede_scenario::threshold::{CustomMetric, Metric, MetricKind};
 
@@ -170,14 +170,15 @@ fn mutate(rng: &mut Rng, mut b: Vec<u8>) -> Vec<u8> {
 
 /// A histogram field: mostly empty or valid (so that whole snapshots get
 /// through to the merge), else mutated, raw V2, or noise.
-fn hist_field(rng: &mut Rng, valid: &[u8]) -> Vec<u8> {
-    match rng.below(24) {
+fn hist_field(rng: &mut Rng, valid: &[u8]) -> prost::bytes::Bytes {
+    let v: Vec<u8> = match rng.below(24) {
         0..=9 => Vec::new(),
         10..=20 => valid.to_vec(),
         21 => mutate(rng, valid.to_vec()),
         22 => raw_v2(rng),
         _ => rng.bytes(0, 64),
-    }
+    };
+    v.into()
 }
 
 /// A structurally valid snapshot with hostile values in every field.
@@ -276,7 +277,17 @@ fn hostile(rng: &mut Rng, valid_hist: &[u8]) -> v1::Snapshot {
 /// the interval to the run's totals. Whether the merge took it.
 fn consume(w: &v1::Snapshot, names: &mut Interner) -> bool {
     let mut interval = Snapshot::default();
-    let merged = merge_wire_into(w, &mut interval, names).is_ok();
+    let merge = merge_wire_into(w, &mut interval, names);
+    let merged = merge.is_ok();
+    // The coordinator checks each snapshot as it arrives and merges an
+    // interval's later, several agents at once: what passed must merge.
+    let checked = check_wire(w, names).is_ok();
+    assert_eq!(checked, merged, "check_wire and the merge disagree ({:?}) on {w:?}", merge.err());
+    if checked {
+        let mut three = Snapshot::default();
+        merge_wires_into(&[w, w, w], &mut three, names).expect("a checked snapshot merges");
+        assert_eq!(three.total_requests(), interval.total_requests().saturating_mul(3));
+    }
     let _ = from_wire(w, names);
     for sc in &w.scenarios {
         if let Ok(h) = hist::decode(&sc.scheduling_lag) {
