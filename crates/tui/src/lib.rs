@@ -34,7 +34,7 @@
 //! │ latency and error charts; thresholds ✓/✗ (failing first when they overflow) │
 //! │ Requests: sortable table; latency distribution of the selected name (below, │
 //! │ or beside it from 140 columns)                                              │
-//! │ Agents: state counts; one row per agent (lost in red, late heartbeats)      │
+//! │ Agents: state counts, start skew, merge lag; rows worst first, paged        │
 //! │ Errors: by kind | recent events; by request and kind                        │
 //! └─────────────────────────────────────────────────────────────────────────────┘
 //!  q  stop   p  pause   Tab 1-4  views   ?  help
@@ -59,7 +59,7 @@ mod render;
 mod term;
 pub mod view;
 
-pub use view::{SortColumn, View, ViewState, Window};
+pub use view::{AgentSort, SortColumn, View, ViewState, Window};
 
 /// Frames are drawn at most this often, and only when something shown
 /// changed (the state changes once per interval; more would only cost the

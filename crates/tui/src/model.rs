@@ -289,6 +289,8 @@ pub struct Model {
     pub custom: Vec<CustomFigure>,
     pub thresholds: Vec<ThresholdOutcome>,
     pub agents: Vec<AgentInfo>,
+    /// How the coordinator keeps up (distributed runs).
+    pub coordination: Option<stampede_metrics::live::Coordination>,
     /// Newest last.
     pub events: Vec<(Duration, String)>,
     /// When the state was read (heartbeat ages are relative to it).
@@ -314,6 +316,7 @@ impl Default for Model {
             custom: Vec::new(),
             thresholds: Vec::new(),
             agents: Vec::new(),
+            coordination: None,
             events: Vec::new(),
             read_at: Instant::now(),
         }
@@ -360,6 +363,7 @@ impl Model {
             }
         } else {
             self.agents.clone_from(&state.agents);
+            self.coordination.clone_from(&state.coordination);
             changed = true;
         }
         let skip = state.events.len().saturating_sub(EVENTS);

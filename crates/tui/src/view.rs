@@ -106,6 +106,39 @@ pub enum Window {
     Interval,
 }
 
+/// The order of the Agents table (`s` on that view steps through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AgentSort {
+    /// Lost first, then late heartbeats, then falling behind (scheduling
+    /// lag), then the rest; by name within each.
+    #[default]
+    Attention,
+    Name,
+    /// Highest first.
+    Rps,
+    /// Highest first.
+    Cpu,
+}
+
+impl AgentSort {
+    pub const ALL: [AgentSort; 4] = [AgentSort::Attention, AgentSort::Name, AgentSort::Rps, AgentSort::Cpu];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            AgentSort::Attention => "attention",
+            AgentSort::Name => "name",
+            AgentSort::Rps => "rps",
+            AgentSort::Cpu => "cpu",
+        }
+    }
+
+    fn step(self, by: isize) -> AgentSort {
+        let n = Self::ALL.len() as isize;
+        let at = Self::ALL.iter().position(|&x| x == self).unwrap_or(0) as isize;
+        Self::ALL[(at + by).rem_euclid(n) as usize]
+    }
+}
+
 /// What the user chose to look at; the second argument of [`crate::draw`].
 #[derive(Debug, Clone, Default)]
 pub struct ViewState {
@@ -121,6 +154,10 @@ pub struct ViewState {
     pub stop_requested: bool,
     /// The user paused new iterations.
     pub paused: bool,
+    /// The Agents table's order and its first row shown (paging through
+    /// hundreds of agents; the drawing keeps it in range).
+    pub agent_sort: AgentSort,
+    pub agent_top: usize,
 }
 
 impl ViewState {
@@ -148,6 +185,8 @@ impl ViewState {
             KeyCode::Tab => self.view = self.view.step(1),
             KeyCode::BackTab => self.view = self.view.step(-1),
             KeyCode::Char(c @ '1'..='4') => self.view = View::ALL[c as usize - '1' as usize],
+            // The Agents view: its own order, and paging instead of a selection.
+            _ if self.view == View::Agents => self.on_agents_key(key.code),
             KeyCode::Char('s') | KeyCode::Right => self.sort_by(self.sort.step(1)),
             KeyCode::Char('S') | KeyCode::Left => self.sort_by(self.sort.step(-1)),
             KeyCode::Char('r') => self.descending = !self.descending,
@@ -166,6 +205,21 @@ impl ViewState {
             _ => {}
         }
         None
+    }
+
+    fn on_agents_key(&mut self, code: KeyCode) {
+        let page = 10;
+        match code {
+            KeyCode::Char('s') | KeyCode::Right => self.agent_sort = self.agent_sort.step(1),
+            KeyCode::Char('S') | KeyCode::Left => self.agent_sort = self.agent_sort.step(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.agent_top = self.agent_top.saturating_add(1),
+            KeyCode::Up | KeyCode::Char('k') => self.agent_top = self.agent_top.saturating_sub(1),
+            KeyCode::PageDown | KeyCode::Char('f') => self.agent_top = self.agent_top.saturating_add(page),
+            KeyCode::PageUp | KeyCode::Char('b') => self.agent_top = self.agent_top.saturating_sub(page),
+            KeyCode::Home | KeyCode::Char('g') => self.agent_top = 0,
+            KeyCode::End | KeyCode::Char('G') => self.agent_top = usize::MAX,
+            _ => {}
+        }
     }
 
     fn stop(&mut self) -> Control {
@@ -269,6 +323,30 @@ mod tests {
         assert_eq!(v.on_key(key(KeyCode::Char('p')), &[]), Some(Control::Resume));
         v.on_key(key(KeyCode::Char('q')), &[]);
         assert_eq!(v.on_key(key(KeyCode::Char('p')), &[]), None);
+    }
+
+    #[test]
+    fn on_the_agents_view_keys_sort_and_page_the_agents_not_the_requests() {
+        let mut v = ViewState { view: View::Agents, ..ViewState::new() };
+        let names: Vec<Arc<str>> = vec!["a".into(), "b".into()];
+        v.on_key(key(KeyCode::Char('s')), &names);
+        assert_eq!(v.agent_sort, AgentSort::Name);
+        assert_eq!(v.sort, SortColumn::default(), "the Requests order stays");
+        v.on_key(key(KeyCode::Left), &names);
+        v.on_key(key(KeyCode::Left), &names);
+        assert_eq!(v.agent_sort, AgentSort::Cpu, "wraps around");
+        v.on_key(key(KeyCode::PageDown), &names);
+        v.on_key(key(KeyCode::Down), &names);
+        assert_eq!((v.agent_top, v.selected.clone()), (11, None), "no request selected");
+        v.on_key(key(KeyCode::PageUp), &names);
+        v.on_key(key(KeyCode::PageUp), &names);
+        assert_eq!(v.agent_top, 0);
+        v.on_key(key(KeyCode::End), &names);
+        assert_eq!(v.agent_top, usize::MAX, "the drawing shows the last page");
+        // Views and stopping still work there.
+        assert_eq!(v.on_key(key(KeyCode::Char('q')), &names), Some(Control::Stop));
+        v.on_key(key(KeyCode::Char('2')), &names);
+        assert_eq!(v.view, View::Requests);
     }
 
     #[test]

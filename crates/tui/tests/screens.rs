@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use stampede_metrics::live::{AgentInfo, AgentState, LiveState, Phase, StageInfo};
+use stampede_metrics::live::{AgentInfo, AgentState, Coordination, LiveState, Phase, StageInfo};
 use stampede_metrics::shard::Layout;
 use stampede_metrics::{CacheOutcome, ErrorKind, Method, RequestId, RequestSample, Shard, ThresholdOutcome, Timings};
-use stampede_tui::{SortColumn, View, ViewState, Window, draw};
+use stampede_tui::{AgentSort, SortColumn, View, ViewState, Window, draw};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
@@ -382,4 +382,57 @@ fn print_screens() {
     }
     let v = ViewState { help: true, ..ViewState::default() };
     println!("{}\n", screen(&state, &v, (80, 24)).join("\n"));
+}
+
+/// 200 agents: the table sorts those needing attention first (lost, late
+/// heartbeat, falling behind), pages through the rest, and two summary
+/// lines say what the rows no longer can at a glance.
+#[test]
+fn agents_view_with_two_hundred_agents_sorts_pages_and_sums_up() {
+    let mut state = run_state();
+    let now = Instant::now();
+    state.agents = (0..200)
+        .map(|i| AgentInfo {
+            name: format!("agent-{i:03}"),
+            address: format!("10.0.{}.{}:41000", i / 250, i % 250),
+            state: if i == 137 { AgentState::Lost } else { AgentState::Running },
+            vus: 75,
+            rps: 100.0 + i as f64,
+            lag_p99_ms: Some(if i == 42 { 25.0 } else { 1.0 }),
+            cpu_percent: Some(if i == 7 { 95.0 } else { 40.0 }),
+            last_heartbeat: now - Duration::from_secs(if i == 99 { 8 } else { 0 }),
+            requests: 1_000,
+        })
+        .collect();
+    state.coordination = Some(Coordination {
+        start_skew_ms: Some(2.5),
+        intervals: 120,
+        late_ms: [14.0, 31.0, 40.0],
+        merge_ms: [9.1, 22.0],
+    });
+    for (w, h) in SIZES {
+        let s = screen(&state, &view(View::Agents), (w, h));
+        assert_has(&s, "200 agent(s): 199 running  1 lost  1 late  1 lagging  VUs 14925  rps 39.9k");
+        assert_has(&s, "start skew 2.5ms");
+        assert_has(&s, "intervals out after their end 14.0ms p99 31.0ms");
+        let rows: Vec<&String> = s.iter().filter(|l| l.contains("│agent-")).collect();
+        // Borders, the header line, two summary lines, the screen's header and footer.
+        let visible = h as usize - 2 - 2 - 3;
+        assert_eq!(rows.len(), visible, "{s:#?}");
+        assert!(rows[0].contains("agent-137") && rows[0].contains("lost"), "{}", rows[0]);
+        assert!(rows[1].contains("agent-099") && rows[1].contains("8.0s ago"), "{}", rows[1]);
+        assert!(rows[2].contains("agent-042") && rows[2].contains("25.0ms"), "{}", rows[2]);
+        assert!(rows[3].contains("agent-000"), "then by name: {}", rows[3]);
+        assert_has(&s, &format!("agents 1–{visible} of 200 · by attention"));
+    }
+    // The last page, and another order.
+    let v = ViewState { agent_top: usize::MAX, agent_sort: AgentSort::Cpu, ..view(View::Agents) };
+    let s = screen(&state, &v, (80, 24));
+    assert_has(&s, "agents 184–200 of 200 · by cpu");
+    let rows: Vec<&String> = s.iter().filter(|l| l.contains("│agent-")).collect();
+    assert!(rows.last().unwrap().contains("agent-199"), "{s:#?}");
+    let v = ViewState { agent_sort: AgentSort::Cpu, ..view(View::Agents) };
+    let s = screen(&state, &v, (80, 24));
+    let first = s.iter().find(|l| l.contains("│agent-")).unwrap();
+    assert!(first.contains("agent-007") && first.contains("95%"), "{first}");
 }

@@ -43,7 +43,7 @@ pub fn render(frame: &mut Frame, m: &Model, v: &ViewState) {
     match v.view {
         View::Overview => overview::render(frame, body, m),
         View::Requests => requests::render(frame, body, m, v),
-        View::Agents => agents::render(frame, body, m),
+        View::Agents => agents::render(frame, body, m, v),
         View::Errors => errors::render(frame, body, m),
     }
     render_footer(frame, footer, v);
@@ -96,6 +96,8 @@ fn render_footer(frame: &mut Frame, area: Rect, v: &ViewState) {
     }
     if v.view == View::Requests {
         keys.extend([("↑↓", "select"), ("←→", "sort"), ("r", "reverse"), ("w", "window")]);
+    } else if v.view == View::Agents {
+        keys.extend([("↑↓ PgUp PgDn", "scroll"), ("←→", "sort")]);
     } else {
         keys.push(("Tab 1-4", "views"));
     }
@@ -113,9 +115,9 @@ const HELP: &[(&str, &str)] = &[
     ("p, Space", "pause / resume starting new iterations"),
     ("Tab, Shift-Tab", "next / previous view"),
     ("1 2 3 4", "Overview, Requests, Agents, Errors"),
-    ("↑ ↓ j k", "select a request (Requests)"),
+    ("↑ ↓ j k", "select a request (Requests); scroll (Agents)"),
     ("PgUp PgDn g G", "move the selection faster / to the ends"),
-    ("→ ← s S", "sort by the next / previous column"),
+    ("→ ← s S", "sort by the next / previous column (Agents: attention, name, rps, cpu)"),
     ("r", "reverse the sort order"),
     ("w", "whole run ↔ last interval (Requests)"),
     ("?, Esc", "show / hide this help"),
