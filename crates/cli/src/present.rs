@@ -263,25 +263,50 @@ pub(crate) async fn present_finished(
     Ok((code, finished.summary))
 }
 
-/// Who delivered what, for the summary.
+/// Who delivered what, for the summary: every agent of a few; of more than
+/// [`AGENT_LINES`], those that did not finish, then one line for the rest
+/// (the JSON summary's `agents` lists every one).
 fn agent_lines(reports: &[stampede_coordinator::AgentReport]) -> Vec<String> {
     let total: u64 = reports.iter().map(|r| r.requests).sum::<u64>().max(1);
-    reports
-        .iter()
-        .map(|r| {
-            format!(
-                "    {:<16} {:<22} {:<7} {:>10} requests ({:>5.1}%) {:>9} iterations, planned up to {} VUs on {} core(s)",
-                r.name,
-                r.address,
-                r.state.as_str(),
-                r.requests,
-                r.requests as f64 * 100.0 / total as f64,
-                r.iterations,
-                r.planned_vus,
-                r.cores
-            )
-        })
-        .collect()
+    if reports.len() <= AGENT_LINES {
+        return reports.iter().map(|r| agent_line(r, total)).collect();
+    }
+    let (done, other): (Vec<_>, Vec<_>) =
+        reports.iter().partition(|r| r.state == stampede_metrics::live::AgentState::Done);
+    let mut lines: Vec<String> = other.iter().take(AGENT_LINES).map(|r| agent_line(r, total)).collect();
+    if other.len() > AGENT_LINES {
+        lines.push(format!("    … and {} more not done", other.len() - AGENT_LINES));
+    }
+    if !done.is_empty() {
+        let mut requests: Vec<u64> = done.iter().map(|r| r.requests).collect();
+        requests.sort_unstable();
+        let pct = |n: u64| n as f64 * 100.0 / total as f64;
+        let (min, median, max) = (requests[0], requests[requests.len() / 2], requests[requests.len() - 1]);
+        lines.push(format!(
+            "    {} agent(s) done: requests each min {min} ({:.2}%), median {median}, max {max} ({:.2}%); every agent is in --out summary=FILE",
+            done.len(),
+            pct(min),
+            pct(max)
+        ));
+    }
+    lines
+}
+
+/// Past this many agents the summary condenses its agent lines.
+const AGENT_LINES: usize = 20;
+
+fn agent_line(r: &stampede_coordinator::AgentReport, total: u64) -> String {
+    format!(
+        "    {:<16} {:<22} {:<7} {:>10} requests ({:>5.1}%) {:>9} iterations, planned up to {} VUs on {} core(s)",
+        r.name,
+        r.address,
+        r.state.as_str(),
+        r.requests,
+        r.requests as f64 * 100.0 / total as f64,
+        r.iterations,
+        r.planned_vus,
+        r.cores
+    )
 }
 
 /// The live state of a run, with its stages for the progress gauge.
@@ -380,5 +405,41 @@ pub(crate) async fn wait_for_stop_signal() -> bool {
     #[cfg(not(unix))]
     {
         tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stampede_metrics::live::AgentState;
+
+    fn report(i: u64, state: AgentState) -> stampede_coordinator::AgentReport {
+        stampede_coordinator::AgentReport {
+            name: format!("agent-{i:03}"),
+            address: "10.0.0.1:7000".into(),
+            state,
+            requests: 1_000 + i,
+            iterations: 10,
+            planned_vus: 5,
+            cores: 1,
+        }
+    }
+
+    #[test]
+    fn hundreds_of_agents_take_a_few_summary_lines_not_hundreds() {
+        let few: Vec<_> = (0..3).map(|i| report(i, AgentState::Done)).collect();
+        assert_eq!(agent_lines(&few).len(), 3, "a few: one line each");
+        let mut many: Vec<_> = (0..200).map(|i| report(i, AgentState::Done)).collect();
+        many[17].state = AgentState::Lost;
+        let lines = agent_lines(&many);
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[0].contains("agent-017") && lines[0].contains("lost"), "{}", lines[0]);
+        assert!(
+            lines[1].contains("199 agent(s) done: requests each min 1000")
+                && lines[1].contains("median 1100")
+                && lines[1].contains("max 1199"),
+            "{}",
+            lines[1]
+        );
     }
 }

@@ -143,8 +143,12 @@ async fn main() {
     let pid = std::env::var("COORDINATOR_PID").ok().and_then(|p| p.parse::<u32>().ok());
     let payloads = Arc::new((0..8).map(|i| snapshot(i, names, samples)).collect::<Vec<_>>());
     let bytes: usize = payloads.iter().map(prost::Message::encoded_len).sum::<usize>() / payloads.len();
+    let source = match std::env::var("RECORDED") {
+        Ok(path) => format!("snapshots replayed from {path}"),
+        Err(_) => format!("{samples} synthetic samples per series per interval"),
+    };
     println!(
-        "{agents} simulated agents → {url}: {} series each, {samples} samples per series per interval, {:.1} KiB a snapshot, {seconds} intervals",
+        "{agents} simulated agents → {url}: {} series each, {source}, {:.1} KiB a snapshot, {seconds} intervals",
         names * STATUSES.len(),
         bytes as f64 / 1024.0
     );

@@ -285,6 +285,27 @@ impl std::fmt::Debug for Coordinator {
     }
 }
 
+/// Names for a progress line: all of a few, the first 8 of hundreds ("a,
+/// b, … and 192 more"), so a line stays a line at 1,000 agents.
+fn few<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 8;
+    let mut out = String::new();
+    let mut n = 0usize;
+    for name in names {
+        if n < SHOWN {
+            if n > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(name);
+        }
+        n += 1;
+    }
+    if n > SHOWN {
+        out.push_str(&format!(" and {} more", n - SHOWN));
+    }
+    out
+}
+
 /// "start skew 1.2 ms across 200 agents; 120 intervals out 14 ms after
 /// their end (median), p99 31 ms, max 40 ms; merge 9.1 ms per interval
 /// (median), max 22 ms".
@@ -638,7 +659,7 @@ impl Coordinator {
     }
 
     fn names(&self) -> String {
-        self.slots.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        few(self.slots.iter().map(|s| s.name.as_str()))
     }
 
     /// "waiting for agents: 2 of 3 connected (a, b)" (or who is not ready yet).
@@ -650,11 +671,11 @@ impl Coordinator {
         } else if !self.assigned {
             format!("all {n} agent(s) connected ({})", self.names())
         } else {
-            let waiting: Vec<&str> = self.slots.iter().filter(|s| !s.ready()).map(|s| s.name.as_str()).collect();
+            let waiting = self.slots.iter().filter(|s| !s.ready()).count();
             format!(
                 "waiting for agents: {n} of {n} connected, {} ready (waiting for {})",
-                n - waiting.len(),
-                waiting.join(", ")
+                n - waiting,
+                few(self.slots.iter().filter(|s| !s.ready()).map(|s| s.name.as_str()))
             )
         }
     }
@@ -1141,5 +1162,16 @@ impl Coordinator {
             let _ = stop.send(());
             let _ = tokio::time::timeout(Duration::from_secs(2), handle).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_lines_name_a_few_agents_and_count_the_rest() {
+        assert_eq!(super::few(["a", "b"].into_iter()), "a, b");
+        let names: Vec<String> = (0..1000).map(|i| format!("sim-{i:04}")).collect();
+        let line = super::few(names.iter().map(String::as_str));
+        assert_eq!(line, "sim-0000, sim-0001, sim-0002, sim-0003, sim-0004, sim-0005, sim-0006, sim-0007 and 992 more");
     }
 }
