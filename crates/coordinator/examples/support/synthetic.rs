@@ -62,15 +62,7 @@ impl Recorded {
     /// interval depends on the agent and series), every recorded sample as a
     /// request whose waiting time is the sample.
     pub fn agent_snapshot(&self, seed: u64, names: usize) -> Snapshot {
-        let layout = Arc::new(Layout {
-            scenarios: vec!["main".into()],
-            request_names: (0..names).map(|i| format!("request-{i}").into()).collect(),
-            check_names: vec![],
-            groups: vec!["".into()],
-            tag_sets: vec![Arc::from(Vec::new())],
-            metrics: Vec::new(),
-        });
-        let mut shard = Shard::new(layout);
+        let mut shard = shard(names);
         for name in 0..names as u32 {
             for (k, &status) in STATUSES.iter().enumerate() {
                 let series = name as usize * STATUSES.len() + k;
@@ -97,18 +89,22 @@ impl Recorded {
     }
 }
 
-/// One agent's interval: `names` x 4 statuses series of `samples` requests
-/// each, log-normal-ish latencies from 0.2 ms to 2 s, 90 % CDN hits.
-pub fn agent_snapshot(seed: u64, names: usize, samples: usize) -> Snapshot {
-    let layout = Arc::new(Layout {
+/// A shard of one scenario, `main`, with request names `request-0`, ….
+fn shard(names: usize) -> Shard {
+    Shard::new(Arc::new(Layout {
         scenarios: vec!["main".into()],
         request_names: (0..names).map(|i| format!("request-{i}").into()).collect(),
         check_names: vec![],
         groups: vec!["".into()],
         tag_sets: vec![Arc::from(Vec::new())],
         metrics: Vec::new(),
-    });
-    let mut shard = Shard::new(layout);
+    }))
+}
+
+/// One agent's interval: `names` x 4 statuses series of `samples` requests
+/// each, log-normal-ish latencies from 0.2 ms to 2 s, 90 % CDN hits.
+pub fn agent_snapshot(seed: u64, names: usize, samples: usize) -> Snapshot {
+    let mut shard = shard(names);
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut rng = move || {
         x ^= x << 13;
