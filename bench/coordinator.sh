@@ -14,17 +14,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RAW=bench/out/coordinator
-# SIM_ONLY=1: only part 3, reusing part 1's recording and part 2's results.
-[ -n "${SIM_ONLY:-}" ] || { rm -rf "$RAW" && mkdir -p "$RAW"; }
+# PARTS="merge" (or "sim", "merge sim"): run only those, reusing the other parts' raw files.
+PARTS=${PARTS:-record merge sim}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+if part record; then rm -rf "$RAW"; fi
+mkdir -p "$RAW"
 cargo build --release -q -p stampede -p stampede-coordinator --examples
 T=${CARGO_TARGET_DIR:-target}/release
 BIN=$T/stampede
 ulimit -n "$(ulimit -Hn)"
 
-[ -n "${SIM_ONLY:-}" ] || "$BIN" run scenarios/smoke.toml --headless --out hlog="$RAW/recorded.hlog" >"$RAW/recorded.txt" 2>&1
+part record && "$BIN" run scenarios/smoke.toml --headless --out hlog="$RAW/recorded.hlog" >"$RAW/recorded.txt" 2>&1
 names=$(grep -o '^Tag=http_req_duration\.[^,]*' "$RAW/recorded.hlog" | sort -u | wc -l)
 
-[ -n "${SIM_ONLY:-}" ] || {
+part merge && {
   echo "# The coordinator at scale"
   echo
   echo "$("$BIN" --version | head -1), $(date -u +%Y-%m-%d), $(nproc) cores. \`bench/coordinator.sh\`."
@@ -75,8 +78,10 @@ sim() { # agents seconds
     RECORDED="$RAW/recorded.hlog" "$T/examples/sim_agents" >"$RAW/sim-$1.txt" 2>&1 || true
   wait "$pid" || echo "coordinator exit $?" >>"$RAW/sim-$1.txt"
 }
-sim 200 120
-sim 1000 30
+if part sim; then
+  sim 200 120
+  sim 1000 30
+fi
 
 {
   cat "$RAW/merge.md"

@@ -356,10 +356,14 @@ pub fn merge_wire_into(w: &v1::Snapshot, dst: &mut Snapshot, names: &mut Interne
 /// passes merges without error.
 pub fn check_wire(w: &v1::Snapshot, names: &Interner) -> Result<(), WireError> {
     check_counters(w, names)?;
-    let bad = |series: String, field: &'static str| move |source| WireError::Histogram { series, field, source };
+    // The series is named only on an error (a name per histogram would cost
+    // more than checking it).
+    let check = |b: &[u8], series: &dyn Fn() -> String, field: &'static str| {
+        hist::validate(b).map_err(|source| WireError::Histogram { series: series(), field, source })
+    };
     for r in &w.requests {
         for (t, b) in RequestTrend::ALL.iter().zip(&r.trends) {
-            hist::validate(b).map_err(bad(series_name(r), t.name()))?;
+            check(b, &|| series_name(r), t.name())?;
         }
     }
     for sc in &w.scenarios {
@@ -368,15 +372,15 @@ pub fn check_wire(w: &v1::Snapshot, names: &Interner) -> Result<(), WireError> {
             ("intended_latency", &sc.intended_latency),
             ("scheduling_lag", &sc.scheduling_lag),
         ] {
-            hist::validate(b).map_err(bad(sc.name.clone(), field))?;
+            check(b, &|| sc.name.clone(), field)?;
         }
     }
     for g in &w.groups {
-        hist::validate(&g.duration).map_err(bad(format!("{} {}", g.scenario, g.group), "group_duration"))?;
+        check(&g.duration, &|| format!("{} {}", g.scenario, g.group), "group_duration")?;
     }
     for m in &w.metrics {
         if let Some(v1::metric_series::Value::Trend(b)) = &m.value {
-            hist::validate(b).map_err(bad(format!("{} {} {} {}", m.metric, m.scenario, m.name, m.group), "trend"))?;
+            check(b, &|| format!("{} {} {} {}", m.metric, m.scenario, m.name, m.group), "trend")?;
         }
     }
     Ok(())
