@@ -186,19 +186,22 @@ fn add_v2(dst: &mut Histogram, b: &[u8]) -> Result<(), DecodeError> {
         return Ok(());
     }
     let Some((top, top_count)) = highest else { return Ok(()) };
-    let mut add = |index: u32, count: u64| {
-        let v = lowest_value(index);
-        if dst.record_n(v, count).is_err() {
-            dst.saturating_record_n(v, count);
-        }
-    };
-    add(top, top_count);
+    add_bucket(dst, top, top_count);
     visit_v2(b, |index, count| {
         if index != top {
-            add(index, count);
+            add_bucket(dst, index, count);
         }
     })?;
     Ok(())
+}
+
+/// Adds `count` to the bucket `index` of the standard layout (saturating
+/// where `dst` cannot grow).
+fn add_bucket(dst: &mut Histogram, index: u32, count: u64) {
+    let v = lowest_value(index);
+    if dst.record_n(v, count).is_err() {
+        dst.saturating_record_n(v, count);
+    }
 }
 
 /// Adds encoded histograms bucket by bucket into a flat array of counts
@@ -273,17 +276,11 @@ impl Accumulator {
             h.auto(true);
             *dst = h;
         }
-        let mut add = |index: usize, count: u64| {
-            let v = lowest_value(index as u32);
-            if dst.record_n(v, count).is_err() {
-                dst.saturating_record_n(v, count);
-            }
-        };
         let top = std::mem::take(&mut self.counts[hi]);
-        add(hi, top);
+        add_bucket(dst, hi as u32, top);
         for (i, c) in self.counts[lo..hi].iter_mut().enumerate() {
             if *c != 0 {
-                add(lo + i, std::mem::take(c));
+                add_bucket(dst, (lo + i) as u32, std::mem::take(c));
             }
         }
     }

@@ -416,8 +416,9 @@ struct WireKey<'a> {
 pub fn merge_wires_into(ws: &[&v1::Snapshot], dst: &mut Snapshot, names: &mut Interner) -> Result<(), WireError> {
     // Which agents hold each series (message, position), in arrival order.
     let mut groups: Vec<Vec<(u32, u32)>> = Vec::new();
-    // FxHash: keys are a peer's strings, but a collision costs it only the
-    // speed of its own interval's merge.
+    // FxHash, not SipHash: the keys are strings from agents, which hold the
+    // run's token; keys crafted to collide would slow this interval's merge
+    // (every agent's), never make it wrong.
     let mut index: HashMap<WireKey<'_>, usize, rustc_hash::FxBuildHasher> = HashMap::default();
     for (m, w) in ws.iter().enumerate() {
         for (i, r) in w.requests.iter().enumerate() {
