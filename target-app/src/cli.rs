@@ -18,6 +18,10 @@ use crate::{Shop, ShopConfig, ShopError};
 /// `Cache-Control: no-cache, private`: the edge's image hit ratio drops to 0 and every image hits the
 /// origin), --cache-inventory (stock read from a 5-minute stale cache: pages say in stock while
 /// checkouts fail with 409), --db-pool N (a small pool: waits show in shop_db_pool_wait_seconds).
+///
+/// The real stack instead of SQLite: --database postgres://… (directly or through PgBouncer),
+/// --redis redis://…, --origins N app processes; scenarios/stack/up.sh starts PostgreSQL,
+/// PgBouncer and Redis on loopback.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ShopArgs {
     /// Address of the origin (the shop's API, pages and images).
@@ -34,8 +38,31 @@ pub struct ShopArgs {
 
     /// SQLite database file, created and seeded if new, reused if already seeded. Default: a
     /// temporary file removed on exit.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "database")]
     pub db: Option<PathBuf>,
+
+    /// PostgreSQL instead of the embedded SQLite: postgres://USER@HOST:PORT/DATABASE, the server
+    /// itself or PgBouncer in front of it. Seeded on first use (one transaction), reused after.
+    /// scenarios/stack/up.sh starts PostgreSQL, PgBouncer and Redis on loopback.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+
+    /// PgBouncer's admin console (postgres://USER@HOST:PORT/pgbouncer): its SHOW POOLS figures
+    /// (clients waiting, servers in use) join the origin's /metrics.
+    #[arg(long, value_name = "URL", requires = "database")]
+    pub pgbouncer_admin: Option<String>,
+
+    /// Redis for what belongs there: product documents (with their 5-minute time to live),
+    /// sessions and checkout rate-limit counters, shared by every origin process:
+    /// redis://HOST:PORT/. With --cache-inventory, stock levels too.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+
+    /// Origin (app) processes sharing the origin's address (SO_REUSEPORT), each with its own pool
+    /// of --db-pool connections: the app side opens origins × db-pool database connections.
+    /// Needs --database and --redis (the processes share the catalog and the sessions).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub origins: u16,
 
     /// Connections in the database pool; requests wait (measured) when all are busy.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -88,6 +115,11 @@ pub struct ShopArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub edges: u16,
 
+    /// Serve only an origin on this address, shared with the other origin processes (how
+    /// --origins starts them).
+    #[arg(long, value_name = "ADDR", hide = true)]
+    pub origin_only: Option<SocketAddr>,
+
     /// Serve only an edge in front of this origin (HOST:PORT), sharing --edge-listen with the
     /// other edge processes (how --edges starts them).
     #[arg(long, value_name = "ADDR", hide = true)]
@@ -102,6 +134,9 @@ impl ShopArgs {
             edge_listen: self.edge_listen,
             products: self.products,
             db_path: self.db.clone(),
+            database: self.database.clone(),
+            pgbouncer_admin: self.pgbouncer_admin.clone(),
+            redis: self.redis.clone(),
             db_pool: usize::from(self.db_pool),
             no_indexes: self.no_indexes,
             cdn_misconfigured: self.cdn_misconfigured,
@@ -125,7 +160,26 @@ pub fn run(args: &ShopArgs) -> anyhow::Result<()> {
     }
     let rt = rt.enable_all().build().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let config = args.config();
+        let mut config = args.config();
+        if let Some(addr) = args.origin_only {
+            let origin = crate::bind_shared(addr)?;
+            config.prepare_database = false;
+            let shop = Shop::open(config).await.context("cannot open the shop")?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "ready")?;
+            out.flush()?;
+            drop(out);
+            shop.serve_origin(origin, stop_signal(args.stop_on_stdin_eof)).await?;
+            return Ok(());
+        }
+        if args.origins > 1 && (config.database.is_none() || config.redis.is_none()) {
+            return Err(ShopError::Config(
+                "--origins needs --database postgres://… and --redis redis://…: the origin processes share \
+                 the catalog through PostgreSQL and the sessions through Redis"
+                    .into(),
+            )
+            .into());
+        }
         if let Some(origin) = args.edge_only {
             let edge = crate::bind_shared(config.edge_listen)?;
             let mut out = std::io::stdout().lock();
@@ -135,33 +189,38 @@ pub fn run(args: &ShopArgs) -> anyhow::Result<()> {
             crate::serve_edge(edge, origin, config.edge_cache_bytes, stop_signal(args.stop_on_stdin_eof)).await?;
             return Ok(());
         }
-        let origin = crate::bind(config.origin_listen).await?;
+        let origin = if args.origins > 1 {
+            crate::bind_shared(config.origin_listen)?
+        } else {
+            crate::bind(config.origin_listen).await?
+        };
         let edge = if args.edges > 1 {
             crate::bind_shared(config.edge_listen)?
         } else {
             crate::bind(config.edge_listen).await?
         };
         let (origin_addr, edge_addr) = (origin.local_addr()?, edge.local_addr()?);
-        match &config.db_path {
-            Some(p) => eprintln!("shop: opening {} ({} products if new)…", p.display(), config.products),
-            None => eprintln!("shop: seeding {} products into a temporary database…", config.products),
+        match (&config.database, &config.db_path) {
+            (Some(url), _) => {
+                eprintln!("shop: opening {} ({} products if new)…", crate::pg::redact(url), config.products);
+            }
+            (None, Some(p)) => eprintln!("shop: opening {} ({} products if new)…", p.display(), config.products),
+            (None, None) => eprintln!("shop: seeding {} products into a temporary database…", config.products),
         }
         let shop = Shop::open(config).await.context("cannot open the shop")?;
         let report = shop.open_report();
         match report.seeded_in {
-            Some(d) => eprintln!(
-                "shop: seeded {} products in {:.2} s ({})",
-                report.products,
-                d.as_secs_f64(),
-                report.path.display()
-            ),
-            None => eprintln!("shop: reusing {} products in {}", report.products, report.path.display()),
+            Some(d) => {
+                eprintln!("shop: seeded {} products in {:.2} s ({})", report.products, d.as_secs_f64(), report.location)
+            }
+            None => eprintln!("shop: reusing {} products in {}", report.products, report.location),
         }
         if let Some(n) = nofile {
             eprintln!("shop: open-files limit {n}");
         }
         // The other edge processes: on the same address, tied to this one by
         // their stdin (they stop when it closes, also if this one is killed).
+        let _origins = start_origins(args, origin_addr).await?;
         let _edges = start_edges(args, origin_addr, edge_addr).await?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "origin: http://{origin_addr}")?;
@@ -182,7 +241,6 @@ async fn start_edges(
     origin: SocketAddr,
     edge_addr: SocketAddr,
 ) -> anyhow::Result<Vec<tokio::process::Child>> {
-    use tokio::io::AsyncBufReadExt;
     let mut children = Vec::new();
     if args.edges <= 1 {
         return Ok(children);
@@ -207,25 +265,67 @@ async fn start_edges(
         if let Some(n) = args.threads {
             cmd.arg("--threads").arg(n.to_string());
         }
-        let mut child = cmd.spawn().with_context(|| format!("starting edge process {}", i + 1))?;
-        let stdout = child.stdout.take().context("edge stdout")?;
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(l)) = lines.next_line().await {
-                if l.trim() == "ready" {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        if ready != Ok(true) {
-            anyhow::bail!("edge process {} did not start", i + 1);
-        }
-        children.push(child);
+        children.push(start_ready(cmd, &format!("edge process {}", i + 1), Duration::from_secs(30)).await?);
     }
     eprintln!("shop: {} edge processes share {edge_addr}", args.edges);
     Ok(children)
+}
+
+/// Starts `--origins` − 1 origin-only processes of this same program, with this process's
+/// flags, on `origin` and waits until each has connected its pool and listens.
+async fn start_origins(args: &ShopArgs, origin: SocketAddr) -> anyhow::Result<Vec<tokio::process::Child>> {
+    let mut children = Vec::new();
+    if args.origins <= 1 {
+        return Ok(children);
+    }
+    let exe = std::env::current_exe().context("finding this program to start the other origins")?;
+    // Every flag of this process (the database, Redis, pool and switches), then the address to
+    // share; a repeated flag would be an error.
+    let own: Vec<std::ffi::OsString> =
+        std::env::args_os().skip(1).filter(|a| a.to_str() != Some("--stop-on-stdin-eof")).collect();
+    for i in 1..args.origins {
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.args(&own)
+            .arg("--origin-only")
+            .arg(origin.to_string())
+            .arg("--stop-on-stdin-eof")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        children.push(start_ready(cmd, &format!("origin process {}", i + 1), Duration::from_secs(120)).await?);
+    }
+    eprintln!(
+        "shop: {} origin processes share {origin}, {} database connections each ({} in all)",
+        args.origins,
+        args.db_pool,
+        u32::from(args.origins) * u32::from(args.db_pool)
+    );
+    Ok(children)
+}
+
+/// Spawns `cmd` and waits until it prints `ready`.
+async fn start_ready(
+    mut cmd: tokio::process::Command,
+    what: &str,
+    within: Duration,
+) -> anyhow::Result<tokio::process::Child> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
+    let stdout = child.stdout.take().with_context(|| format!("{what}: no stdout"))?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(within, async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if l.trim() == "ready" {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    if ready != Ok(true) {
+        anyhow::bail!("{what} did not start (its error is above)");
+    }
+    Ok(child)
 }
 
 /// Resolves on Ctrl-C, or SIGTERM (how a parent process stops the shop).

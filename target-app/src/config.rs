@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::db::DbOptions;
+use crate::pg::PgOptions;
 
 /// How to run the shop. `ShopConfig::default()` is the documented default shop on loopback
 /// ports chosen by the OS.
@@ -15,6 +16,17 @@ pub struct ShopConfig {
     pub products: u32,
     /// Database file; `None` means a temporary file removed on exit.
     pub db_path: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite: `postgres://USER@HOST:PORT/DATABASE` (or PgBouncer's).
+    pub database: Option<String>,
+    /// PgBouncer's admin console (`postgres://USER@HOST:PORT/pgbouncer`), for `SHOW POOLS` in
+    /// `/metrics`.
+    pub pgbouncer_admin: Option<String>,
+    /// Redis for product documents, sessions and rate-limit counters (and stock, with
+    /// `cache_inventory`): `redis://HOST:PORT/`.
+    pub redis: Option<String>,
+    /// False in the extra `--origins` processes: the first one seeded the database and set the
+    /// indexes.
+    pub prepare_database: bool,
     /// Connections in the database pool (`--db-pool`).
     pub db_pool: usize,
     /// Drop the listing indexes and the search index: listing and search become full scans.
@@ -52,6 +64,10 @@ impl Default for ShopConfig {
         Self {
             products: 200_000,
             db_path: None,
+            database: None,
+            pgbouncer_admin: None,
+            redis: None,
+            prepare_database: true,
             db_pool: 8,
             no_indexes: false,
             cdn_misconfigured: false,
@@ -86,6 +102,12 @@ impl ShopConfig {
         if self.db_pool == 0 || self.db_pool > 1024 {
             return Err(format!("db pool size must be from 1 to 1024, not {}", self.db_pool));
         }
+        if self.database.is_some() && self.db_path.is_some() {
+            return Err("--db names a SQLite file and --database a PostgreSQL server: give one of them".into());
+        }
+        if self.pgbouncer_admin.is_some() && self.database.is_none() {
+            return Err("--pgbouncer-admin needs --database (PgBouncer pools PostgreSQL connections)".into());
+        }
         if self.checkout_limit == 0 {
             return Err("checkout limit must be at least 1".into());
         }
@@ -93,6 +115,18 @@ impl ShopConfig {
             return Err("checkout window must be longer than zero".into());
         }
         Ok(())
+    }
+
+    pub(crate) fn pg_options(&self, url: &str) -> PgOptions {
+        PgOptions {
+            url: url.to_owned(),
+            products: self.products,
+            pool: self.db_pool,
+            no_indexes: self.no_indexes,
+            seed: self.seed,
+            prepare: self.prepare_database,
+            pgbouncer_admin: self.pgbouncer_admin.clone(),
+        }
     }
 
     pub(crate) fn db_options(&self) -> DbOptions {

@@ -2,7 +2,7 @@
 //! query the origin runs.
 //!
 //! Owns SQL and nothing above it: no HTTP, no caching. All work runs on tokio's blocking pool
-//! through [`Database::run`], which first waits (measured) for a free pooled connection, so the
+//! through [`Database::run`], which first waits (measured, [`crate::pool`]) for a free pooled connection, so the
 //! async worker threads never execute SQL. Writes additionally take a process-wide write gate so
 //! that concurrent checkouts queue in memory instead of spinning on `SQLITE_BUSY`.
 
@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::pool::Pool;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
-use tokio::sync::Semaphore;
-
-use crate::metrics::{Counter, Gauge, Histogram};
 
 /// Products per listing page.
 pub const PAGE_SIZE: u32 = 24;
@@ -45,6 +43,22 @@ pub enum DbError {
     Sql(#[from] rusqlite::Error),
     #[error("a database task panicked or was cancelled")]
     Task,
+    #[error("{url} is not a PostgreSQL connection URL (expected postgres://USER@HOST:PORT/DATABASE)")]
+    PgUrl {
+        url: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("cannot connect to PostgreSQL at {url}")]
+    PgConnect {
+        url: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("the database at {url} has no catalog yet (the first origin seeds it)")]
+    NotSeeded { url: String },
+    #[error("PostgreSQL query failed")]
+    Pg(#[from] tokio_postgres::Error),
 }
 
 /// How a listing is ordered.
@@ -71,7 +85,7 @@ impl Sort {
             Self::PriceDesc => "price_desc",
         }
     }
-    fn order_by(self) -> &'static str {
+    pub(crate) fn order_by(self) -> &'static str {
         // The rowid tie-break matches the implicit last column of each index, so no temp B-tree.
         match self {
             Self::Popularity => "popularity DESC, id DESC",
@@ -138,16 +152,7 @@ pub struct Order {
     pub lines: Vec<PlacedLine>,
 }
 
-/// Metrics of the connection pool.
-#[derive(Debug)]
-pub struct PoolMetrics {
-    pub size: usize,
-    /// Time from asking for a connection to getting one, every acquisition.
-    pub wait: Histogram,
-    /// Acquisitions that found every connection busy and had to wait.
-    pub waits: Counter,
-    pub in_use: Gauge,
-}
+pub use crate::pool::PoolMetrics;
 
 /// The shop's database: a fixed pool of connections to one SQLite file.
 #[derive(Debug, Clone)]
@@ -157,13 +162,9 @@ pub struct Database {
 
 #[derive(Debug)]
 struct Inner {
-    /// Idle connections. The semaphore guarantees one is here for each permit holder.
-    conns: Mutex<Vec<Connection>>,
-    /// One permit per pooled connection; waiting here is what `--db-pool` makes visible.
-    permits: Semaphore,
+    pool: Pool<Connection>,
     /// Serialises write transactions in-process so that writers queue instead of busy-looping.
     write_gate: Arc<Mutex<()>>,
-    metrics: PoolMetrics,
     products: i64,
     no_indexes: bool,
     path: PathBuf,
@@ -184,7 +185,8 @@ pub struct DbOptions {
 /// What opening found or did, for the start-up message.
 #[derive(Debug, Clone)]
 pub struct OpenReport {
-    pub path: PathBuf,
+    /// The database file, or the PostgreSQL URL (without its password).
+    pub location: String,
     /// `Some(duration)` when the catalog was seeded now, `None` when it was already there.
     pub seeded_in: Option<Duration>,
     pub products: i64,
@@ -230,17 +232,10 @@ impl Database {
         for _ in 1..pool {
             conns.push(open_connection(&path).map_err(open_err)?);
         }
-        let report = OpenReport { path: path.clone(), seeded_in, products };
+        let report = OpenReport { location: path.display().to_string(), seeded_in, products };
         let inner = Inner {
-            conns: Mutex::new(conns),
-            permits: Semaphore::new(pool),
+            pool: Pool::new(conns),
             write_gate: Arc::new(Mutex::new(())),
-            metrics: PoolMetrics {
-                size: pool,
-                wait: Histogram::latency(),
-                waits: Counter::default(),
-                in_use: Gauge::default(),
-            },
             products,
             no_indexes: opts.no_indexes,
             path,
@@ -261,7 +256,7 @@ impl Database {
         &self.inner.path
     }
     pub fn pool_metrics(&self) -> &PoolMetrics {
-        &self.inner.metrics
+        self.inner.pool.metrics()
     }
 
     /// Runs `f` with a pooled connection on the blocking pool, after waiting for a free one.
@@ -271,37 +266,21 @@ impl Database {
         F: FnOnce(&mut Connection, &Ctx) -> Result<T, DbError> + Send + 'static,
     {
         let inner = &self.inner;
-        let asked = Instant::now();
-        let permit = match inner.permits.try_acquire() {
-            Ok(p) => p,
-            Err(_) => {
-                inner.metrics.waits.inc();
-                inner.permits.acquire().await.map_err(|_| DbError::Task)?
-            }
-        };
-        inner.metrics.wait.observe(asked.elapsed());
-        let Some(mut conn) = inner.conns.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
-            return Err(DbError::Task);
-        };
-        inner.metrics.in_use.inc();
+        let mut lease = inner.pool.get().await.ok_or(DbError::Task)?;
+        let mut conn = lease.take().ok_or(DbError::Task)?;
         let ctx = Ctx { write_gate: inner.write_gate.clone(), no_indexes: inner.no_indexes };
         let joined = tokio::task::spawn_blocking(move || {
             let r = f(&mut conn, &ctx);
             (conn, r)
         })
         .await;
-        inner.metrics.in_use.dec();
         match joined {
             Ok((conn, r)) => {
-                inner.conns.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
-                drop(permit);
+                lease.put(conn);
                 r
             }
-            Err(_) => {
-                // The connection went down with the task: shrink the pool for good.
-                permit.forget();
-                Err(DbError::Task)
-            }
+            // The connection went down with the task: the lease shrinks the pool for good.
+            Err(_) => Err(DbError::Task),
         }
     }
 
@@ -478,9 +457,14 @@ pub fn list_products(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The words of a search (letters and digits only, at most four).
+pub(crate) fn search_words(q: &str) -> Vec<&str> {
+    q.split(|ch: char| !ch.is_alphanumeric()).filter(|w| !w.is_empty()).take(4).collect()
+}
+
 /// Products whose name matches every word of `q` (word prefixes; substring without indexes).
 pub fn search(c: &Connection, ctx: &Ctx, q: &str) -> Result<Vec<ProductSummary>, DbError> {
-    let words: Vec<&str> = q.split(|ch: char| !ch.is_alphanumeric()).filter(|w| !w.is_empty()).take(4).collect();
+    let words = search_words(q);
     if words.is_empty() {
         return Ok(Vec::new());
     }

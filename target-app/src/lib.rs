@@ -12,8 +12,14 @@
 //! # Layout
 //!
 //! - [`config`]: [`ShopConfig`], every knob and switch, with defaults.
-//! - [`db`]: SQLite schema, seeding, the `--no-indexes` switch, the measured connection pool and
-//!   every SQL statement (including the atomic checkout).
+//! - [`store`]: [`store::Store`], the database the origin calls: SQLite or PostgreSQL.
+//! - [`db`]: SQLite schema, seeding, the `--no-indexes` switch and every SQL statement (including
+//!   the atomic checkout).
+//! - [`pg`]: the same for PostgreSQL (`--database`, directly or through PgBouncer), and the
+//!   server's and PgBouncer's figures for `/metrics`.
+//! - [`pool`]: the measured connection pool both use (`--db-pool`).
+//! - [`redis_store`]: Redis (`--redis`): product documents, sessions, rate-limit counters (and
+//!   stock, with `--cache-inventory`).
 //! - [`catalog`]: the deterministic generated catalog: names, prices, popularity, stock, images.
 //! - [`origin`]: the HTTP API and pages (axum), response headers, the in-process product cache,
 //!   the effects of the switches, and the origin's Prometheus `/metrics`.
@@ -37,9 +43,13 @@ pub mod db;
 pub mod edge;
 pub mod metrics;
 pub mod origin;
+pub mod pg;
+pub mod pool;
 pub mod receipts;
+pub mod redis_store;
 mod serve;
 pub mod sessions;
+pub mod store;
 pub mod ttl_cache;
 
 use std::net::SocketAddr;
@@ -68,6 +78,8 @@ pub enum ShopError {
     },
     #[error("the database failed")]
     Db(#[from] DbError),
+    #[error("Redis failed")]
+    Redis(#[from] redis_store::RedisError),
     #[error("the {server} server failed")]
     Serve {
         server: &'static str,
@@ -80,7 +92,19 @@ impl ShopError {
     /// True when the user can fix it by changing a flag (a bad value, a busy port, an unwritable
     /// database path).
     pub fn is_user_error(&self) -> bool {
-        matches!(self, Self::Config(_) | Self::Bind { .. } | Self::Db(DbError::Open { .. } | DbError::TempDir(_)))
+        matches!(
+            self,
+            Self::Config(_)
+                | Self::Bind { .. }
+                | Self::Redis(_)
+                | Self::Db(
+                    DbError::Open { .. }
+                        | DbError::TempDir(_)
+                        | DbError::PgUrl { .. }
+                        | DbError::PgConnect { .. }
+                        | DbError::NotSeeded { .. }
+                )
+        )
     }
 }
 
@@ -128,7 +152,8 @@ pub fn raise_nofile_limit() -> Option<u64> {
 #[derive(Debug, Clone)]
 pub struct Shop {
     config: ShopConfig,
-    db: db::Database,
+    db: store::Store,
+    redis: Option<redis_store::Redis>,
     report: OpenReport,
     edge_metrics: Arc<edge::EdgeMetrics>,
 }
@@ -137,8 +162,20 @@ impl Shop {
     /// Opens the database (seeding it on first use) and validates the configuration.
     pub async fn open(config: ShopConfig) -> Result<Self, ShopError> {
         config.validate().map_err(ShopError::Config)?;
-        let (db, report) = db::Database::open(config.db_options()).await?;
-        Ok(Self { config, db, report, edge_metrics: Arc::new(edge::EdgeMetrics::default()) })
+        let (db, report) = store::Store::open(&config).await?;
+        let redis = match &config.redis {
+            Some(url) => Some(
+                redis_store::Redis::open(
+                    url,
+                    config.product_cache_ttl,
+                    config.session_idle_ttl,
+                    sessions::RateLimit { limit: config.checkout_limit, window: config.checkout_window },
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        Ok(Self { config, db, redis, report, edge_metrics: Arc::new(edge::EdgeMetrics::default()) })
     }
 
     /// What opening the database found or did (path, seeding time).
@@ -146,7 +183,7 @@ impl Shop {
         &self.report
     }
 
-    pub fn database(&self) -> &db::Database {
+    pub fn database(&self) -> &store::Store {
         &self.db
     }
 
@@ -161,6 +198,24 @@ impl Shop {
         self,
         origin_listener: TcpListener,
         edge_listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ShopError> {
+        self.serve_parts(origin_listener, Some(edge_listener), shutdown).await
+    }
+
+    /// Serves only the origin (one of the processes of `shop --origins N`), as [`Shop::serve`].
+    pub async fn serve_origin(
+        self,
+        origin_listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ShopError> {
+        self.serve_parts(origin_listener, None, shutdown).await
+    }
+
+    async fn serve_parts(
+        self,
+        origin_listener: TcpListener,
+        edge_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ShopError> {
         let mut origin_addr =
@@ -180,23 +235,36 @@ impl Shop {
             self.config.session_idle_ttl,
             sessions::RateLimit { limit: self.config.checkout_limit, window: self.config.checkout_window },
         ));
+        let session_store = match &self.redis {
+            Some(r) => sessions::SessionStore::Redis(r.clone()),
+            None => sessions::SessionStore::Memory(sessions.clone()),
+        };
         let queue_metrics = Arc::new(receipts::QueueMetrics::default());
         let (queue, worker) = receipts::ReceiptQueue::new(self.db.clone(), queue_metrics.clone());
-        let origin =
-            Arc::new(origin::Origin::new(self.db.clone(), self.config.clone(), sessions.clone(), queue, queue_metrics));
-        let edge = Arc::new(edge::Edge::new(origin_addr, self.config.edge_cache_bytes, self.edge_metrics.clone()));
+        let origin = Arc::new(origin::Origin::new(
+            self.db.clone(),
+            self.config.clone(),
+            self.redis.clone(),
+            session_store,
+            queue,
+            queue_metrics,
+        ));
 
         let worker = tokio::spawn(worker.run(stopped()));
         let sweeper = tokio::spawn(sweep_sessions(sessions, stopped()));
         let origin_server = tokio::spawn(serve::serve(origin_listener, origin::router(origin), false, stopped()));
         // The client's address, for the edge's requests by client.
-        let edge_server = tokio::spawn(serve::serve(edge_listener, edge::router(edge), true, stopped()));
+        let edge_server = edge_listener.map(|listener| {
+            let edge = Arc::new(edge::Edge::new(origin_addr, self.config.edge_cache_bytes, self.edge_metrics.clone()));
+            tokio::spawn(serve::serve(listener, edge::router(edge), true, stopped()))
+        });
 
         shutdown.await;
         let _ = stop_tx.send(true);
         let grace = self.config.shutdown_grace;
         let mut result = Ok(());
-        for (server, task) in [("edge", edge_server), ("origin", origin_server)] {
+        let servers = edge_server.map(|e| ("edge", e)).into_iter().chain([("origin", origin_server)]);
+        for (server, task) in servers {
             let abort = task.abort_handle();
             match tokio::time::timeout(grace, task).await {
                 Ok(Ok(Ok(()))) => {}
@@ -283,17 +351,17 @@ impl ShopHandle {
 
     /// Sets the stock of a product (for tests and rehearsal set-up). False if no such product.
     pub async fn set_stock(&self, product_id: i64, stock: i64) -> Result<bool, ShopError> {
-        Ok(self.shop.db.run(move |c, ctx| db::set_stock(c, ctx, product_id, stock)).await?)
+        Ok(self.shop.db.set_stock(product_id, stock).await?)
     }
 
     /// The live stock of a product.
     pub async fn stock(&self, product_id: i64) -> Result<Option<i64>, ShopError> {
-        Ok(self.shop.db.run(move |c, _| db::stock(c, product_id)).await?)
+        Ok(self.shop.db.stock(product_id).await?)
     }
 
     /// The number of orders placed so far.
     pub async fn order_count(&self) -> Result<i64, ShopError> {
-        Ok(self.shop.db.run(|c, _| db::order_count(c)).await?)
+        Ok(self.shop.db.order_count().await?)
     }
 
     /// Fires the shutdown without waiting.

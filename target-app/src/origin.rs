@@ -20,10 +20,13 @@ use serde_json::json;
 
 use crate::ShopConfig;
 use crate::catalog;
-use crate::db::{self, CheckoutOutcome, Database, OrderLine, PAGE_SIZE, Sort};
+use crate::db::{self, CheckoutOutcome, OrderLine, PAGE_SIZE, Sort};
 use crate::metrics::{Counter, Exposition, Histogram, Kind};
+use crate::pg::{BouncerFigures, ServerFigures};
 use crate::receipts::{Job, QueueMetrics, ReceiptQueue, money};
-use crate::sessions::{AddError, CartLine, SessionId, Sessions};
+use crate::redis_store::Redis;
+use crate::sessions::{AddError, SessionId, SessionStore};
+use crate::store::Store;
 use crate::ttl_cache::TtlCache;
 
 const JSON: &str = "application/json";
@@ -43,12 +46,14 @@ struct ProductDoc {
 /// Shared state of the origin's handlers.
 #[derive(Debug)]
 pub struct Origin {
-    db: Database,
+    db: Store,
     config: ShopConfig,
+    /// Product documents: in Redis with `--redis`, else in this process.
+    redis: Option<Redis>,
     products: TtlCache<ProductDoc>,
     /// Only used with `--cache-inventory`: stale stock levels, the mistake that switch shows.
     inventory: TtlCache<i64>,
-    sessions: Arc<Sessions>,
+    sessions: SessionStore,
     receipts: ReceiptQueue,
     metrics: OriginMetrics,
     product_cc: HeaderValue,
@@ -58,9 +63,10 @@ pub struct Origin {
 
 impl Origin {
     pub fn new(
-        db: Database,
+        db: Store,
         config: ShopConfig,
-        sessions: Arc<Sessions>,
+        redis: Option<Redis>,
+        sessions: SessionStore,
         receipts: ReceiptQueue,
         queue: Arc<QueueMetrics>,
     ) -> Self {
@@ -79,6 +85,7 @@ impl Origin {
             products: TtlCache::new(config.product_cache_ttl, 100_000),
             inventory: TtlCache::new(config.product_cache_ttl, 100_000),
             db,
+            redis,
             sessions,
             receipts,
             metrics: OriginMetrics::new(queue),
@@ -89,8 +96,40 @@ impl Origin {
         }
     }
 
-    pub fn db(&self) -> &Database {
+    pub fn db(&self) -> &Store {
         &self.db
+    }
+
+    /// A cached product document (a Redis fault counts as a miss).
+    async fn cached_product(&self, id: i64) -> Option<ProductDoc> {
+        let Some(redis) = &self.redis else {
+            return self.products.get(id);
+        };
+        let (etag, body) = redis.product(id).await.ok()??;
+        Some(ProductDoc { body, etag: HeaderValue::from_maybe_shared(etag).ok()? })
+    }
+
+    async fn cache_product(&self, id: i64, doc: &ProductDoc) {
+        match &self.redis {
+            // A failed write is counted; the next request reads the database again.
+            Some(redis) => drop(redis.put_product(id, doc.etag.as_bytes(), &doc.body).await),
+            None => self.products.insert(id, doc.clone()),
+        }
+    }
+
+    /// Stock from the inventory cache (`--cache-inventory`): Redis with `--redis`.
+    async fn cached_stock(&self, id: i64) -> Option<i64> {
+        match &self.redis {
+            Some(redis) => redis.stock(id).await.ok()?,
+            None => self.inventory.get(id),
+        }
+    }
+
+    async fn cache_stock(&self, id: i64, stock: i64) {
+        match &self.redis {
+            Some(redis) => drop(redis.put_stock(id, stock).await),
+            None => self.inventory.insert(id, stock),
+        }
     }
 }
 
@@ -150,6 +189,10 @@ fn db_error(_: db::DbError) -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, "database", "the database could not answer")
 }
 
+fn session_error(_: crate::redis_store::Unavailable) -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, "session_store", "the session store could not answer")
+}
+
 fn not_modified(cc: HeaderValue, etag: HeaderValue) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::NOT_MODIFIED;
@@ -205,7 +248,7 @@ fn summaries(rows: &[db::ProductSummary]) -> Vec<Summary<'_>> {
 }
 
 async fn home(State(o): St) -> Response {
-    let rows = match o.db.run(|c, _| db::featured(c, FEATURED)).await {
+    let rows = match o.db.featured(FEATURED).await {
         Ok(rows) => rows,
         Err(e) => return db_error(e),
     };
@@ -268,7 +311,7 @@ async fn listing(State(o): St, Query(p): Query<ListingParams>) -> Response {
             }
         },
     };
-    let rows = match o.db.run(move |c, _| db::list_products(c, category, sort, page, PAGE_SIZE + 1)).await {
+    let rows = match o.db.list_products(category, sort, page, PAGE_SIZE + 1).await {
         Ok(rows) => rows,
         Err(e) => return db_error(e),
     };
@@ -292,14 +335,14 @@ async fn product(State(o): St, Path(raw): Path<String>, headers: HeaderMap) -> R
     let Some(id) = parse_id(&raw) else {
         return error(StatusCode::BAD_REQUEST, "bad_id", "product ids are positive integers");
     };
-    let doc = match o.products.get(id) {
+    let doc = match o.cached_product(id).await {
         Some(doc) => {
             o.metrics.product_cache_hits.inc();
             doc
         }
         None => {
             o.metrics.product_cache_misses.inc();
-            let found = match o.db.run(move |c, _| db::product(c, id)).await {
+            let found = match o.db.product(id).await {
                 Ok(p) => p,
                 Err(e) => return db_error(e),
             };
@@ -320,7 +363,7 @@ async fn product(State(o): St, Path(raw): Path<String>, headers: HeaderMap) -> R
             .unwrap_or_default();
             let etag = HeaderValue::from_str(&catalog::etag_of(&body)).unwrap_or(HeaderValue::from_static("\"0\""));
             let doc = ProductDoc { body: Bytes::from(body), etag };
-            o.products.insert(id, doc.clone());
+            o.cache_product(id, &doc).await;
             doc
         }
     };
@@ -344,7 +387,7 @@ async fn search(State(o): St, Query(p): Query<SearchParams>) -> Response {
         return error(StatusCode::BAD_REQUEST, "bad_query", "q must be 1 to 100 characters");
     }
     let query = q.clone();
-    let rows = match o.db.run(move |c, ctx| db::search(c, ctx, &query)).await {
+    let rows = match o.db.search(query).await {
         Ok(rows) => rows,
         Err(e) => return db_error(e),
     };
@@ -359,16 +402,16 @@ async fn inventory(State(o): St, Path(raw): Path<String>) -> Response {
     let Some(id) = parse_id(&raw) else {
         return error(StatusCode::BAD_REQUEST, "bad_id", "product ids are positive integers");
     };
-    let cached = if o.config.cache_inventory { o.inventory.get(id) } else { None };
+    let cached = if o.config.cache_inventory { o.cached_stock(id).await } else { None };
     let stock = match cached {
         Some(s) => {
             o.metrics.inventory_cache_hits.inc();
             s
         }
-        None => match o.db.run(move |c, _| db::stock(c, id)).await {
+        None => match o.db.stock(id).await {
             Ok(Some(s)) => {
                 if o.config.cache_inventory {
-                    o.inventory.insert(id, s);
+                    o.cache_stock(id, s).await;
                 }
                 s
             }
@@ -422,10 +465,17 @@ async fn cart_add(State(o): St, headers: HeaderMap, body: Bytes) -> Response {
         Some(sid) => (sid, false),
         None => (SessionId::random(), true),
     };
-    if o.sessions.add(sid, id, item.quantity) == Err(AddError::CartFull) {
-        return error(StatusCode::CONFLICT, "cart_full", "the cart cannot hold more lines");
+    match o.sessions.add(sid, id, item.quantity).await {
+        Ok(Err(AddError::CartFull)) => {
+            return error(StatusCode::CONFLICT, "cart_full", "the cart cannot hold more lines");
+        }
+        Ok(Ok(())) => {}
+        Err(e) => return session_error(e),
     }
-    let cart = o.sessions.cart(sid);
+    let cart = match o.sessions.cart(sid).await {
+        Ok(c) => c,
+        Err(e) => return session_error(e),
+    };
     let mut r = json_response(StatusCode::OK, HeaderValue::from_static(PRIVATE), &json!({ "items": cart }));
     if new && let Ok(v) = HeaderValue::from_str(&sid.set_cookie()) {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -434,19 +484,15 @@ async fn cart_add(State(o): St, headers: HeaderMap, body: Bytes) -> Response {
 }
 
 async fn cart_get(State(o): St, headers: HeaderMap) -> Response {
-    let lines = session_of(&headers).map(|s| o.sessions.cart(s)).unwrap_or_default();
-    let ids: Vec<CartLine> = lines.clone();
-    let details = match o
-        .db
-        .run(move |c, _| {
-            ids.iter()
-                .map(|l| db::product(c, l.product_id).map(|p| (l, p)))
-                .map(|r| r.map(|(l, p)| (*l, p.map(|p| (p.name, p.price_cents)))))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-    {
-        Ok(d) => d,
+    let lines = match session_of(&headers) {
+        Some(sid) => match o.sessions.cart(sid).await {
+            Ok(c) => c,
+            Err(e) => return session_error(e),
+        },
+        None => Vec::new(),
+    };
+    let details = match o.db.names_and_prices(lines.iter().map(|l| l.product_id).collect()).await {
+        Ok(d) => lines.iter().zip(d),
         Err(e) => return db_error(e),
     };
     let mut total = 0i64;
@@ -465,26 +511,33 @@ async fn checkout(State(o): St, headers: HeaderMap) -> Response {
     let Some(sid) = session_of(&headers) else {
         return error(StatusCode::BAD_REQUEST, "no_session", "add an item to the cart first (no session cookie)");
     };
-    if let Err(retry) = o.sessions.admit_checkout(sid) {
+    let admitted = match o.sessions.admit_checkout(sid).await {
+        Ok(a) => a,
+        Err(e) => return session_error(e),
+    };
+    if let Err(retry) = admitted {
         o.metrics.rate_limited.inc();
         let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
         let mut r = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many checkouts for this session");
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         return r;
     }
-    let cart = o.sessions.cart(sid);
+    let cart = match o.sessions.cart(sid).await {
+        Ok(c) => c,
+        Err(e) => return session_error(e),
+    };
     if cart.is_empty() {
         return error(StatusCode::BAD_REQUEST, "empty_cart", "the cart is empty");
     }
     let lines: Vec<OrderLine> =
         cart.iter().map(|l| OrderLine { product_id: l.product_id, quantity: l.quantity }).collect();
     let session = sid.to_hex();
-    let s = session.clone();
-    let outcome = o.db.run(move |c, ctx| db::checkout(c, ctx, &s, &lines, unix_now())).await;
+    let outcome = o.db.checkout(session.clone(), lines, unix_now()).await;
     match outcome {
         Ok(CheckoutOutcome::Placed { order_id, total_cents, lines }) => {
             o.metrics.orders.inc();
-            o.sessions.clear_ordered(sid, &cart);
+            // The order stands even if the cart cannot be emptied now.
+            let _ = o.sessions.clear_ordered(sid, &cart).await;
             let body = json!({
                 "order_id": order_id,
                 "total_cents": total_cents,
@@ -520,7 +573,7 @@ async fn order(State(o): St, Path(raw): Path<String>, headers: HeaderMap) -> Res
     let (Some(id), Some(sid)) = (parse_id(&raw), session_of(&headers)) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such order for this session");
     };
-    match o.db.run(move |c, _| db::order(c, id)).await {
+    match o.db.order(id).await {
         Ok(Some(order)) if order.session == sid.to_hex() => json_response(
             StatusCode::OK,
             HeaderValue::from_static(PRIVATE),
@@ -566,7 +619,7 @@ async fn product_page(State(o): St, Path(raw): Path<String>) -> Response {
     let Some(id) = parse_id(&raw) else {
         return error(StatusCode::BAD_REQUEST, "bad_id", "product ids are positive integers");
     };
-    let found = match o.db.run(move |c, _| db::product(c, id)).await {
+    let found = match o.db.product(id).await {
         Ok(p) => p,
         Err(e) => return db_error(e),
     };
@@ -638,7 +691,9 @@ async fn login(State(o): St, headers: HeaderMap, body: Bytes) -> Response {
         Some(sid) => (sid, false),
         None => (SessionId::random(), true),
     };
-    o.sessions.log_in(sid, email);
+    if let Err(e) = o.sessions.log_in(sid, email).await {
+        return session_error(e);
+    }
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::SEE_OTHER;
     let h = r.headers_mut();
@@ -652,11 +707,18 @@ async fn login(State(o): St, headers: HeaderMap, body: Bytes) -> Response {
 
 /// The logged-in customer: `{"email", "cart_lines"}`; 401 without a logged-in session.
 async fn account(State(o): St, headers: HeaderMap) -> Response {
-    let user = session_of(&headers).and_then(|sid| o.sessions.user(sid).map(|u| (sid, u)));
-    let Some((sid, email)) = user else {
+    let Some(sid) = session_of(&headers) else {
         return error(StatusCode::UNAUTHORIZED, "not_logged_in", "log in first: POST /login");
     };
-    let lines = o.sessions.cart(sid).len();
+    let email = match o.sessions.user(sid).await {
+        Ok(Some(email)) => email,
+        Ok(None) => return error(StatusCode::UNAUTHORIZED, "not_logged_in", "log in first: POST /login"),
+        Err(e) => return session_error(e),
+    };
+    let lines = match o.sessions.cart(sid).await {
+        Ok(c) => c.len(),
+        Err(e) => return session_error(e),
+    };
     json_response(StatusCode::OK, HeaderValue::from_static(PRIVATE), &json!({ "email": email, "cart_lines": lines }))
 }
 
@@ -669,7 +731,8 @@ async fn not_found() -> Response {
 }
 
 async fn metrics(State(o): St) -> Response {
-    let text = o.metrics.render(&o);
+    let figures = o.db.figures().await;
+    let text = o.metrics.render(&o, &figures);
     respond(StatusCode::OK, crate::metrics::CONTENT_TYPE, HeaderValue::from_static(NO_STORE), text)
 }
 
@@ -745,7 +808,7 @@ impl OriginMetrics {
         self.latency[route].observe(elapsed);
     }
 
-    fn render(&self, o: &Origin) -> String {
+    fn render(&self, o: &Origin, figures: &(Option<ServerFigures>, Option<BouncerFigures>)) -> String {
         let mut e = Exposition::new();
         let name = "shop_http_requests_total";
         e.family(name, Kind::Counter, "HTTP requests answered by the origin, by route and status.");
@@ -784,6 +847,17 @@ impl OriginMetrics {
         );
         e.family("shop_db_pool_wait_seconds", Kind::Histogram, "Time spent waiting for a pooled database connection.")
             .histogram("shop_db_pool_wait_seconds", &[], &pool.wait);
+        render_database(&mut e, o.db.kind(), figures);
+        if let Some(redis) = &o.redis {
+            let m = redis.metrics();
+            e.single("shop_redis_commands_total", Kind::Counter, "Commands sent to Redis.", m.commands.get());
+            e.single(
+                "shop_redis_errors_total",
+                Kind::Counter,
+                "Redis commands that failed (caches then read the database; sessions answer 503).",
+                m.errors.get(),
+            );
+        }
         let name = "shop_cache_requests_total";
         e.family(name, Kind::Counter, "Lookups in the origin's in-process caches, by cache and result.")
             .sample(name, &[("cache", "product"), ("result", "hit")], self.product_cache_hits.get())
@@ -826,9 +900,55 @@ impl OriginMetrics {
             "Receipts that could not be rendered or stored.",
             self.queue.failed.get(),
         );
-        e.single("shop_sessions", Kind::Gauge, "Live sessions.", o.sessions.len());
+        if let Some(n) = o.sessions.live() {
+            e.single("shop_sessions", Kind::Gauge, "Live sessions.", n);
+        }
         e.single("shop_products", Kind::Gauge, "Products in the catalog.", o.db.products());
         e.finish()
+    }
+}
+
+/// PostgreSQL's figures (from `pg_stat_activity` and `pg_stat_database`) and PgBouncer's
+/// (`SHOW POOLS`), next to the pool's, so a rehearsal shows the cause next to the symptom.
+fn render_database(e: &mut Exposition, kind: &str, figures: &(Option<ServerFigures>, Option<BouncerFigures>)) {
+    e.family("shop_db_info", Kind::Gauge, "The shop's database: sqlite or postgres.").sample(
+        "shop_db_info",
+        &[("database", kind)],
+        1,
+    );
+    if let Some(f) = &figures.0 {
+        let name = "shop_pg_connections";
+        e.family(name, Kind::Gauge, "Client connections of the shop's database at PostgreSQL, by state.")
+            .sample(name, &[("state", "active")], f.active)
+            .sample(name, &[("state", "idle")], f.idle)
+            .sample(name, &[("state", "idle_in_transaction")], f.idle_in_transaction);
+        e.single(
+            "shop_pg_lock_waits",
+            Kind::Gauge,
+            "PostgreSQL backends waiting for a lock (a row another transaction holds).",
+            f.lock_waits,
+        );
+        e.single("shop_pg_max_connections", Kind::Gauge, "PostgreSQL's max_connections.", f.max_connections);
+        e.single("shop_pg_commits_total", Kind::Counter, "Transactions committed in the database.", f.commits);
+        e.single("shop_pg_rollbacks_total", Kind::Counter, "Transactions rolled back in the database.", f.rollbacks);
+        e.single("shop_pg_deadlocks_total", Kind::Counter, "Deadlocks PostgreSQL detected.", f.deadlocks);
+    }
+    if let Some(f) = &figures.1 {
+        let name = "shop_pgbouncer_clients";
+        e.family(name, Kind::Gauge, "PgBouncer client connections (SHOW POOLS): active, or waiting for a server.")
+            .sample(name, &[("state", "active")], f.cl_active)
+            .sample(name, &[("state", "waiting")], f.cl_waiting);
+        let name = "shop_pgbouncer_servers";
+        e.family(name, Kind::Gauge, "PgBouncer's connections to PostgreSQL (SHOW POOLS), by state.")
+            .sample(name, &[("state", "active")], f.sv_active)
+            .sample(name, &[("state", "idle")], f.sv_idle)
+            .sample(name, &[("state", "used")], f.sv_used);
+        e.single(
+            "shop_pgbouncer_max_wait_seconds",
+            Kind::Gauge,
+            "How long the oldest waiting PgBouncer client has waited (SHOW POOLS maxwait).",
+            f.max_wait.as_secs_f64(),
+        );
     }
 }
 

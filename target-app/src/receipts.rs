@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::db::{self, Database, PlacedLine};
+use crate::db::PlacedLine;
 use crate::metrics::{Counter, Gauge};
+use crate::store::Store;
 
 /// A receipt to render.
 #[derive(Debug)]
@@ -39,7 +40,7 @@ pub struct ReceiptQueue {
 impl ReceiptQueue {
     /// Creates the queue and returns the worker to spawn. The queue is unbounded because each job
     /// is a placed order and orders are bounded by stock; the depth is exported as a gauge.
-    pub fn new(db: Database, metrics: Arc<QueueMetrics>) -> (Self, Worker) {
+    pub fn new(db: Store, metrics: Arc<QueueMetrics>) -> (Self, Worker) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Self { tx, metrics: metrics.clone() }, Worker { rx, db, metrics })
     }
@@ -59,7 +60,7 @@ impl ReceiptQueue {
 #[derive(Debug)]
 pub struct Worker {
     rx: mpsc::UnboundedReceiver<Job>,
-    db: Database,
+    db: Store,
     metrics: Arc<QueueMetrics>,
 }
 
@@ -86,7 +87,7 @@ impl Worker {
         self.metrics.depth.dec();
         let receipt = render(&job);
         let order_id = job.order_id;
-        match self.db.run(move |c, ctx| db::store_receipt(c, ctx, order_id, &receipt)).await {
+        match self.db.store_receipt(order_id, receipt).await {
             Ok(()) => self.metrics.rendered.inc(),
             Err(_) => self.metrics.failed.inc(),
         }

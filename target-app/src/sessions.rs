@@ -1,7 +1,7 @@
 //! Sessions by cookie: each holds a cart and the checkout rate-limit window.
 //!
-//! Owns the `sid` cookie, carts and the per-session checkout limit. Sessions live in memory (as they
-//! would in a session store such as Redis) and expire after being idle; orders, which must survive,
+//! Owns the `sid` cookie, carts and the per-session checkout limit. Sessions live in memory, or in
+//! Redis with `--redis` ([`SessionStore`]), and expire after being idle; orders, which must survive,
 //! live in the database. Session ids are random 128-bit values from a non-cryptographic generator:
 //! good enough for a rehearsal shop on loopback, not for real customers.
 
@@ -74,6 +74,67 @@ struct Session {
 impl Session {
     fn new(now: Instant) -> Self {
         Self { cart: Vec::new(), user: None, last_seen: now, window_start: now, checkouts_in_window: 0 }
+    }
+}
+
+/// Where sessions live: in this process, or in Redis (`--redis`, shared by every origin process).
+#[derive(Debug, Clone)]
+pub enum SessionStore {
+    Memory(std::sync::Arc<Sessions>),
+    Redis(crate::redis_store::Redis),
+}
+
+type Answer<T> = Result<T, crate::redis_store::Unavailable>;
+
+impl SessionStore {
+    pub async fn add(&self, id: SessionId, product_id: i64, quantity: u32) -> Answer<Result<(), AddError>> {
+        match self {
+            Self::Memory(s) => Ok(s.add(id, product_id, quantity)),
+            Self::Redis(r) => r.add(id, product_id, quantity).await,
+        }
+    }
+    pub async fn cart(&self, id: SessionId) -> Answer<Vec<CartLine>> {
+        match self {
+            Self::Memory(s) => Ok(s.cart(id)),
+            Self::Redis(r) => r.cart(id).await,
+        }
+    }
+    pub async fn log_in(&self, id: SessionId, email: &str) -> Answer<()> {
+        match self {
+            Self::Memory(s) => {
+                s.log_in(id, email);
+                Ok(())
+            }
+            Self::Redis(r) => r.log_in(id, email).await,
+        }
+    }
+    pub async fn user(&self, id: SessionId) -> Answer<Option<String>> {
+        match self {
+            Self::Memory(s) => Ok(s.user(id)),
+            Self::Redis(r) => r.user(id).await,
+        }
+    }
+    pub async fn admit_checkout(&self, id: SessionId) -> Answer<Result<(), Duration>> {
+        match self {
+            Self::Memory(s) => Ok(s.admit_checkout(id)),
+            Self::Redis(r) => r.admit_checkout(id).await,
+        }
+    }
+    pub async fn clear_ordered(&self, id: SessionId, ordered: &[CartLine]) -> Answer<()> {
+        match self {
+            Self::Memory(s) => {
+                s.clear_ordered(id, ordered);
+                Ok(())
+            }
+            Self::Redis(r) => r.clear_ordered(id, ordered).await,
+        }
+    }
+    /// Live sessions held in this process (Redis expires its own).
+    pub fn live(&self) -> Option<usize> {
+        match self {
+            Self::Memory(s) => Some(s.len()),
+            Self::Redis(_) => None,
+        }
     }
 }
 

@@ -52,7 +52,9 @@ pub enum Command {
     ///
     /// Scenarios with `[target] shop` start it by themselves; this runs it on
     /// its own, e.g. to point another tool at it. Peak-day switches:
-    /// --no-indexes, --cdn-misconfigured, --cache-inventory, --db-pool N.
+    /// --no-indexes, --cdn-misconfigured, --cache-inventory, --db-pool N; on
+    /// the real stack (scenarios/stack/up.sh): --database postgres://…,
+    /// --redis redis://…, --origins N.
     Shop(stampede_shop::cli::ShopArgs),
 }
 
@@ -60,7 +62,9 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct ShopFlagArgs {
     /// A switch for the bundled shop the scenario starts: no-indexes,
-    /// cdn-misconfigured, cache-inventory, or db-pool=N (repeatable).
+    /// cdn-misconfigured, cache-inventory, db-pool=N, origins=N,
+    /// checkout-limit=N, or the real stack: database=postgres://…,
+    /// pgbouncer-admin=postgres://…/pgbouncer, redis=redis://… (repeatable).
     #[arg(long = "shop-flag", value_name = "FLAG", value_parser = parse_shop_flag)]
     pub shop_flags: Vec<String>,
 }
@@ -402,10 +406,20 @@ fn parse_shop_flag(s: &str) -> Result<String, String> {
     if stampede_scenario::SHOP_FLAGS.contains(&s) {
         return Ok(s.to_string());
     }
-    if let Some(n) = s.strip_prefix("db-pool=")
-        && n.parse::<u16>().is_ok_and(|n| n > 0)
-    {
-        return Ok(s.to_string());
+    if let Some((k, v)) = s.split_once('=') {
+        let ok = match k {
+            "db-pool" | "origins" | "checkout-limit" => v.parse::<u16>().is_ok_and(|n| n > 0),
+            "database" | "pgbouncer-admin" => v.starts_with("postgres://") || v.starts_with("postgresql://"),
+            "redis" => v.starts_with("redis://"),
+            _ => false,
+        };
+        if ok {
+            return Ok(s.to_string());
+        }
     }
-    Err(format!("unknown shop switch `{s}`; one of: {}, db-pool=N", stampede_scenario::SHOP_FLAGS.join(", ")))
+    Err(format!(
+        "unknown shop switch `{s}`; one of: {}, db-pool=N, origins=N, checkout-limit=N, database=postgres://…, \
+         pgbouncer-admin=postgres://…/pgbouncer, redis=redis://…",
+        stampede_scenario::SHOP_FLAGS.join(", ")
+    ))
 }
