@@ -58,6 +58,11 @@ pub struct ShopArgs {
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
 
+    /// Keep trying PostgreSQL and Redis for up to this long at start, while they are still
+    /// starting (e.g. started together by Compose). Default: fail at once.
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub database_wait_secs: u64,
+
     /// Origin (app) processes sharing the origin's address (SO_REUSEPORT), each with its own pool
     /// of --db-pool connections: the app side opens origins × db-pool database connections.
     /// Needs --database and --redis (the processes share the catalog and the sessions).
@@ -137,6 +142,7 @@ impl ShopArgs {
             database: self.database.clone(),
             pgbouncer_admin: self.pgbouncer_admin.clone(),
             redis: self.redis.clone(),
+            database_wait: Duration::from_secs(self.database_wait_secs),
             db_pool: usize::from(self.db_pool),
             no_indexes: self.no_indexes,
             cdn_misconfigured: self.cdn_misconfigured,

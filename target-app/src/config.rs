@@ -24,6 +24,8 @@ pub struct ShopConfig {
     /// Redis for product documents, sessions and rate-limit counters (and stock, with
     /// `cache_inventory`): `redis://HOST:PORT/`.
     pub redis: Option<String>,
+    /// How long to keep trying PostgreSQL and Redis at start (servers still starting).
+    pub database_wait: Duration,
     /// False in the extra `--origins` processes: the first one seeded the database and set the
     /// indexes.
     pub prepare_database: bool,
@@ -68,6 +70,7 @@ impl Default for ShopConfig {
             pgbouncer_admin: None,
             redis: None,
             prepare_database: true,
+            database_wait: Duration::ZERO,
             db_pool: 8,
             no_indexes: false,
             cdn_misconfigured: false,
@@ -126,6 +129,7 @@ impl ShopConfig {
             seed: self.seed,
             prepare: self.prepare_database,
             pgbouncer_admin: self.pgbouncer_admin.clone(),
+            wait: self.database_wait,
         }
     }
 

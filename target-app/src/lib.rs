@@ -170,6 +170,7 @@ impl Shop {
                     config.product_cache_ttl,
                     config.session_idle_ttl,
                     sessions::RateLimit { limit: config.checkout_limit, window: config.checkout_window },
+                    config.database_wait,
                 )
                 .await?,
             ),

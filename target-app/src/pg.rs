@@ -76,6 +76,8 @@ pub struct PgOptions {
     pub prepare: bool,
     /// PgBouncer's admin console (`postgres://…/pgbouncer`), for `SHOW POOLS` in `/metrics`.
     pub pgbouncer_admin: Option<String>,
+    /// How long to keep trying the first connection (a server still starting); zero: fail at once.
+    pub wait: Duration,
 }
 
 /// A pool of connections to PostgreSQL.
@@ -153,6 +155,36 @@ async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgr
     Ok(client)
 }
 
+/// Connects, trying again every half second for up to `wait` while the server is not there yet.
+async fn connect_within(
+    config: &tokio_postgres::Config,
+    shown: &str,
+    wait: Duration,
+) -> Result<Client, tokio_postgres::Error> {
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        // Through PgBouncer a connection may open while PostgreSQL is still down: a first
+        // statement tells.
+        let ready = async {
+            let c = connect(config).await?;
+            c.simple_query("SELECT 1").await?;
+            Ok::<_, tokio_postgres::Error>(c)
+        };
+        match ready.await {
+            Ok(c) => return Ok(c),
+            Err(e) if started.elapsed() < wait => {
+                if !told {
+                    eprintln!("shop: waiting up to {} s for PostgreSQL at {shown} ({e})", wait.as_secs());
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn int8(v: &i64) -> (&(dyn ToSql + Sync), Type) {
     (v, Type::INT8)
 }
@@ -167,7 +199,7 @@ impl PgDatabase {
         let config = parse_url(&opts.url)?;
         let shown = redact(&opts.url);
         let connect_err = |source| DbError::PgConnect { url: shown.clone(), source };
-        let mut first = connect(&config).await.map_err(connect_err)?;
+        let mut first = connect_within(&config, &shown, opts.wait).await.map_err(connect_err)?;
         let started = Instant::now();
         let (products, seeded) = if opts.prepare {
             prepare(&mut first, opts).await?

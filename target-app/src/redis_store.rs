@@ -96,15 +96,27 @@ fn decode_cart(s: &str) -> Vec<CartLine> {
 impl Redis {
     /// Connects to `url`. `ttl` is the product documents' (and stock's) time to live, `idle_ttl`
     /// a session's.
-    pub async fn open(url: &str, ttl: Duration, idle_ttl: Duration, rate: RateLimit) -> Result<Self, RedisError> {
+    /// Keeps trying for up to `wait` while Redis is not there yet.
+    pub async fn open(
+        url: &str,
+        ttl: Duration,
+        idle_ttl: Duration,
+        rate: RateLimit,
+        wait: Duration,
+    ) -> Result<Self, RedisError> {
         let client = redis::Client::open(url).map_err(|source| RedisError::Url { url: url.to_owned(), source })?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(5))
             .set_response_timeout(Duration::from_secs(5))
             .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|source| RedisError::Connect { url: url.to_owned(), source })?;
+        let started = std::time::Instant::now();
+        let conn = loop {
+            match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                Ok(c) => break c,
+                Err(_) if started.elapsed() < wait => tokio::time::sleep(Duration::from_millis(500)).await,
+                Err(source) => return Err(RedisError::Connect { url: url.to_owned(), source }),
+            }
+        };
         Ok(Self { conn, ttl, idle_ttl, rate, metrics: Default::default() })
     }
 

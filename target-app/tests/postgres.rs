@@ -64,6 +64,7 @@ fn pg(url: &str, no_indexes: bool, pool: usize) -> PgOptions {
         seed: 1,
         prepare: true,
         pgbouncer_admin: None,
+        wait: std::time::Duration::ZERO,
     }
 }
 

@@ -11,6 +11,9 @@
 //!   restarted, and a sixth started late.
 //! - [`a_partitioned_coordinator_stops_every_agent`]: the coordinator cut
 //!   off `control`; every agent stops its load within 3 s.
+//! - [`compose_run_on_postgres_pgbouncer_and_redis`]: the same project with
+//!   `deploy/compose.stack.yaml`: the shop's origins on PostgreSQL through
+//!   PgBouncer and on Redis, in containers of the `stampede-stack` image.
 //!
 //! Ignored by `cargo test --workspace` (they need the image that
 //! `deploy/image.sh` builds, a release build); `.ci/run` builds the image and
@@ -262,6 +265,57 @@ fn a_partitioned_coordinator_stops_every_agent() {
 
 // === the stack ===
 
+#[test]
+#[ignore = "needs Docker and the images from deploy/image.sh and deploy/stack-image.sh; .ci/run runs it"]
+fn compose_run_on_postgres_pgbouncer_and_redis() {
+    const AGENTS: usize = 2;
+    if docker_daemon().is_err() {
+        eprintln!("SKIPPED containers test: no Docker daemon");
+        return;
+    }
+    let stack_image = std::env::var("STAMPEDE_STACK_IMAGE").unwrap_or_else(|_| "stampede-stack:latest".into());
+    let version = docker(&["run", "--rm", "--pull=never", &stack_image, "version"]);
+    assert!(
+        version.status.success(),
+        "cannot run {stack_image}: build it with deploy/stack-image.sh\n{}",
+        String::from_utf8_lossy(&version.stderr)
+    );
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/containers/stack.toml");
+    let Some(stack) = Stack::up_with("stack", AGENTS, Some(&scenario), &["compose.stack.yaml"]) else { return };
+    let exit_code = stack.wait_for_coordinator(Duration::from_secs(240));
+    assert_eq!(exit_code, 0, "the run did not pass\n{}", stack.project.logs());
+    let summary = stack.summary();
+    let http_reqs = summary["metrics"]["http_reqs"]["count"].as_u64().expect("metrics.http_reqs.count");
+    assert!(http_reqs > 500, "too little load to prove anything: {http_reqs} requests");
+    let orders = summary["requests"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "checkout"))
+        .and_then(|r| r["statuses"]["201"].as_u64())
+        .unwrap_or(0);
+    assert!(orders > 0, "no order placed: {}", summary["requests"]);
+
+    // The origin's /metrics: the database is PostgreSQL, reached through PgBouncer, and Redis
+    // answered. Both origin processes share the port; either one answers.
+    let origin = SocketAddr::new(stack.shop_edge.ip(), 8080);
+    let metrics = http_get(origin, "/metrics").expect("the origin's /metrics");
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in the origin's /metrics:\n{metrics}"))
+    };
+    assert_eq!(value("shop_db_info{database=\"postgres\"}"), 1.0);
+    assert!(value("shop_pg_commits_total") > 0.0);
+    assert!(value("shop_pg_max_connections") >= 100.0);
+    let servers = value("shop_pgbouncer_servers{state=\"active\"}")
+        + value("shop_pgbouncer_servers{state=\"idle\"}")
+        + value("shop_pgbouncer_servers{state=\"used\"}");
+    assert!(servers > 0.0, "PgBouncer holds server connections:\n{metrics}");
+    assert!(value("shop_redis_commands_total") > 0.0);
+    assert_eq!(value("shop_redis_errors_total"), 0.0);
+    eprintln!("containers: {http_reqs} requests, {orders} orders on PostgreSQL through PgBouncer, and Redis");
+}
+
 /// A Compose project of deploy/compose.yaml, up, with its containers found.
 struct Stack {
     project: Project,
@@ -294,6 +348,12 @@ impl Stack {
     /// Brings the project up with `agents` agents (None: no Docker daemon,
     /// the test is skipped).
     fn up(test: &str, agents: usize, scenario: Option<&Path>) -> Option<Stack> {
+        Self::up_with(test, agents, scenario, &[])
+    }
+
+    /// As [`Stack::up`], with more Compose files over deploy/compose.yaml
+    /// (names in deploy/).
+    fn up_with(test: &str, agents: usize, scenario: Option<&Path>, overlays: &[&str]) -> Option<Stack> {
         if let Err(why) = docker_daemon() {
             eprintln!("SKIPPED containers test: no Docker daemon ({why})");
             return None;
@@ -319,7 +379,11 @@ impl Stack {
         let project = Project {
             compose,
             name: format!("stampede-{test}-{}", std::process::id()),
-            file: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/compose.yaml"),
+            files: ["compose.yaml"]
+                .iter()
+                .chain(overlays)
+                .map(|f| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy").join(f))
+                .collect(),
             env,
         };
         project.run(&["up", "-d", "--scale", &format!("agent={agents}")]);
@@ -593,14 +657,18 @@ fn join(lines: &[(Instant, String)]) -> String {
 struct Project {
     compose: Vec<String>,
     name: String,
-    file: PathBuf,
+    files: Vec<PathBuf>,
     env: Vec<(&'static str, String)>,
 }
 
 impl Project {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.compose[0]);
-        cmd.args(&self.compose[1..]).arg("-p").arg(&self.name).arg("-f").arg(&self.file).args(args);
+        cmd.args(&self.compose[1..]).arg("-p").arg(&self.name);
+        for f in &self.files {
+            cmd.arg("-f").arg(f);
+        }
+        cmd.args(args);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
