@@ -229,17 +229,18 @@ if [[ " $PARTS " == *" pooling "* ]]; then
   fi
 fi
 
-if [[ " $PARTS " == *" inventory "* ]]; then
-  echo "stack: 3. inventory" >&2
-  doorbusters=$(tail -n +2 scenarios/data/doorbusters.csv | paste -sd, -)
+# inventory_run TAG SHOP-FLAGS… : the doorbuster sale on a shop with these
+# flags; appends a row to $INV_ROWS and checks the books.
+inventory_run() {
+  local tag="$1" label="$2"; shift 2
   redis-cli -u "$REDIS_URL" FLUSHALL >/dev/null
-  start_shop inventory --database "$DATABASE_URL" --redis "$REDIS_URL" --cache-inventory
+  start_shop "$tag" --database "$DATABASE_URL" --redis "$REDIS_URL" "$@"
   # A known stock per doorbuster (5 units), and what was sold before, to count what this run sold.
   psql_q "UPDATE products SET stock = 5 WHERE id IN ($doorbusters)" >/dev/null
+  local before sold left said succeeded refused said_in_stock=0 id live page
   before=$(psql_q "SELECT coalesce(sum(quantity), 0) FROM order_items WHERE product_id IN ($doorbusters)")
-  run_scenario scenarios/stack/inventory.toml inventory
-  # What the inventory API says now about each sold-out doorbuster (from Redis).
-  said_in_stock=0
+  run_scenario scenarios/stack/inventory.toml "$tag"
+  # What the inventory API says now about each sold-out doorbuster.
   for id in ${doorbusters//,/ }; do
     live=$(psql_q "SELECT stock FROM products WHERE id = $id")
     page=$(curl -s "$ORIGIN/api/inventory/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stock"])')
@@ -247,24 +248,37 @@ if [[ " $PARTS " == *" inventory "* ]]; then
   done
   refused=$(curl -s "$ORIGIN/metrics" | awk '$1 == "shop_checkout_out_of_stock_total" {print $2}')
   stop_shop
-  sold=$(psql_q "SELECT coalesce(sum(quantity), 0) FROM order_items WHERE product_id IN ($doorbusters)")
-  sold=$((sold - before))
-  units=$(( $(echo "$doorbusters" | tr ',' '\n' | wc -l) * 5 ))
+  sold=$(( $(psql_q "SELECT coalesce(sum(quantity), 0) FROM order_items WHERE product_id IN ($doorbusters)") - before ))
   left=$(psql_q "SELECT sum(stock) FROM products WHERE id IN ($doorbusters)")
+  said=$(summary "$tag" check "inventory says in stock")
+  succeeded=$(summary "$tag" check "checkout succeeds")
+  INV_ROWS+="| $label | $said % of views | $succeeded % | $(summary "$tag" metric refused) ($refused at the shop) | $said_in_stock of 10 | $sold of $units | $left | $(( sold > units ? sold - units : 0 )) |"$'\n'
+  INV_REFUSED[$tag]=$refused
+  if [[ $sold -gt $units || $((sold + left)) -ne $units ]]; then
+    failed+=("inventory ($tag): $sold units sold of $units, $left left: oversold or lost")
+  fi
+}
+
+if [[ " $PARTS " == *" inventory "* ]]; then
+  echo "stack: 3. inventory" >&2
+  doorbusters=$(tail -n +2 scenarios/data/doorbusters.csv | paste -sd, -)
+  units=$(( $(echo "$doorbusters" | tr ',' '\n' | wc -l) * 5 ))
+  INV_ROWS=""
+  declare -A INV_REFUSED
+  inventory_run inventory-redis "stock cached in Redis (--cache-inventory)" --cache-inventory
+  inventory_run inventory-live "live stock from PostgreSQL"
   {
     echo "## 3. Inventory in Redis"
     echo
-    echo "Doorbusters (10 items, 5 units each) at 40 checkouts/s; stock read through Redis (--cache-inventory)."
+    echo "Doorbusters (10 items, 5 units each) at 40 checkouts/s for 20 s (scenarios/stack/inventory.toml)."
     echo
-    echo "| units | sold | left in PostgreSQL | checkouts refused (409) | sold-out items the inventory API says are in stock | units oversold |"
-    echo "|---:|---:|---:|---:|---:|---:|"
-    echo "| $units | $sold | $left | $refused | $said_in_stock | $(( sold > units ? sold - units : 0 )) |"
+    echo "| stock read from | Stampede: inventory said in stock | checkouts that succeeded | refused (409) | sold-out items the API still says are in stock | sold | left in PostgreSQL | oversold |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s' "$INV_ROWS"
     echo
   } >>"$REPORT"
-  if [[ -n "$CI_MODE" ]]; then
-    [[ $refused -gt 0 ]] || failed+=("inventory: no checkout was refused")
-    [[ $sold -le $units && $((sold + left)) -eq $units ]] ||
-      failed+=("inventory: $sold units sold of $units, $left left: oversold or lost")
+  if [[ -n "$CI_MODE" && ${INV_REFUSED[inventory-redis]:-0} -eq 0 ]]; then
+    failed+=("inventory: no checkout was refused while stock was cached in Redis")
   fi
 fi
 

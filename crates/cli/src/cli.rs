@@ -408,7 +408,8 @@ fn parse_shop_flag(s: &str) -> Result<String, String> {
     }
     if let Some((k, v)) = s.split_once('=') {
         let ok = match k {
-            "db-pool" | "origins" | "checkout-limit" => v.parse::<u16>().is_ok_and(|n| n > 0),
+            "db-pool" | "origins" => v.parse::<u16>().is_ok_and(|n| n > 0),
+            "checkout-limit" => v.parse::<u32>().is_ok_and(|n| n > 0),
             "database" | "pgbouncer-admin" => v.starts_with("postgres://") || v.starts_with("postgresql://"),
             "redis" => v.starts_with("redis://"),
             _ => false,

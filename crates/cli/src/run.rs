@@ -93,10 +93,14 @@ async fn load_with_shop(
     }
     let shop = crate::shop::start(&spec, shop_flags, quiet).await?;
     if !quiet {
-        eprintln!("bundled shop ready: edge {} (origin {})", shop.edge, shop.origin);
+        if spec.origin {
+            eprintln!("bundled shop ready: origin {} (the scenario's target; edge {})", shop.origin, shop.edge);
+        } else {
+            eprintln!("bundled shop ready: edge {} (origin {})", shop.edge, shop.origin);
+        }
     }
     let mut effective = overrides.clone();
-    effective.target = Some(shop.edge.clone());
+    effective.target = Some(if spec.origin { shop.origin.clone() } else { shop.edge.clone() });
     match load(file, &effective, false) {
         Ok(p) => Ok(Ok((p, effective, Some(shop)))),
         Err(code) => {

@@ -158,7 +158,7 @@ pub const DEFAULT_FOR_EACH_MAX: u32 = 100;
 pub const MAX_FOR_EACH: u64 = 10_000;
 /// Largest file a `multipart` part may upload.
 pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
-const SHOP_FIELDS: &[&str] = &["flags", "products"];
+const SHOP_FIELDS: &[&str] = &["flags", "products", "origin"];
 /// Default `[target] max_body_size`: most bytes of one response body kept
 /// for the checks and extractors that read it.
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 10 << 20;
@@ -781,7 +781,7 @@ impl<'s> Compiler<'s> {
         Ok(ips)
     }
 
-    /// `shop = true` or `shop = { flags = [...], products = N }`.
+    /// `shop = true` or `shop = { flags = [...], products = N, origin = true }`.
     fn shop(&self, node: &Node<'_, '_>) -> Result<Option<ShopSpec>> {
         let cx = self.cx;
         let Some(v) = node.get("shop") else { return Ok(None) };
@@ -791,7 +791,11 @@ impl<'s> Compiler<'s> {
         }
         let t = cx.table_of(v, &field, v.span(), "shop = true, or shop = { flags = [\"cdn-misconfigured\"] }")?;
         t.deny_unknown(&cx, SHOP_FIELDS)?;
-        let mut spec = ShopSpec { products: t.u64(&cx, "products", 100, 10_000_000)?, ..Default::default() };
+        let mut spec = ShopSpec {
+            products: t.u64(&cx, "products", 100, 10_000_000)?,
+            origin: t.bool(&cx, "origin")?.unwrap_or(false),
+            ..Default::default()
+        };
         if let Some(flags) = t.get("flags") {
             let ffield = t.field("flags");
             for f in cx.array_of(flags, &ffield, "flags = [\"no-indexes\"]")?.iter() {

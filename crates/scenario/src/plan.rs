@@ -199,6 +199,9 @@ pub struct ShopSpec {
     pub flags: Vec<String>,
     /// Catalog size (`None`: the shop's default).
     pub products: Option<u64>,
+    /// Aim at the shop's origin instead of its CDN edge (`origin = true`): every request reaches
+    /// the app and its database, as a rehearsal of the database's findings needs.
+    pub origin: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
