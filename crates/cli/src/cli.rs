@@ -424,3 +424,27 @@ fn parse_shop_flag(s: &str) -> Result<String, String> {
         stampede_scenario::SHOP_FLAGS.join(", ")
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shop_flag;
+
+    #[test]
+    fn shop_flags_take_the_stack_and_refuse_what_the_shop_would() {
+        for ok in [
+            "no-indexes",
+            "db-pool=100",
+            "origins=4",
+            "checkout-limit=100000",
+            "database=postgres://shop@127.0.0.1:5432/shop",
+            "pgbouncer-admin=postgres://shop@127.0.0.1:6432/pgbouncer",
+            "redis=redis://127.0.0.1:6379/",
+        ] {
+            assert_eq!(parse_shop_flag(ok).as_deref(), Ok(ok));
+        }
+        for bad in ["db-pool=0", "origins=lots", "database=mysql://x", "redis=127.0.0.1:6379", "threads=4"] {
+            let e = parse_shop_flag(bad).unwrap_err();
+            assert!(e.contains("database=postgres://"), "{bad}: {e}");
+        }
+    }
+}

@@ -81,6 +81,11 @@ fn the_bundled_shop_target_is_checked() {
     .unwrap();
     assert_eq!(plan.target.shop.as_ref().unwrap().flags, vec!["cdn-misconfigured".to_string()]);
     assert_eq!(plan.target.shop.as_ref().unwrap().products, Some(5000));
+    assert!(!plan.target.shop.as_ref().unwrap().origin, "the edge by default");
+    let plan = parse_str(&with("shop = { origin = true }"), Path::new("s.toml"), &Overrides::default()).unwrap();
+    assert!(plan.target.shop.as_ref().unwrap().origin);
+    let e = parse_str(&with("shop = { origin = \"yes\" }"), Path::new("s.toml"), &Overrides::default()).unwrap_err();
+    assert!(e.to_string().contains("origin"), "{e}");
     let e = parse_str(&with("shop = { flags = [\"cdn-misconfigurd\"] }"), Path::new("s.toml"), &Overrides::default())
         .unwrap_err();
     assert!(e.to_string().contains("did you mean `cdn-misconfigured`"), "{e}");
