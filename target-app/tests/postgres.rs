@@ -95,6 +95,22 @@ async fn postgres_answers_as_sqlite_and_never_oversells() {
     assert_eq!((a.name, a.category, a.price_cents, a.popularity), (b.name, b.category, b.price_cents, b.popularity));
     assert!(!pg_db.search("wool").await.unwrap().is_empty(), "search finds a common material");
 
+    // Every pooled connection cut by the server (as a restart or an administrator would): the
+    // pool replaces each closed one at its next use, and the shop answers again.
+    let killed = Command::new("psql")
+        .args([&stack.database, "-XAtq", "-c"])
+        .arg(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'stampede-shop' AND pid <> pg_backend_pid()",
+        )
+        .output()
+        .expect("psql");
+    assert_eq!(String::from_utf8_lossy(&killed.stdout).trim(), "8", "{killed:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for page in 1..=16 {
+        pg_db.list_products(Some(3), Sort::Popularity, page, 25).await.expect("answers after its connections were cut");
+    }
+
     // The index switch, both ways, on the existing database; PostgreSQL's own plan says so.
     let plan = pg_db.explain_listing(7).await.unwrap().join("\n");
     assert!(plan.contains("idx_products_category_popularity"), "{plan}");
