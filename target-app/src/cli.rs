@@ -9,19 +9,23 @@ use anyhow::Context as _;
 
 use crate::{Shop, ShopConfig, ShopError};
 
-/// The bundled Stampede shop: an origin with an embedded SQLite database and a caching CDN edge in
-/// front of it. Prints `origin: URL`, `edge: URL` and `ready` on stdout once both listen and the
-/// catalog is seeded; stops cleanly on Ctrl-C or SIGTERM.
-///
-/// Peak-day mistakes to rehearse: --no-indexes (listing and search become full table scans: p99
-/// climbs with load and DB pool waits appear), --cdn-misconfigured (images sent with
-/// `Cache-Control: no-cache, private`: the edge's image hit ratio drops to 0 and every image hits the
-/// origin), --cache-inventory (stock read from a 5-minute stale cache: pages say in stock while
-/// checkouts fail with 409), --db-pool N (a small pool: waits show in shop_db_pool_wait_seconds).
-///
-/// The real stack instead of SQLite: --database postgres://… (directly or through PgBouncer),
-/// --redis redis://…, --origins N app processes; scenarios/stack/up.sh starts PostgreSQL,
-/// PgBouncer and Redis on loopback.
+/// What `shop --help` (and `stampede shop --help`) says before the flags.
+pub const LONG_ABOUT: &str = "\
+The bundled Stampede shop: an origin with an embedded SQLite database and a caching CDN edge in front \
+of it. Prints `origin: URL`, `edge: URL` and `ready` on stdout once both listen and the catalog is \
+seeded; stops cleanly on Ctrl-C or SIGTERM.
+
+Peak-day mistakes to rehearse: --no-indexes (listing and search become full table scans: p99 climbs \
+with load and DB pool waits appear), --cdn-misconfigured (images sent with `Cache-Control: no-cache, \
+private`: the edge's image hit ratio drops to 0 and every image hits the origin), --cache-inventory \
+(stock read from a 5-minute stale cache: pages say in stock while checkouts fail with 409), --db-pool N \
+(a small pool: waits show in shop_db_pool_wait_seconds).
+
+The real stack instead of SQLite: --database postgres://… (directly or through PgBouncer), --redis \
+redis://…, --origins N app processes; scenarios/stack/up.sh starts PostgreSQL, PgBouncer and Redis on \
+loopback.";
+
+/// The shop's flags ([`LONG_ABOUT`] says what it is).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ShopArgs {
     /// Address of the origin (the shop's API, pages and images).
