@@ -267,11 +267,7 @@ async fn start_edges(
             .arg("--edge-listen")
             .arg(edge_addr.to_string())
             .arg("--edge-cache-mb")
-            .arg(args.edge_cache_mb.to_string())
-            .arg("--stop-on-stdin-eof")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true);
+            .arg(args.edge_cache_mb.to_string());
         if let Some(n) = args.threads {
             cmd.arg("--threads").arg(n.to_string());
         }
@@ -295,13 +291,7 @@ async fn start_origins(args: &ShopArgs, origin: SocketAddr) -> anyhow::Result<Ve
         std::env::args_os().skip(1).filter(|a| a.to_str() != Some("--stop-on-stdin-eof")).collect();
     for i in 1..args.origins {
         let mut cmd = tokio::process::Command::new(&exe);
-        cmd.args(&own)
-            .arg("--origin-only")
-            .arg(origin.to_string())
-            .arg("--stop-on-stdin-eof")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true);
+        cmd.args(&own).arg("--origin-only").arg(origin.to_string());
         children.push(start_ready(cmd, &format!("origin process {}", i + 1), Duration::from_secs(120)).await?);
     }
     eprintln!(
@@ -313,13 +303,18 @@ async fn start_origins(args: &ShopArgs, origin: SocketAddr) -> anyhow::Result<Ve
     Ok(children)
 }
 
-/// Spawns `cmd` and waits until it prints `ready`.
+/// Spawns `cmd` tied to this process by its stdin (`--stop-on-stdin-eof`: it stops when the
+/// pipe closes, also if this process is killed) and waits until it prints `ready`.
 async fn start_ready(
     mut cmd: tokio::process::Command,
     what: &str,
     within: Duration,
 ) -> anyhow::Result<tokio::process::Child> {
     use tokio::io::AsyncBufReadExt;
+    cmd.arg("--stop-on-stdin-eof")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
     let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
     let stdout = child.stdout.take().with_context(|| format!("{what}: no stdout"))?;
     let mut lines = tokio::io::BufReader::new(stdout).lines();

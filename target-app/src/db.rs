@@ -512,10 +512,6 @@ pub fn set_stock(c: &Connection, ctx: &Ctx, id: i64, stock: i64) -> Result<bool,
     Ok(c.execute("UPDATE products SET stock = ?2 WHERE id = ?1", params![id, stock])? == 1)
 }
 
-pub fn featured(c: &Connection, n: u32) -> Result<Vec<ProductSummary>, DbError> {
-    list_products(c, None, Sort::Popularity, 1, n)
-}
-
 /// Decrements the stock of every line and creates the order, in one immediate transaction:
 /// either every line had enough stock and the order exists, or nothing changed.
 pub fn checkout(

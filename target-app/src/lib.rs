@@ -232,13 +232,17 @@ impl Shop {
             }
         };
 
-        let sessions = Arc::new(sessions::Sessions::new(
-            self.config.session_idle_ttl,
-            sessions::RateLimit { limit: self.config.checkout_limit, window: self.config.checkout_window },
-        ));
+        // Sessions in this process (swept here), or in Redis (which expires them itself).
         let session_store = match &self.redis {
             Some(r) => sessions::SessionStore::Redis(r.clone()),
-            None => sessions::SessionStore::Memory(sessions.clone()),
+            None => sessions::SessionStore::Memory(Arc::new(sessions::Sessions::new(
+                self.config.session_idle_ttl,
+                sessions::RateLimit { limit: self.config.checkout_limit, window: self.config.checkout_window },
+            ))),
+        };
+        let sweeper = match &session_store {
+            sessions::SessionStore::Memory(s) => Some(tokio::spawn(sweep_sessions(s.clone(), stopped()))),
+            sessions::SessionStore::Redis(_) => None,
         };
         let queue_metrics = Arc::new(receipts::QueueMetrics::default());
         let (queue, worker) = receipts::ReceiptQueue::new(self.db.clone(), queue_metrics.clone());
@@ -252,7 +256,6 @@ impl Shop {
         ));
 
         let worker = tokio::spawn(worker.run(stopped()));
-        let sweeper = tokio::spawn(sweep_sessions(sessions, stopped()));
         let origin_server = tokio::spawn(serve::serve(origin_listener, origin::router(origin), false, stopped()));
         // The client's address, for the edge's requests by client.
         let edge_server = edge_listener.map(|listener| {
@@ -276,7 +279,9 @@ impl Shop {
             }
         }
         let _ = tokio::time::timeout(grace, worker).await;
-        sweeper.abort();
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
         result
     }
 }

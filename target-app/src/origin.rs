@@ -465,15 +465,11 @@ async fn cart_add(State(o): St, headers: HeaderMap, body: Bytes) -> Response {
         Some(sid) => (sid, false),
         None => (SessionId::random(), true),
     };
-    match o.sessions.add(sid, id, item.quantity).await {
+    let cart = match o.sessions.add(sid, id, item.quantity).await {
+        Ok(Ok(cart)) => cart,
         Ok(Err(AddError::CartFull)) => {
             return error(StatusCode::CONFLICT, "cart_full", "the cart cannot hold more lines");
         }
-        Ok(Ok(())) => {}
-        Err(e) => return session_error(e),
-    }
-    let cart = match o.sessions.cart(sid).await {
-        Ok(c) => c,
         Err(e) => return session_error(e),
     };
     let mut r = json_response(StatusCode::OK, HeaderValue::from_static(PRIVATE), &json!({ "items": cart }));

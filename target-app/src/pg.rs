@@ -92,10 +92,47 @@ struct Inner {
     config: tokio_postgres::Config,
     products: i64,
     no_indexes: bool,
-    /// A connection outside the pool for the server's figures, so they show while the pool is
-    /// exhausted. Connected on first use, dropped on an error.
-    monitor: tokio::sync::Mutex<Option<Client>>,
-    bouncer: Option<(tokio_postgres::Config, tokio::sync::Mutex<Option<Client>>)>,
+    /// The server's figures, on a connection outside the pool so they show while the pool is
+    /// exhausted.
+    monitor: Monitor,
+    /// PgBouncer's admin console, with `--pgbouncer-admin`.
+    bouncer: Option<Monitor>,
+}
+
+/// A connection for reading figures: connected on first use, dropped after a fault or a timeout.
+#[derive(Debug)]
+struct Monitor {
+    config: tokio_postgres::Config,
+    slot: tokio::sync::Mutex<Option<Client>>,
+}
+
+impl Monitor {
+    fn new(config: tokio_postgres::Config) -> Self {
+        Self { config, slot: tokio::sync::Mutex::new(None) }
+    }
+
+    /// `read` on this connection within a second; `None` (and the connection dropped) if it
+    /// could not.
+    async fn read<T>(&self, read: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>) -> Option<T> {
+        let mut slot = self.slot.lock().await;
+        let attempt = async {
+            if slot.as_ref().is_some_and(Client::is_closed) {
+                *slot = None;
+            }
+            let c: &Client = match &mut *slot {
+                Some(c) => c,
+                empty @ None => empty.insert(connect(&self.config).await?),
+            };
+            read(c).await
+        };
+        match tokio::time::timeout(Duration::from_secs(1), attempt).await {
+            Ok(Ok(v)) => Some(v),
+            _ => {
+                *slot = None;
+                None
+            }
+        }
+    }
 }
 
 /// The server's figures for `/metrics`.
@@ -215,16 +252,16 @@ impl PgDatabase {
             conns.push(connect(&config).await.map_err(connect_err)?);
         }
         let bouncer = match &opts.pgbouncer_admin {
-            Some(url) => Some((parse_url(url)?, tokio::sync::Mutex::new(None))),
+            Some(url) => Some(Monitor::new(parse_url(url)?)),
             None => None,
         };
         let report = OpenReport { location: shown, seeded_in, products };
         let inner = Inner {
+            monitor: Monitor::new(config.clone()),
             pool: Pool::new(conns),
             config,
             products,
             no_indexes: opts.no_indexes,
-            monitor: tokio::sync::Mutex::new(None),
             bouncer,
         };
         Ok((Self { inner: Arc::new(inner) }, report))
@@ -480,105 +517,70 @@ impl PgDatabase {
     /// The server's figures (and PgBouncer's, with an admin URL), each `None` when it could not
     /// be read within a second.
     pub async fn figures(&self) -> (Option<ServerFigures>, Option<BouncerFigures>) {
-        let server = self.server_figures();
+        let server = self.inner.monitor.read(server_figures);
         let bouncer = async {
             match &self.inner.bouncer {
-                Some((config, slot)) => bouncer_figures(config, slot).await,
+                Some(admin) => admin.read(bouncer_figures).await,
                 None => None,
             }
         };
-        tokio::join!(server, bouncer)
-    }
-
-    async fn server_figures(&self) -> Option<ServerFigures> {
-        let mut slot = self.inner.monitor.lock().await;
-        let read = async {
-            if slot.as_ref().is_some_and(Client::is_closed) {
-                *slot = None;
-            }
-            let c: &Client = match &mut *slot {
-                Some(c) => c,
-                empty @ None => empty.insert(connect(&self.inner.config).await?),
-            };
-            let rows = c
-                .query_typed(
-                    "SELECT count(*) FILTER (WHERE state = 'active'),
-                            count(*) FILTER (WHERE state = 'idle'),
-                            count(*) FILTER (WHERE state LIKE 'idle in transaction%'),
-                            count(*) FILTER (WHERE wait_event_type = 'Lock'),
-                            current_setting('max_connections')::bigint,
-                            (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
-                            (SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()),
-                            (SELECT deadlocks FROM pg_stat_database WHERE datname = current_database())
-                     FROM pg_stat_activity
-                     WHERE datname = current_database() AND backend_type = 'client backend'
-                       AND pid <> pg_backend_pid()",
-                    &[],
-                )
-                .await?;
-            Ok::<_, tokio_postgres::Error>(rows.first().map(|r| ServerFigures {
-                active: r.get(0),
-                idle: r.get(1),
-                idle_in_transaction: r.get(2),
-                lock_waits: r.get(3),
-                max_connections: r.get(4),
-                commits: r.get::<_, Option<i64>>(5).unwrap_or_default(),
-                rollbacks: r.get::<_, Option<i64>>(6).unwrap_or_default(),
-                deadlocks: r.get::<_, Option<i64>>(7).unwrap_or_default(),
-            }))
-        };
-        match tokio::time::timeout(Duration::from_secs(1), read).await {
-            Ok(Ok(f)) => f,
-            _ => {
-                *slot = None;
-                None
-            }
-        }
+        let (server, bouncer) = tokio::join!(server, bouncer);
+        (server.flatten(), bouncer)
     }
 }
 
-async fn bouncer_figures(
-    config: &tokio_postgres::Config,
-    slot: &tokio::sync::Mutex<Option<Client>>,
-) -> Option<BouncerFigures> {
-    let mut slot = slot.lock().await;
-    let read = async {
-        if slot.as_ref().is_some_and(Client::is_closed) {
-            *slot = None;
-        }
-        let c: &Client = match &mut *slot {
-            Some(c) => c,
-            empty @ None => empty.insert(connect(config).await?),
-        };
-        // The admin console speaks only the simple query protocol.
-        let messages = c.simple_query("SHOW POOLS").await?;
-        let mut f = BouncerFigures::default();
-        let num = |r: &tokio_postgres::SimpleQueryRow, col: &str| -> i64 {
-            r.try_get(col).ok().flatten().and_then(|v: &str| v.parse().ok()).unwrap_or(0)
-        };
-        for m in &messages {
-            let SimpleQueryMessage::Row(r) = m else { continue };
-            if r.try_get("database").ok().flatten() == Some("pgbouncer") {
-                continue;
-            }
-            f.cl_active += num(r, "cl_active");
-            f.cl_waiting += num(r, "cl_waiting");
-            f.sv_active += num(r, "sv_active");
-            f.sv_idle += num(r, "sv_idle");
-            f.sv_used += num(r, "sv_used");
-            let wait = Duration::from_secs(num(r, "maxwait").max(0) as u64)
-                + Duration::from_micros(num(r, "maxwait_us").max(0) as u64);
-            f.max_wait = f.max_wait.max(wait);
-        }
-        Ok::<_, tokio_postgres::Error>(f)
+async fn server_figures(c: &Client) -> Result<Option<ServerFigures>, tokio_postgres::Error> {
+    let rows = c
+        .query_typed(
+            "SELECT count(*) FILTER (WHERE state = 'active'),
+                    count(*) FILTER (WHERE state = 'idle'),
+                    count(*) FILTER (WHERE state LIKE 'idle in transaction%'),
+                    count(*) FILTER (WHERE wait_event_type = 'Lock'),
+                    current_setting('max_connections')::bigint,
+                    (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
+                    (SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()),
+                    (SELECT deadlocks FROM pg_stat_database WHERE datname = current_database())
+             FROM pg_stat_activity
+             WHERE datname = current_database() AND backend_type = 'client backend'
+               AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await?;
+    Ok(rows.first().map(|r| ServerFigures {
+        active: r.get(0),
+        idle: r.get(1),
+        idle_in_transaction: r.get(2),
+        lock_waits: r.get(3),
+        max_connections: r.get(4),
+        commits: r.get::<_, Option<i64>>(5).unwrap_or_default(),
+        rollbacks: r.get::<_, Option<i64>>(6).unwrap_or_default(),
+        deadlocks: r.get::<_, Option<i64>>(7).unwrap_or_default(),
+    }))
+}
+
+/// `SHOW POOLS` summed over the pools of every database but the admin console's own.
+async fn bouncer_figures(c: &Client) -> Result<BouncerFigures, tokio_postgres::Error> {
+    // The admin console speaks only the simple query protocol.
+    let messages = c.simple_query("SHOW POOLS").await?;
+    let mut f = BouncerFigures::default();
+    let num = |r: &tokio_postgres::SimpleQueryRow, col: &str| -> i64 {
+        r.try_get(col).ok().flatten().and_then(|v: &str| v.parse().ok()).unwrap_or(0)
     };
-    match tokio::time::timeout(Duration::from_secs(1), read).await {
-        Ok(Ok(f)) => Some(f),
-        _ => {
-            *slot = None;
-            None
+    for m in &messages {
+        let SimpleQueryMessage::Row(r) = m else { continue };
+        if r.try_get("database").ok().flatten() == Some("pgbouncer") {
+            continue;
         }
+        f.cl_active += num(r, "cl_active");
+        f.cl_waiting += num(r, "cl_waiting");
+        f.sv_active += num(r, "sv_active");
+        f.sv_idle += num(r, "sv_idle");
+        f.sv_used += num(r, "sv_used");
+        let wait = Duration::from_secs(num(r, "maxwait").max(0) as u64)
+            + Duration::from_micros(num(r, "maxwait_us").max(0) as u64);
+        f.max_wait = f.max_wait.max(wait);
     }
+    Ok(f)
 }
 
 async fn stock(c: &impl GenericClient, id: i64) -> Result<Option<i64>, tokio_postgres::Error> {

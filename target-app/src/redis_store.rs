@@ -7,6 +7,7 @@
 //! A failed Redis command is counted; caches then fall through to the database, sessions answer
 //! 503.
 
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -79,7 +80,7 @@ fn encode_cart(cart: &[CartLine]) -> String {
         if i > 0 {
             s.push(',');
         }
-        s.push_str(&format!("{}:{}", l.product_id, l.quantity));
+        let _ = write!(s, "{}:{}", l.product_id, l.quantity);
     }
     s
 }
@@ -189,14 +190,15 @@ impl Redis {
         Ok(self.session_field(id, "cart").await?.as_deref().map(decode_cart).unwrap_or_default())
     }
 
-    /// Adds to the cart. A session's requests come one after another, as a shopper's do; two at
-    /// once may lose one of the two additions (the last write wins, as in most session stores).
+    /// Adds to the cart and returns it. A session's requests come one after another, as a
+    /// shopper's do; two at once may lose one of the two additions (the last write wins, as in
+    /// most session stores).
     pub async fn add(
         &self,
         id: SessionId,
         product_id: i64,
         quantity: u32,
-    ) -> Result<Result<(), AddError>, Unavailable> {
+    ) -> Result<Result<Vec<CartLine>, AddError>, Unavailable> {
         let mut cart = self.cart(id).await?;
         if let Some(line) = cart.iter_mut().find(|l| l.product_id == product_id) {
             line.quantity = line.quantity.saturating_add(quantity);
@@ -206,7 +208,7 @@ impl Redis {
             cart.push(CartLine { product_id, quantity });
         }
         self.set_session_field(id, "cart", &encode_cart(&cart)).await?;
-        Ok(Ok(()))
+        Ok(Ok(cart))
     }
 
     pub async fn clear_ordered(&self, id: SessionId, ordered: &[CartLine]) -> Result<(), Unavailable> {

@@ -87,9 +87,10 @@ pub enum SessionStore {
 type Answer<T> = Result<T, crate::redis_store::Unavailable>;
 
 impl SessionStore {
-    pub async fn add(&self, id: SessionId, product_id: i64, quantity: u32) -> Answer<Result<(), AddError>> {
+    /// Adds to the cart; the cart as it now is.
+    pub async fn add(&self, id: SessionId, product_id: i64, quantity: u32) -> Answer<Result<Vec<CartLine>, AddError>> {
         match self {
-            Self::Memory(s) => Ok(s.add(id, product_id, quantity)),
+            Self::Memory(s) => Ok(s.add(id, product_id, quantity).map(|()| s.cart(id))),
             Self::Redis(r) => r.add(id, product_id, quantity).await,
         }
     }
