@@ -16,6 +16,8 @@ die() {
   echo "deploy/image.sh: $*" >&2
   exit 1
 }
+# shellcheck source=deploy/rootfs.sh
+. deploy/rootfs.sh
 
 command -v docker >/dev/null 2>&1 || die "the docker command is not installed (Docker Engine is needed to build the image)"
 docker info >/dev/null 2>&1 ||
@@ -43,44 +45,13 @@ else
   echo "deploy/image.sh: strip not found (binutils): the image keeps the debug info" >&2
 fi
 
-# ldd prints `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)` for each
-# library and `/lib64/ld-linux-x86-64.so.2 (0x…)` for the loader (the
-# binary's PT_INTERP path); linux-vdso is the kernel's and has no file.
-# Each is copied to the path the binary looks for it at, symlinks resolved.
-libs="$(ldd "$bin" 2>&1)" || true
-if grep -q 'not a dynamic executable\|statically linked' <<<"$libs"; then
-  libs=""
-elif grep -q 'not found' <<<"$libs"; then
-  die "a library of $bin is missing on this machine:
-$libs"
-fi
-copied=0
-while read -r path; do
-  [ -n "$path" ] || continue
-  mkdir -p "$root$(dirname "$path")"
-  cp -L "$path" "$root$path"
-  copied=$((copied + 1))
-done < <(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$libs")
-if [ -n "$libs" ] && [ "$copied" -eq 0 ]; then
+copy_libraries "$root" "$bin"
+if [ "$LIBS_COPIED" -eq 0 ] && ! grep -q 'not a dynamic executable\|statically linked' <<<"$LIBS_LDD"; then
   die "could not read the libraries of $bin from ldd:
-$libs"
+$LIBS_LDD"
 fi
-
-# Host names (Compose service names, agents' targets) are looked up by
-# glibc's getaddrinfo: /etc/hosts first, then the resolver Docker mounts at
-# /etc/resolv.conf. glibc 2.34+ has the files and dns services built in, so
-# no libnss_*.so is needed; nsswitch.conf makes the order explicit.
-cat >"$root/etc/nsswitch.conf" <<'EOF'
-passwd: files
-group: files
-hosts: files dns
-EOF
-echo 'root:x:0:0:root:/:/sbin/nologin
-stampede:x:65532:65532:stampede:/tmp:/sbin/nologin' >"$root/etc/passwd"
-echo 'root:x:0:
-stampede:x:65532:' >"$root/etc/group"
 # The shop's temporary database (and any temporary file) goes to /tmp.
-chmod 1777 "$root/tmp"
+write_etc "$root" stampede 65532 /tmp
 
 revision="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 if [ "$revision" != unknown ] && [ -n "$(git status --porcelain 2>/dev/null)" ]; then
@@ -109,4 +80,4 @@ docker run --rm --pull=never stampede:latest --version >/dev/null || die "the im
 
 size="$(docker image inspect -f '{{.Size}}' stampede:latest)"
 echo "stampede:$version (and :latest), revision $revision: $((size / 1024 / 1024)) MiB ($size bytes)," \
-  "$copied libraries from ldd"
+  "$LIBS_COPIED libraries from ldd"

@@ -18,6 +18,8 @@ die() {
   echo "deploy/stack-image.sh: $*" >&2
   exit 1
 }
+# shellcheck source=deploy/rootfs.sh
+. deploy/rootfs.sh
 
 command -v docker >/dev/null 2>&1 || die "the docker command is not installed"
 docker info >/dev/null 2>&1 || die "cannot reach the Docker daemon (docker info failed)"
@@ -56,34 +58,11 @@ for t in "${tools[@]}"; do cp -L "$t" "$root/bin/$(basename "$t")"; done
 cp deploy/stack/entry.sh "$root/usr/local/bin/stack-entry"
 chmod 755 "$root/usr/local/bin/stack-entry"
 
-# Every shared library any of them loads, at the path it is looked for (ldd).
-copied=0
-while read -r path; do
-  [ -n "$path" ] || continue
-  [ -e "$root$path" ] && continue
-  mkdir -p "$root$(dirname "$path")"
-  cp -L "$path" "$root$path"
-  copied=$((copied + 1))
-done < <(
-  find "$root" -type f \( -perm -u+x -o -name '*.so*' \) -print0 |
-    xargs -0 -n 50 ldd 2>/dev/null |
-    awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && NF == 2 {print $1}' | sort -u
-)
-[ "$copied" -gt 0 ] || die "could not read the servers' libraries from ldd"
-if find "$root" -type f -perm -u+x -print0 | xargs -0 -n 50 ldd 2>/dev/null | grep -q 'not found'; then
-  die "a library the servers need is missing on this machine"
-fi
-
-cat >"$root/etc/nsswitch.conf" <<'EOF'
-passwd: files
-group: files
-hosts: files dns
-EOF
-echo 'root:x:0:0:root:/:/sbin/nologin
-stack:x:999:999:stack:/var/lib/stack:/sbin/nologin' >"$root/etc/passwd"
-echo 'root:x:0:
-stack:x:999:' >"$root/etc/group"
-chmod 1777 "$root/tmp"
+# Every shared library any of them loads, at the path it is looked for.
+mapfile -d '' programs < <(find "$root" -type f \( -perm -u+x -o -name '*.so*' \) -print0)
+copy_libraries "$root" "${programs[@]}"
+[ "$LIBS_COPIED" -gt 0 ] || die "could not read the servers' libraries from ldd"
+write_etc "$root" stack 999 /var/lib/stack
 
 cat >"$ctx/Dockerfile" <<EOF
 FROM scratch
@@ -104,4 +83,4 @@ docker run --rm --pull=never stampede-stack:latest version >/dev/null ||
   die "the image does not run: docker run --rm stampede-stack:latest version failed"
 size="$(docker image inspect -f '{{.Size}}' stampede-stack:latest)"
 echo "stampede-stack:latest: PostgreSQL $pgver, $("$pgbouncer" --version | head -1), Redis $("$redis" --version | sed 's/.*v=\([^ ]*\).*/\1/'):" \
-  "$((size / 1024 / 1024)) MiB, $copied libraries from ldd"
+  "$((size / 1024 / 1024)) MiB, $LIBS_COPIED libraries from ldd"
